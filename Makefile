@@ -1,0 +1,30 @@
+# Quick start: `make demo` and `make test`. Both create .venv and install the package when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.genmodels-installed
+# The pins are what the test machines hold locally (a CUDA build that also runs on CPU);
+# pyproject.toml itself only sets lower bounds.
+TORCH_PINS ?= "torch>=2.3,<=2.14.1" "torchvision>=0.18,<=0.29.1"
+DEMO_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/genmodels fit --config experiments/dcgan/digits.yaml --trainer.default_root_dir $(DEMO_DIR)
+	@echo "demo run directory: $(DEMO_DIR) (samples/, checkpoints/, config.yaml, wandb/)"
+
+clean:
+	rm -rf runs lightning_logs wandb .pytest_cache

@@ -1,0 +1,199 @@
+"""CIFAR-10 from the "python version" pickles, read with an unpickler that cannot run code.
+
+Dataset: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", technical report,
+University of Toronto, 2009. https://www.cs.toronto.edu/~kriz/cifar.html
+
+Files: ``<data_dir>/cifar-10-batches-py/{data_batch_1..data_batch_5, test_batch}`` (the folder
+``cifar-10-python.tar.gz`` extracts to; the files directly in ``<data_dir>`` are accepted too).
+Each is a pickled dict with ``b"data"``, a uint8 array (N, 3072) holding the R, G and B planes of
+each 32x32 image in row-major order, and ``b"labels"``, a list of N ints in 0..9.
+train = the five data batches (50k images); val = test = ``test_batch`` (10k images).
+
+Pickle executes whatever a file asks for, so these files are loaded with `NumpyOnlyUnpickler`,
+which only resolves the few numpy globals needed to rebuild arrays: a file that tries to call
+anything else (``os.system``...) is rejected with a ValueError before anything runs. The reader
+checks shapes and dtypes, not checksums of the originals, so small files in the same format work.
+
+Optional augmentation: ``random_flip`` flips training images horizontally with probability 0.5,
+on the device, after the batch is transferred (it draws from the device's global RNG).
+"""
+
+from __future__ import annotations
+
+import codecs
+import pickle
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from datamodules.base import DATA_ENV_VAR, ImageDataModule
+
+FOLDER = "cifar-10-batches-py"
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCHES = ("test_batch",)
+_SPLIT_BATCHES = {"train": TRAIN_BATCHES, "val": TEST_BATCHES, "test": TEST_BATCHES}
+_SIDE = 32
+
+
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    """The globals a pickled numpy array needs, under the module names of numpy 1.x and 2.x."""
+    try:
+        from numpy._core import multiarray  # numpy >= 2; importing numpy.core there warns
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+        allowed[(module, "scalar")] = multiarray.scalar  # numpy integers, e.g. labels saved as np.int64
+    # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, "latin1"): data only.
+    allowed[("_codecs", "encode")] = codecs.encode
+    return allowed
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that only rebuilds builtin containers and numpy arrays.
+
+    ``find_class`` is the only way a pickle can reach a callable; refusing everything but the
+    numpy reconstruction functions means a crafted file cannot execute code.
+    """
+
+    _allowed: Optional[dict[tuple[str, str], Any]] = None
+
+    def find_class(self, module: str, name: str) -> Any:
+        if NumpyOnlyUnpickler._allowed is None:
+            NumpyOnlyUnpickler._allowed = _numpy_globals()
+        try:
+            return NumpyOnlyUnpickler._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name}: only numpy arrays are allowed in CIFAR-10 batches"
+            ) from None
+
+
+def _unpickle(path: Path) -> Any:
+    """Loads one pickle safely; any failure becomes a ValueError naming the file."""
+    try:
+        with path.open("rb") as handle:
+            return NumpyOnlyUnpickler(handle, encoding="bytes").load()
+    except Exception as err:  # a damaged pickle can fail with almost any exception type
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({type(err).__name__}: {err})") from err
+
+
+def _field(batch: dict, key: str) -> Any:
+    # Original files were written by Python 2 and have bytes keys; accept str keys too.
+    return batch.get(key.encode(), batch.get(key))
+
+
+def read_cifar_batch(path: Path, num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reads one CIFAR batch file as uint8 images (N, 3, 32, 32) and int64 labels (N,).
+
+    Raises:
+        ValueError: the file is corrupt, truncated, unsafe, or not laid out like a CIFAR-10 batch.
+    """
+    batch = _unpickle(path)
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
+    data, labels = _field(batch, "data"), _field(batch, "labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * _SIDE**2:
+        found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"{path}: b'data' must be a uint8 array (N, {3 * _SIDE**2}), found {found}")
+    labels = np.asarray(labels if labels is not None else [])
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(data),):
+        raise ValueError(f"{path}: b'labels' must hold {len(data)} integers, found {labels.dtype} {labels.shape}")
+    if len(labels) and not (0 <= labels.min() and labels.max() < num_classes):
+        raise ValueError(f"{path}: labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    images = torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, 3, _SIDE, _SIDE)
+    return images, torch.from_numpy(labels.astype(np.int64))
+
+
+def random_hflip(images: torch.Tensor) -> torch.Tensor:
+    """Flips each image of (B, C, H, W) left-right with probability 0.5, on its device."""
+    flip = torch.rand(images.shape[0], device=images.device) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """CIFAR-10 from the python pickles; 3 channels, 10 classes, 32 px native.
+
+    Args:
+        data_dir: data root holding ``cifar-10-batches-py/``; ``None`` means ``$GENMODELS_DATA``,
+            else ``./data``.
+        batch_size: samples per batch (per rank).
+        num_workers: DataLoader worker processes.
+        image_size: side of the square images (native 32; other sizes are resized once).
+        download: fetch and extract the archive through torchvision in `prepare_data` if missing.
+        seed: seed of the training order.
+        pin_memory: pin batches for faster host-to-GPU copies.
+        random_flip: flip training images horizontally with probability 0.5 (on the device).
+    """
+
+    dataset_name = "CIFAR-10"
+    _channels = 3
+    _num_classes = 10
+
+    def __init__(
+        self,
+        data_dir: Optional[str] = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        image_size: int = 32,
+        download: bool = False,
+        seed: int = 0,
+        pin_memory: bool = False,
+        random_flip: bool = False,
+    ) -> None:
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        self.random_flip = random_flip
+
+    @property
+    def search_dirs(self) -> list[Path]:
+        """Directories searched for the batch files, in order."""
+        return [self.data_dir / FOLDER, self.data_dir]
+
+    def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [read_cifar_batch(path, self.num_classes) for path in self._find_files(_SPLIT_BATCHES[split])]
+        return torch.cat([images for images, _ in parts]), torch.cat([labels for _, labels in parts])
+
+    def download_files(self) -> None:
+        if self._locate(TRAIN_BATCHES + TEST_BATCHES) is not None:
+            return
+        from torchvision import datasets  # only needed to download
+
+        try:
+            datasets.CIFAR10(root=str(self.data_dir), download=True)
+        except Exception as err:  # network errors come in many types; all need the same advice
+            raise RuntimeError(f"Downloading CIFAR-10 failed ({err}). {self._how_to_get()}") from err
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
+        if self.random_flip and self.trainer is not None and self.trainer.training:
+            batch = {**batch, "image": random_hflip(batch["image"])}
+        return batch
+
+    def _locate(self, names: tuple[str, ...]) -> Optional[list[Path]]:
+        """Paths of ``names`` in the first search dir holding all of them."""
+        for directory in self.search_dirs:
+            if all((directory / name).is_file() for name in names):
+                return [directory / name for name in names]
+        return None
+
+    def _find_files(self, names: tuple[str, ...]) -> list[Path]:
+        paths = self._locate(names)
+        if paths is None:
+            searched = "\n".join(f"  {directory}" for directory in self.search_dirs)
+            raise FileNotFoundError(
+                f"CIFAR-10 files {', '.join(names)} not found. Searched:\n{searched}\n"
+                f"Expected layout: {self.data_dir / FOLDER}/{{{', '.join(TRAIN_BATCHES + TEST_BATCHES)}}}.\n"
+                f"{self._how_to_get()}"
+            )
+        return paths
+
+    def _how_to_get(self) -> str:
+        return (
+            f"To get them, rerun with --data.init_args.download true (fetches through torchvision into "
+            f"{self.data_dir}), or download {URL} and run `tar -xzf cifar-10-python.tar.gz -C {self.data_dir}`, "
+            f"which creates {FOLDER}/. The data root is --data.init_args.data_dir, else ${DATA_ENV_VAR}, else ./data."
+        )

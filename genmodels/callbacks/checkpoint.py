@@ -1,0 +1,134 @@
+"""Checkpoints sized and named by iteration, written atomically.
+
+Lightning's ModelCheckpoint counts ``trainer.global_step``, which advances once per optimizer
+step: twice per batch for G + D (4 batches -> ``step=8``). `IterationCheckpoint` counts the
+model's ``iteration`` (one per batch) instead, for both the interval and the file name, and keeps
+``last.ckpt`` for resuming.
+
+Lightning's own save goes through fsspec, whose local "transaction" writes to the system temp
+directory and then *moves* the file: across filesystems (node-local /tmp, checkpoints on a
+shared filesystem) that is a copy, and a job killed mid-copy leaves a truncated checkpoint.
+`AtomicCheckpointIO` writes next to the target, fsyncs, and renames, so the previous file stays
+loadable until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+__all__ = ["IterationCheckpoint", "AtomicCheckpointIO"]
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """TorchCheckpointIO whose local saves are temp file + fsync + rename in the same folder."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        if "://" in str(path):  # remote storage: keep Lightning's fsspec path
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class IterationCheckpoint(ModelCheckpoint):
+    """Save ``last.ckpt`` and ``iter_XXXXXXXX.ckpt`` every ``every_n_iterations`` model iterations.
+
+    Args:
+        dirpath: where checkpoints go; default ``<trainer.default_root_dir>/checkpoints``.
+        every_n_iterations: interval in iterations (batches); 0 saves only when training stops.
+        keep_last_k: how many periodic checkpoints to keep (-1 keeps all, 0 keeps none and only
+            ``last.ckpt`` is written).
+        filename: periodic checkpoint name; ``{iteration}`` is the model's iteration.
+        save_last: also maintain ``last.ckpt`` (what ``--ckpt_path last`` resumes from).
+    """
+
+    def __init__(
+        self,
+        dirpath: Optional[str] = None,
+        every_n_iterations: int = 1000,
+        keep_last_k: int = -1,
+        filename: str = "iter_{iteration:08d}",
+        save_last: bool = True,
+    ) -> None:
+        if every_n_iterations < 0:
+            raise ValueError(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
+        if keep_last_k < -1:
+            raise ValueError(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
+        # "Most recent k" is top-k on the iteration itself.
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            monitor="iteration" if keep_last_k > 0 else None,
+            mode="max",
+            save_top_k=keep_last_k,
+            save_last=save_last,
+            every_n_train_steps=0,
+            every_n_epochs=0,
+            auto_insert_metric_name=False,
+        )
+        self.every_n_iterations = every_n_iterations
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = os.path.join(trainer.default_root_dir, "checkpoints")
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        n = self.every_n_iterations
+        # Also save when training is about to stop (max_iterations, a preemption signal), so the
+        # final state is resumable from exactly this batch.
+        if (n and pl_module.iteration % n == 0) or trainer.should_stop:
+            self.save_now(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self.save_now(trainer)  # e.g. max_epochs reached; skipped if this step is already saved
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        pass  # iteration-driven only
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        pass  # iteration-driven only
+
+    def save_now(self, trainer: pl.Trainer) -> None:
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
+        candidates = super()._monitor_candidates(trainer)
+        candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        return candidates

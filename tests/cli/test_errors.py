@@ -1,0 +1,109 @@
+"""Bad input gets a clear error and loses nothing."""
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from genmodels.cli import main
+from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, TINY_GAN, fit
+
+DIGITS = ["--data.init_args.image_size", "16", "--data.init_args.batch_size", "64", "--max_iterations", "2"]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _exit_message(capsys, args) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code not in (0, None)
+    out = capsys.readouterr()
+    return out.err + out.out
+
+
+def test_missing_dataset_directory_names_the_place_and_the_fix(capsys, tmp_path):
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/mnist.yaml"), *TINY, *TINY_DCGAN,
+        "--data.init_args.data_dir", str(tmp_path / "nowhere"), "--trainer.default_root_dir", str(tmp_path / "run"),
+    ])
+    assert str(tmp_path / "nowhere") in message
+    assert "train-images-idx3-ubyte" in message and "download" in message
+    assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+def test_unknown_config_key_is_rejected_before_anything_runs(capsys, tmp_path):
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), "--model.init_args.lerning_rate", "0.1",
+        "--trainer.default_root_dir", str(tmp_path / "run"),
+    ])
+    assert "lerning_rate" in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_key_in_a_yaml_file_is_rejected(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXPERIMENTS / "dcgan/digits.yaml").read_text() + "\noptimiser: adam\n")
+    message = _exit_message(capsys, ["fit", "--config", str(bad)])
+    assert "optimiser" in message
+
+
+def test_image_size_the_model_cannot_produce(capsys, tmp_path):
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, "--data.init_args.image_size", "48",
+        "--trainer.default_root_dir", str(tmp_path / "run"),
+    ])
+    assert "image_size 48" in message and "data.init_args.image_size" in message
+
+
+def test_checkpoint_of_another_model_class_is_refused_and_kept(capsys, tmp_path):
+    gan_run = tmp_path / "gan"
+    fit("gan/digits.yaml", gan_run, *TINY_GAN, *DIGITS)
+    ckpt = gan_run / "checkpoints/last.ckpt"
+    before = _digest(ckpt)
+    capsys.readouterr()
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN, *DIGITS,
+        "--trainer.default_root_dir", str(tmp_path / "dcgan"), "--ckpt_path", str(ckpt),
+    ])
+    assert "genmodels.gans.gan.GAN" in message and "genmodels.gans.dcgan.DCGAN" in message
+    assert _digest(ckpt) == before
+    assert not list((tmp_path / "dcgan").glob("checkpoints/*.ckpt"))
+
+
+def test_fresh_run_into_a_directory_with_checkpoints_is_refused(capsys, tmp_path):
+    run = tmp_path / "run"
+    fit("gan/digits.yaml", run, *TINY_GAN, *DIGITS)
+    digests = {p.name: _digest(p) for p in (run / "checkpoints").glob("*.ckpt")}
+    capsys.readouterr()
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "gan/digits.yaml"), *TINY, *TINY_GAN, *DIGITS,
+        "--trainer.default_root_dir", str(run),
+    ])
+    assert "--ckpt_path last" in message
+    assert {p.name: _digest(p) for p in (run / "checkpoints").glob("*.ckpt")} == digests
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "pickle"])
+def test_unreadable_or_unsafe_checkpoint(capsys, tmp_path, kind):
+    ckpt = tmp_path / "other.ckpt"
+    if kind == "corrupt":
+        ckpt.write_bytes(b"PK\x03\x04 truncated")
+    else:
+        torch.save({"state_dict": {}, "payload": _Evil()}, ckpt, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "gan/digits.yaml"), *TINY, *TINY_GAN, *DIGITS,
+        "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(ckpt),
+    ])
+    assert "refusing to load" in message
+    assert not Path("pwned").exists()
