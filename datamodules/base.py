@@ -18,6 +18,7 @@ Resume assumes the same dataset, batch size, seed and number of ranks as the int
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -334,6 +335,9 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"{type(self).__name__} state must hold non-negative ints, got {state_dict!r}")
         self._epoch, self._batches_consumed = epoch, consumed
         self._resume = (epoch, consumed)
+        # Lightning cannot see that this datamodule restores the data position itself, and warns
+        # that a mid-epoch resume "is not resumable"; for this loader that warning is wrong.
+        warnings.filterwarnings("ignore", message=r".*dataloader is not resumable.*")
 
     def _on_train_iter(self, epoch: int, skipped: int) -> None:
         # A new train iteration starts before any of its batches is consumed.

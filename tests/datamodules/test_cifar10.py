@@ -126,3 +126,21 @@ def test_random_flip_only_in_training(tmp_path):
     assert torch.all(flipped ^ kept)  # each image is either flipped or untouched, never both or mixed
     assert 0 < int(flipped.sum()) < len(images)
     assert torch.equal(CIFAR10DataModule().on_after_batch_transfer({"image": images}, 0)["image"], images)
+
+
+def test_download_goes_through_torchvision_only_when_missing(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    def fake_cifar10(root, download):  # stands in for the network: extracts what the archive holds
+        calls.append((root, download))
+        write_cifar10(tmp_path / "cifar-10-batches-py")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake_cifar10)
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), download=True)
+    dm.prepare_data()
+    dm.prepare_data()
+    assert calls == [(str(tmp_path), True)]
+    dm.setup("test")
+    assert len(dm._dataset("test")) == 12

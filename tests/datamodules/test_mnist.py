@@ -116,3 +116,23 @@ def test_gzipped_and_plain_files_parse_identically(tmp_path):
     packed.write_bytes(gzip.compress(idx_bytes(array)))
     assert torch.equal(read_idx(plain, IDX_IMAGES_MAGIC), torch.from_numpy(array))
     assert torch.equal(read_idx(packed, IDX_IMAGES_MAGIC), torch.from_numpy(array))
+
+
+def test_download_goes_through_torchvision_only_when_asked_and_missing(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    def fake_mnist(root, download):  # stands in for the network: writes the files torchvision would
+        calls.append((root, download))
+        write_mnist(tmp_path / "MNIST" / "raw", gz=True)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
+    MNISTDataModule(data_dir=str(tmp_path)).prepare_data()
+    assert calls == []  # download=False never fetches
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=True)
+    dm.prepare_data()
+    dm.prepare_data()  # files present now: no second download
+    assert calls == [(str(tmp_path), True)]
+    dm.setup("fit")
+    assert len(dm._dataset("train")) == 40
