@@ -35,6 +35,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
+from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.callbacks import IterationCheckpoint, SampleGrid, StopAtIteration
 from genmodels.loggers import WandbLogger
 
@@ -42,30 +43,6 @@ __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", 
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, corrupt, unsafe or of another model."""
-
-
-def load_checkpoint_safely(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` and turn every failure into a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here
-        unsafe = "weights_only" in str(err) or "Unsupported global" in str(err)
-        reason = (
-            "it contains arbitrary Python objects, which are not unpickled from files that may come from others"
-            if unsafe
-            else f"it is not a readable PyTorch checkpoint (truncated or corrupt?): {type(err).__name__}: {err}"
-        )
-        raise CheckpointError(f"refusing to load {path}: {reason}") from err
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (got a {type(checkpoint).__name__})")
-    return checkpoint
 
 
 class ConfigError(ValueError):
@@ -290,10 +267,23 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+# Commands beyond LightningCLI's fit/validate/test: name -> (module, function taking argv).
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("genmodels.metrics.commands", "evaluate_main"),
+    "train-classifier": ("genmodels.metrics.commands", "train_classifier_main"),
+    "prefetch-weights": ("genmodels.metrics.commands", "prefetch_weights_main"),
+}
+
+
 def main(args: Any = None) -> None:
     """Entry point of the ``genmodels`` console script and ``python -m genmodels``."""
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        GenModelsCLI(args=args)
+        if argv and argv[0] in EXTRA_COMMANDS:
+            module, function = EXTRA_COMMANDS[argv[0]]
+            getattr(importlib.import_module(module), function)(argv[1:])
+            return
+        GenModelsCLI(args=argv)
     except (CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError) as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
