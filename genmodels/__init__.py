@@ -5,8 +5,8 @@ experiment YAMLs (``class_path: genmodels.DCGAN``).
 """
 
 from genmodels.base import AdversarialModel, CheckpointMismatchError, GenerativeModel
-from genmodels.gans import DCGAN, GAN
+from genmodels.gans import DCGAN, GAN, WGAN, WGANGP
 
 __version__ = "0.1.0"
 
-__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "__version__"]
+__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "__version__"]

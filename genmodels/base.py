@@ -16,12 +16,22 @@ after AMP unscaling, and per-iteration LR schedulers stepped only when their opt
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+
+from genmodels.losses import LOSSES, PROBABILITY_LOSSES, clip_weights_, gradient_penalty, r1_penalty
+from genmodels.stabilization import (
+    apply_spectral_norm,
+    ema_decay_at,
+    instance_noise_std,
+    lr_factor,
+    make_ema,
+    update_ema,
+)
 
 __all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError"]
 
@@ -162,55 +172,160 @@ def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> Non
 
 
 class AdversarialModel(GenerativeModel):
-    """The GAN training loop, written once.
+    """The GAN training loop and its stabilization options, written once.
 
-    A subclass provides ``generator`` and ``discriminator`` modules, ``generate(batch)`` and the
-    two losses; this class does the optimization (Goodfellow et al. 2014, Algorithm 1):
+    Each batch (Goodfellow et al. 2014, Algorithm 1):
 
-    1. draw fakes once per batch;
-    2. update D on real and detached fakes (every batch);
-    3. every ``n_critic``-th batch, update G through D on the same fakes.
+    1. draw fakes once (``generate``);
+    2. update D on the real batch and the detached fakes, with the configured loss and penalty;
+    3. every ``n_critic``-th batch, update G through the updated D on the same fakes.
+
+    A subclass builds its networks and hands them to `build`; it may override `generate`,
+    `discriminator_loss` or `generator_loss` (image-to-image models add reconstruction terms).
 
     Args:
         image_shape: ``(C, H, W)``, linked from the datamodule.
+        loss: ``nonsaturating`` | ``minimax`` | ``hinge`` | ``least_squares`` | ``wasserstein``.
+        penalty: on D: ``gp`` (on interpolates, WGAN-GP), ``r1`` (real images), ``r2`` (fakes) or null.
+        penalty_weight: lambda for ``gp`` (10 in the paper); gamma for ``r1``/``r2`` (the
+            regularizer is gamma / 2 times the squared gradient norm).
+        penalty_interval: lazy regularization: apply the penalty every k-th D step, weighted by k.
         n_critic: discriminator updates per generator update (each on its own real batch).
-        grad_clip_norm: clip each player's gradient norm to this value (after AMP unscaling);
-            the Trainer's ``gradient_clip_val`` does not apply under manual optimization.
+        weight_clip: clamp D's weights to [-c, c] after each D step (WGAN); null disables.
+        spectral_norm: spectrally normalize D's convolutions and linear layers.
+        feature_matching: train G to match the mean of D's intermediate features on real and
+            fake batches (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.1) instead of fooling D.
+        label_smoothing: one-sided label smoothing: D's target for real images is ``1 - s``.
+        instance_noise: std of Gaussian noise added to D's real and fake inputs ...
+        instance_noise_iterations: ... annealed linearly to 0 over this many iterations (0: constant).
+        optimizer: ``adam`` or ``rmsprop`` for both players.
+        lr_g, lr_d: learning rates; different values give TTUR (Heusel et al. 2017, arXiv:1706.08500).
+        betas: Adam betas.
+        lr_schedule: ``constant`` | ``linear`` | ``cosine``, stepped per iteration.
+        lr_warmup_iterations: linear warm-up length.
+        lr_decay_start, lr_decay_end: iterations where the decay starts and reaches 0.
+        ema_decay: keep an exponential moving average of G with this decay (e.g. 0.999); `sample`
+            and the metrics then use it. Null disables.
+        ema_start: iteration from which the average starts (before it, the EMA copies G).
+        grad_clip_norm: clip each player's gradient norm (after AMP unscaling); the Trainer's
+            ``gradient_clip_val`` does not apply under manual optimization.
     """
 
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 32, 32),
+        loss: Literal["nonsaturating", "minimax", "hinge", "least_squares", "wasserstein"] = "nonsaturating",
+        penalty: Optional[Literal["gp", "r1", "r2"]] = None,
+        penalty_weight: float = 10.0,
+        penalty_interval: int = 1,
         n_critic: int = 1,
+        weight_clip: Optional[float] = None,
+        spectral_norm: bool = False,
+        feature_matching: bool = False,
+        label_smoothing: float = 0.0,
+        instance_noise: float = 0.0,
+        instance_noise_iterations: int = 0,
+        optimizer: Literal["adam", "rmsprop"] = "adam",
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        lr_schedule: Literal["constant", "linear", "cosine"] = "constant",
+        lr_warmup_iterations: int = 0,
+        lr_decay_start: int = 0,
+        lr_decay_end: int = 0,
+        ema_decay: Optional[float] = None,
+        ema_start: int = 0,
         grad_clip_norm: Optional[float] = None,
     ) -> None:
         super().__init__(image_shape)
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        if grad_clip_norm is not None and grad_clip_norm <= 0:
-            raise ValueError(f"grad_clip_norm must be positive or null, got {grad_clip_norm}")
-        self.n_critic = n_critic
+        _validate_adversarial_options(locals())
+        self.loss_name, self.penalty = loss, penalty
+        self.penalty_weight, self.penalty_interval = penalty_weight, penalty_interval
+        self.n_critic, self.weight_clip = n_critic, weight_clip
+        self.use_spectral_norm, self.feature_matching = spectral_norm, feature_matching
+        self.label_smoothing = label_smoothing
+        self.instance_noise, self.instance_noise_iterations = instance_noise, instance_noise_iterations
+        self.optimizer_name, self.lr_g, self.lr_d, self.betas = optimizer, lr_g, lr_d, tuple(betas)
+        self.lr_schedule = (lr_schedule, lr_warmup_iterations, lr_decay_start, lr_decay_end)
+        self.ema_decay, self.ema_start = ema_decay, ema_start
         self.grad_clip_norm = grad_clip_norm
+        self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
+        self.generator_ema: Optional[nn.Module] = None
         self.automatic_optimization = False
         # Validation noise comes from its own generator so evaluation never advances the training
         # RNG stream (a resumed run must see the same noise as an uninterrupted one).
         self._val_seed = 1234
+        self._logging_step = False
 
-    # -- what a subclass writes ---------------------------------------------------------------
+    # -- networks -----------------------------------------------------------------------------
     generator: nn.Module
     discriminator: nn.Module
 
+    def build(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Install the two networks and the options that wrap them (spectral norm, EMA)."""
+        if self.feature_matching and not callable(getattr(discriminator, "features", None)):
+            raise ValueError(f"feature_matching needs a discriminator with a features() method; {type(discriminator).__name__} has none")
+        self.generator = generator
+        self.discriminator = apply_spectral_norm(discriminator) if self.use_spectral_norm else discriminator
+        self.generator_ema = make_ema(generator) if self.ema_decay is not None else None
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network `sample` uses: the EMA of G when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def discriminate(self, images: Tensor) -> Tensor:
+        """D's output on ``images``, with annealed instance noise while training."""
+        std = instance_noise_std(self.iteration, self.instance_noise, self.instance_noise_iterations)
+        if std > 0 and self.training:
+            images = images + std * torch.randn_like(images)
+        return self.discriminator(images)
+
+    # -- what a subclass may override ---------------------------------------------------------
     def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
-        """Fakes for one batch, shaped like ``batch["image"]``."""
+        """Fakes from the trained (not the averaged) generator for one batch."""
         raise NotImplementedError
 
     def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's loss on real ``batch`` and detached ``fake``; returns (loss, extra logs)."""
-        raise NotImplementedError
+        """D's loss on the real batch and detached fakes, plus its (lazy) penalty."""
+        real = batch["image"]
+        real_out, fake_out = self.discriminate(real), self.discriminate(fake)
+        loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
+        logs = self._discriminator_stats(real_out, fake_out)
+        if self.penalty is not None and self.iteration % self.penalty_interval == 0:
+            value, grad_norm = self._penalty_value(real, fake)
+            loss = loss + self._penalty_scale() * value
+            logs.update({f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm})
+        return loss, logs
 
     def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """G's loss for ``fake`` (with graph); returns (loss, extra logs)."""
-        raise NotImplementedError
+        """G's adversarial loss, or feature matching against D's features of the real batch."""
+        if not self.feature_matching:
+            return self.g_loss_fn(self.discriminate(fake)), {}
+        with torch.no_grad():
+            real_features = self.discriminator.features(batch["image"]).flatten(1).mean(0)
+        fake_features = self.discriminator.features(fake).flatten(1).mean(0)
+        return (real_features - fake_features).pow(2).mean(), {}
+
+    def _penalty_value(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        if self.penalty == "gp":
+            return gradient_penalty(self.discriminator, real, fake)
+        return r1_penalty(self.discriminator, real if self.penalty == "r1" else fake)
+
+    def _penalty_scale(self) -> float:
+        # gamma / 2 for R1/R2 (Mescheder et al., Eq. 9); lambda for GP; times k when lazy.
+        weight = self.penalty_weight / 2 if self.penalty in ("r1", "r2") else self.penalty_weight
+        return weight * self.penalty_interval
+
+    def _discriminator_stats(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
+        real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+        if self.loss_name in PROBABILITY_LOSSES:
+            return {"train/d_real": torch.sigmoid(real_out).mean(), "train/d_fake": torch.sigmoid(fake_out).mean()}
+        stats = {"train/d_real": real_out.mean(), "train/d_fake": fake_out.mean()}
+        if self.loss_name == "wasserstein":
+            # The critic's estimate of W(P_r, P_g) (up to its Lipschitz constant).
+            stats["train/wasserstein_estimate"] = stats["train/d_real"] - stats["train/d_fake"]
+        return stats
 
     # -- the loop -----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -220,24 +335,30 @@ class AdversarialModel(GenerativeModel):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         update_generator = (self.iteration + 1) % self.n_critic == 0
+        self._logging_step = _logger_will_write(self.trainer)
 
         # 1. Fakes once per batch; keep G's graph only when G is updated on them.
         with torch.set_grad_enabled(update_generator):
             fake = self.generate(batch)
 
-        # 2. Discriminator step on real and detached fakes.
-        loss_d, logs = self._update(opt_d, lambda: self.discriminator_loss(batch, fake.detach()))
+        # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
+        loss_d, logs = self._update(opt_d, lambda: self.discriminator_loss(batch, fake.detach()), "d")
+        if self.weight_clip is not None:
+            clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
 
-        # 3. Generator step through the updated D.
+        # 3. Generator step through the updated D, then the moving average of G.
         if update_generator:
-            loss_g, logs_g = self._update(opt_g, lambda: self.generator_loss(batch, fake))
+            loss_g, logs_g = self._update(opt_g, lambda: self.generator_loss(batch, fake), "g")
             logs.update(logs_g, **{"train/loss_g": loss_g})
+            if self.generator_ema is not None:
+                update_ema(self.generator_ema, self.generator, ema_decay_at(self.iteration, self.ema_decay, self.ema_start))
 
         self.iteration += 1
-        self._log_train(logs)
+        if self._logging_step:
+            self._log_train(logs)
 
-    def _update(self, optimizer: Any, compute_loss: Any) -> tuple[Tensor, dict[str, Tensor]]:
+    def _update(self, optimizer: Any, compute_loss: Any, player: str) -> tuple[Tensor, dict[str, Tensor]]:
         """One toggled zero_grad / backward / step of ``optimizer`` and its LR schedulers."""
         with self.toggled_optimizer(optimizer):
             loss, logs = compute_loss()
@@ -245,6 +366,8 @@ class AdversarialModel(GenerativeModel):
             self.manual_backward(loss)
             scale_before = self._amp_scale()
             optimizer.step()  # clipping happens in on_before_optimizer_step, after unscaling
+            if self._logging_step:
+                logs[f"train/grad_norm_{player}"] = _grad_norm(optimizer)
         if not self._amp_skipped_step(scale_before):
             self._step_schedulers(optimizer)
         return loss.detach(), {k: v.detach() for k, v in logs.items()}
@@ -276,11 +399,31 @@ class AdversarialModel(GenerativeModel):
                 config.scheduler.step()
 
     def _log_train(self, logs: dict[str, Tensor]) -> None:
-        # Logging every batch costs a host sync per value; log only when Lightning will write.
-        if not _logger_will_write(self.trainer):
-            return
+        # Called only when Lightning will write: logging every batch costs a host sync per value.
         logs = dict(logs, iteration=float(self.iteration))
         self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, logger=True)
+
+    # -- optimizers ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        opt_g = self._make_optimizer(self.generator.parameters(), self.lr_g)
+        opt_d = self._make_optimizer(self.discriminator.parameters(), self.lr_d)
+        schedule, warmup, start, end = self.lr_schedule
+        if schedule == "constant" and warmup == 0:
+            return [opt_g, opt_d]  # order matters: the loop unpacks (G, D)
+
+        def factor(step: int) -> float:
+            # Driven by the model's iteration, not the scheduler's own count (G steps less often
+            # than D with n_critic > 1). A scheduler steps at the end of an iteration, setting the
+            # rate of the next one; step 0 is construction (or re-construction on resume).
+            return lr_factor(self.iteration + (1 if step > 0 else 0), schedule, warmup, start, end)
+
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers
+
+    def _make_optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        if self.optimizer_name == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, betas=self.betas)
 
     # -- evaluation of the two players --------------------------------------------------------
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -292,16 +435,46 @@ class AdversarialModel(GenerativeModel):
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
         generator = torch.Generator(device=self.device).manual_seed(self._val_seed + batch_idx)
         fake = self.generate(batch, generator=generator)
-        d_real, d_fake = self.discriminator_scores(batch, fake)
-        n = batch["image"].shape[0]
-        self.log_dict({f"{stage}/d_real": d_real, f"{stage}/d_fake": d_fake}, batch_size=n, sync_dist=True)
+        stats = self._discriminator_stats(self.discriminator(batch["image"]), self.discriminator(fake))
+        logs = {k.replace("train/", f"{stage}/"): v for k, v in stats.items()}
+        self.log_dict(logs, batch_size=batch["image"].shape[0], sync_dist=True)
 
-    def discriminator_scores(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean D output on real and fake images (probabilities for BCE models)."""
-        raise NotImplementedError
+
+def _grad_norm(optimizer: Any) -> Tensor:
+    """Total L2 norm of the gradients an optimizer is about to apply (a device tensor: no sync)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def _validate_adversarial_options(options: dict[str, Any]) -> None:
+    """Clear errors for impossible option values, naming the key."""
+    checks = [
+        ("loss", options["loss"] in LOSSES, f"one of {sorted(LOSSES)}"),
+        ("penalty", options["penalty"] in (None, "gp", "r1", "r2"), "gp, r1, r2 or null"),
+        ("penalty_weight", options["penalty_weight"] >= 0, ">= 0"),
+        ("penalty_interval", options["penalty_interval"] >= 1, ">= 1"),
+        ("n_critic", options["n_critic"] >= 1, ">= 1"),
+        ("weight_clip", options["weight_clip"] is None or options["weight_clip"] > 0, "positive or null"),
+        ("label_smoothing", 0.0 <= options["label_smoothing"] < 1.0, "in [0, 1)"),
+        ("instance_noise", options["instance_noise"] >= 0, ">= 0"),
+        ("optimizer", options["optimizer"] in ("adam", "rmsprop"), "adam or rmsprop"),
+        ("lr_g", options["lr_g"] > 0, "positive"),
+        ("lr_d", options["lr_d"] > 0, "positive"),
+        ("lr_schedule", options["lr_schedule"] in ("constant", "linear", "cosine"), "constant, linear or cosine"),
+        ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
+        ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),
+    ]
+    for key, ok, allowed in checks:
+        if not ok:
+            raise ValueError(f"model option {key}={options[key]!r} is invalid: must be {allowed}")
+    if options["lr_schedule"] != "constant" and options["lr_decay_end"] <= options["lr_decay_start"]:
+        raise ValueError("lr_schedule needs lr_decay_end > lr_decay_start (iterations where the decay ends and starts)")
 
 
 def _logger_will_write(trainer: pl.Trainer) -> bool:
+    """Whether Lightning writes logged values this batch (its own log_every_n_steps rule)."""
     connector = getattr(trainer, "_logger_connector", None)
     should = getattr(connector, "should_update_logs", None)
     return bool(trainer.loggers) and (should is None or bool(should))

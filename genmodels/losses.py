@@ -1,26 +1,139 @@
-"""Adversarial losses as pure functions of discriminator logits.
+"""Adversarial losses and penalties as pure functions.
 
-All take raw logits (no sigmoid applied) so they are numerically stable and safe under autocast,
-where ``binary_cross_entropy`` on probabilities is refused.
+Losses take raw discriminator outputs (logits / critic values, no sigmoid applied), so they are
+numerically stable and safe under autocast (``binary_cross_entropy`` on probabilities is refused
+there). Penalties differentiate D with respect to its input; they run in float32 with autocast off,
+whatever the training precision, because fp16 gradients of D's output underflow and
+``torch.autograd.grad`` is not loss-scaled by Lightning's GradScaler (PyTorch's AMP recipe for
+gradient penalties).
 
-- Non-saturating loss: Goodfellow et al. 2014, arXiv:1406.2661, Sec. 3 ("rather than training G to
-  minimize log(1 - D(G(z))) we can train G to maximize log D(G(z))").
+- non-saturating and minimax: Goodfellow et al. 2014, arXiv:1406.2661, Eq. 1 and Sec. 3;
+- hinge: Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957;
+- least squares: Mao et al. 2017, arXiv:1611.04076, Eq. 9 with a=0, b=c=1;
+- Wasserstein: Arjovsky et al. 2017, arXiv:1701.07875, Eq. 3; weight clipping, Algorithm 1;
+- gradient penalty: Gulrajani et al. 2017, arXiv:1704.00028, Eq. 3 (lambda = 10);
+- R1 / R2: Mescheder et al. 2018, arXiv:1801.04406, Eq. 9; lazy regularization: Karras et al.
+  2020, arXiv:1912.04958, Sec. 3.1.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
+import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["d_loss_nonsaturating", "g_loss_nonsaturating"]
+__all__ = [
+    "d_loss_nonsaturating", "g_loss_nonsaturating", "g_loss_minimax", "d_loss_hinge", "g_loss_hinge",
+    "d_loss_least_squares", "g_loss_least_squares", "d_loss_wasserstein", "g_loss_wasserstein",
+    "gradient_penalty", "r1_penalty", "clip_weights_", "LOSSES", "PROBABILITY_LOSSES",
+]
 
 
-def d_loss_nonsaturating(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """-log D(x) - log(1 - D(G(z))), averaged over the batch (Eq. 1 for D)."""
-    # softplus(-l) = -log(sigmoid(l)) and softplus(l) = -log(1 - sigmoid(l)), computed stably.
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+# -- losses -----------------------------------------------------------------------------------
+
+
+def d_loss_nonsaturating(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """-log D(x) - log(1 - D(G(z))) (Eq. 1, D's half); ``real_target`` < 1 is one-sided label smoothing."""
+    # BCE(l, t) = t * softplus(-l) + (1 - t) * softplus(l), computed stably.
+    real = real_target * F.softplus(-real_logits) + (1 - real_target) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def g_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
-    """-log D(G(z)): the non-saturating generator loss."""
+    """-log D(G(z)): G maximizes log D(G(z)) instead of minimizing log(1 - D(G(z))) (Sec. 3)."""
     return F.softplus(-fake_logits).mean()
+
+
+def g_loss_minimax(fake_logits: Tensor) -> Tensor:
+    """log(1 - D(G(z))): the generator's side of the original minimax game (saturates early)."""
+    return -F.softplus(fake_logits).mean()
+
+
+def d_loss_hinge(real_out: Tensor, fake_out: Tensor, real_target: float = 1.0) -> Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]; ``real_target`` shifts the real margin."""
+    return F.relu(real_target - real_out).mean() + F.relu(1 + fake_out).mean()
+
+
+def g_loss_hinge(fake_out: Tensor) -> Tensor:
+    """-E[D(G(z))]."""
+    return -fake_out.mean()
+
+
+def d_loss_least_squares(real_out: Tensor, fake_out: Tensor, real_target: float = 1.0) -> Tensor:
+    """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] with a = 0, b = ``real_target``."""
+    return 0.5 * (real_out - real_target).pow(2).mean() + 0.5 * fake_out.pow(2).mean()
+
+
+def g_loss_least_squares(fake_out: Tensor) -> Tensor:
+    """1/2 E[(D(G(z)) - c)^2] with c = 1."""
+    return 0.5 * (fake_out - 1).pow(2).mean()
+
+
+def d_loss_wasserstein(real_out: Tensor, fake_out: Tensor, real_target: float = 1.0) -> Tensor:
+    """E[f(G(z))] - E[f(x)]: the critic maximizes the dual estimate of W(P_r, P_g)."""
+    del real_target  # no labels to smooth in the dual objective
+    return fake_out.mean() - real_out.mean()
+
+
+def g_loss_wasserstein(fake_out: Tensor) -> Tensor:
+    """-E[f(G(z))]."""
+    return -fake_out.mean()
+
+
+#: name -> (discriminator loss, generator loss); the ``loss:`` option of every adversarial model.
+LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Tensor], Tensor]]] = {
+    "nonsaturating": (d_loss_nonsaturating, g_loss_nonsaturating),
+    "minimax": (d_loss_nonsaturating, g_loss_minimax),
+    "hinge": (d_loss_hinge, g_loss_hinge),
+    "least_squares": (d_loss_least_squares, g_loss_least_squares),
+    "wasserstein": (d_loss_wasserstein, g_loss_wasserstein),
+}
+#: Losses whose D output is a logit (logged as a probability).
+PROBABILITY_LOSSES = ("nonsaturating", "minimax")
+
+
+# -- penalties --------------------------------------------------------------------------------
+
+
+def _input_gradient(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """d(sum critic(x)) / dx, keeping the graph for backprop (call with autocast off)."""
+    x = x.detach().float().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
+    return grad
+
+
+def _autocast_off(x: Tensor) -> torch.autocast:
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: Optional[torch.Generator] = None
+) -> tuple[Tensor, Tensor]:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] on x_hat = eps x + (1 - eps) x_tilde, eps ~ U[0, 1] per sample.
+
+    Returns ``(penalty, mean gradient norm)``; multiply the penalty by lambda (10 in the paper).
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device)
+    with _autocast_off(real):
+        x_hat = eps * real.detach().float() + (1 - eps) * fake.detach().float()
+        norms = _input_gradient(critic, x_hat).flatten(1).norm(2, dim=1)
+        return (norms - 1).pow(2).mean(), norms.detach().mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], images: Tensor) -> tuple[Tensor, Tensor]:
+    """E[||grad_x D(x)||^2] on ``images`` (real images: R1; generated images: R2).
+
+    Returns ``(penalty, mean gradient norm)``; the regularizer is gamma / 2 times the penalty.
+    """
+    with _autocast_off(images):
+        squared = _input_gradient(critic, images).flatten(1).pow(2).sum(dim=1)
+        return squared.mean(), squared.detach().sqrt().mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, clip_value: float) -> None:
+    """Clamp every parameter of ``module`` to [-c, c] in place (WGAN, Algorithm 1, line 7)."""
+    for p in module.parameters():
+        p.clamp_(-clip_value, clip_value)

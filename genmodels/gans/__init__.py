@@ -1,6 +1,8 @@
 """Adversarial model families, one file per paper."""
 
 from genmodels.gans.dcgan import DCGAN
-from genmodels.gans.gan import GAN
+from genmodels.gans.gan import GAN, LatentGAN
+from genmodels.gans.wgan import WGAN
+from genmodels.gans.wgan_gp import WGANGP
 
-__all__ = ["GAN", "DCGAN"]
+__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP"]

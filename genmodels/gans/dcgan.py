@@ -13,11 +13,11 @@ resolution per layer; the same rule gives 32x32 (three upsamplings) and 16x16. 2
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from genmodels.gans.gan import NonSaturatingGAN
+from genmodels.gans.gan import LatentGAN
 
 __all__ = ["DCGAN", "DCGANGenerator", "DCGANDiscriminator", "dcgan_layout"]
 
@@ -71,27 +71,48 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image -> strided convolutions with BatchNorm + LeakyReLU(0.2) -> one logit per image."""
+    """image -> strided convolutions with normalization + LeakyReLU(0.2) -> one logit per image.
 
-    def __init__(self, image_shape: tuple[int, int, int], feature_maps: int = 64) -> None:
+    ``norm`` is ``batch`` (the paper), ``layer`` (per-sample normalization over C, H, W, the
+    WGAN-GP critic's drop-in for BatchNorm, which would make each critic output depend on the
+    rest of the batch and invalidate the per-sample gradient penalty) or ``none``.
+    """
+
+    def __init__(
+        self, image_shape: tuple[int, int, int], feature_maps: int = 64, norm: Literal["batch", "layer", "none"] = "batch"
+    ) -> None:
         super().__init__()
         channels, size, _ = image_shape
         start, doublings = dcgan_layout(size)
         width = feature_maps
-        # No BatchNorm on D's input layer (Sec. 3: it caused sample oscillation and instability).
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        # No normalization on D's input layer (Sec. 3: it caused sample oscillation and instability).
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=norm == "none"), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(doublings - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"), _norm(norm, width * 2), nn.LeakyReLU(0.2, True)]
             width *= 2
-        layers += [nn.Conv2d(width, 1, start, 1, 0, bias=False)]
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, 1, start, 1, 0, bias=False)
         self.apply(dcgan_init)
 
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden feature map (for feature matching)."""
+        return self.body(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+        return self.head(self.body(x)).flatten()
 
 
-class DCGAN(NonSaturatingGAN):
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)  # one group = layer norm over (C, H, W), per-channel affine
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {kind!r}")
+
+
+class DCGAN(LatentGAN):
     """DCGAN: the GAN objective and training loop with the paper's convolutional networks.
 
     Args:
@@ -99,8 +120,9 @@ class DCGAN(NonSaturatingGAN):
         latent_dim: size of z (100 in the paper).
         latent_distribution: ``normal`` or ``uniform`` (the paper drew z uniformly).
         feature_maps: channels of G's last and D's first hidden layer (``ngf`` = ``ndf`` = 64).
-        lr_g, lr_d, betas: Adam settings (paper: 2e-4, beta1 0.5).
-        n_critic, grad_clip_norm: see `AdversarialModel`.
+        discriminator_norm: ``batch`` (paper), ``layer`` or ``none``.
+        **kwargs: training options of `AdversarialModel` (loss, penalty, spectral_norm, lr_g,
+            lr_d, betas (paper: 2e-4, beta1 0.5), ema_decay, ...).
 
     Example:
         >>> model = DCGAN(image_shape=(3, 32, 32), latent_dim=8, feature_maps=4)
@@ -114,18 +136,22 @@ class DCGAN(NonSaturatingGAN):
         latent_dim: int = 100,
         latent_distribution: Literal["normal", "uniform"] = "normal",
         feature_maps: int = 64,
-        lr_g: float = 2e-4,
-        lr_d: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        n_critic: int = 1,
-        grad_clip_norm: Optional[float] = None,
+        discriminator_norm: Literal["batch", "layer", "none"] = "batch",
+        **kwargs: Any,
     ) -> None:
-        if image_shape[1] != image_shape[2]:
-            raise ValueError(f"DCGAN needs square images, got image_shape {tuple(image_shape)}")
-        if feature_maps < 1:
-            raise ValueError(f"feature_maps must be positive, got {feature_maps}")
-        dcgan_layout(image_shape[1])  # fail before building anything
-        super().__init__(image_shape, latent_dim, latent_distribution, lr_g, lr_d, betas, n_critic, grad_clip_norm)
+        _check_dcgan_shape(image_shape, feature_maps)
+        super().__init__(image_shape, latent_dim, latent_distribution, **kwargs)
         self.save_hyperparameters()
-        self.generator = DCGANGenerator(latent_dim, self.image_shape, feature_maps)
-        self.discriminator = DCGANDiscriminator(self.image_shape, feature_maps)
+        self.build(
+            DCGANGenerator(latent_dim, self.image_shape, feature_maps),
+            DCGANDiscriminator(self.image_shape, feature_maps, discriminator_norm),
+        )
+
+
+def _check_dcgan_shape(image_shape: tuple[int, int, int], feature_maps: int) -> None:
+    """Fail before building anything."""
+    if image_shape[1] != image_shape[2]:
+        raise ValueError(f"DCGAN needs square images, got image_shape {tuple(image_shape)}")
+    if feature_maps < 1:
+        raise ValueError(f"feature_maps must be positive, got {feature_maps}")
+    dcgan_layout(image_shape[1])

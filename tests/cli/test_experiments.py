@@ -23,7 +23,9 @@ def _data_args(config: str, tmp_path: Path) -> list[str]:
 
 
 def test_every_model_and_dataset_has_an_experiment():
-    assert {"gan/digits.yaml", "gan/mnist.yaml", "dcgan/digits.yaml", "dcgan/mnist.yaml", "dcgan/cifar10.yaml"} <= set(CONFIGS)
+    assert {"gan/digits.yaml", "gan/mnist.yaml", "dcgan/digits.yaml", "dcgan/mnist.yaml", "dcgan/cifar10.yaml",
+            "wgan/mnist.yaml", "wgan_gp/digits.yaml", "wgan_gp/mnist.yaml", "wgan_gp/cifar10.yaml",
+            "dcgan/cifar10_hinge_sn.yaml"} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -37,7 +39,7 @@ def test_experiment_instantiates_as_written(config):
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_experiment_trains_a_few_iterations(config, tmp_path):
-    tiny = TINY_GAN if config.startswith("gan/") else TINY_DCGAN
+    tiny = TINY_GAN if config.startswith("gan/") else TINY_DCGAN  # DCGAN, WGAN and WGAN-GP share the networks
     run = tmp_path / "run"
     fit(config, run, *tiny, *_data_args(config, tmp_path), "--data.init_args.batch_size", "8", "--max_iterations", "3")
     checkpoint = load(run / "checkpoints/last.ckpt")

@@ -31,18 +31,32 @@ def _assert_states_equal(a, b, where=""):
         assert a == b, f"{where}: {a} != {b}"
 
 
+# DCGAN with an EMA generator; WGAN-GP with n_critic, the random interpolates of its penalty and a
+# per-iteration LR schedule (scheduler state and the optimizers' rates must resume too).
+CASES = {
+    "dcgan/digits.yaml": ["--model.init_args.ema_decay", "0.9"],
+    "wgan_gp/digits.yaml": ["--model.init_args.n_critic", "2", "--model.init_args.lr_schedule", "linear",
+                            "--model.init_args.lr_decay_start", "2", "--model.init_args.lr_decay_end", "20"],
+}
+
+
 @pytest.mark.slow
-def test_resumed_run_equals_uninterrupted_run(tmp_path: Path):
+@pytest.mark.parametrize("config", sorted(CASES))
+def test_resumed_run_equals_uninterrupted_run(tmp_path: Path, config: str):
+    args = [*DIGITS, *CASES[config]]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    fit("dcgan/digits.yaml", straight, "--max_iterations", str(2 * N), *DIGITS)
-    fit("dcgan/digits.yaml", resumed, "--max_iterations", str(N), *DIGITS)
+    fit(config, straight, "--max_iterations", str(2 * N), *args)
+    fit(config, resumed, "--max_iterations", str(N), *args)
     first_id = (resumed / "wandb_run_id").read_text().strip()
-    fit("dcgan/digits.yaml", resumed, "--max_iterations", str(2 * N), "--ckpt_path", "last", *DIGITS)
+    fit(config, resumed, "--max_iterations", str(2 * N), "--ckpt_path", "last", *args)
 
     a, b = load(straight / "checkpoints/last.ckpt"), load(resumed / "checkpoints/last.ckpt")
     assert a["genmodels"]["iteration"] == b["genmodels"]["iteration"] == 2 * N
     _assert_states_equal(a["state_dict"], b["state_dict"], "state_dict")  # G, D and BN buffers
     _assert_states_equal(a["optimizer_states"], b["optimizer_states"], "optimizer_states")
+    _assert_states_equal(a["lr_schedulers"], b["lr_schedulers"], "lr_schedulers")
+    if any("ema_decay" in arg for arg in CASES[config]):
+        assert any(k.startswith("generator_ema.") for k in b["state_dict"])  # EMA saved and resumed
     _assert_states_equal(a["genmodels"]["torch_rng"], b["genmodels"]["torch_rng"], "rng")
     assert a["DigitsDataModule"] == b["DigitsDataModule"]
 

@@ -1,0 +1,150 @@
+"""The stabilization options of every adversarial model, switched on from config."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins import MixedPrecision
+
+from genmodels import DCGAN, GAN, WGAN, WGANGP
+from genmodels.callbacks import StopAtIteration
+from genmodels.stabilization import ema_decay_at, instance_noise_std, lr_factor
+from tests.genmodels.helpers import loader
+
+
+def _fit(model, iterations, **kwargs):
+    defaults = dict(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, max_epochs=-1, num_sanity_val_steps=0, callbacks=[StopAtIteration(iterations)],
+    )
+    defaults.update(kwargs)
+    trainer = pl.Trainer(**defaults)
+    trainer.fit(model, loader(64, model.image_shape, 16))
+    return trainer
+
+
+def _dcgan(**kwargs):
+    return DCGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, **kwargs)
+
+
+def test_schedule_factors():
+    assert [lr_factor(i, "linear", 0, 10, 20) for i in (0, 10, 15, 20, 30)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    assert lr_factor(15, "cosine", 0, 10, 20) == pytest.approx(0.5)
+    assert [lr_factor(i, "constant", 4) for i in (0, 1, 3, 4, 100)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    assert [instance_noise_std(i, 0.2, 100) for i in (0, 50, 100, 200)] == pytest.approx([0.2, 0.1, 0.0, 0.0])
+    assert ema_decay_at(3, 0.999, start=5) == 0.0 and ema_decay_at(5, 0.999, start=5) == pytest.approx(0.1)
+    assert ema_decay_at(10_000, 0.999, start=5) == 0.999
+
+
+def test_linear_lr_decay_follows_iterations_for_both_players():
+    model = _dcgan(lr_schedule="linear", lr_decay_start=2, lr_decay_end=6, n_critic=2)
+    trainer = _fit(model, 4)
+    opt_g, opt_d = trainer.optimizers
+    # After 4 iterations the next iteration (4) runs at factor 1 - (4 - 2) / 4 = 0.5 for G and D alike.
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)
+
+
+def test_ema_generator_is_used_for_sampling_and_differs_from_raw_weights():
+    model = _dcgan(ema_decay=0.9)
+    _fit(model, 6)
+    raw = torch.cat([p.flatten() for p in model.generator.parameters()])
+    ema = torch.cat([p.flatten() for p in model.generator_ema.parameters()])
+    assert not torch.equal(raw, ema)
+    assert all(not p.requires_grad for p in model.generator_ema.parameters())
+    model.eval()
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    z = model.sample_latent(4, g())
+    torch.testing.assert_close(model.sample(4, generator=g()), model.generator_ema(z))
+    assert not torch.allclose(model.sample(4, generator=g()), model.generator(z))
+    assert any(k.startswith("generator_ema.") for k in model.state_dict())  # saved in checkpoints
+
+
+def test_spectral_norm_bounds_the_discriminators_layers():
+    model = _dcgan(spectral_norm=True, discriminator_norm="none", loss="hinge")
+    _fit(model, 20)
+    convs = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(hasattr(m, "parametrizations") for m in convs)
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_range():
+    model = WGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, weight_clip=0.01, lr_d=1e-2)
+    _fit(model, 3)
+    assert max(p.abs().max().item() for p in model.discriminator.parameters()) <= 0.01 + 1e-9
+
+
+def test_feature_matching_loss_matches_the_mean_feature_gap():
+    model = GAN(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(8,), discriminator_hidden=(6,), feature_matching=True, dropout=0.0)
+    real, fake = torch.randn(5, 1, 8, 8), torch.randn(5, 1, 8, 8)
+    loss, _ = model.generator_loss({"image": real}, fake)
+    d = model.discriminator
+    expected = (d.features(real).mean(0) - d.features(fake).mean(0)).pow(2).mean()
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="features"):
+        GAN(image_shape=(1, 8, 8), feature_matching=True).build(model.generator, torch.nn.Linear(64, 1))
+
+
+def test_instance_noise_only_while_training():
+    model = _dcgan(instance_noise=0.5, instance_noise_iterations=100)
+    x = torch.zeros(2, 1, 16, 16)
+    model.eval()
+    assert torch.equal(model.discriminate(x), model.discriminator(x))
+    model.train()
+    torch.manual_seed(0)
+    noisy = model.discriminate(x)
+    torch.manual_seed(0)
+    expected = model.discriminator(x + 0.5 * torch.randn_like(x))
+    torch.testing.assert_close(noisy, expected)
+
+
+def test_invalid_options_name_the_key():
+    with pytest.raises(ValueError, match="loss"):
+        _dcgan(loss="wgan")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _dcgan(label_smoothing=1.5)
+    with pytest.raises(ValueError, match="lr_decay_end"):
+        _dcgan(lr_schedule="linear")
+    with pytest.raises(ValueError, match="BatchNorm"):
+        WGANGP(image_shape=(1, 16, 16), discriminator_norm="batch")
+
+
+def test_diagnostics_are_logged(tmp_path):
+    model = WGANGP(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, n_critic=1)
+    _fit(model, 4, logger=CSVLogger(tmp_path), log_every_n_steps=2)
+    (metrics,) = tmp_path.rglob("metrics.csv")
+    header = set(metrics.read_text().splitlines()[0].split(","))
+    assert {"train/grad_norm_d", "train/grad_norm_g", "train/wasserstein_estimate", "train/gp_grad_norm",
+            "train/penalty_gp", "train/d_real", "train/d_fake"} <= header
+
+
+@pytest.mark.slow
+def test_wgan_gp_200_iterations_in_fp16_stay_finite():
+    torch.manual_seed(0)
+    model = WGANGP(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4)
+    trainer = _fit(model, 200, plugins=[MixedPrecision("16-mixed", "cpu")])
+    assert trainer.precision_plugin.scaler is not None  # real fp16 with a GradScaler
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert torch.isfinite(model.sample(8)).all()
+
+
+class _RecordGP(WGANGP):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.norms = []
+
+    def discriminator_loss(self, batch, fake):
+        loss, logs = super().discriminator_loss(batch, fake)
+        self.norms.append(logs["train/gp_grad_norm"].item())
+        return loss, logs
+
+
+@pytest.mark.slow
+def test_gradient_penalty_drives_critic_gradient_norm_toward_one():
+    torch.manual_seed(0)
+    model = _RecordGP(image_shape=(1, 16, 16), latent_dim=8, feature_maps=8)
+    _fit(model, 150)
+    start, end = sum(model.norms[:10]) / 10, sum(model.norms[-10:]) / 10
+    assert abs(end - 1.0) < 0.5 * abs(start - 1.0), (start, end)
