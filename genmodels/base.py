@@ -111,6 +111,18 @@ class GenerativeModel(pl.LightningModule):
         """Draw ``n`` images, ``(n, C, H, W)`` in [-1, 1]; ``generator`` makes it reproducible."""
         raise NotImplementedError
 
+    # -- the iteration counter for single-optimizer models --------------------------------------
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # Automatic optimization calls this once per (accumulated) step; callbacks then see the new
+        # count in on_train_batch_end. Manual-optimization models count in training_step.
+        super().optimizer_step(*args, **kwargs)
+        self.iteration += 1
+
+    def log_train(self, logs: dict[str, Tensor]) -> None:
+        """Log training scalars with ``iteration`` (the x-axis), only when Lightning will write them."""
+        if _logger_will_write(self.trainer):
+            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
+
     # -- distributed seeding ------------------------------------------------------------------
     def on_fit_start(self) -> None:
         # seed_everything gives every rank the same seed; give each rank its own noise stream so
@@ -356,7 +368,7 @@ class AdversarialModel(GenerativeModel):
 
         self.iteration += 1
         if self._logging_step:
-            self._log_train(logs)
+            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
 
     def _update(self, optimizer: Any, compute_loss: Any, player: str) -> tuple[Tensor, dict[str, Tensor]]:
         """One toggled zero_grad / backward / step of ``optimizer`` and its LR schedulers."""
@@ -397,11 +409,6 @@ class AdversarialModel(GenerativeModel):
         for config in self.trainer.lr_scheduler_configs:
             if config.scheduler.optimizer is raw:
                 config.scheduler.step()
-
-    def _log_train(self, logs: dict[str, Tensor]) -> None:
-        # Called only when Lightning will write: logging every batch costs a host sync per value.
-        logs = dict(logs, iteration=float(self.iteration))
-        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, logger=True)
 
     # -- optimizers ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -272,6 +272,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("genmodels.metrics.commands", "evaluate_main"),
     "train-classifier": ("genmodels.metrics.commands", "train_classifier_main"),
     "prefetch-weights": ("genmodels.metrics.commands", "prefetch_weights_main"),
+    "anomaly": ("genmodels.apps.anomaly", "anomaly_main"),
 }
 
 

@@ -74,7 +74,7 @@ class WandbLogger(_LightningWandbLogger):
         if not self._iteration_axis_defined and callable(getattr(run, "define_metric", None)):
             run.define_metric("iteration")
             for pattern in ITERATION_AXIS:
-                run.define_metric(pattern, step_metric="iteration")
+                run.define_metric(pattern, step_metric="iteration", step_sync=True)
             self._iteration_axis_defined = True
         return run
 
