@@ -1,25 +1,35 @@
-"""Every YAML in experiments/ instantiates as written and trains a few iterations when shrunk."""
+"""Every YAML in experiments/ instantiates as written and trains a few iterations when shrunk.
+
+Shrinking: ``tests/cli/tiny/<family>.yaml`` holds the CLI overrides that make a family's models
+tiny (a list of strings); data that must be on disk is written by
+``tests.datamodules.formats.experiment_fixture_<dataset>(root) -> list of CLI args``.
+"""
 
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from genmodels.cli import GenModelsCLI
-from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, TINY_GAN, fit, load
-from tests.datamodules.formats import write_cifar10, write_mnist
+from tests.cli.common import EXPERIMENTS, fit, load
+from tests.datamodules import formats
 
 CONFIGS = sorted(p.relative_to(EXPERIMENTS).as_posix() for p in EXPERIMENTS.rglob("*.yaml"))
+TINY = Path(__file__).parent / "tiny"
+
+
+def _tiny_args(config: str) -> list[str]:
+    family = config.split("/")[0]
+    path = TINY / f"{family}.yaml"
+    assert path.is_file(), f"add {path} with the overrides that shrink {family} models"
+    return [str(a) for a in yaml.safe_load(path.read_text())]
 
 
 def _data_args(config: str, tmp_path: Path) -> list[str]:
-    if "mnist" in config:
-        write_mnist(tmp_path / "data" / "MNIST" / "raw", n_train=64, n_test=16)
-    elif "cifar10" in config:
-        write_cifar10(tmp_path / "data" / "cifar-10-batches-py", per_batch=16, n_test=16)
-    else:
-        return []
-    return ["--data.init_args.data_dir", str(tmp_path / "data"), "--data.init_args.num_workers", "0"]
+    dataset = Path(config).stem.split("_")[0]
+    writer = getattr(formats, f"experiment_fixture_{dataset}", None)
+    return writer(tmp_path / "data") if writer else []
 
 
 def test_every_model_and_dataset_has_an_experiment():
@@ -39,9 +49,9 @@ def test_experiment_instantiates_as_written(config):
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_experiment_trains_a_few_iterations(config, tmp_path):
-    tiny = TINY_GAN if config.startswith("gan/") else TINY_DCGAN  # DCGAN, WGAN and WGAN-GP share the networks
     run = tmp_path / "run"
-    fit(config, run, *tiny, *_data_args(config, tmp_path), "--data.init_args.batch_size", "8", "--max_iterations", "3")
+    fit(config, run, *_tiny_args(config), *_data_args(config, tmp_path), "--data.init_args.batch_size", "8",
+        "--max_iterations", "3")
     checkpoint = load(run / "checkpoints/last.ckpt")
     assert checkpoint["genmodels"]["iteration"] == 3
     assert (run / "config.yaml").is_file() and (run / "samples/iter_00000003.png").is_file()

@@ -75,3 +75,16 @@ def write_cifar10(folder: Path, per_batch: int = 8, n_test: int = 12) -> dict:
         batches[name] = cifar10_batch(n_test if name == "test_batch" else per_batch, seed)
         (folder / name).write_bytes(pickle.dumps(batches[name], protocol=2))
     return batches
+
+
+# -- fixtures for tests/cli/test_experiments.py: write the files, return the CLI args --------------
+
+
+def experiment_fixture_mnist(root: Path) -> list[str]:
+    write_mnist(root / "MNIST" / "raw", n_train=64, n_test=16)
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_cifar10(root: Path) -> list[str]:
+    write_cifar10(root / "cifar-10-batches-py", per_batch=16, n_test=16)
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
