@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 import pytorch_lightning as pl
+from lightning_utilities.core.apply_func import apply_to_collection
 import torch
 from torch import Tensor, nn
 
@@ -286,12 +287,21 @@ class AdversarialModel(GenerativeModel):
         """The network `sample` uses: the EMA of G when there is one."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    def discriminate(self, images: Tensor) -> Tensor:
-        """D's output on ``images``, with annealed instance noise while training."""
+    def condition(self, batch: dict[str, Tensor]) -> Any:
+        """What G and D are conditioned on for this batch (class labels, attributes, ...); None here."""
+        return None
+
+    def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
+        """D's output on ``images`` (given ``condition``), with annealed instance noise while training."""
         std = instance_noise_std(self.iteration, self.instance_noise, self.instance_noise_iterations)
         if std > 0 and self.training:
             images = images + std * torch.randn_like(images)
-        return self.discriminator(images)
+        return self.discriminator(images) if condition is None else self.discriminator(images, condition)
+
+    def discriminator_features(self, images: Tensor, condition: Any = None) -> Tensor:
+        """D's last hidden features (feature matching), flattened per sample."""
+        features = self.discriminator.features(images) if condition is None else self.discriminator.features(images, condition)
+        return features.flatten(1)
 
     # -- what a subclass may override ---------------------------------------------------------
     def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
@@ -300,29 +310,33 @@ class AdversarialModel(GenerativeModel):
 
     def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """D's loss on the real batch and detached fakes, plus its (lazy) penalty."""
-        real = batch["image"]
-        real_out, fake_out = self.discriminate(real), self.discriminate(fake)
+        real, condition = batch["image"], self.condition(batch)
+        real_out, fake_out = self.discriminate(real, condition), self.discriminate(fake, condition)
         loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
         logs = self._discriminator_stats(real_out, fake_out)
         if self.penalty is not None and self.iteration % self.penalty_interval == 0:
-            value, grad_norm = self._penalty_value(real, fake)
+            value, grad_norm = self._penalty_value(real, fake, condition)
             loss = loss + self._penalty_scale() * value
             logs.update({f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm})
         return loss, logs
 
     def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """G's adversarial loss, or feature matching against D's features of the real batch."""
+        condition = self.condition(batch)
         if not self.feature_matching:
-            return self.g_loss_fn(self.discriminate(fake)), {}
+            return self.g_loss_fn(self.discriminate(fake, condition)), {}
         with torch.no_grad():
-            real_features = self.discriminator.features(batch["image"]).flatten(1).mean(0)
-        fake_features = self.discriminator.features(fake).flatten(1).mean(0)
+            real_features = self.discriminator_features(batch["image"], condition).mean(0)
+        fake_features = self.discriminator_features(fake, condition).mean(0)
         return (real_features - fake_features).pow(2).mean(), {}
 
-    def _penalty_value(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    def _penalty_value(self, real: Tensor, fake: Tensor, condition: Any = None) -> tuple[Tensor, Tensor]:
+        def critic(x: Tensor) -> Tensor:
+            return self.discriminator(x) if condition is None else self.discriminator(x, condition)
+
         if self.penalty == "gp":
-            return gradient_penalty(self.discriminator, real, fake)
-        return r1_penalty(self.discriminator, real if self.penalty == "r1" else fake)
+            return gradient_penalty(critic, real, fake)
+        return r1_penalty(critic, real if self.penalty == "r1" else fake)
 
     def _penalty_scale(self) -> float:
         # gamma / 2 for R1/R2 (Mescheder et al., Eq. 9); lambda for GP; times k when lazy.
@@ -354,7 +368,7 @@ class AdversarialModel(GenerativeModel):
             fake = self.generate(batch)
 
         # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
-        loss_d, logs = self._update(opt_d, lambda: self.discriminator_loss(batch, fake.detach()), "d")
+        loss_d, logs = self._update(opt_d, lambda: self.discriminator_loss(batch, _detach(fake)), "d")
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
@@ -442,9 +456,15 @@ class AdversarialModel(GenerativeModel):
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
         generator = torch.Generator(device=self.device).manual_seed(self._val_seed + batch_idx)
         fake = self.generate(batch, generator=generator)
-        stats = self._discriminator_stats(self.discriminator(batch["image"]), self.discriminator(fake))
+        condition = self.condition(batch)
+        stats = self._discriminator_stats(self.discriminate(batch["image"], condition), self.discriminate(fake, condition))
         logs = {k.replace("train/", f"{stage}/"): v for k, v in stats.items()}
         self.log_dict(logs, batch_size=batch["image"].shape[0], sync_dist=True)
+
+
+def _detach(fake: Any) -> Any:
+    """Detach a tensor or a structure of tensors (models with several generators return tuples)."""
+    return apply_to_collection(fake, Tensor, Tensor.detach)
 
 
 def _grad_norm(optimizer: Any) -> Tensor:

@@ -273,6 +273,12 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "train-classifier": ("genmodels.metrics.commands", "train_classifier_main"),
     "prefetch-weights": ("genmodels.metrics.commands", "prefetch_weights_main"),
     "anomaly": ("genmodels.apps.anomaly", "anomaly_main"),
+    "control": ("genmodels.apps.controllable", "control_main"),
+    "sample": ("genmodels.apps.commands", "sample_main"),
+    "interpolate": ("genmodels.apps.commands", "interpolate_main"),
+    "export": ("genmodels.apps.commands", "export_main"),
+    "serve": ("genmodels.apps.serve", "serve_main"),
+    "augment": ("genmodels.apps.augment", "augment_main"),
 }
 
 
