@@ -16,6 +16,8 @@ after AMP unscaling, and per-iteration LR schedulers stepped only when their opt
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
+from functools import partial
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -222,6 +224,11 @@ class AdversarialModel(GenerativeModel):
         ema_start: iteration from which the average starts (before it, the EMA copies G).
         grad_clip_norm: clip each player's gradient norm (after AMP unscaling); the Trainer's
             ``gradient_clip_val`` does not apply under manual optimization.
+        accumulate_grad_batches: micro-batches per update (the Trainer flag does not apply under
+            manual optimization). Both players see the same k micro-batches, D first, then G
+            through the updated D, so k micro-batches of size B equal one batch of size kB
+            (without BatchNorm); under DDP gradients are all-reduced once per update (no_sync).
+            An iteration is one update, so schedules and intervals keep their meaning.
     """
 
     def __init__(
@@ -249,6 +256,7 @@ class AdversarialModel(GenerativeModel):
         ema_decay: Optional[float] = None,
         ema_start: int = 0,
         grad_clip_norm: Optional[float] = None,
+        accumulate_grad_batches: int = 1,
     ) -> None:
         super().__init__(image_shape)
         _validate_adversarial_options(locals())
@@ -262,6 +270,7 @@ class AdversarialModel(GenerativeModel):
         self.lr_schedule = (lr_schedule, lr_warmup_iterations, lr_decay_start, lr_decay_end)
         self.ema_decay, self.ema_start = ema_decay, ema_start
         self.grad_clip_norm = grad_clip_norm
+        self.accumulate_grad_batches = accumulate_grad_batches
         self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
         self.generator_ema: Optional[nn.Module] = None
         self.automatic_optimization = False
@@ -269,6 +278,7 @@ class AdversarialModel(GenerativeModel):
         # RNG stream (a resumed run must see the same noise as an uninterrupted one).
         self._val_seed = 1234
         self._logging_step = False
+        self._micro_batches: list[dict[str, Tensor]] = []
 
     # -- networks -----------------------------------------------------------------------------
     generator: nn.Module
@@ -359,23 +369,31 @@ class AdversarialModel(GenerativeModel):
         _require_unused_parameter_handling(self.trainer)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        # Gradient accumulation: an iteration is one update of each player from
+        # `accumulate_grad_batches` micro-batches, run together when the last one arrives.
+        self._micro_batches.append(batch)
+        if len(self._micro_batches) < self.accumulate_grad_batches:
+            return
+        micro_batches, self._micro_batches = self._micro_batches, []
         opt_g, opt_d = self.optimizers()
         update_generator = (self.iteration + 1) % self.n_critic == 0
         self._logging_step = _logger_will_write(self.trainer)
 
-        # 1. Fakes once per batch; keep G's graph only when G is updated on them.
+        # 1. Fakes once per micro-batch; keep G's graph only when G is updated on them.
         with torch.set_grad_enabled(update_generator):
-            fake = self.generate(batch)
+            fakes = [self.generate(b) for b in micro_batches]
 
         # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
-        loss_d, logs = self._update(opt_d, lambda: self.discriminator_loss(batch, _detach(fake)), "d")
+        d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
+        loss_d, logs = self._update(opt_d, d_losses, "d")
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
 
-        # 3. Generator step through the updated D, then the moving average of G.
+        # 3. Generator step through the updated D on the same fakes, then the moving average of G.
         if update_generator:
-            loss_g, logs_g = self._update(opt_g, lambda: self.generator_loss(batch, fake), "g")
+            g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
+            loss_g, logs_g = self._update(opt_g, g_losses, "g")
             logs.update(logs_g, **{"train/loss_g": loss_g})
             if self.generator_ema is not None:
                 update_ema(self.generator_ema, self.generator, ema_decay_at(self.iteration, self.ema_decay, self.ema_start))
@@ -384,19 +402,37 @@ class AdversarialModel(GenerativeModel):
         if self._logging_step:
             self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
 
-    def _update(self, optimizer: Any, compute_loss: Any, player: str) -> tuple[Tensor, dict[str, Tensor]]:
-        """One toggled zero_grad / backward / step of ``optimizer`` and its LR schedulers."""
+    def _update(self, optimizer: Any, losses: list[Any], player: str) -> tuple[Tensor, dict[str, Tensor]]:
+        """One toggled update of ``optimizer`` from the mean of ``losses`` (one per micro-batch).
+
+        zero_grad, a backward per micro-batch (all-reduced under DDP only on the last one), step,
+        then the LR schedulers unless AMP skipped the step.
+        """
+        total: Optional[Tensor] = None
+        logs: dict[str, Tensor] = {}
         with self.toggled_optimizer(optimizer):
-            loss, logs = compute_loss()
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            for i, compute_loss in enumerate(losses):
+                loss, micro_logs = compute_loss()
+                with self._gradient_sync(last=i == len(losses) - 1):
+                    self.manual_backward(loss / len(losses))
+                total = loss.detach() if total is None else total + loss.detach()
+                for key, value in micro_logs.items():
+                    logs[key] = logs.get(key, 0) + value.detach() / len(losses)
             scale_before = self._amp_scale()
             optimizer.step()  # clipping happens in on_before_optimizer_step, after unscaling
             if self._logging_step:
                 logs[f"train/grad_norm_{player}"] = _grad_norm(optimizer)
         if not self._amp_skipped_step(scale_before):
             self._step_schedulers(optimizer)
-        return loss.detach(), {k: v.detach() for k, v in logs.items()}
+        return total / len(losses), logs
+
+    def _gradient_sync(self, last: bool) -> Any:
+        """DDP's no_sync for non-final micro-batches: all-reduce the accumulated gradient once."""
+        model = self.trainer.model if self._trainer is not None else None
+        if last or not callable(getattr(model, "no_sync", None)):
+            return nullcontext()
+        return model.no_sync()
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         # Under 16-mixed Lightning unscales the gradients just before this hook, so the clip acts
@@ -492,6 +528,7 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
         ("lr_schedule", options["lr_schedule"] in ("constant", "linear", "cosine"), "constant, linear or cosine"),
         ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
         ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),
+        ("accumulate_grad_batches", options["accumulate_grad_batches"] >= 1, ">= 1"),
     ]
     for key, ok, allowed in checks:
         if not ok:

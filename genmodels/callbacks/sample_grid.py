@@ -51,10 +51,13 @@ class SampleGrid(pl.Callback):
         self.num_samples, self.nrow, self.seed = num_samples, nrow, seed
         self.dirname, self.log_key = dirname, log_key
         self.last_path: Optional[Path] = None
+        self._last_iteration: Optional[int] = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n = self.every_n_iterations
-        if n and pl_module.iteration % n == 0:
+        n, iteration = self.every_n_iterations, pl_module.iteration
+        # The iteration does not advance on every batch (gradient accumulation): act once per value.
+        if n and iteration % n == 0 and iteration != self._last_iteration:
+            self._last_iteration = iteration
             self.write(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
