@@ -36,7 +36,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
-from genmodels.callbacks import IterationCheckpoint, SampleGrid, StopAtIteration
+from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.loggers import WandbLogger
 
 __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
@@ -191,7 +191,8 @@ class GenModelsCLI(LightningCLI):
         max_iterations = self.config_init[self.subcommand].get("max_iterations") if self.subcommand else None
         if max_iterations is not None:
             callbacks = [*callbacks, StopAtIteration(max_iterations)]
-        return super()._instantiate_trainer(config, callbacks)
+        self.preemption = Preemption()
+        return super()._instantiate_trainer(config, [*callbacks, self.preemption])
 
     def fit(self, model: pl.LightningModule, **kwargs: Any) -> None:
         # weights_only: a resume checkpoint holds tensors and plain values only (RNG states
@@ -199,6 +200,12 @@ class GenModelsCLI(LightningCLI):
         if kwargs.get("weights_only") is None:
             kwargs["weights_only"] = True
         self.trainer.fit(model, **kwargs)
+        if self.preemption.preempted_at is not None:
+            rank_zero_info(
+                f"preempted: stopped after iteration {self.preemption.preempted_at} with "
+                f"{Path(self.trainer.default_root_dir) / CHECKPOINT_DIR / 'last.ckpt'}; "
+                + ("the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last")
+            )
 
     def _run_subcommand(self, subcommand: str) -> None:
         try:

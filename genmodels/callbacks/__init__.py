@@ -1,7 +1,9 @@
 """Side effects of training, each isolated in its own callback."""
 
 from genmodels.callbacks.checkpoint import AtomicCheckpointIO, IterationCheckpoint
+from genmodels.callbacks.metrics import GenerativeMetrics
+from genmodels.callbacks.preemption import Preemption
 from genmodels.callbacks.sample_grid import SampleGrid
 from genmodels.callbacks.stop import StopAtIteration
 
-__all__ = ["SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO", "StopAtIteration"]
+__all__ = ["Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO", "StopAtIteration"]

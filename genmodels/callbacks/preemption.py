@@ -1,0 +1,91 @@
+"""Preemption: on SIGUSR1 or SIGTERM, finish the batch, save ``last.ckpt``, stop, requeue.
+
+SLURM sends ``--signal=SIGUSR1@90`` some seconds before the time limit and SIGTERM on
+preemption. Lightning's own handlers either save an ``hpc_ckpt`` from inside the signal handler
+(possibly mid-step) or raise ``SIGTERMException`` without saving. Here the handler only records
+the signal; at the end of the current batch every rank agrees to stop (one tiny all-reduce, so
+no rank is left waiting in a collective), `IterationCheckpoint` writes ``last.ckpt`` at that batch
+boundary (so the resumed run equals an uninterrupted one), and under SLURM rank 0 requeues the
+job with ``scontrol requeue``. The requeued job runs the same command with ``--ckpt_path last``
+and continues the same W&B run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Any, Optional
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+__all__ = ["Preemption"]
+
+SIGNALS = ("SIGUSR1", "SIGTERM")
+
+
+class Preemption(pl.Callback):
+    """Turn SIGUSR1/SIGTERM into a clean stop with a checkpoint (and a SLURM requeue).
+
+    Args:
+        requeue: call ``scontrol requeue $SLURM_JOB_ID`` after the save when running under SLURM.
+    """
+
+    def __init__(self, requeue: bool = True) -> None:
+        self.requeue = requeue
+        self.received: Optional[int] = None
+        self.preempted_at: Optional[int] = None
+        self.requeued = False
+        self._previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self.received = self.preempted_at = None
+        for name in SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._record)
+            except ValueError:  # not the main thread: leave signals to the launcher
+                return
+
+    def _record(self, signum: int, frame: Any) -> None:
+        self.received = signum  # only record: saving from inside a signal handler is unsafe
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if getattr(pl_module, "_micro_batches", None):
+            return  # in the middle of an accumulated update: stop at its end
+        stop = self.received is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop and self.preempted_at is None:
+            self.preempted_at = getattr(pl_module, "iteration", trainer.global_step)
+            rank_zero_info(f"preemption signal received: stopping after iteration {self.preempted_at} with a checkpoint")
+            trainer.should_stop = True  # IterationCheckpoint (ordered after us) saves last.ckpt now
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        if self.preempted_at is not None and self.requeue and trainer.is_global_zero:
+            self.requeued = _slurm_requeue()
+
+
+def _slurm_requeue() -> bool:
+    job_id = os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID")
+    job_id = (
+        f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job_id else os.environ.get("SLURM_JOB_ID")
+    )
+    if not job_id:
+        return False
+    try:
+        result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        rank_zero_warn(f"could not requeue SLURM job {job_id}: {err}")
+        return False
+    if result.returncode != 0:
+        rank_zero_warn(f"scontrol requeue {job_id} failed: {result.stderr.strip()}")
+        return False
+    rank_zero_info(f"requeued SLURM job {job_id}")
+    return True
