@@ -50,3 +50,42 @@ def test_ddp_without_unused_parameter_handling_fails_with_the_fix(tmp_path):
     result = _launch(tmp_path, "ddp")
     assert result.returncode != 0
     assert "ddp_find_unused_parameters_true" in result.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.ddp
+def test_two_nodes_one_process_each_via_torchrun(tmp_path):
+    """Multi-node on one machine: two torchrun 'nodes' of one process each, on loopback."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS="1")
+    common = [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN,
+        "--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.strategy", "ddp_find_unused_parameters_true",
+        "--trainer.num_sanity_val_steps", "0", "--data.init_args.image_size", "16", "--data.init_args.batch_size", "32",
+        "--max_iterations", "3", "--trainer.default_root_dir", str(tmp_path / "run"),
+        "--trainer.callbacks+=tests.ddp_helpers.DumpRankState", f"--trainer.callbacks.out_dir={tmp_path / 'ranks'}",
+    ]
+    nodes = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name("torchrun")), "--nnodes", "2", "--nproc-per-node", "1",
+             "--node-rank", str(rank), "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "genmodels", *common],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), outputs[0][-3000:] + outputs[1][-3000:]
+    rank0, rank1 = (torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    assert not torch.equal(rank0["first_batch"], rank1["first_batch"])
+    for name, value in rank0["state_dict"].items():
+        if not name.rsplit(".", 1)[-1].startswith(("running_", "num_batches")):
+            assert torch.equal(value, rank1["state_dict"][name]), name
+    assert len(list((tmp_path / "run/wandb").glob("offline-run-*"))) == 1
