@@ -25,6 +25,7 @@ import importlib
 import os
 import secrets
 import string
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -177,6 +178,8 @@ class GenModelsCLI(LightningCLI):
             init_args.group = config.model.class_path.rsplit(".", 1)[-1]
         if not init_args.get("id"):
             init_args.id = _run_id(run_dir, reuse=resuming or self.subcommand != "fit")
+        if not init_args.get("tags"):
+            init_args.tags = _run_tags(config, experiment)
 
     def instantiate_classes(self) -> None:
         try:
@@ -242,6 +245,26 @@ def _experiment_name(config: Any) -> str:
             return "/".join(parts[parts.index("experiments") + 1 :])
         return path.stem
     return config.model.class_path.rsplit(".", 1)[-1].lower()
+
+
+def _run_tags(config: Any, experiment: str) -> list[str]:
+    """Tags that let a W&B dashboard compare like with like: model, dataset, experiment, commit."""
+    tags = [
+        f"model:{config.model.class_path.rsplit('.', 1)[-1]}",
+        f"data:{config.data.class_path.rsplit('.', 1)[-1].removesuffix('DataModule')}",
+        f"experiment:{experiment}",
+    ]
+    commit = _git_commit()
+    return tags + ([f"git:{commit}"] if commit else [])
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def _import_class(class_path: str) -> type:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -64,6 +65,19 @@ def history(path: str | Path) -> list[dict]:
         if record.WhichOneof("record_type") == "history":
             rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
     return rows
+
+
+def wait_until_closed(path: str | Path, timeout: float = 60.0) -> None:
+    """Wait for the run's exit record: wandb's service may still be flushing after finish() returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(r.WhichOneof("record_type") == "exit" for r in read_records(path)):
+                return
+        except (ValueError, OSError):
+            pass  # partially written block: try again
+        time.sleep(0.2)
+    raise TimeoutError(f"{path} has no exit record after {timeout} s")
 
 
 def run_ids(path: str | Path) -> set[str]:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from genmodels.cli import main
 from tests.cli.common import EXPERIMENTS, ROOT, TINY_GAN, fit
-from tests.wandb_records import history
+from tests.wandb_records import history, wait_until_closed
 
 DIGITS = ["--data.init_args.image_size", "16", "--data.init_args.batch_size", "64"]
 
@@ -37,9 +37,10 @@ def test_wandb_offline_run_holds_losses_and_a_sample_image(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wandb sync" in out  # no credentials in tests: offline, with the upload command
     (log,) = run.glob("wandb/offline-run-*/run-*.wandb")
+    wait_until_closed(log)
     rows = history(log)
     losses = [r for r in rows if "train/loss_d" in r]
-    assert losses and all("train/loss_g" in r and "iteration" in r for r in losses)
+    assert losses and all("train/loss_g" in r and "iteration" in r for r in losses), rows
     assert [r["iteration"] for r in losses] == [2, 4]
     images = [r for r in rows if r.get("samples/_type") == "image-file"]
     assert [r["iteration"] for r in images] == [2, 4]

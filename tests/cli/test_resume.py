@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.cli.common import TINY_DCGAN, fit, load
-from tests.wandb_records import history, run_ids
+from tests.wandb_records import history, run_ids, wait_until_closed
 
 # 1,617 training digits at batch 256: 6 batches per epoch, so N = 4 stops mid-epoch and the
 # resumed half crosses an epoch boundary (with a validation pass there).
@@ -63,6 +63,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path, config: str):
     # The same W&B run continued: one id across both launches, and its history covers both.
     assert (resumed / "wandb_run_id").read_text().strip() == first_id
     logs = sorted((resumed / "wandb").glob("offline-run-*/run-*.wandb"))
+    for log in logs:
+        wait_until_closed(log)
     assert len(logs) == 2 and all(run_ids(f) == {first_id} for f in logs)
     iterations = sorted({row["iteration"] for f in logs for row in history(f) if "train/loss_d" in row})
     assert iterations[0] <= N < iterations[-1] == 2 * N
