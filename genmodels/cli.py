@@ -309,6 +309,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("genmodels.apps.commands", "export_main"),
     "serve": ("genmodels.apps.serve", "serve_main"),
     "augment": ("genmodels.apps.augment", "augment_main"),
+    "compare": ("genmodels.compare", "compare_main"),
 }
 
 

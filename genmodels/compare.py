@@ -1,0 +1,112 @@
+"""``genmodels compare RUN_DIR...``: a table and a plot of several runs, from local files only.
+
+Reads each run directory's W&B run files (offline or synced) or CSV logs through
+`genmodels.runs`, prints one row per run (last iteration, last losses, best value of every
+``val/fid_*`` metric and the iteration it was reached), and draws the chosen metrics against
+``iteration`` into a PNG. Works on compute nodes and laptops without the W&B service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image, ImageDraw
+
+from genmodels.runs import run_history
+
+__all__ = ["compare_main", "summarize", "plot_curves"]
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def _series(rows: list[dict], key: str) -> list[tuple[float, float]]:
+    points = {}
+    for row in rows:
+        value, iteration = row.get(key), row.get("iteration")
+        if isinstance(value, (int, float)) and isinstance(iteration, (int, float)) and math.isfinite(value):
+            points[float(iteration)] = float(value)  # a resumed run may log an iteration twice: keep the last
+    return sorted(points.items())
+
+
+def summarize(run_dir: Path, rows: list[dict]) -> dict:
+    """Last iteration, last training losses and the best (lowest) of each FID-like metric."""
+    keys = sorted({k for row in rows for k in row})
+    summary: dict = {"run": str(run_dir), "iteration": max((r.get("iteration", 0) for r in rows), default=0)}
+    for key in ("train/loss_d", "train/loss_g"):
+        series = _series(rows, key)
+        summary[key] = series[-1][1] if series else None
+    for key in [k for k in keys if k.startswith(("val/fid", "val/kid"))]:
+        series = _series(rows, key)
+        if series:
+            best = min(series, key=lambda p: p[1])
+            summary[key] = best[1]
+            summary[f"{key}@iteration"] = int(best[0])
+    return summary
+
+
+def plot_curves(runs: dict[str, list[dict]], keys: list[str], out: Path, size: tuple[int, int] = (720, 300)) -> Path:
+    """One panel per key, one line per run, against iteration (PIL only: no plotting dependency)."""
+    width, height = size
+    canvas = Image.new("RGB", (width, height * len(keys) + 24 * len(runs)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for panel, key in enumerate(keys):
+        _panel(draw, runs, key, (0, panel * height, width, height))
+    for i, name in enumerate(runs):  # legend
+        y = height * len(keys) + 24 * i + 6
+        draw.line([(10, y + 6), (40, y + 6)], fill=COLOURS[i % len(COLOURS)], width=3)
+        draw.text((48, y), name, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+    return out
+
+
+def _panel(draw: ImageDraw.ImageDraw, runs: dict[str, list[dict]], key: str, box: tuple[int, int, int, int]) -> None:
+    x0, y0, width, height = box
+    left, right, top, bottom = x0 + 60, x0 + width - 20, y0 + 24, y0 + height - 30
+    series = {name: _series(rows, key) for name, rows in runs.items()}
+    points = [p for s in series.values() for p in s]
+    draw.text((left, y0 + 4), key, fill="black")
+    draw.rectangle([left, top, right, bottom], outline="#888888")
+    if not points:
+        draw.text((left + 10, top + 10), "not logged", fill="#888888")
+        return
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y_lo, y_hi = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    draw.text((x0 + 4, top), f"{y_hi:.3g}", fill="black")
+    draw.text((x0 + 4, bottom - 12), f"{y_lo:.3g}", fill="black")
+    draw.text((right - 60, bottom + 6), f"it {int(x_hi)}", fill="black")
+    for i, s in enumerate(series.values()):
+        xy = [(left + (x - x_lo) / (x_hi - x_lo) * (right - left), bottom - (y - y_lo) / (y_hi - y_lo) * (bottom - top)) for x, y in s]
+        if len(xy) > 1:
+            draw.line(xy, fill=COLOURS[i % len(COLOURS)], width=2)
+        elif xy:
+            draw.ellipse([xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2], fill=COLOURS[i % len(COLOURS)])
+
+
+def _format(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def compare_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="genmodels compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories (trainer.default_root_dir)")
+    parser.add_argument("--keys", default="train/loss_d,train/loss_g", help="metrics to plot (comma-separated); "
+                        "every val/fid_* metric found is added")
+    parser.add_argument("--out", type=Path, default=Path("compare.png"), help="PNG of the curves")
+    args = parser.parse_args(argv)
+    runs = {str(run): run_history(run) for run in args.runs}
+    summaries = [summarize(Path(name), rows) for name, rows in runs.items()]
+    columns = ["run", "iteration", "train/loss_d", "train/loss_g"]
+    columns += sorted({k for s in summaries for k in s if k.startswith(("val/fid", "val/kid"))})
+    print("\t".join(columns))
+    for summary in summaries:
+        print("\t".join(_format(summary.get(c)) for c in columns))
+    found = sorted({k for rows in runs.values() for row in rows for k in row if k.startswith("val/fid")})
+    keys = [k for k in args.keys.split(",") if k] + [k for k in found if k not in args.keys]
+    print(f"plot: {plot_curves(runs, keys, args.out)}")

@@ -1,0 +1,88 @@
+"""Reading logged runs back from disk: W&B offline/online run files and CSV logs.
+
+`genmodels compare` uses this to put runs side by side without the W&B service (offline
+clusters). A ``run-<id>.wandb`` file is wandb's transaction log: a 7-byte header (``:W&B``,
+magic 0xBEE1, version), then LevelDB-style 32 KiB blocks of chunks (crc32, length, type) whose
+payloads are ``wandb_internal_pb2.Record`` messages; the Python SDK no longer ships a reader, so
+this small one decodes them with wandb's own protobuf schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Iterator, Union
+
+__all__ = ["wandb_records", "wandb_history", "run_history"]
+
+PathLike = Union[str, Path]
+_BLOCK, _HEADER = 32768, 7
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _payloads(data: bytes) -> Iterator[bytes]:
+    if data[:4] != b":W&B":
+        raise ValueError("not a W&B transaction log (no ':W&B' header)")
+    pos, pending = _HEADER, b""
+    while pos + _HEADER <= len(data):
+        if _BLOCK - pos % _BLOCK < _HEADER:  # block trailer padding
+            pos += _BLOCK - pos % _BLOCK
+            continue
+        crc, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
+        if kind == 0 and length == 0:
+            pos += _BLOCK - pos % _BLOCK
+            continue
+        chunk = data[pos + _HEADER : pos + _HEADER + length]
+        if len(chunk) < length or zlib.crc32(bytes([kind]) + chunk) & 0xFFFFFFFF != crc:
+            return  # a partially written tail (run still open): stop at the last whole record
+        pos += _HEADER + length
+        if kind == _FULL:
+            yield chunk
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        elif kind == _LAST:
+            yield pending + chunk
+            pending = b""
+
+
+def wandb_records(path: PathLike) -> list:
+    """All ``Record`` messages of a ``run-<id>.wandb`` file."""
+    from wandb.proto import wandb_internal_pb2
+
+    records = []
+    for payload in _payloads(Path(path).read_bytes()):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        records.append(record)
+    return records
+
+
+def wandb_history(path: PathLike) -> list[dict]:
+    """The rows logged with ``run.log``, values decoded from JSON."""
+    rows = []
+    for record in wandb_records(path):
+        if record.WhichOneof("record_type") == "history":
+            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
+    return rows
+
+
+def run_history(run_dir: PathLike) -> list[dict]:
+    """Every logged row of a run directory (all W&B launches, in order; else CSV logs)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run directory at {run_dir}")
+    logs = sorted(run_dir.glob("wandb/*run-*/run-*.wandb"), key=lambda p: p.parent.name.split("-", 2)[-1])
+    rows = [row for log in logs for row in wandb_history(log)]
+    if rows:
+        return rows
+    for metrics in sorted(run_dir.rglob("metrics.csv")):
+        with open(metrics, newline="") as f:
+            rows += [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    if not rows:
+        raise FileNotFoundError(f"{run_dir} holds no W&B run files (wandb/*run-*/run-*.wandb) and no metrics.csv")
+    return rows
