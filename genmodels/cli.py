@@ -310,6 +310,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("genmodels.apps.serve", "serve_main"),
     "augment": ("genmodels.apps.augment", "augment_main"),
     "compare": ("genmodels.compare", "compare_main"),
+    "sweep": ("genmodels.sweep", "sweep_main"),
 }
 
 

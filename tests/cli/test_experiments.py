@@ -15,7 +15,7 @@ from genmodels.cli import GenModelsCLI
 from tests.cli.common import EXPERIMENTS, fit, load
 from tests.datamodules import formats
 
-CONFIGS = sorted(p.relative_to(EXPERIMENTS).as_posix() for p in EXPERIMENTS.rglob("*.yaml"))
+CONFIGS = sorted(p.relative_to(EXPERIMENTS).as_posix() for p in EXPERIMENTS.rglob("*.yaml") if p.parent.name != "sweeps")
 TINY = Path(__file__).parent / "tiny"
 
 

@@ -1,0 +1,117 @@
+"""``genmodels sweep FILE``: run a W&B sweep file locally, or as a SLURM array, without the W&B service.
+
+The same YAML serves both routes. With W&B: ``wandb sweep FILE`` then ``wandb agent ID``, which
+runs the file's ``command`` with ``${args}`` expanded to ``--key=value``. Locally: this command
+expands ``parameters`` (``method: grid`` = the Cartesian product; ``random`` = ``--count`` draws,
+seeded) into the same ``genmodels fit`` argument lists, each run in its own directory under
+``--root``, and either runs them one after another, prints them (``--dry-run``), or writes a
+SLURM array script whose task i runs combination i.
+
+Supported parameter specs: ``values``, ``value``, ``distribution: uniform | log_uniform_values |
+int_uniform | q_uniform`` with ``min``/``max`` (and ``q``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import random
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["sweep_main", "expand", "load_sweep"]
+
+
+def load_sweep(path: Path) -> dict:
+    spec = yaml.safe_load(Path(path).read_text())
+    if not isinstance(spec, dict) or "parameters" not in spec:
+        raise ValueError(f"{path} is not a sweep file: it needs a 'parameters' mapping")
+    if spec.get("method", "grid") not in ("grid", "random"):
+        raise ValueError(f"{path}: method must be 'grid' or 'random' for a local sweep, got {spec.get('method')!r}")
+    return spec
+
+
+def _draw(name: str, spec: dict, rng: random.Random) -> Any:
+    if "value" in spec:
+        return spec["value"]
+    if "values" in spec:
+        return rng.choice(spec["values"])
+    low, high, kind = spec.get("min"), spec.get("max"), spec.get("distribution", "uniform")
+    if low is None or high is None:
+        raise ValueError(f"parameter {name}: needs 'values', 'value' or 'min'/'max'")
+    if kind == "log_uniform_values":
+        return math.exp(rng.uniform(math.log(low), math.log(high)))
+    if kind == "int_uniform":
+        return rng.randint(int(low), int(high))
+    if kind == "q_uniform":
+        q = spec.get("q", 1)
+        return round(rng.uniform(low, high) / q) * q
+    if kind == "uniform":
+        return rng.uniform(low, high)
+    raise ValueError(f"parameter {name}: distribution {kind!r} is not supported locally")
+
+
+def expand(spec: dict, count: int = 10, seed: int = 0) -> list[dict[str, Any]]:
+    """The parameter combinations of a sweep, in a stable order."""
+    params = spec["parameters"]
+    if spec.get("method", "grid") == "grid":
+        names = list(params)
+        choices = []
+        for name in names:
+            p = params[name]
+            if "values" not in p and "value" not in p:
+                raise ValueError(f"grid sweep parameter {name} needs 'values' (or 'value')")
+            choices.append(p["values"] if "values" in p else [p["value"]])
+        return [dict(zip(names, combo)) for combo in itertools.product(*choices)]
+    rng = random.Random(seed)
+    return [{name: _draw(name, p, rng) for name, p in params.items()} for _ in range(count)]
+
+
+def fit_args(spec: dict, combination: dict[str, Any], run_dir: Path) -> list[str]:
+    """The ``genmodels fit`` arguments of one run: the sweep's fixed args, the combination, its directory."""
+    args = [str(a) for a in spec.get("local_args", [])]
+    args += [f"--{name}={value}" for name, value in combination.items()]
+    return ["fit", *args, "--trainer.default_root_dir", str(run_dir)]
+
+
+def _slurm_array(lines: list[list[str]], out: Path) -> Path:
+    commands = "\n".join(f"  {i}) python -m genmodels {shlex.join(a)} ;;" for i, a in enumerate(lines))
+    out.write_text(
+        "#!/bin/bash\n"
+        f"#SBATCH --array=0-{len(lines) - 1}\n"
+        "#SBATCH --signal=SIGUSR1@90\n#SBATCH --requeue\n"
+        "# One sweep combination per array task; each resumes from its own run directory.\n"
+        'case "$SLURM_ARRAY_TASK_ID" in\n'
+        f"{commands}\n"
+        "esac\n"
+    )
+    return out
+
+
+def sweep_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="genmodels sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", type=Path, help="sweep YAML (W&B sweep format)")
+    parser.add_argument("--root", type=Path, default=None, help="parent of the run directories (default runs/sweeps/<file>)")
+    parser.add_argument("--count", type=int, default=10, help="runs of a random sweep")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random sweep's draws")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--slurm-array", type=Path, default=None, help="write a SLURM array script instead of running")
+    parser.add_argument("--extra", default="", help="arguments appended to every run (e.g. '--max_iterations 100')")
+    args = parser.parse_args(argv)
+    spec = load_sweep(args.file)
+    root = args.root or Path("runs/sweeps") / args.file.stem
+    runs = [fit_args(spec, combo, root / f"{i:03d}") + shlex.split(args.extra)
+            for i, combo in enumerate(expand(spec, args.count, args.seed))]
+    if args.slurm_array:
+        print(f"wrote {_slurm_array(runs, args.slurm_array)} ({len(runs)} tasks)")
+        return
+    for i, run in enumerate(runs):
+        print(f"[{i + 1}/{len(runs)}] genmodels {shlex.join(run)}")
+        if not args.dry_run:
+            from genmodels.cli import main
+
+            main(run + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs
