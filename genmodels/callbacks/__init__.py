@@ -2,8 +2,12 @@
 
 from genmodels.callbacks.checkpoint import AtomicCheckpointIO, IterationCheckpoint
 from genmodels.callbacks.metrics import GenerativeMetrics
+from genmodels.callbacks.mode_coverage import ModeCoverage
 from genmodels.callbacks.preemption import Preemption
 from genmodels.callbacks.sample_grid import SampleGrid
 from genmodels.callbacks.stop import StopAtIteration
 
-__all__ = ["Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO", "StopAtIteration"]
+__all__ = [
+    "GenerativeMetrics", "ModeCoverage", "Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
+    "StopAtIteration",
+]

@@ -1,0 +1,324 @@
+"""FID, IS, KID and precision/recall as torchmetrics `Metric` classes over extracted features.
+
+The classes hold state (``add_state``), accumulate it in ``update`` and reduce it in ``compute``;
+the mathematics is in `genmodels.metrics.functional`. They take *features*, not images, so one
+feature extractor serves every metric of an evaluation (`GenerativeEvaluator` runs it once per
+batch and feeds each metric its output).
+
+Distributed: every state is declared with its reduction (sums for FID, concatenation for the
+others) and torchmetrics all-reduces / all-gathers them inside ``compute``. Call ``update`` and
+``compute`` on *every* rank (computing on rank 0 alone deadlocks); every rank gets the same value.
+
+Reference (real) statistics can be accumulated with ``update(features, real=True)`` like in
+torchmetrics, or set once with ``set_reference(...)`` from a cache. A set reference is a plain
+(non-state) buffer: it is already the same on every rank, so it is never reduced.
+
+Memory:
+    - `FrechetDistance`: running float64 sums only, ``2 (d + d^2)`` numbers whatever the number of
+      samples (2 x 32 MiB at d = 2048); 50,000 samples never exist as a 50,000 x 2048 matrix.
+    - `KernelDistance`, `PrecisionRecall`: every feature, ``(N_real + N_generated) x d`` float32 on
+      the metric's device (50,000 + 50,000 at d = 2048: 820 MB). Pass ``compute_on_cpu=True`` to
+      keep them in host memory between updates (gloo / single process). KID adds three
+      ``subset_size^2`` float64 kernel matrices; precision/recall a ``batch_size x N`` block.
+    - `InceptionScore`: every logit vector, ``N x K`` float32 (50,000 x 1008: 200 MB).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities.data import dim_zero_cat
+
+from genmodels.metrics import functional as F
+
+__all__ = ["FrechetDistance", "KernelDistance", "PrecisionRecall", "InceptionScore", "warn_few_samples"]
+
+
+def warn_few_samples(n: int, dim: int, what: str) -> None:
+    """Warn when ``n`` samples cannot give a full-rank ``dim x dim`` covariance."""
+    if n <= dim:
+        warnings.warn(
+            f"FID from {n} {what} samples of {dim}-d features: the covariance has rank at most {n - 1} < {dim}, "
+            f"so the value is biased and unstable; use more than {dim} samples (10,000+ for stable values, "
+            "50,000 for numbers comparable with papers)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_features(features: Tensor, num_features: int, what: str = "features") -> None:
+    if features.ndim != 2 or features.shape[1] != num_features:
+        raise ValueError(f"expected {what} of shape (N, {num_features}), got {tuple(features.shape)}")
+    if not torch.isfinite(features).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class FrechetDistance(Metric):
+    """Fréchet distance between Gaussian fits of real and generated features (FID when the
+    features are Inception pool3; Heusel et al. 2017, arXiv:1706.08500).
+
+    Args:
+        num_features: feature dimension ``d``.
+        reset_real_features: whether `reset` also clears accumulated real statistics.
+        **kwargs: torchmetrics `Metric` options (``process_group``, ``sync_on_compute``, ...).
+
+    Example:
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> metric = FrechetDistance(num_features=4)
+        >>> metric.update(torch.randn(1000, 4, generator=generator), real=True)
+        >>> metric.update(torch.randn(1000, 4, generator=generator) + 1)  # mean moved by 1 in 4 dims
+        >>> round(metric.compute().item(), 1)
+        4.0
+    """
+
+    higher_is_better = False
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(self, num_features: int = 2048, reset_real_features: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_features = num_features
+        self.reset_real_features = reset_real_features
+        for side in ("real", "fake"):
+            self.add_state(f"{side}_sum", torch.zeros(num_features, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(
+                f"{side}_outer_sum", torch.zeros(num_features, num_features, dtype=torch.float64), dist_reduce_fx="sum"
+            )
+            self.add_state(f"{side}_n", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.register_buffer("reference_mean", None, persistent=False)
+        self.register_buffer("reference_cov", None, persistent=False)
+        self.reference_n = 0
+
+    def set_reference(self, mean: Tensor, cov: Tensor, n: int) -> None:
+        """Use precomputed real statistics (mean ``(d,)``, covariance ``(d, d)``, from ``n`` images)."""
+        if mean.shape != (self.num_features,) or cov.shape != (self.num_features, self.num_features):
+            raise ValueError(
+                f"reference statistics must be ({self.num_features},) and ({self.num_features}, {self.num_features}), "
+                f"got {tuple(mean.shape)} and {tuple(cov.shape)}"
+            )
+        self.reference_mean = mean.to(self.device, torch.float64)
+        self.reference_cov = cov.to(self.device, torch.float64)
+        self.reference_n = int(n)
+
+    def update(self, features: Tensor, real: bool = False) -> None:
+        """Add ``(N, d)`` features of generated (or, with ``real=True``, real) images."""
+        _check_features(features, self.num_features)
+        if real and self.reference_mean is not None:
+            raise ValueError("real statistics were set with set_reference(); do not also update(real=True)")
+        total, outer = F.moment_sums(features)
+        side = "real" if real else "fake"
+        setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + total)
+        setattr(self, f"{side}_outer_sum", getattr(self, f"{side}_outer_sum") + outer)
+        setattr(self, f"{side}_n", getattr(self, f"{side}_n") + features.shape[0])
+
+    def compute(self) -> Tensor:
+        """The distance, a float64 scalar tensor."""
+        mean_fake, cov_fake = self._statistics("fake", "generated")
+        if self.reference_mean is not None:
+            mean_real, cov_real = self.reference_mean, self.reference_cov
+        else:
+            mean_real, cov_real = self._statistics("real", "real")
+        return F.frechet_distance(mean_real, cov_real, mean_fake, cov_fake)
+
+    def _statistics(self, side: str, what: str) -> tuple[Tensor, Tensor]:
+        n = int(getattr(self, f"{side}_n"))
+        if n < 2:
+            raise ValueError(f"FID needs at least 2 {what} samples, got {n}")
+        warn_few_samples(n, self.num_features, what)
+        return F.mean_and_covariance(getattr(self, f"{side}_sum"), getattr(self, f"{side}_outer_sum"), n)
+
+    def reset(self) -> None:
+        kept = {}
+        if not self.reset_real_features:
+            kept = {name: getattr(self, name) for name in ("real_sum", "real_outer_sum", "real_n")}
+        super().reset()
+        for name, value in kept.items():
+            setattr(self, name, value)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _FeatureSetMetric(Metric):
+    """Base of the metrics that need every feature: real and generated sets, or a set reference."""
+
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(self, num_features: int = 2048, reset_real_features: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_features = num_features
+        self.reset_real_features = reset_real_features
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+        self.register_buffer("reference_features", None, persistent=False)
+
+    def set_reference(self, features: Tensor) -> None:
+        """Use precomputed real features ``(N, d)``."""
+        _check_features(features, self.num_features, "reference features")
+        self.reference_features = features.to(self.device, torch.float32)
+
+    def update(self, features: Tensor, real: bool = False) -> None:
+        """Add ``(N, d)`` features of generated (or, with ``real=True``, real) images."""
+        _check_features(features, self.num_features)
+        if real and self.reference_features is not None:
+            raise ValueError("real features were set with set_reference(); do not also update(real=True)")
+        (self.real_features if real else self.fake_features).append(features.detach().to(torch.float32))
+
+    def _feature_sets(self) -> tuple[Tensor, Tensor]:
+        """(real, generated) features; after a distributed sync the list states are tensors."""
+        if not len(self.fake_features):
+            raise ValueError(f"{type(self).__name__}.compute() called before any generated features were added")
+        real = self.reference_features if self.reference_features is not None else self.real_features
+        if real is None or not len(real):
+            raise ValueError(f"{type(self).__name__} has no real features: call set_reference() or update(real=True)")
+        return dim_zero_cat(real), dim_zero_cat(self.fake_features)
+
+    def reset(self) -> None:
+        kept = self.real_features if not self.reset_real_features else None
+        super().reset()
+        if kept is not None:
+            self.real_features = kept
+
+
+class KernelDistance(_FeatureSetMetric):
+    """Kernel Inception Distance (Bińkowski et al. 2018, arXiv:1801.01401): unbiased MMD^2 with a
+    cubic polynomial kernel, averaged over random subsets.
+
+    Args:
+        num_features: feature dimension ``d``.
+        subsets: number of random subset pairs (100 as in the paper and torch-fidelity).
+        subset_size: samples per subset (1000); lowered to the number of samples, with a warning,
+            when fewer are available.
+        degree, gamma, coef: polynomial kernel ``(gamma x.y + coef)^degree`` (3, 1/d, 1).
+        seed: seed of the subset indices (torch-fidelity's 2020 by default).
+        reset_real_features: whether `reset` also clears real features added with ``update``.
+
+    Memory: all features, ``(N_real + N_generated) x d`` float32, plus three ``subset_size^2``
+    float64 kernel matrices while computing.
+    """
+
+    higher_is_better = False
+
+    def __init__(
+        self,
+        num_features: int = 2048,
+        subsets: int = 100,
+        subset_size: int = 1000,
+        degree: int = 3,
+        gamma: Optional[float] = None,
+        coef: float = 1.0,
+        seed: int = F.REFERENCE_SEED,
+        reset_real_features: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_features, reset_real_features, **kwargs)
+        if subsets < 1 or subset_size < 2:
+            raise ValueError(f"KID needs subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
+        self.subsets, self.subset_size = subsets, subset_size
+        self.degree, self.gamma, self.coef, self.seed = degree, gamma, coef, seed
+
+    def effective_subset_size(self, n_real: int, n_fake: int) -> int:
+        """The subset size actually used: ``subset_size`` capped by the number of samples."""
+        return min(self.subset_size, n_real, n_fake)
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` of MMD^2 over the subsets, float64 scalar tensors."""
+        real, fake = self._feature_sets()
+        size = self.effective_subset_size(len(real), len(fake))
+        if size < self.subset_size:
+            warnings.warn(
+                f"KID subset_size {self.subset_size} is more than the samples available ({len(real)} real, "
+                f"{len(fake)} generated); using subsets of {size}",
+                UserWarning,
+                stacklevel=2,
+            )
+        mean, std = F.kernel_inception_distance(
+            real, fake, self.subsets, size, self.degree, self.gamma, self.coef, self.seed
+        )
+        return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+
+
+class PrecisionRecall(_FeatureSetMetric):
+    """Improved precision and recall (Kynkäänniemi et al. 2019, arXiv:1904.06991).
+
+    Precision: the share of generated samples inside the real manifold (the union of balls
+    reaching each real sample's ``k``-th nearest real neighbour); recall: the reverse.
+    torchmetrics has no such metric; this follows its conventions.
+
+    Args:
+        num_features: feature dimension ``d``.
+        k: neighbourhood size (3 in the paper).
+        batch_size: rows per block of pairwise distances.
+        reset_real_features: whether `reset` also clears real features added with ``update``.
+
+    Memory: all features, ``(N_real + N_generated) x d`` float32, plus one
+    ``batch_size x max(N_real, N_generated)`` float32 block of distances while computing.
+
+    Note: the paper uses VGG-16 fc2 features; these numbers are named after the extractor that
+    produced the features (``precision_inception``) and are not comparable with VGG-based ones.
+    """
+
+    higher_is_better = True
+
+    def __init__(
+        self, num_features: int = 2048, k: int = 3, batch_size: int = 1024, reset_real_features: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(num_features, reset_real_features, **kwargs)
+        if k < 1 or batch_size < 1:
+            raise ValueError(f"precision/recall need k >= 1 and batch_size >= 1, got {k} and {batch_size}")
+        self.k, self.batch_size = k, batch_size
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """``(precision, recall)`` as float64 scalar tensors."""
+        real, fake = self._feature_sets()
+        precision, recall = F.precision_recall(real, fake, self.k, self.batch_size)
+        return torch.tensor(precision, dtype=torch.float64), torch.tensor(recall, dtype=torch.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class InceptionScore(Metric):
+    """Inception Score (Salimans et al. 2016, arXiv:1606.03498) from classifier logits.
+
+    Args:
+        num_classes: logit dimension ``K`` (1008 for Inception's ``logits_unbiased``).
+        splits: number of splits (10).
+        seed: seed of the split assignment (torch-fidelity's 2020); ``None`` keeps the order.
+        **kwargs: torchmetrics `Metric` options.
+
+    Memory: every logit vector, ``N x K`` float32.
+    """
+
+    higher_is_better = True
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(
+        self, num_classes: int = 1008, splits: int = 10, seed: Optional[int] = F.REFERENCE_SEED, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if splits < 1:
+            raise ValueError(f"IS needs splits >= 1, got {splits}")
+        self.num_classes, self.splits, self.seed = num_classes, splits, seed
+        self.add_state("logits", [], dist_reduce_fx="cat")
+
+    def update(self, logits: Tensor) -> None:
+        """Add ``(N, K)`` logits of generated images."""
+        _check_features(logits, self.num_classes, "logits")
+        self.logits.append(logits.detach().to(torch.float32))
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """``(mean, std)`` across splits, float64 scalar tensors."""
+        if not len(self.logits):
+            raise ValueError("InceptionScore.compute() called before any logits were added")
+        mean, std = F.inception_score(dim_zero_cat(self.logits), self.splits, self.seed)
+        return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
