@@ -7,9 +7,12 @@ to the model (uint8 until `on_after_batch_transfer` converts it on the device), 
 """
 
 from datamodules.base import ImageDataModule, ResumableSampler
+from datamodules.celeba import CelebADataModule
 from datamodules.cifar10 import CIFAR10DataModule
 from datamodules.digits import DigitsDataModule
+from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
+from datamodules.subset import ClassSubsetDataModule
 
 __all__ = [
     "ImageDataModule",
@@ -17,5 +20,8 @@ __all__ = [
     "MNISTDataModule",
     "FashionMNISTDataModule",
     "CIFAR10DataModule",
+    "CelebADataModule",
+    "ImageFolderDataModule",
+    "ClassSubsetDataModule",
     "ResumableSampler",
 ]

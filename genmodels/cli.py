@@ -37,6 +37,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
+from genmodels.conditioning import ConditionError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.loggers import WandbLogger
 
@@ -311,6 +312,8 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "augment": ("genmodels.apps.augment", "augment_main"),
     "compare": ("genmodels.compare", "compare_main"),
     "sweep": ("genmodels.sweep", "sweep_main"),
+    "bias": ("genmodels.apps.bias", "bias_main"),
+    "class-accuracy": ("genmodels.apps.scores", "accuracy_main"),
 }
 
 
@@ -323,7 +326,7 @@ def main(args: Any = None) -> None:
             getattr(importlib.import_module(module), function)(argv[1:])
             return
         GenModelsCLI(args=argv)
-    except (CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError) as err:
+    except (CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError, ConditionError) as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -136,7 +136,8 @@ def main() -> None:
                 seconds, value = timed(lambda: run(real, fake, weights, args.device, args.batch_size), args.device)
                 results[name] = min(results[name], (seconds, value))
 
-    device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
+    on_gpu = args.device.startswith("cuda")
+    device_name = torch.cuda.get_device_name(args.device) if on_gpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{2 * args.num_images} images of {args.image_size} px, batch {args.batch_size}, {device_name}, {note}")
     print(f"{'implementation':16s} {'seconds':>9s} {'images/s':>9s} {'FID':>14s}")
     for name, (seconds, value) in results.items():

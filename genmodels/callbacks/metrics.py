@@ -109,10 +109,12 @@ class GenerativeMetrics(pl.Callback):
         self.batch_size, self.seed, self.prefix = batch_size, seed, prefix
         self.cache = StatisticsCache(cache_dir)
         self.evaluate_at_end = evaluate_at_end
-        self.metric_options = {"is_splits": is_splits, "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "pr_k": pr_k}
+        self.metric_options = dict(
+            is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, pr_k=pr_k
+        )
         self.evaluator: Optional[GenerativeEvaluator] = None
         self.reference: Optional[ReferenceStatistics] = None
-        self.reference_source: Optional[str] = None  # "computed" or "cache", for the record
+        self.reference_source: Optional[str] = None  # "computed", "cache" or "memory", for the record
         self.last_results: dict[str, float] = {}
         self.last_protocol: dict[str, Any] = {}
         self.last_iteration: Optional[int] = None
@@ -137,7 +139,7 @@ class GenerativeMetrics(pl.Callback):
             return
         if _preemption_pending(trainer):
             # The grace period before the kill is for saving the checkpoint, not for sampling.
-            rank_zero_info(f"GenerativeMetrics: no evaluation at iteration {pl_module.iteration}: the job is being preempted")
+            rank_zero_info(f"GenerativeMetrics: no evaluation at iteration {pl_module.iteration}: job being preempted")
             return
         values = self.evaluate(trainer, pl_module)
         # In callback_metrics (ModelCheckpoint monitor, progress bar); the loggers get the values
@@ -159,8 +161,11 @@ class GenerativeMetrics(pl.Callback):
             self.setup(trainer, pl_module, "fit")
         evaluator = self.evaluator.to(pl_module.device)
         started = time.perf_counter()
-        if evaluator.needs_reference:
-            evaluator.set_reference(self._reference(trainer, evaluator))
+        if evaluator.needs_reference and self.reference is None:
+            self.reference = self._load_or_compute_reference(trainer, evaluator)
+            evaluator.set_reference(self.reference)  # buffers: they follow the evaluator's device
+        elif evaluator.needs_reference:
+            self.reference_source = "memory"
         evaluator.reset()
         rank, world = trainer.global_rank, trainer.world_size
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed + rank)
@@ -172,13 +177,11 @@ class GenerativeMetrics(pl.Callback):
         self._log(trainer, values)
         return values
 
-    def _reference(self, trainer: pl.Trainer, evaluator: GenerativeEvaluator) -> ReferenceStatistics:
-        """Real statistics: in memory after the first evaluation, else from the disk cache, else computed."""
-        if self.reference is not None:
-            return self.reference
+    def _load_or_compute_reference(self, trainer: pl.Trainer, evaluator: GenerativeEvaluator) -> ReferenceStatistics:
+        """Real statistics from the disk cache, else computed by all ranks together (and cached)."""
         datamodule = trainer.datamodule
         if datamodule is None:
-            raise ValueError("GenerativeMetrics needs the trainer's datamodule for the real images (fit with datamodule=)")
+            raise ValueError("GenerativeMetrics needs the trainer's datamodule for real images (fit with datamodule=)")
         images = ReferenceImages(datamodule, self.reference_split, self.num_real)
         key = reference_key(images, evaluator.extractor, evaluator.needs_reference_features)
         cached = self.cache.load(key, need_features=evaluator.needs_reference_features)
@@ -192,7 +195,6 @@ class GenerativeMetrics(pl.Callback):
             self.reference_source = "computed"
         else:
             self.reference_source = "cache"
-        self.reference = cached
         return cached
 
     # -- record -------------------------------------------------------------------------------
@@ -242,7 +244,8 @@ def _preempted(trainer: pl.Trainer) -> bool:
 
 def _preemption_pending(trainer: pl.Trainer) -> bool:
     """A preemption signal reached some rank (agreed across ranks: all evaluate or none does)."""
-    pending = _preempted(trainer) or any(isinstance(cb, Preemption) and cb.received is not None for cb in trainer.callbacks)
+    signalled = any(isinstance(cb, Preemption) and cb.received is not None for cb in trainer.callbacks)
+    pending = signalled or _preempted(trainer)
     return trainer.strategy.reduce_boolean_decision(pending, all=False)
 
 

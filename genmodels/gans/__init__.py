@@ -1,8 +1,9 @@
 """Adversarial model families, one file per paper."""
 
+from genmodels.gans.cgan import ConditionalGAN
 from genmodels.gans.dcgan import DCGAN
 from genmodels.gans.gan import GAN, LatentGAN
 from genmodels.gans.wgan import WGAN
 from genmodels.gans.wgan_gp import WGANGP
 
-__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP"]
+__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN"]

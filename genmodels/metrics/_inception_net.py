@@ -40,7 +40,9 @@ class TorchFidelityInceptionV3(FeatureExtractorInceptionV3):
 
     def __init__(self, state_dict: dict[str, torch.Tensor]) -> None:
         self._placeholder_load = True  # plain attribute: allowed before nn.Module.__init__
-        super().__init__("inception-v3-compat", list(FEATURE_LAYERS), feature_extractor_weights_path=_empty_state_dict_file())
+        super().__init__(
+            "inception-v3-compat", list(FEATURE_LAYERS), feature_extractor_weights_path=_empty_state_dict_file()
+        )
         self._placeholder_load = False
         self.load_state_dict(state_dict)
 

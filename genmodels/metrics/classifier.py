@@ -25,7 +25,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.checkpoints import load_checkpoint_safely
-from genmodels.metrics.extractors import Features, FeatureExtractor, PathLike, check_images, check_sha256, file_sha256, quantize
+from genmodels.metrics.extractors import (
+    Features,
+    FeatureExtractor,
+    PathLike,
+    check_images,
+    check_sha256,
+    file_sha256,
+    quantize,
+)
 
 __all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "FORMAT"]
 

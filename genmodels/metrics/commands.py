@@ -36,7 +36,12 @@ import yaml
 from genmodels.checkpoints import load_model
 from genmodels.metrics.evaluator import GenerativeEvaluator
 from genmodels.metrics.extractors import build_extractor
-from genmodels.metrics.inception import INCEPTION_SHA256_PREFIX, INCEPTION_URL, hub_weights_path, prefetch_inception_weights
+from genmodels.metrics.inception import (
+    INCEPTION_SHA256_PREFIX,
+    INCEPTION_URL,
+    hub_weights_path,
+    prefetch_inception_weights,
+)
 from genmodels.metrics.reference import ReferenceImages, StatisticsCache, compute_reference, reference_key
 
 __all__ = ["evaluate_main", "train_classifier_main", "prefetch_weights_main", "evaluate", "load_datamodule"]
@@ -97,7 +102,9 @@ def load_datamodule(config_path: os.PathLike) -> Any:
         class_path = f"{ALLOWED_DATAMODULE_PACKAGE}.{class_path}"
     module_name, _, class_name = class_path.rpartition(".")
     if module_name != ALLOWED_DATAMODULE_PACKAGE and not module_name.startswith(ALLOWED_DATAMODULE_PACKAGE + "."):
-        raise ValueError(f"{config_path}: data.class_path {class_path!r} is outside the '{ALLOWED_DATAMODULE_PACKAGE}' package")
+        raise ValueError(
+            f"{config_path}: data.class_path {class_path!r} is outside the '{ALLOWED_DATAMODULE_PACKAGE}' package"
+        )
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not isinstance(cls, type):
         raise ValueError(f"{config_path}: data.class_path {class_path!r} names no class")
@@ -121,20 +128,22 @@ def _run_config(ckpt: Path, config: Optional[str]) -> Path:
 
 
 def _evaluate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels evaluate", description="FID / IS / KID / precision-recall of a checkpoint.")
+    p = argparse.ArgumentParser(
+        prog="genmodels evaluate", description="FID / IS / KID / precision-recall of a checkpoint."
+    )
     p.add_argument("--ckpt", required=True, help="training checkpoint (e.g. runs/x/checkpoints/last.ckpt)")
     p.add_argument("--metrics", default="fid,is", help="comma-separated: fid,is,kid,pr (default fid,is)")
     p.add_argument("--num-samples", type=int, default=50000, help="generated images (default 50000)")
     p.add_argument("--extractor", default="inception", help="inception | classifier:PATH")
-    p.add_argument("--weights", default=None, help="InceptionV3 weights file (else $GENMODELS_INCEPTION_WEIGHTS, hub cache)")
-    p.add_argument("--extractor-sha256", default=None, help="pin the weights / classifier file to this SHA-256 (prefix)")
+    p.add_argument("--weights", help="InceptionV3 weights file (else $GENMODELS_INCEPTION_WEIGHTS, hub cache)")
+    p.add_argument("--extractor-sha256", help="pin the weights / classifier file to this SHA-256 (prefix)")
     p.add_argument("--config", default=None, help="config naming the datamodule (default: <ckpt dir>/../config.yaml)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="reference split (default train)")
     p.add_argument("--num-real", type=int, default=None, help="real images (default: the whole split)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seed of the generated samples")
     p.add_argument("--device", default=_default_device())
-    p.add_argument("--cache-dir", default=None, help="real-statistics cache (default $GENMODELS_CACHE, ~/.cache/genmodels/stats)")
+    p.add_argument("--cache-dir", help="real-statistics cache (default $GENMODELS_CACHE, ~/.cache/genmodels/stats)")
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--is-splits", type=int, default=10)
@@ -146,7 +155,9 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Run an evaluation from parsed ``genmodels evaluate`` arguments; returns the JSON record."""
     if args.num_samples < 2 or args.batch_size < 1:
-        raise ValueError(f"--num-samples must be >= 2 and --batch-size >= 1, got {args.num_samples} and {args.batch_size}")
+        raise ValueError(
+            f"--num-samples must be >= 2 and --batch-size >= 1, got {args.num_samples} and {args.batch_size}"
+        )
     started = time.perf_counter()
     ckpt = Path(args.ckpt)
     model = load_model(ckpt, map_location=args.device).to(args.device)
@@ -231,7 +242,9 @@ def train_classifier_main(argv: list[str]) -> str:
     from genmodels.metrics.classifier import save_classifier, train_classifier
 
     p = argparse.ArgumentParser(prog="genmodels train-classifier", description="Train the LeNet domain classifier.")
-    p.add_argument("--data", required=True, help="datamodule config: an experiment YAML (its data:) or {class_path, init_args}")
+    p.add_argument(
+        "--data", required=True, help="datamodule config: an experiment YAML (its data:) or {class_path, init_args}"
+    )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -257,10 +270,13 @@ def train_classifier_main(argv: list[str]) -> str:
 @_user_errors
 def prefetch_weights_main(argv: list[str]) -> Path:
     """``genmodels prefetch-weights [--to DIR]``: download and verify the Inception weights."""
-    p = argparse.ArgumentParser(prog="genmodels prefetch-weights", description="Fetch the InceptionV3 weights (needs network).")
-    p.add_argument("--to", default=str(hub_weights_path().parent), help=f"folder (default: the torch hub cache, {hub_weights_path().parent})")
+    p = argparse.ArgumentParser(
+        prog="genmodels prefetch-weights", description="Fetch and verify the InceptionV3 weights (needs network)."
+    )
+    hub = hub_weights_path().parent
+    p.add_argument("--to", default=str(hub), help=f"folder (default: the torch hub cache, {hub})")
     p.add_argument("--url", default=INCEPTION_URL, help="source URL (a mirror)")
-    p.add_argument("--sha256", default=INCEPTION_SHA256_PREFIX, help="expected SHA-256 or prefix (default: the official file's)")
+    p.add_argument("--sha256", default=INCEPTION_SHA256_PREFIX, help="expected SHA-256 or its prefix")
     args = p.parse_args(argv)
     path = prefetch_inception_weights(args.to, args.url, args.sha256)
     print(f"verified {path}")

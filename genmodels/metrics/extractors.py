@@ -72,7 +72,9 @@ def check_images(images: Tensor, channels: tuple[int, ...]) -> None:
         raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
     if images.shape[1] not in channels:
         allowed = " or ".join(str(c) for c in channels)
-        raise ValueError(f"expected images with {allowed} channels, got {images.shape[1]} (shape {tuple(images.shape)})")
+        raise ValueError(
+            f"expected images with {allowed} channels, got {images.shape[1]} (shape {tuple(images.shape)})"
+        )
     if images.dtype == torch.uint8 or images.numel() == 0:
         return
     if not images.is_floating_point():
@@ -137,16 +139,14 @@ def build_extractor(spec: str, weights: Optional[PathLike] = None, sha256: Optio
         ValueError: unknown spec, or a file whose hash differs from ``sha256``.
         FileNotFoundError: no weights file (the message says where to put it and how to get it).
     """
-    # Building a network runs its random initialization before the weights are loaded; under
-    # fork_rng that draws nothing from the global stream, so a run that builds an extractor
-    # trains exactly like one that does not.
-    with torch.random.fork_rng(devices=[]):
-        if spec == "inception":
-            from genmodels.metrics.inception import InceptionExtractor
+    if spec == "inception":
+        from genmodels.metrics.inception import InceptionExtractor
 
-            return InceptionExtractor(weights, sha256=sha256)
-        if spec.startswith("classifier:") and len(spec) > len("classifier:"):
-            from genmodels.metrics.classifier import load_classifier
+        return InceptionExtractor(weights, sha256=sha256)
+    if spec.startswith("classifier:") and len(spec) > len("classifier:"):
+        from genmodels.metrics.classifier import load_classifier
 
-            return load_classifier(spec.split(":", 1)[1], sha256=sha256)
-    raise ValueError(f"unknown extractor {spec!r}: use 'inception' or 'classifier:PATH' (from genmodels train-classifier)")
+        return load_classifier(spec.split(":", 1)[1], sha256=sha256)
+    raise ValueError(
+        f"unknown extractor {spec!r}: use 'inception' or 'classifier:PATH' (from genmodels train-classifier)"
+    )

@@ -142,9 +142,14 @@ class InceptionExtractor(FeatureExtractor):
         self.sha256 = check_sha256(self.weights_path, sha256)
         state_dict = _load_state_dict(self.weights_path)
         try:
-            self.net = TorchFidelityInceptionV3(state_dict)
+            # The layers' random initialization, overwritten at once, must not draw from the global
+            # RNG: a run that builds an extractor then trains exactly like one that does not.
+            with torch.random.fork_rng(devices=[]):
+                self.net = TorchFidelityInceptionV3(state_dict)
         except RuntimeError as err:  # load_state_dict: missing / unexpected keys, wrong shapes
-            raise ValueError(f"{self.weights_path} does not hold InceptionV3 weights ({INCEPTION_FILENAME}): {err}") from err
+            raise ValueError(
+                f"{self.weights_path} does not hold InceptionV3 weights ({INCEPTION_FILENAME}): {err}"
+            ) from err
         self._layout: Optional[torch.memory_format] = None
         self.eval()
 

@@ -269,7 +269,12 @@ class PrecisionRecall(_FeatureSetMetric):
     higher_is_better = True
 
     def __init__(
-        self, num_features: int = 2048, k: int = 3, batch_size: int = 1024, reset_real_features: bool = True, **kwargs: Any
+        self,
+        num_features: int = 2048,
+        k: int = 3,
+        batch_size: int = 1024,
+        reset_real_features: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(num_features, reset_real_features, **kwargs)
         if k < 1 or batch_size < 1:

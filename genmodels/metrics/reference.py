@@ -138,7 +138,8 @@ class ReferenceImages:
             stored = getattr(self._dataset, "images", None)
             self._tensor = stored if isinstance(stored, Tensor) else None
         else:
-            self._dataset, self._tensor = None, _images_from_loader(getattr(datamodule, f"{split}_dataloader")(), num_images)
+            loader = getattr(datamodule, f"{split}_dataloader")()
+            self._dataset, self._tensor = None, _images_from_loader(loader, num_images)
         available = len(self._tensor) if self._tensor is not None else len(self._dataset)
         if num_images is not None and num_images > available:
             raise ValueError(f"{num_images} reference images requested but the {split} split has only {available}")
@@ -176,7 +177,8 @@ class ReferenceImages:
             digest.update(self._tensor[: len(self)].contiguous().numpy().tobytes())
             return digest.hexdigest()
         hparams = {k: v for k, v in dict(getattr(self._datamodule, "hparams", {})).items() if k not in _LOADING_HPARAMS}
-        settings = {"class": type(self._datamodule).__qualname__, "hparams": hparams, "split": self.split, "n": len(self)}
+        settings = {"class": type(self._datamodule).__qualname__, "hparams": hparams, "split": self.split}
+        settings["n"] = len(self)
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         for path in list(getattr(self._dataset, "paths", []))[: len(self)]:
             digest.update(os.path.basename(str(path)).encode() + b"\0")
@@ -263,7 +265,9 @@ class StatisticsCache:
 
     def load(self, key: dict[str, Any], need_features: bool = False) -> Optional[ReferenceStatistics]:
         """Cached statistics for ``key`` (a features entry also serves a moments-only request), or None."""
-        candidates = [dict(key, features=True)] if need_features else [dict(key, features=False), dict(key, features=True)]
+        candidates = [dict(key, features=True)]
+        if not need_features:
+            candidates.insert(0, dict(key, features=False))
         for candidate in candidates:
             stats = self._read(self.path(candidate), candidate)
             if stats is not None:

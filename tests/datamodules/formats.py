@@ -88,3 +88,68 @@ def experiment_fixture_mnist(root: Path) -> list[str]:
 def experiment_fixture_cifar10(root: Path) -> list[str]:
     write_cifar10(root / "cifar-10-batches-py", per_batch=16, n_test=16)
     return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+# -- CelebA and image folders: JPEG/PNG files in the real layouts -----------------------------------
+
+CELEBA_SIZE = (178, 218)  # (width, height) of the aligned images
+
+
+def celeba_image(index: int) -> "Image.Image":
+    """A 178x218 RGB face stand-in: a uniform centre square whose colour encodes ``index``, and
+    red bands in the 20 rows above and below the centred 178x178 square (the default crop cuts them)."""
+    from PIL import Image
+
+    width, height = CELEBA_SIZE
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, :] = (10 * (index % 20), 255 - 10 * (index % 20), 128)
+    band = (height - width) // 2
+    pixels[:band] = pixels[-band:] = (255, 0, 0)
+    return Image.fromarray(pixels)
+
+
+def write_celeba(root: Path, splits: tuple[int, int, int] = (6, 3, 3), nested: bool = True) -> dict:
+    """Writes a tiny CelebA in its official layout under ``root/celeba`` (or ``root`` if not ``nested``).
+
+    Files: ``img_align_celeba/000001.jpg ...``, ``list_attr_celeba.txt`` (count, the 40 names, +-1 rows)
+    and ``list_eval_partition.txt``; image i has attribute j set iff ``(i + j) % 3 == 0``.
+    Returns ``{"files": [...], "partition": [...], "attributes": float array (N, 40)}``.
+    """
+    from datamodules.celeba import CELEBA_ATTRIBUTES
+
+    folder = Path(root) / "celeba" if nested else Path(root)
+    (folder / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    partition = [code for code, count in enumerate(splits) for _ in range(count)]
+    files = [f"{i + 1:06d}.jpg" for i in range(len(partition))]
+    attributes = np.array([[(i + j) % 3 == 0 for j in range(40)] for i in range(len(files))], dtype=np.float32)
+    for i, name in enumerate(files):
+        celeba_image(i).save(folder / "img_align_celeba" / name, format="JPEG", quality=95)
+    rows = [f"{name} " + " ".join("1" if v else "-1" for v in attributes[i]) for i, name in enumerate(files)]
+    (folder / "list_attr_celeba.txt").write_text("\n".join([str(len(files)), " ".join(CELEBA_ATTRIBUTES) + " ", *rows]) + "\n")
+    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(files, partition)))
+    return {"files": files, "partition": partition, "attributes": attributes}
+
+
+def write_image_folder(root: Path, classes: dict[str, int], size: tuple[int, int] = (20, 12)) -> list[Path]:
+    """Writes ``classes[name]`` images into ``root/<name>/`` (png, jpg, JPEG, webp in turn); returns the paths.
+
+    Image k of class c is uniformly grey with value ``40 * c_index + k`` (so files are told apart).
+    """
+    from PIL import Image
+
+    formats = [(".png", "PNG"), (".jpg", "JPEG"), (".JPEG", "JPEG"), (".webp", "WEBP")]
+    paths = []
+    for c, (name, count) in enumerate(sorted(classes.items())):
+        (Path(root) / name).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            suffix, fmt = formats[k % len(formats)]
+            path = Path(root) / name / f"img{k}{suffix}"
+            value = 40 * c + k
+            Image.new("RGB", size, (value, value, value)).save(path, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+            paths.append(path)
+    return paths
+
+
+def experiment_fixture_celeba(root: Path) -> list[str]:
+    write_celeba(root, splits=(10, 4, 4))
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]

@@ -17,7 +17,11 @@ from genmodels.metrics import GenerativeEvaluator, StatisticsCache
 from genmodels.metrics.classifier import load_classifier, save_classifier
 from genmodels.metrics.evaluator import sample_shares
 from genmodels.metrics.reference import ReferenceImages, compute_reference, reference_key
-from tests.genmodels.metrics.fixtures import isolated_weights_and_cache, lenet_file, make_classifier  # noqa: F401  (fixtures)
+from tests.genmodels.metrics.fixtures import (  # noqa: F401  (fixtures used here)
+    isolated_weights_and_cache,
+    lenet_file,
+    make_classifier,
+)
 
 NUM_REAL = 200
 
@@ -36,6 +40,17 @@ def _callback(lenet, cache, **kwargs):
     return GenerativeMetrics(**{**options, **kwargs})
 
 
+def _count_reference_computations(monkeypatch):
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return compute_reference(*args, **kwargs)
+
+    monkeypatch.setattr(callback_module, "compute_reference", counting)
+    return calls
+
+
 def _fit(tmp_path, callbacks, iterations=5, model=None, datamodule=None, logger=False):
     pl.seed_everything(0)
     model = model or _gan()
@@ -49,8 +64,7 @@ def _fit(tmp_path, callbacks, iterations=5, model=None, datamodule=None, logger=
 
 
 def test_periodic_and_final_evaluations_are_logged_and_monitorable(tmp_path, lenet_file, monkeypatch):
-    calls = []
-    monkeypatch.setattr(callback_module, "compute_reference", lambda *a, **k: calls.append(1) or compute_reference(*a, **k))
+    calls = _count_reference_computations(monkeypatch)
     metrics = _callback(lenet_file, tmp_path / "cache")
     best = ModelCheckpoint(dirpath=tmp_path / "best", monitor="val/fid_lenet", mode="min", save_top_k=1,
                            filename="best-fid", auto_insert_metric_name=False, every_n_train_steps=1)
@@ -67,7 +81,8 @@ def test_periodic_and_final_evaluations_are_logged_and_monitorable(tmp_path, len
     assert trainer.callback_metrics["val/fid_lenet"].item() == pytest.approx(fids[5])
 
     # The real statistics were computed once for the three evaluations (and written to the cache).
-    assert len(calls) == 1 and metrics.reference_source == "computed"
+    assert len(calls) == 1
+    assert [r["protocol"]["reference"]["source"] for r in records] == ["computed", "memory", "memory"]
     assert len(list((tmp_path / "cache").glob("digits-train-16px-lenet-*-n200-*.pt"))) == 1
 
     # The protocol: extractor and its hash, samples, reference split and size, resolution.
@@ -92,7 +107,8 @@ def test_periodic_and_final_evaluations_are_logged_and_monitorable(tmp_path, len
 
 
 def test_a_run_with_metrics_trains_exactly_like_one_without(tmp_path, lenet_file):
-    _, with_metrics = _fit(tmp_path / "a", [_callback(lenet_file, tmp_path / "cache", metrics="fid,kid,pr,is", kid_subset_size=50)], iterations=4)
+    metrics = _callback(lenet_file, tmp_path / "cache", metrics="fid,kid,pr,is", kid_subset_size=50)
+    _, with_metrics = _fit(tmp_path / "a", [metrics], iterations=4)
     _, without = _fit(tmp_path / "b", [], iterations=4)
     for (name, a), b in zip(with_metrics.state_dict().items(), without.state_dict().values()):
         assert torch.equal(a, b), name  # sampling for metrics used its own generator, in eval mode
@@ -100,8 +116,7 @@ def test_a_run_with_metrics_trains_exactly_like_one_without(tmp_path, lenet_file
 
 
 def test_cache_is_reused_across_runs_and_invalidated_by_extractor_or_resolution(tmp_path, lenet_file, monkeypatch):
-    calls = []
-    monkeypatch.setattr(callback_module, "compute_reference", lambda *a, **k: calls.append(1) or compute_reference(*a, **k))
+    calls = _count_reference_computations(monkeypatch)
     cache = tmp_path / "cache"
     first = _callback(lenet_file, cache, every_n_iterations=0)
     _fit(tmp_path / "1", [first], iterations=1)
@@ -114,7 +129,7 @@ def test_cache_is_reused_across_runs_and_invalidated_by_extractor_or_resolution(
     save_classifier(make_classifier(seed=3), other)
     _fit(tmp_path / "3", [_callback(other, cache, every_n_iterations=0)], iterations=1)
     small = GAN(image_shape=(1, 8, 8), latent_dim=8, generator_hidden=(32,), discriminator_hidden=(16,))
-    _fit(tmp_path / "4", [_callback(lenet_file, cache, every_n_iterations=0)], iterations=1, model=small, datamodule=_digits(8))
+    _fit(tmp_path / "4", [_callback(lenet_file, cache, every_n_iterations=0)], 1, model=small, datamodule=_digits(8))
     assert len(calls) == 3  # another classifier hash, another resolution: recomputed
     names = sorted(p.name for p in cache.glob("*.pt"))
     assert len(names) == 3 and sum("-8px-" in n for n in names) == 1
@@ -140,7 +155,8 @@ class RecordingMetrics(GenerativeMetrics):
         super().on_train_end(trainer, pl_module)
         path = f"{trainer.default_root_dir}/rank{trainer.global_rank}.json"
         with open(path, "w") as handle:
-            json.dump({"values": self.last_results, "world_size": trainer.world_size, "iteration": pl_module.iteration}, handle)
+            record = {"values": self.last_results, "world_size": trainer.world_size, "iteration": pl_module.iteration}
+            json.dump(record, handle)
 
 
 @pytest.mark.ddp

@@ -49,7 +49,7 @@ def inception_weights(tmp_path_factory):
 
 def make_classifier(seed: int = 0, channels: int = 1, image_size: int = 32) -> DomainClassifier:
     """An untrained (random) classifier; the global RNG is left alone."""
-    meta = {"image_size": image_size, "channels": channels, "num_classes": 10, "dataset": "digits", "test_accuracy": 0.0}
+    meta = dict(image_size=image_size, channels=channels, num_classes=10, dataset="digits", test_accuracy=0.0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return DomainClassifier(LeNet5(channels, 10, image_size), meta)

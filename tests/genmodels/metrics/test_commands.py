@@ -44,7 +44,9 @@ def _evaluate_args(run, lenet_file, *extra):
     ]
 
 
-def test_evaluate_reproduces_the_training_callback_from_its_cache(trained_run, lenet_file, tmp_path, monkeypatch, capsys):
+def test_evaluate_reproduces_the_training_callback_from_its_cache(
+    trained_run, lenet_file, tmp_path, monkeypatch, capsys
+):
     (record,) = [json.loads(line) for line in (trained_run / "run/metrics.jsonl").read_text().splitlines()]
     assert record["iteration"] == 2
     monkeypatch.setattr(commands, "compute_reference", lambda *a, **k: pytest.fail("real statistics recomputed"))
@@ -67,7 +69,7 @@ def test_evaluate_reproduces_the_training_callback_from_its_cache(trained_run, l
 
 
 def test_evaluate_computes_and_caches_missing_statistics(trained_run, lenet_file, tmp_path, capsys):
-    args = _evaluate_args(trained_run, lenet_file, "--metrics", "kid,pr", "--kid-subset-size", "50", "--kid-subsets", "5")
+    args = _evaluate_args(trained_run, lenet_file, "--metrics", "kid,pr", "--kid-subset-size", "50")
     args[args.index("--cache-dir") + 1] = str(tmp_path / "fresh-cache")
     first = commands.evaluate_main(args[1:])
     assert first["protocol"]["reference"]["source"] == "computed"

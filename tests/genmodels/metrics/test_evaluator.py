@@ -45,9 +45,9 @@ def test_one_extractor_pass_per_batch_feeds_every_metric():
     evaluator.sample_from(model, 80, batch_size=30, generator=torch.Generator().manual_seed(0))
     assert passes == [30, 30, 20] and model.calls == 3 and model.training  # train mode restored
     assert torch.equal(torch.get_rng_state(), state)
-    with pytest.warns(UserWarning, match="FID from 80 generated samples of 84-d features: the covariance has rank at most 79 < 84"):
+    with pytest.warns(UserWarning, match="FID from 80 generated samples of 84-d features: .* rank at most 79 < 84"):
         values = evaluator.compute()
-    expected = {"fid_lenet", "is_lenet", "is_lenet_std", "kid_lenet", "kid_lenet_std", "precision_lenet", "recall_lenet"}
+    expected = {"fid_lenet", "is_lenet", "is_lenet_std", "kid_lenet", "kid_lenet_std"} | {"precision_lenet", "recall_lenet"}
     assert set(values) == expected and all(isinstance(v, float) for v in values.values())
     assert values["fid_lenet"] > 0 and 1 <= values["is_lenet"] <= 10 and 0 <= values["precision_lenet"] <= 1
     assert set(evaluator.protocol()["metrics"]) == {"fid", "is", "kid", "pr"}

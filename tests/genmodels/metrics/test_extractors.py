@@ -37,7 +37,9 @@ def test_inception_runs_torch_fidelitys_network_on_rounded_uint8_pixels(inceptio
     images = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     pixels = ((images + 1) * 127.5).round().to(torch.uint8).expand(-1, 3, -1, -1)
     # torch-fidelity's own module, loading the same file itself: TF1 resize without antialias.
-    reference = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(inception_weights))
+    reference = FeatureExtractorInceptionV3(
+        "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(inception_weights)
+    )
     with torch.no_grad():
         expected_pool, expected_logits = reference(pixels)
         # On a CPU our copy keeps its weights channels-last (faster kernels): the same up to ~1e-6,
@@ -90,7 +92,9 @@ def test_missing_weights_offline_fail_fast_with_url_and_path(tmp_path, monkeypat
 
 def test_weights_are_found_through_env_and_hub_cache(tmp_path, monkeypatch, inception_weights):
     monkeypatch.setenv("GENMODELS_INCEPTION_WEIGHTS", str(inception_weights))
-    assert resolve_inception_weights() == inception_weights
+    state = torch.get_rng_state()
+    assert build_extractor("inception").weights_path == inception_weights
+    assert torch.equal(torch.get_rng_state(), state)  # the layers' throw-away init used a forked RNG
     monkeypatch.delenv("GENMODELS_INCEPTION_WEIGHTS")
     hub = hub_weights_path()
     assert hub.name == INCEPTION_FILENAME and hub.parent == tmp_path / "torch-home" / "hub" / "checkpoints"

@@ -10,7 +10,8 @@ from genmodels.metrics import functional as F
 
 def _gaussian(n, d, seed, shift=0.0, scale=1.0):
     """n samples of a correlated d-dim Gaussian (the same one for every seed), scaled and shifted."""
-    mixing = torch.eye(d, dtype=torch.float64) + torch.randn(d, d, generator=torch.Generator().manual_seed(d), dtype=torch.float64) / (2 * d**0.5)
+    noise = torch.randn(d, d, generator=torch.Generator().manual_seed(d), dtype=torch.float64)
+    mixing = torch.eye(d, dtype=torch.float64) + noise / (2 * d**0.5)
     samples = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return samples @ mixing * scale + shift
 
@@ -34,7 +35,8 @@ def test_fid_equals_scipy_sqrtm_reference(d):
     x, y = _gaussian(600, d, 0), _gaussian(500, d, 1, shift=0.3, scale=1.2)
     expected = _scipy_fid(x.numpy(), y.numpy())
     assert expected > 1
-    assert _fid(x.float(), y.float()) == pytest.approx(_scipy_fid(x.float().double().numpy(), y.float().double().numpy()), rel=1e-6)
+    x32, y32 = x.float(), y.float()  # float32 features, as extractors give
+    assert _fid(x32, y32) == pytest.approx(_scipy_fid(x32.double().numpy(), y32.double().numpy()), rel=1e-6)
     assert _fid(x, y) == pytest.approx(expected, rel=1e-6)
 
 
@@ -81,7 +83,8 @@ def test_kid_equals_the_unbiased_mmd_formula():
     mean, std = F.kernel_inception_distance(real, fake, subsets=1, subset_size=30)
     assert mean == pytest.approx(_direct_unbiased_mmd2(fake.numpy(), real.numpy()), rel=1e-10)
     assert std == 0
-    assert F.mmd2_unbiased(*(F.polynomial_kernel(a, b) for a, b in ((fake, fake), (real, real), (fake, real)))).item() == pytest.approx(mean, rel=1e-12)
+    kernels = (F.polynomial_kernel(a, b) for a, b in ((fake, fake), (real, real), (fake, real)))
+    assert F.mmd2_unbiased(*kernels).item() == pytest.approx(mean, rel=1e-12)
 
 
 def test_kid_matches_torch_fidelity_on_the_same_features():
@@ -146,7 +149,8 @@ def test_precision_recall_identical_and_disjoint_sets():
 
 def test_precision_recall_fall_as_one_gaussian_moves_away():
     real = _gaussian(400, 4, 13).float()
-    results = [F.precision_recall(real, _gaussian(400, 4, 14, shift=s).float(), batch_size=64) for s in (0.0, 0.5, 1.0, 2.0)]
+    shifted = [_gaussian(400, 4, 14, shift=s).float() for s in (0.0, 0.5, 1.0, 2.0)]
+    results = [F.precision_recall(real, fake, batch_size=64) for fake in shifted]
     precisions, recalls = zip(*results)
     assert precisions[0] > 0.8 and recalls[0] > 0.8
     assert all(a > b for a, b in zip(precisions, precisions[1:]))

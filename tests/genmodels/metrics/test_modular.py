@@ -37,7 +37,9 @@ def test_fid_in_batches_equals_the_functional_value_on_all_features():
 def test_fid_state_is_running_sums_whose_size_does_not_grow_with_samples():
     d = 2048
     metric = FrechetDistance(d)
-    state_bytes = lambda: sum(getattr(metric, name).numel() * getattr(metric, name).element_size() for name in metric._defaults)  # noqa: E731
+    def state_bytes():
+        return sum(getattr(metric, name).numel() * getattr(metric, name).element_size() for name in metric._defaults)
+
     before = state_bytes()
     for seed in range(3):
         metric.update(_features(500, d, seed))
@@ -52,7 +54,7 @@ def test_fid_warns_with_the_numbers_when_samples_cannot_give_a_full_rank_covaria
     metric = FrechetDistance(32)
     metric.update(_features(20, 32, 0), real=True)
     metric.update(_features(100, 32, 1))
-    with pytest.warns(UserWarning, match=r"FID from 20 real samples of 32-d features: the covariance has rank at most 19 < 32"):
+    with pytest.warns(UserWarning, match=r"FID from 20 real samples of 32-d features: .* rank at most 19 < 32"):
         metric.compute()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -87,7 +89,8 @@ def test_kid_class_equals_functional_and_caps_subset_size_with_a_warning():
     metric.update(real, real=True)
     for chunk in fake.split(25):
         metric.update(chunk)
-    with pytest.warns(UserWarning, match=r"subset_size 1000 is more than the samples available \(80 real, 60 generated\); using subsets of 60"):
+    expected = r"subset_size 1000 is more than the samples available \(80 real, 60 generated\); using subsets of 60"
+    with pytest.warns(UserWarning, match=expected):
         mean, std = metric.compute()
     assert (mean.item(), std.item()) == pytest.approx(F.kernel_inception_distance(real, fake, 10, 60), rel=1e-12)
 

@@ -1,0 +1,1 @@
+"""Using trained models: one module per application (e.g. ``anomaly``: ``genmodels anomaly``)."""

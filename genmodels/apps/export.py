@@ -1,0 +1,235 @@
+"""Opening models for the apps (safely) and exporting generators for inference.
+
+Every app and command opens a user-supplied file through `open_checkpoint`
+(``torch.load(weights_only=True)``: tensors and plain containers, no code) and rebuilds a model
+only of a `GenerativeModel` class of the ``genmodels`` package (`genmodels.checkpoints`). A file
+that would run code when unpickled is refused with a message saying that it needs trust.
+
+``genmodels export`` writes what inference needs and nothing else:
+
+- ``--format weights`` (default, ``generator.pt``): the model's state_dict without training-only
+  networks (the discriminator; the raw generator too when an EMA generator is what ``sample``
+  uses), its hyperparameters, the genmodels record (class, iteration) and a small ``config``
+  (image shape, latent size, classes, latent space). It opens with ``weights_only=True`` and
+  rebuilds the same model class, so every command and app accepts it in place of a training
+  checkpoint. A model may name its own training-only submodules in ``export_exclude``.
+- ``--format program`` (``generator.pt2``): a ``torch.export`` program of the prior-to-image map,
+  ``images = program(z)`` or ``program(z, labels)`` with a dynamic batch size (z drawn from the
+  model's prior; W models include their mapping), for runtimes without genmodels. It is checked
+  against the eager model after export. ``torch.export.load`` may fall back to full unpickling,
+  so open ``.pt2`` files only from sources you trust (genmodels itself never loads them).
+  TorchScript is not offered: current torch releases deprecate it in favour of torch.export.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from genmodels.apps.generation import num_classes
+from genmodels.apps.latent import LatentSpace, latent_space
+from genmodels.base import GenerativeModel
+from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "open_checkpoint",
+    "load_generative_model",
+    "model_from_checkpoint",
+    "export_weights",
+    "export_program",
+    "PriorToImage",
+]
+
+PathLike = Union[str, os.PathLike]
+
+#: ``format`` of a file written by ``genmodels export --format weights``.
+EXPORT_FORMAT = "genmodels.generator/v1"
+
+TRUST_HINT = (
+    "This file needs trust: loading it would run code stored in it, and genmodels opens only "
+    "weights-only files. If you trust its origin, re-save its tensors and plain values (e.g. its "
+    "state_dict) with torch.save and use that file."
+)
+
+
+def _needs_trust(err: CheckpointError) -> bool:
+    cause = str(err.__cause__ or "")
+    return "weights only" in cause.lower() or "weights_only" in cause or "Unsupported global" in cause
+
+
+def open_checkpoint(path: PathLike) -> dict[str, Any]:
+    """`load_checkpoint_safely`, with a clear note when the file would need trust to open."""
+    try:
+        return load_checkpoint_safely(path, map_location="cpu")
+    except CheckpointError as err:
+        if _needs_trust(err):
+            raise CheckpointError(f"{err}. {TRUST_HINT}") from err
+        raise
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...] = ("genmodels",)) -> GenerativeModel:
+    """Rebuild a model from a training checkpoint or an exported weights file (eval mode, CPU)."""
+    cls = model_class_of(checkpoint, allowed_packages)
+    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
+    # Building a model draws its initial weights from the global RNG; loading must not move the
+    # caller's random stream (field notes, trap 33).
+    with torch.random.fork_rng(devices=[]):
+        model = cls(**hparams)
+    state_dict = checkpoint.get("state_dict")
+    if not isinstance(state_dict, dict):
+        raise CheckpointError("the checkpoint holds no state_dict")
+    if checkpoint.get("format") == EXPORT_FORMAT:
+        _load_exported_state(model, state_dict, tuple(checkpoint.get("dropped_prefixes") or ()))
+    else:
+        model.load_state_dict(state_dict)
+    model.iteration = int((checkpoint.get("genmodels") or {}).get("iteration", 0))
+    return model.eval()
+
+
+def _load_exported_state(model: nn.Module, state_dict: dict[str, Tensor], dropped: tuple[str, ...]) -> None:
+    """Load a state_dict without its training-only parts; anything else missing is an error."""
+    result = model.load_state_dict(state_dict, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(dropped)]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"exported weights do not fit {type(model).__name__}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+
+
+def load_generative_model(path: PathLike, device: Any = "cpu") -> GenerativeModel:
+    """The model of a training checkpoint or of a ``genmodels export`` file, on ``device``, in eval mode.
+
+    Raises:
+        CheckpointError: missing, unreadable, unsafe (needs trust) or not a genmodels model.
+    """
+    return model_from_checkpoint(open_checkpoint(path)).to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights-only export
+
+
+def training_only_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """State-dict prefixes inference does not need: ``model.export_exclude`` or D (and raw G under EMA)."""
+    declared = getattr(model, "export_exclude", None)
+    if declared is not None:
+        return tuple(f"{name}." for name in declared)
+    prefixes = []
+    if isinstance(getattr(model, "discriminator", None), nn.Module):
+        prefixes.append("discriminator.")
+    if getattr(model, "generator_ema", None) is not None and isinstance(getattr(model, "generator", None), nn.Module):
+        prefixes.append("generator.")
+    return tuple(prefixes)
+
+
+def export_config(model: GenerativeModel) -> dict[str, Any]:
+    """What a user of the exported file needs to know about the model."""
+    space = latent_space(model)
+    return {
+        "image_shape": [int(s) for s in model.image_shape],
+        "latent_dim": int(getattr(model, "latent_dim", 0) or 0),
+        "num_classes": num_classes(model),
+        "latent_space": space.kind if space is not None else None,
+        "latent_distribution": str(getattr(model, "latent_distribution", "normal")),
+    }
+
+
+def export_weights(model: GenerativeModel, path: PathLike) -> Path:
+    """Write the weights-only generator file (temp file + rename) and check that it reopens safely."""
+    dropped = training_only_prefixes(model)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith(dropped)}
+    payload = {
+        "format": EXPORT_FORMAT,
+        "state_dict": state,
+        "hyper_parameters": dict(getattr(model, "hparams", {}) or {}),
+        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0))},
+        "dropped_prefixes": list(dropped),
+        "config": export_config(model),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    model_from_checkpoint(open_checkpoint(path))  # fails here, not at the user's, if it does not reopen
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.export program
+
+
+class PriorToImage(nn.Module):
+    """``forward(z[, labels]) -> images``: prior draws through the latent space to images."""
+
+    def __init__(self, model: GenerativeModel, space: Optional[LatentSpace] = None) -> None:
+        super().__init__()
+        self.model = model
+        space = space or latent_space(model)
+        if space is None:
+            raise ValueError(f"{type(model).__name__} exposes no latent space to export (see genmodels.apps.latent)")
+        self.__dict__["space"] = space  # not a submodule: it only holds a reference to `model`
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        codes = self.space.to_codes(z, labels)
+        return self.space.decode(codes, labels)
+
+
+def _example_inputs(model: GenerativeModel, space: LatentSpace, batch: int) -> tuple[Tensor, ...]:
+    z = space.prior(batch, torch.Generator(device=space.device).manual_seed(0))
+    classes = num_classes(model)
+    if classes:
+        return z, torch.arange(batch, device=z.device) % classes
+    return (z,)
+
+
+def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3) -> tuple[Path, float]:
+    """Export `PriorToImage` with ``torch.export`` (dynamic batch), save it, reload it and compare.
+
+    Returns:
+        The path and the largest absolute difference between the reloaded program's images and
+        the eager model's on a batch of another size than the traced one.
+
+    Raises:
+        ValueError: the architecture cannot be exported (the message has torch's reason), or the
+            exported program disagrees with the eager model.
+    """
+    model = model.eval()
+    module = PriorToImage(model).eval()
+    example = _example_inputs(model, module.space, 2)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    dynamic = tuple({0: batch} for _ in example)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
+    except Exception as err:  # torch raises many types for unsupported code
+        raise ValueError(
+            f"{type(model).__name__} cannot be exported with torch.export ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            "use --format weights"
+        ) from err
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, path)
+    difference = _compare_program(path, module, _example_inputs(model, module.space, check_batch))
+    if difference > 1e-5:
+        raise ValueError(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
+    return path, difference
+
+
+@torch.no_grad()
+def _compare_program(path: Path, module: PriorToImage, inputs: tuple[Tensor, ...]) -> float:
+    reloaded = torch.export.load(path).module()
+    return float((reloaded(*inputs) - module(*inputs)).abs().max())

@@ -1,0 +1,420 @@
+"""Glow: generative flow with invertible 1x1 convolutions.
+
+Kingma & Dhariwal 2018, "Glow: Generative Flow with Invertible 1x1 Convolutions",
+arXiv:1807.03039.
+
+A multi-scale flow (Fig. 2b) of ``L`` levels; each level squeezes, applies ``K`` steps of flow
+(Fig. 2a, Table 1) and, except the last, splits off half of its channels:
+
+- **actnorm** (Sec. 3.1): a per-channel affine map whose bias and log-scale are initialized from
+  the first training batch so its outputs have zero mean and unit variance per channel;
+- **invertible 1x1 convolution** (Sec. 3.2): a learned channel permutation ``W`` with
+  ``log|det| = H * W * log|det W|``, optionally in the LU parametrization of Eq. 10-11 where
+  ``log|det W| = sum(log|s|)`` is free;
+- **affine coupling** (Sec. 3.3): ``y_a = s * x_a + t`` with ``(log s, t) = NN(x_b)``, the last
+  convolution of ``NN`` zero-initialized so each step starts as the identity; ``s`` is
+  ``sigmoid(h + 2)`` as in the authors' code (bounded, starting near 1). Additive coupling
+  (``s = 1``) is the option ``coupling: additive``.
+
+The split latents get a Gaussian prior whose mean and log-std are predicted from the kept half by
+a zero-initialized convolution (the authors' ``split2d``); the top latent has a learned
+per-channel mean and log-std. Data are uniformly dequantized to ``y = (x + u) / 256`` and
+centred (``y - 1/2``, unit Jacobian); bits/dim as in `genmodels.likelihood.common`. Sampling with
+temperature ``T`` draws every latent from ``N(mu, (T sigma)^2)`` (Sec. 5, Fig. 8).
+
+Distributed data-dependent init: each actnorm reduces its first-batch statistics (sums of ``x``
+and ``x^2`` and the count) across all ranks with ``all_reduce`` before setting its parameters,
+so every rank initializes from the same global batch and the ranks agree. The ``initialized``
+flag is a buffer, saved in checkpoints, so a resumed run never re-initializes.
+
+Not implemented: the reduced bit depth (``n_bits < 8``) of the paper's CelebA-HQ runs, the
+class-conditional prior, and the reversal/shuffle permutation baselines of Sec. 5.1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genmodels.likelihood.common import (
+    LikelihoodModel,
+    check_at_least_one,
+    check_condition_free,
+    check_squeezable,
+    check_temperature,
+    dequantize,
+    flow_bits_per_dim,
+    quantize,
+    squeeze,
+    unsqueeze,
+)
+
+__all__ = ["Glow", "GlowFlow", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_prob(z: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """``log N(z; mean, exp(log_std)^2)`` summed per example (B,)."""
+    log_prob = -0.5 * (_LOG_2PI + 2 * log_std + (z - mean).pow(2) * torch.exp(-2 * log_std))
+    return log_prob.flatten(1).sum(1)
+
+
+def gaussian_sample(mean: Tensor, log_std: Tensor, temperature: float, generator: Optional[torch.Generator]) -> Tensor:
+    """``mean + T * std * eps`` with ``eps ~ N(0, I)`` from ``generator``."""
+    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + temperature * torch.exp(log_std) * eps
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps of flow: forward(x) -> (y, log|det J|) and inverse(y) -> x
+
+
+class ActNorm(nn.Module):
+    """``y = (x + bias) * exp(log_scale)`` per channel, data-initialized (Sec. 3.1, Table 1).
+
+    On the first forward pass in training mode the parameters are set so that the batch's output
+    has zero mean and unit variance per channel. Statistics are all-reduced across ranks when
+    ``torch.distributed`` is initialized, so every rank gets the same parameters.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.eps = eps
+        # A buffer, so the state survives checkpoint/resume; uint8 for every collective backend.
+        self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+
+    @torch.no_grad()
+    def initialize(self, x: Tensor) -> None:
+        """Set bias and log-scale from ``x`` (B, C, H, W), pooled over every rank's batch."""
+        stats = torch.stack([x.sum((0, 2, 3)), x.pow(2).sum((0, 2, 3))]).double()
+        count = torch.tensor(float(x.numel() // x.shape[1]), device=x.device, dtype=torch.float64)
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(stats)
+            dist.all_reduce(count)
+        mean = stats[0] / count
+        std = (stats[1] / count - mean.pow(2)).clamp_min(0).sqrt()
+        self.bias.copy_((-mean).view_as(self.bias))
+        self.log_scale.copy_((-torch.log(std + self.eps)).view_as(self.log_scale))
+        self.initialized.fill_(1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training and not self.initialized:
+            self.initialize(x)
+        y = (x + self.bias) * torch.exp(self.log_scale)
+        log_det = x.shape[2] * x.shape[3] * self.log_scale.sum()
+        return y, log_det.expand(x.shape[0])
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return y * torch.exp(-self.log_scale) - self.bias
+
+
+class InvertibleConv1x1(nn.Module):
+    """A 1x1 convolution with an invertible ``C x C`` weight (Sec. 3.2), optionally LU (Eq. 10-11).
+
+    ``W`` starts as a random rotation (``log|det W| = 0``). In the LU form ``W = P L (U + diag(s))``
+    with ``P`` fixed, ``L`` unit lower triangular and ``U`` strictly upper triangular, so
+    ``log|det W| = sum log|s|`` costs O(C) instead of O(C^3).
+    """
+
+    def __init__(self, channels: int, lu: bool = True) -> None:
+        super().__init__()
+        self.lu = lu
+        rotation = torch.linalg.qr(torch.randn(channels, channels))[0]
+        if not lu:
+            self.weight = nn.Parameter(rotation)
+            return
+        permutation, lower, upper = torch.linalg.lu(rotation)
+        s = torch.diagonal(upper)
+        self.register_buffer("permutation", permutation)
+        self.register_buffer("sign_s", torch.sign(s))
+        self.register_buffer("lower_mask", torch.tril(torch.ones(channels, channels), -1))
+        self.register_buffer("eye", torch.eye(channels))
+        self.lower = nn.Parameter(lower)
+        self.upper = nn.Parameter(torch.triu(upper, 1))
+        self.log_s = nn.Parameter(torch.log(s.abs()))
+
+    def weight_matrix(self) -> Tensor:
+        """The ``C x C`` matrix ``W``."""
+        if not self.lu:
+            return self.weight
+        lower = self.lower * self.lower_mask + self.eye
+        upper = self.upper * self.lower_mask.t() + torch.diag(self.sign_s * torch.exp(self.log_s))
+        return self.permutation @ lower @ upper
+
+    def log_abs_det(self) -> Tensor:
+        """``log|det W|``."""
+        return self.log_s.sum() if self.lu else torch.linalg.slogdet(self.weight)[1]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        y = F.conv2d(x, self.weight_matrix()[:, :, None, None])
+        log_det = x.shape[2] * x.shape[3] * self.log_abs_det()
+        return y, log_det.expand(x.shape[0])
+
+    def inverse(self, y: Tensor) -> Tensor:
+        # Inverted in float64: the round trip f^-1(f(x)) stays exact to float32 precision.
+        weight_inv = torch.linalg.inv(self.weight_matrix().double()).to(y.dtype)
+        return F.conv2d(y, weight_inv[:, :, None, None])
+
+
+class ZeroConv2d(nn.Module):
+    """3x3 convolution starting at zero, with a per-channel log-scale factor (the authors' ``conv2d_zeros``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, log_scale_factor: float = 3.0) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.log_scale = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+        self.log_scale_factor = log_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x) * torch.exp(self.log_scale * self.log_scale_factor)
+
+
+class CouplingNN(nn.Module):
+    """``NN()`` of Sec. 3.3 / Sec. 5: conv3x3-actnorm-ReLU, conv1x1-actnorm-ReLU, zero conv3x3."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, hidden_channels, 3, padding=1, bias=False)
+        self.norm1 = ActNorm(hidden_channels)
+        self.conv2 = nn.Conv2d(hidden_channels, hidden_channels, 1, bias=False)
+        self.norm2 = ActNorm(hidden_channels)
+        self.out = ZeroConv2d(hidden_channels, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.norm1(self.conv1(x))[0])
+        h = F.relu(self.norm2(self.conv2(h))[0])
+        return self.out(h)
+
+
+class GlowCoupling(nn.Module):
+    """Affine (or additive) coupling of Table 1: ``x_a, x_b = split(x)``, ``y_a = s * x_a + t``."""
+
+    def __init__(self, channels: int, hidden_channels: int, affine: bool = True) -> None:
+        super().__init__()
+        self.affine = affine
+        half = channels // 2
+        changed = channels - half
+        self.nn = CouplingNN(half, 2 * changed if affine else changed, hidden_channels)
+        self.half = half
+
+    def _log_scale_shift(self, x_b: Tensor) -> tuple[Optional[Tensor], Tensor]:
+        h = self.nn(x_b)
+        if not self.affine:
+            return None, h
+        # s = sigmoid(h + 2): s(0) ~ 0.88, bounded above by 1, so no step can blow values up.
+        return F.logsigmoid(h[:, 0::2] + 2.0), h[:, 1::2]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x_b, x_a = x[:, : self.half], x[:, self.half :]
+        log_s, t = self._log_scale_shift(x_b)
+        if log_s is None:
+            return torch.cat([x_b, x_a + t], dim=1), x.new_zeros(x.shape[0])
+        y_a = torch.exp(log_s) * x_a + t
+        return torch.cat([x_b, y_a], dim=1), log_s.flatten(1).sum(1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        y_b, y_a = y[:, : self.half], y[:, self.half :]
+        log_s, t = self._log_scale_shift(y_b)
+        x_a = y_a - t if log_s is None else (y_a - t) * torch.exp(-log_s)
+        return torch.cat([y_b, x_a], dim=1)
+
+
+class FlowStep(nn.Module):
+    """One step of flow (Fig. 2a): actnorm, invertible 1x1 convolution, coupling."""
+
+    def __init__(self, channels: int, hidden_channels: int, lu: bool, affine: bool) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [ActNorm(channels), InvertibleConv1x1(channels, lu), GlowCoupling(channels, hidden_channels, affine)]
+        )
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        log_det = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, layer_log_det = layer(x)
+            log_det = log_det + layer_log_det
+        return x, log_det
+
+    def inverse(self, y: Tensor) -> Tensor:
+        for layer in reversed(self.layers):
+            y = layer.inverse(y)
+        return y
+
+
+# ---------------------------------------------------------------------------------------------
+# The multi-scale architecture (Fig. 2b)
+
+
+class GlowFlow(nn.Module):
+    """``L`` levels of squeeze, ``K`` steps of flow and split; latents with learned priors.
+
+    `forward` maps ``x`` (B, C, H, W) to the latents of every level (the split-off halves, then
+    the top), ``log|det|`` and ``log p(latents)``; `inverse` maps latents back and draws any
+    latent given as ``None`` from its prior at temperature ``T``.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        num_levels: int,
+        steps_per_level: int,
+        hidden_channels: int,
+        lu: bool = True,
+        affine: bool = True,
+    ) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        self.levels = nn.ModuleList()
+        self.split_priors = nn.ModuleList()
+        self.latent_shapes: list[tuple[int, int, int]] = []
+        for level in range(num_levels):
+            channels, height, width = 4 * channels, height // 2, width // 2
+            steps = (FlowStep(channels, hidden_channels, lu, affine) for _ in range(steps_per_level))
+            self.levels.append(nn.ModuleList(steps))
+            if level < num_levels - 1:
+                kept = channels // 2
+                self.split_priors.append(ZeroConv2d(kept, 2 * (channels - kept)))
+                self.latent_shapes.append((channels - kept, height, width))
+                channels = kept
+        self.latent_shapes.append((channels, height, width))
+        # Learned top prior: per-channel mean and log-std, starting at N(0, I).
+        self.top_prior = nn.Parameter(torch.zeros(1, 2 * channels, 1, 1))
+
+    def _split_prior(self, level: int, kept: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.split_priors[level](kept)
+        return h[:, 0::2], h[:, 1::2]
+
+    def _top_prior(self, n: int) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.top_prior.chunk(2, dim=1)
+        shape = (n, *self.latent_shapes[-1])
+        return mean.expand(shape), log_std.expand(shape)
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor, Tensor]:
+        """``x`` -> (latents, log|det df/dx|, log p(latents)), the last two per example."""
+        log_det = x.new_zeros(x.shape[0])
+        log_prior = x.new_zeros(x.shape[0])
+        latents = []
+        for level, steps in enumerate(self.levels):
+            x = squeeze(x)
+            for step in steps:
+                x, step_log_det = step(x)
+                log_det = log_det + step_log_det
+            if level < len(self.split_priors):
+                half = x.shape[1] // 2
+                x, z = x[:, :half], x[:, half:]
+                log_prior = log_prior + gaussian_log_prob(z, *self._split_prior(level, x))
+                latents.append(z)
+        log_prior = log_prior + gaussian_log_prob(x, *self._top_prior(x.shape[0]))
+        return latents + [x], log_det, log_prior
+
+    def inverse(
+        self,
+        latents: list[Optional[Tensor]],
+        temperature: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tensor:
+        """Latents -> ``x``; a ``None`` latent is drawn from its prior at ``temperature``."""
+        x = latents[-1]
+        if x is None:
+            raise ValueError("the top latent must be given; use sample_top() to draw it")
+        for level in reversed(range(len(self.levels))):
+            if level < len(self.split_priors):
+                z = latents[level]
+                if z is None:
+                    z = gaussian_sample(*self._split_prior(level, x), temperature, generator)
+                x = torch.cat([x, z], dim=1)
+            for step in reversed(self.levels[level]):
+                x = step.inverse(x)
+            x = unsqueeze(x)
+        return x
+
+    def sample_top(self, n: int, temperature: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Draw the top latent (n, C_top, H_top, W_top) from its prior at ``temperature``."""
+        return gaussian_sample(*self._top_prior(n), temperature, generator)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Glow(LikelihoodModel):
+    """Glow trained by maximum likelihood on uniformly dequantized, centred images.
+
+    Args:
+        image_shape: ``(C, H, W)``, linked from the datamodule; H and W must be divisible by
+            ``2 ** num_levels``.
+        num_levels: ``L``, levels of the multi-scale architecture (each starts with a squeeze).
+        steps_per_level: ``K``, steps of flow per level.
+        hidden_channels: width of the coupling networks (512 in the paper).
+        lu: LU-decomposed 1x1 convolutions (Eq. 10-11).
+        coupling: ``affine`` or ``additive``.
+        lr: Adam learning rate (1e-3 in the paper).
+        weight_decay: L2 penalty.
+        warmup_iterations: linear learning-rate warm-up.
+
+    Example:
+        >>> model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
+        >>> model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.7).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 32, 32),
+        num_levels: int = 3,
+        steps_per_level: int = 8,
+        hidden_channels: int = 128,
+        lu: bool = True,
+        coupling: Literal["affine", "additive"] = "affine",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_iterations: int = 200,
+    ) -> None:
+        super().__init__(image_shape, lr=lr, weight_decay=weight_decay, warmup_iterations=warmup_iterations)
+        self.save_hyperparameters()
+        check_at_least_one(num_levels=num_levels, steps_per_level=steps_per_level, hidden_channels=hidden_channels)
+        if coupling not in ("affine", "additive"):
+            raise ValueError(f"model option coupling={coupling!r} is invalid: must be affine or additive")
+        check_squeezable(self.image_shape, num_levels, "Glow", "num_levels")
+        self.flow = GlowFlow(self.image_shape, num_levels, steps_per_level, hidden_channels, lu, coupling == "affine")
+
+    def log_density(self, y: Tensor) -> Tensor:
+        """``log p(y)`` per example for ``y`` in [0, 1)^D; the centring ``y - 1/2`` has unit Jacobian."""
+        _, log_det, log_prior = self.flow(y - 0.5)
+        return log_prior + log_det
+
+    def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
+        y = dequantize(batch["image"], generator)
+        return flow_bits_per_dim(self.log_density(y), self.num_dims)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        condition: Any = None,
+        generator: Optional[torch.Generator] = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """``n`` images (n, C, H, W) in [-1, 1]; every latent from ``N(mu, (T sigma)^2)``."""
+        check_condition_free(type(self).__name__, condition)
+        check_temperature(temperature)
+        # The coupling networks run forward while inverting: in eval mode, so sampling before the
+        # first training batch can never trigger actnorm's data-dependent init on samples.
+        was_training = self.training
+        self.eval()
+        try:
+            top = self.flow.sample_top(n, temperature, generator)
+            latents: list[Optional[Tensor]] = [None] * (len(self.flow.latent_shapes) - 1) + [top]
+            return quantize(self.flow.inverse(latents, temperature, generator) + 0.5)
+        finally:
+            self.train(was_training)

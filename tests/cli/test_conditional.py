@@ -1,0 +1,23 @@
+"""The cGAN experiments through the CLI: class grids in the run directory, num_classes checked at fit."""
+
+import pytest
+from PIL import Image
+
+from genmodels.conditioning import ConditionError
+from tests.cli.common import fit
+
+TINY_CGAN = ["--model.init_args.feature_maps", "4", "--model.init_args.latent_dim", "8", "--data.init_args.batch_size", "8",
+             "--data.init_args.image_size", "16", "--trainer.logger", "false"]
+
+
+def test_digits_experiment_writes_a_grid_with_one_row_per_class(tmp_path):
+    run = tmp_path / "run"
+    fit("cgan/digits.yaml", run, *TINY_CGAN, "--max_iterations", "2")
+    grid = Image.open(run / "samples/classes/iter_00000002.png")
+    assert grid.size == (10 * 18 + 2, 10 * 18 + 2)  # 10 classes x 10 samples of 16 px
+    assert (run / "samples/iter_00000002.png").is_file()
+
+
+def test_num_classes_that_differ_from_the_data_are_refused(tmp_path):
+    with pytest.raises(ConditionError, match="num_classes=5 but DigitsDataModule has 10 classes; set --model.init_args.num_classes 10"):
+        fit("cgan/digits.yaml", tmp_path / "run", *TINY_CGAN, "--model.init_args.num_classes", "5", "--max_iterations", "1")

@@ -1,0 +1,112 @@
+"""Glow: exact inverse, log-determinants against autograd, actnorm's data-dependent init, errors."""
+
+import pytest
+import torch
+
+from genmodels import Glow
+from genmodels.likelihood.glow import ActNorm, InvertibleConv1x1
+from tests.genmodels.likelihood.helpers import brute_force_log_det, perturb_
+
+
+def _model(shape=(1, 8, 8), num_levels=2, **kwargs) -> Glow:
+    torch.manual_seed(0)
+    model = Glow(image_shape=shape, num_levels=num_levels, steps_per_level=2, hidden_channels=8, **kwargs)
+    model.train().bits_per_dim({"image": torch.rand(8, *shape) * 2 - 1})  # data-dependent init
+    return perturb_(model, 0.05).eval()
+
+
+@pytest.mark.parametrize("lu, coupling", [(True, "affine"), (False, "affine"), (True, "additive")])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 8, 8)])
+def test_inverse_recovers_the_input(shape, lu, coupling):
+    model = _model(shape, lu=lu, coupling=coupling)
+    x = torch.rand(4, *shape) - 0.5
+    with torch.no_grad():
+        latents, _, _ = model.flow(x)
+        assert sum(z[0].numel() for z in latents) == x[0].numel()
+        assert (model.flow.inverse(latents) - x).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("lu, coupling", [(True, "affine"), (False, "affine"), (True, "additive")])
+def test_log_det_matches_autograd(lu, coupling):
+    model = _model((1, 4, 4), lu=lu, coupling=coupling).double()
+    x = torch.rand(1, 1, 4, 4, dtype=torch.float64) - 0.5
+    latents, log_det, _ = model.flow(x)
+    assert log_det.item() == pytest.approx(brute_force_log_det(lambda v: model.flow(v)[0], x).item(), abs=1e-8)
+    assert log_det.abs().item() > 0.1
+
+
+def test_lu_and_plain_1x1_convolutions_agree_on_log_det():
+    torch.manual_seed(0)
+    for lu in (True, False):
+        conv = perturb_(InvertibleConv1x1(6, lu=lu), 0.2).double()
+        w = conv.weight_matrix()
+        assert conv.log_abs_det().item() == pytest.approx(torch.linalg.slogdet(w)[1].item(), abs=1e-10)
+        x = torch.randn(2, 6, 3, 5, dtype=torch.float64)
+        y, log_det = conv(x)
+        assert log_det.tolist() == pytest.approx([15 * conv.log_abs_det().item()] * 2)
+        assert torch.allclose(conv.inverse(y), x, atol=1e-10)
+
+
+def test_actnorm_initializes_from_the_first_training_batch_once():
+    norm = ActNorm(3)
+    x = torch.randn(16, 3, 4, 4) * torch.tensor([2.0, 0.5, 3.0]).view(1, 3, 1, 1) + 5
+    norm.eval()(x)
+    assert norm.initialized.item() == 0  # evaluation never initializes
+    y, log_det = norm.train()(x)
+    assert norm.initialized.item() == 1
+    assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(y.std((0, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
+    assert log_det[0].item() == pytest.approx(-16 * torch.log(x.std((0, 2, 3), unbiased=False)).sum().item(), rel=1e-4)
+    bias = norm.bias.detach().clone()
+    norm(x * 10)
+    assert torch.equal(norm.bias, bias)  # a second batch does not re-initialize
+
+
+def test_actnorm_initialization_survives_a_checkpoint():
+    model = _model()
+    state = model.state_dict()
+    flags = [k for k in state if k.endswith("initialized")]
+    assert len(flags) == 2 * 2 * 3  # levels x steps x (flow actnorm + two in the coupling network)
+    assert all(state[k].item() == 1 for k in flags)
+    restored = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
+    restored.load_state_dict(state)
+    restored.train().bits_per_dim({"image": torch.rand(4, 1, 8, 8) * 2 - 1})
+    for k, v in restored.state_dict().items():
+        assert torch.equal(v, state[k]), k  # nothing re-initialized on the resumed model's first batch
+
+
+def test_an_image_size_the_squeezes_cannot_divide_is_refused():
+    with pytest.raises(ValueError, match=r"Glow squeezes 3 time\(s\).*divisible by 8; got 28x28.*num_levels"):
+        Glow(image_shape=(1, 28, 28), num_levels=3)
+    with pytest.raises(ValueError, match="coupling"):
+        Glow(image_shape=(1, 8, 8), num_levels=1, coupling="multiplicative")
+
+
+def test_temperature_scales_the_latents_around_the_prior_mean():
+    model = _model()
+    state = torch.get_rng_state()
+    samples = {t: model.sample(4, generator=torch.Generator().manual_seed(3), temperature=t) for t in (0.0, 0.5, 1.0)}
+    assert torch.equal(torch.get_rng_state(), state)
+    for images in samples.values():
+        assert images.shape == (4, 1, 8, 8) and images.min() >= -1 and images.max() <= 1
+    zero = samples[0.0]
+    assert all(torch.equal(zero[0], zero[k]) for k in range(1, 4))  # T = 0: the mode, for every draw
+    assert not torch.equal(samples[0.5], samples[1.0])
+    assert torch.equal(samples[1.0], model.sample(4, generator=torch.Generator().manual_seed(3)))
+
+
+def test_bits_per_dim_of_a_fresh_model_on_uniform_noise_is_close_to_8():
+    # At initialization every coupling is the identity and actnorm whitens the data; uniform noise
+    # then costs about 8 bits/dim plus the Gaussian's mismatch with a uniform (< 0.3).
+    torch.manual_seed(0)
+    model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8).train()
+    pixels = torch.randint(0, 256, (64, 1, 8, 8))
+    bpd = model.bits_per_dim({"image": pixels / 127.5 - 1}).mean().item()
+    assert 8.0 < bpd < 8.3
+
+
+def test_sampling_never_triggers_the_data_dependent_init():
+    model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=1, hidden_channels=4).train()
+    model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert model.training
+    assert all(m.initialized.item() == 0 for m in model.modules() if isinstance(m, ActNorm))
