@@ -76,10 +76,13 @@ def wait_healthy(url: str, timeout: float = 120.0, server: Optional[subprocess.P
     raise TimeoutError(f"{url}/health did not answer within {timeout:.0f} s")
 
 
-def _client(url: str, index: int, deadline: float, n: int, stats: LoadStats, lock: threading.Lock) -> None:
+def _client(url: str, index: int, ready: threading.Barrier, clock: dict, n: int, stats: LoadStats, lock: threading.Lock) -> None:
+    # The connection pool (and its SSL context) is built before the clock starts: under load
+    # that setup alone can take longer than a short run.
     with httpx.Client(base_url=url, timeout=60) as client:
+        ready.wait()
         seed = index * 1_000_000
-        while time.monotonic() < deadline:
+        while time.monotonic() < clock["deadline"]:
             started = time.perf_counter()
             try:
                 response = client.post("/generate", json={"n": n, "seed": seed})
@@ -94,16 +97,24 @@ def _client(url: str, index: int, deadline: float, n: int, stats: LoadStats, loc
 
 
 def run_load(url: str, clients: int = 20, duration: float = 10.0, n: int = 16) -> LoadStats:
-    """``clients`` threads, each with its own connection, POST /generate back to back for ``duration`` s."""
-    stats, lock = LoadStats(clients), threading.Lock()
-    started = time.monotonic()
-    deadline = started + duration
-    threads = [threading.Thread(target=_client, args=(url, i, deadline, n, stats, lock)) for i in range(clients)]
+    """``clients`` threads, each with its own connection, POST /generate back to back for ``duration`` s.
+
+    The clock starts when every client is ready, and a request in flight at the deadline is
+    waited for, so each client sends at least one request.
+    """
+    stats, lock, clock = LoadStats(clients), threading.Lock(), {}
+
+    def start_clock() -> None:  # run by the last thread to arrive, before any is released
+        clock["started"] = time.monotonic()
+        clock["deadline"] = clock["started"] + duration
+
+    ready = threading.Barrier(clients, action=start_clock)
+    threads = [threading.Thread(target=_client, args=(url, i, ready, clock, n, stats, lock)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    stats.seconds = time.monotonic() - started
+    stats.seconds = time.monotonic() - clock["started"]
     return stats
 
 
