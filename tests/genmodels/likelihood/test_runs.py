@@ -1,4 +1,5 @@
-"""Glow through the CLI: exact resume with data-dependent init, and 2-process DDP agreement."""
+"""The flows through the CLI: exact resume with data-dependent init, 2-process DDP agreement, and
+the error for an image size the squeezes cannot divide."""
 
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genmodels.cli import ConfigError, GenModelsCLI
 from tests.cli.common import EXPERIMENTS, ROOT, TINY, fit, load
 from tests.cli.test_resume import _assert_states_equal
 
@@ -63,3 +65,14 @@ def test_two_ranks_initialize_actnorm_identically(tmp_path: Path):
         # ... yet every weight agrees: actnorm's init statistics were all-reduced, then DDP
         # averaged the gradients. Initialized per rank, the two would differ from the start.
         assert torch.equal(value, rank1["state_dict"][name]), name
+
+
+@pytest.mark.parametrize("config, message", [
+    ("glow/digits.yaml", r"Glow squeezes 3 time\(s\).*divisible by 8; got 28x28"),
+    ("realnvp/digits.yaml", r"RealNVP squeezes 2 time\(s\).*divisible by 4; got 30x30"),
+])
+def test_an_image_size_the_squeeze_cannot_divide_fails_before_training(config, message):
+    size = message.split("got ")[1].split("x")[0]
+    with pytest.raises(ConfigError, match=message):
+        GenModelsCLI(args=["--config", str(EXPERIMENTS / config), "--trainer.logger", "false",
+                           "--data.init_args.image_size", size], run=False)
