@@ -69,10 +69,12 @@ def random_weights_file(folder: Path) -> Path:
     torch.save({}, placeholder)
     placeholder.seek(0)
     net = Fresh("inception-v3-compat", ["2048"], feature_extractor_weights_path=placeholder)
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                module.weight.normal_(0, (2 / module.weight[0].numel()) ** 0.5)
+                std = (2 / module.weight[0].numel()) ** 0.5  # He initialization: activations keep their scale
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
     path = folder / "random-inception.pth"
     torch.save(net.state_dict(), path)
     return path
