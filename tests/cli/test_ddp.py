@@ -11,14 +11,14 @@ import torch
 from tests.cli.common import EXPERIMENTS, ROOT, TINY, TINY_DCGAN
 
 
-def _launch(tmp_path: Path, strategy: str) -> subprocess.CompletedProcess:
+def _launch(tmp_path: Path, strategy: str, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS="1")
     args = [
         sys.executable, "-m", "genmodels", "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN,
         "--trainer.devices", "2", "--trainer.strategy", strategy, "--trainer.num_sanity_val_steps", "0",
         "--data.init_args.image_size", "16", "--data.init_args.batch_size", "32", "--max_iterations", "3",
         "--trainer.default_root_dir", str(tmp_path / "run"),
-        "--trainer.callbacks+=tests.ddp_helpers.DumpRankState", f"--trainer.callbacks.out_dir={tmp_path / 'ranks'}",
+        "--trainer.callbacks+=tests.ddp_helpers.DumpRankState", f"--trainer.callbacks.out_dir={tmp_path / 'ranks'}", *extra,
     ]
     return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
@@ -52,6 +52,17 @@ def test_ddp_without_unused_parameter_handling_fails_with_the_fix(tmp_path):
     assert "ddp_find_unused_parameters_true" in result.stderr
 
 
+@pytest.mark.ddp
+def test_sync_batchnorm_on_cpu_processes_fails_before_training_with_the_reason(tmp_path):
+    # The flag converts DCGAN's BatchNorms to nn.SyncBatchNorm; torch's DDP refuses those on CPU
+    # modules when it wraps the model, so the run stops before the first batch, saying why.
+    result = _launch(tmp_path, "ddp_find_unused_parameters_true", "--trainer.sync_batchnorm", "true")
+    assert result.returncode != 0
+    assert "SyncBatchNorm layers only work with GPU modules" in result.stderr
+    assert not (tmp_path / "ranks").exists()  # no rank reached the end of a training run
+    assert not list((tmp_path / "run").glob("checkpoints/iter_*.ckpt"))
+
+
 def _free_port() -> int:
     import socket
 
@@ -70,7 +81,7 @@ def test_two_nodes_one_process_each_via_torchrun(tmp_path):
         "--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.strategy", "ddp_find_unused_parameters_true",
         "--trainer.num_sanity_val_steps", "0", "--data.init_args.image_size", "16", "--data.init_args.batch_size", "32",
         "--max_iterations", "3", "--trainer.default_root_dir", str(tmp_path / "run"),
-        "--trainer.callbacks+=tests.ddp_helpers.DumpRankState", f"--trainer.callbacks.out_dir={tmp_path / 'ranks'}",
+        "--trainer.callbacks+=tests.ddp_helpers.DumpRankState", f"--trainer.callbacks.out_dir={tmp_path / 'ranks'}", *extra,
     ]
     nodes = [
         subprocess.Popen(
