@@ -109,7 +109,7 @@ class InMemoryImageDataset(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         # One gather per tensor instead of B `__getitem__` calls plus a stack in `default_collate`.
         # index_select, not `images[index]`: advanced indexing of a large uint8 tensor is ~500x slower.
-        index = torch.as_tensor(indices, dtype=torch.long)
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.images.device)
         return {"image": self.images.index_select(0, index), "label": self.labels.index_select(0, index)}
 
 
@@ -200,6 +200,9 @@ class ImageDataModule(pl.LightningDataModule):
         download: fetch the files in `prepare_data` if they are missing. Nothing downloads otherwise.
         seed: seed of the training order (epoch ``e`` is shuffled with ``seed + e``).
         pin_memory: pin batches for faster host-to-GPU copies.
+        on_device: hold the training split on the training device (the GPU) and gather each batch
+            there: no per-batch host work and no host-to-device copy. For datasets that fit (as uint8:
+            MNIST 47 MB, CIFAR-10 150 MB); needs ``num_workers=0`` and ``pin_memory=False``.
     """
 
     dataset_name: str = "images"
@@ -215,9 +218,15 @@ class ImageDataModule(pl.LightningDataModule):
         download: bool = False,
         seed: int = 0,
         pin_memory: bool = False,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         check_int("batch_size", batch_size, 1)
+        if on_device and (num_workers or pin_memory):
+            raise ValueError(
+                "on_device gathers batches on the training device in the main process; set "
+                "--data.init_args.num_workers 0 and --data.init_args.pin_memory false with it"
+            )
         check_int("num_workers", num_workers, 0)
         check_int("image_size", image_size, 8)
         check_int("seed", seed, 0)
@@ -229,7 +238,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.download = download
         self.seed = seed
         self.pin_memory = pin_memory
+        self.on_device = on_device
         self._datasets: dict[str, InMemoryImageDataset] = {}
+        self._device_train: Optional[InMemoryImageDataset] = None
         # Position in the training stream: epoch of the current train iteration and batches of it
         # consumed so far. `_resume` holds a loaded position until the next `train_dataloader()`.
         self._epoch = 0
@@ -286,7 +297,7 @@ class ImageDataModule(pl.LightningDataModule):
             self._dataset(split)
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self._dataset("train")
+        dataset = self._training_dataset()
         num_replicas, rank = self._world()
         sampler = ResumableSampler(dataset, num_replicas, rank, seed=self.seed, on_iter=self._on_train_iter)
         if len(sampler) < self.batch_size:
@@ -365,6 +376,18 @@ class ImageDataModule(pl.LightningDataModule):
         if self.trainer is None:
             return 1, 0
         return int(self.trainer.world_size), int(self.trainer.global_rank)
+
+    def _training_dataset(self) -> Dataset:
+        """The training split, copied once to the trainer's device when ``on_device``."""
+        dataset = self._dataset("train")
+        if not self.on_device or self.trainer is None:
+            return dataset
+        if not isinstance(dataset, InMemoryImageDataset):
+            raise ValueError(f"on_device needs a dataset held in memory; {type(self).__name__} reads files lazily")
+        device = self.trainer.strategy.root_device
+        if self._device_train is None or self._device_train.images.device != device:
+            self._device_train = InMemoryImageDataset(dataset.images.to(device), dataset.labels.to(device))
+        return self._device_train
 
     def _dataset(self, split: str) -> InMemoryImageDataset:
         """The in-memory dataset of ``split``, read and resized on first use."""

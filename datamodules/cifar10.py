@@ -127,6 +127,7 @@ class CIFAR10DataModule(ImageDataModule):
         download: fetch and extract the archive through torchvision in `prepare_data` if missing.
         seed: seed of the training order.
         pin_memory: pin batches for faster host-to-GPU copies.
+        on_device: keep the training split on the training device (see `ImageDataModule`).
         random_flip: flip training images horizontally with probability 0.5 (on the device).
     """
 
@@ -143,9 +144,10 @@ class CIFAR10DataModule(ImageDataModule):
         download: bool = False,
         seed: int = 0,
         pin_memory: bool = False,
+        on_device: bool = False,
         random_flip: bool = False,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
         self.random_flip = random_flip
 
     @property

@@ -55,6 +55,7 @@ class DigitsDataModule(ImageDataModule):
         download: accepted for a uniform interface; unused.
         seed: seed of the training order.
         pin_memory: pin batches for faster host-to-GPU copies.
+        on_device: keep the training split on the training device (see `ImageDataModule`).
         val_fraction: share of the images held out for val (= test), in (0, 1).
     """
 
@@ -71,6 +72,7 @@ class DigitsDataModule(ImageDataModule):
         download: bool = False,
         seed: int = 0,
         pin_memory: bool = False,
+        on_device: bool = False,
         val_fraction: float = 0.1,
     ) -> None:
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
@@ -78,7 +80,7 @@ class DigitsDataModule(ImageDataModule):
                 f"val_fraction must be a number in (0, 1), got {val_fraction!r} "
                 "(set it with --data.init_args.val_fraction 0.1)"
             )
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
         self.val_fraction = float(val_fraction)
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

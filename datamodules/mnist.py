@@ -108,6 +108,7 @@ class MNISTDataModule(ImageDataModule):
         download: fetch the files through torchvision in `prepare_data` if they are missing.
         seed: seed of the training order.
         pin_memory: pin batches for faster host-to-GPU copies.
+        on_device: keep the training split on the training device (see `ImageDataModule`).
     """
 
     dataset_name = "MNIST"
@@ -126,8 +127,9 @@ class MNISTDataModule(ImageDataModule):
         download: bool = False,
         seed: int = 0,
         pin_memory: bool = False,
+        on_device: bool = False,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
 
     @property
     def search_dirs(self) -> list[Path]:

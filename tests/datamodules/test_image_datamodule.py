@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -120,3 +121,34 @@ def test_resize_is_bilinear_antialiased_and_rounded():
     constant = torch.full((1, 1, 8, 8), 77, dtype=torch.uint8)
     assert torch.equal(resize_uint8(constant, 32), torch.full((1, 1, 32, 32), 77, dtype=torch.uint8))
     assert resize_uint8(images, 12) is images  # already the right size: no copy
+
+
+def _training_devices() -> list[torch.device]:
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda", 0))
+    return devices
+
+
+@pytest.mark.parametrize("device", _training_devices(), ids=str)
+def test_on_device_gathers_the_same_batches_on_the_training_device(device):
+    host, resident = IndexedDataModule(num_train=40, batch_size=4), IndexedDataModule(num_train=40, batch_size=4)
+    resident.on_device = True
+    resident.trainer = SimpleNamespace(**vars(fake_trainer()), strategy=SimpleNamespace(root_device=device))
+    loader = resident.train_dataloader()
+    assert loader.dataset.images.device == device and loader.dataset.labels.device == device
+    host_batches, resident_batches = list(host.train_dataloader()), list(loader)
+    assert len(resident_batches) == len(host_batches) == 10
+    for ours, theirs in zip(resident_batches, host_batches):
+        assert ours["image"].device == device and ours["image"].dtype == torch.uint8
+        assert torch.equal(ours["image"].cpu(), theirs["image"]) and torch.equal(ours["label"].cpu(), theirs["label"])
+    # The copy is made once, not per epoch.
+    assert resident.train_dataloader().dataset is loader.dataset
+
+
+def test_on_device_refuses_workers_and_pinned_memory():
+    with pytest.raises(ValueError, match="num_workers 0"):
+        DigitsDataModule(on_device=True, num_workers=2)
+    with pytest.raises(ValueError, match="pin_memory false"):
+        DigitsDataModule(on_device=True, pin_memory=True)
+    assert DigitsDataModule(on_device=True).hparams["on_device"] is True
