@@ -318,10 +318,13 @@ class AutoEncoder(ConvAutoEncoderBase):
     def _track_codes(self, z: Tensor) -> None:
         # Exponential moving averages of the first two moments of the codes (Ghosh et al. 2019,
         # Sec. 4: fit a density to the codes after/while training, then sample it).
-        z = z.float()
-        m = self.latent_momentum
-        self.code_mean.lerp_(z.mean(0), m)
-        self.code_second_moment.lerp_(z.T @ z / z.shape[0], m)
+        # In fp32 outside autocast: under mixed precision `z.T @ z` would otherwise come back in
+        # bf16/fp16 and the fp32 buffers could not take it (nor should they lose the precision).
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z = z.float()
+            m = self.latent_momentum
+            self.code_mean.lerp_(z.mean(0), m)
+            self.code_second_moment.lerp_(z.T @ z / z.shape[0], m)
 
     def _code_gaussian(self) -> tuple[Tensor, Tensor]:
         mean = self.code_mean

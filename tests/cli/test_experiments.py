@@ -55,3 +55,20 @@ def test_experiment_trains_a_few_iterations(config, tmp_path):
     checkpoint = load(run / "checkpoints/last.ckpt")
     assert checkpoint["genmodels"]["iteration"] == 3
     assert (run / "config.yaml").is_file() and (run / "samples/iter_00000003.png").is_file()
+
+
+# One experiment per model family (the first file of each folder): enough to run each family's
+# training step under autocast, which is what mixed precision changes.
+FAMILY_CONFIGS = sorted({config.split("/")[0]: config for config in reversed(CONFIGS)}.values())
+
+
+@pytest.mark.parametrize("config", FAMILY_CONFIGS)
+def test_every_model_family_trains_in_bf16_mixed_precision(config, tmp_path):
+    run = tmp_path / "run"
+    fit(config, run, *_tiny_args(config), *_data_args(config, tmp_path), "--data.init_args.batch_size", "8",
+        "--max_iterations", "2", "--trainer.precision", "bf16-mixed")
+    checkpoint = load(run / "checkpoints/last.ckpt")
+    assert checkpoint["genmodels"]["iteration"] == 2
+    weights = {k: v for k, v in checkpoint["state_dict"].items() if v.is_floating_point()}
+    assert weights and all(v.dtype == torch.float32 for v in weights.values())  # master weights stay fp32
+    assert all(torch.isfinite(v).all() for v in weights.values()), "non-finite weights after bf16 steps"
