@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -30,9 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.checkpoints import load_checkpoint_safely
-from genmodels.metrics.classifier import LeNet5
-from genmodels.metrics.extractors import PathLike, check_sha256, file_sha256
+from genmodels.metrics.classifier import LeNet5, read_pinned, write_pinned
+from genmodels.metrics.extractors import PathLike
 
 __all__ = [
     "AttributeClassifier",
@@ -91,16 +89,9 @@ class AttributeClassifier(nn.Module):
 
 def save_attribute_classifier(classifier: AttributeClassifier, path: PathLike) -> str:
     """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    digest = file_sha256(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    classifier.sha256 = digest
-    return digest
+    classifier.sha256 = write_pinned(payload, path)
+    return classifier.sha256
 
 
 def load_attribute_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> AttributeClassifier:
@@ -115,14 +106,7 @@ def load_attribute_classifier(path: PathLike, sha256: Optional[str] = None, map_
         CheckpointError: missing, unreadable or unsafe file.
         ValueError: not an attribute-classifier file, or a hash mismatch.
     """
-    path = Path(path)
-    sidecar = path.with_name(path.name + ".sha256")
-    if sha256 is None and sidecar.is_file():
-        sha256 = sidecar.read_text().split()[0]
-    checkpoint = load_checkpoint_safely(path, map_location=map_location)
-    digest = check_sha256(path, sha256)
-    if checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an attribute classifier (format {FORMAT})")
+    checkpoint, digest = read_pinned(path, sha256, map_location, FORMAT, "an attribute classifier")
     meta = checkpoint["meta"]
     net = LeNet5(int(meta["channels"]), len(meta["attribute_names"]), INPUT_SIZE)
     net.load_state_dict(checkpoint["state_dict"])

@@ -129,18 +129,45 @@ class DomainClassifier(FeatureExtractor):
 # Files
 
 
-def save_classifier(classifier: DomainClassifier, path: PathLike) -> str:
-    """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
+def write_pinned(payload: dict[str, Any], path: PathLike) -> str:
+    """Write ``payload`` weights-only (temp file + rename) and a ``<path>.sha256`` sidecar; returns the hash.
+
+    Shared by the files the apps pin by hash (domain and attribute classifiers): a crash mid-write
+    leaves the previous file, and a later load can check the content against the sidecar.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     torch.save(payload, tmp)
     os.replace(tmp, path)
     digest = file_sha256(path)
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    classifier.sha256 = digest
     return digest
+
+
+def read_pinned(path: PathLike, sha256: Optional[str], map_location: Any, file_format: str, what: str) -> tuple[dict, str]:
+    """Open a file written by `write_pinned` with ``weights_only=True``: (payload, its SHA-256).
+
+    ``sha256`` (or a prefix) pins the content; without it a ``<path>.sha256`` sidecar is checked if
+    present. Raises CheckpointError (missing, unreadable, unsafe) or ValueError (hash mismatch, or a
+    payload whose ``format`` is not ``file_format``; ``what`` names the expected kind of file).
+    """
+    path = Path(path)
+    sidecar = path.with_name(path.name + ".sha256")
+    if sha256 is None and sidecar.is_file():
+        sha256 = sidecar.read_text().split()[0]
+    checkpoint = load_checkpoint_safely(path, map_location=map_location)
+    digest = check_sha256(path, sha256)
+    if checkpoint.get("format") != file_format:
+        raise ValueError(f"{path} is not {what} (format {file_format})")
+    return checkpoint, digest
+
+
+def save_classifier(classifier: DomainClassifier, path: PathLike) -> str:
+    """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
+    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
+    classifier.sha256 = write_pinned(payload, path)
+    return classifier.sha256
 
 
 def load_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> DomainClassifier:
@@ -161,14 +188,7 @@ def load_classifier(path: PathLike, sha256: Optional[str] = None, map_location: 
         CheckpointError: missing, unreadable or unsafe file.
         ValueError: not a classifier file, or a hash mismatch.
     """
-    path = Path(path)
-    sidecar = path.with_name(path.name + ".sha256")
-    if sha256 is None and sidecar.is_file():
-        sha256 = sidecar.read_text().split()[0]
-    checkpoint = load_checkpoint_safely(path, map_location=map_location)
-    digest = check_sha256(path, sha256)
-    if checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a classifier written by `genmodels train-classifier` (format {FORMAT})")
+    checkpoint, digest = read_pinned(path, sha256, map_location, FORMAT, "a classifier written by `genmodels train-classifier`")
     meta = checkpoint["meta"]
     with torch.random.fork_rng(devices=[]):  # the initialization is overwritten: leave the global RNG alone
         net = LeNet5(int(meta["channels"]), int(meta["num_classes"]), int(meta["image_size"]))
