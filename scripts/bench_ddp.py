@@ -2,7 +2,10 @@
 
 1. Training throughput (samples/s) of the real `genmodels` loop with 1 process and with 2
    processes under ``ddp_find_unused_parameters_true``, each in its own subprocess (Lightning's
-   launcher re-executes this script), alternating over repeats; medians and scaling efficiency.
+   launcher re-executes this script), alternating over repeats; medians and scaling efficiency
+   (2-process samples/s over twice the 1-process samples/s). Every process gets the same number of
+   threads (``--threads``, default 1): a 2-thread process on a loaded 2-core machine waits at every
+   parallel region for its descheduled thread, which once made 1 process look 8x slower than 2.
 2. The price of ``find_unused_parameters=True`` itself: with 2 processes, D's forward + backward
    wrapped in DDP with and without it (all of D's parameters are used, so both are valid there);
    the difference is DDP's per-backward search of the autograd graph, which the GAN loop pays on
@@ -58,12 +61,14 @@ def worker(devices: int, iterations: int, batch_size: int, out: str) -> None:
     trainer.fit(model, DigitsDataModule(image_size=32, batch_size=batch_size))
 
 
-def traversal_worker(rank: int, port: int, batch_size: int, steps: int, out: str) -> None:
+def traversal_worker(rank: int, port: int, batch_size: int, steps: int, out: str, threads: int) -> None:
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     from genmodels.gans.dcgan import DCGANDiscriminator
+
+    torch.set_num_threads(threads)
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     torch.manual_seed(0)
@@ -92,13 +97,13 @@ def measure_traversal(args: argparse.Namespace, out: str) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(traversal_worker, args=(port, args.batch_size, 3 * args.iterations, out), nprocs=2)
+    mp.spawn(traversal_worker, args=(port, args.batch_size, 3 * args.iterations, out, args.threads), nprocs=2)
     with open(out) as f:
         return json.load(f)
 
 
 def measure(devices: int, args: argparse.Namespace, out: str) -> float:
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // devices)))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--worker", str(devices), "--iterations", str(args.iterations),
            "--batch-size", str(args.batch_size), "--out", out]
     subprocess.run(cmd, env=env, check=True, capture_output=True)
@@ -111,6 +116,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64, help="per process")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,7 +131,7 @@ def main() -> None:
             results[devices].append(measure(devices, args, out))
     one, two = statistics.median(results[1]), statistics.median(results[2])
     print(f"{'processes':<10} {'samples/s':>10}   (CPU gloo, DCGAN 32px, batch {args.batch_size}/process, "
-          f"{os.cpu_count()} cores shared, threads split evenly)")
+          f"{args.threads} thread(s) per process, {os.cpu_count()} cores)")
     print(f"{1:<10} {one:>10.1f}")
     print(f"{2:<10} {two:>10.1f}   scaling efficiency {two / (2 * one):.2f} (ddp_find_unused_parameters_true)")
     t = measure_traversal(args, out)
