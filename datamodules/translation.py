@@ -319,7 +319,8 @@ class PairedImageDataModule(_TranslationDataModule):
         pin_memory: pin batches for host-to-GPU copies.
         download: only raises a hint to run ``scripts/download_pix2pix.sh``.
 
-    The ``val`` split falls back to ``test`` for datasets without a val folder.
+    A missing ``val`` folder falls back to ``test`` and a missing ``test`` to ``val`` (maps and
+    edges2shoes come with train and val only).
     """
 
     layout = "<name>/{train,val,test}/*.jpg (A|B side by side)"
@@ -347,8 +348,8 @@ class PairedImageDataModule(_TranslationDataModule):
 
     def lazy_split(self, split: str) -> PairedImageDataset:  # type: ignore[override]
         folder = self.root / split
-        if split == "val" and not folder.is_dir():
-            folder = self.root / "test"
+        if split != "train" and not folder.is_dir():
+            folder = self.root / ("test" if split == "val" else "val")  # maps and edges2shoes have no test
         return PairedImageDataset(self.list_folder(folder, paired=True), self.image_size, self.load_size, self.direction, self.flip)
 
 

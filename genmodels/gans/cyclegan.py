@@ -161,6 +161,9 @@ class CycleGAN(TranslationModel):
         nets = self.sampling_generator
         return nets.G(source) if direction == "AtoB" else nets.F(source)
 
+    bidirectional = True
+    input_multiple = 4  # two stride-2 convolutions in each generator
+
     def grid_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         """A | G(A) | F(G(A)) | B | F(B) | G(F(B)): both translations and their reconstructions."""
         fake_b, fake_a = self.translate(batch["A"]), self.translate(batch["B"], "BtoA")

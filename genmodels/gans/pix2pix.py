@@ -135,5 +135,10 @@ class Pix2Pix(TranslationModel):
                              "`direction` chose it); train another model for the other one")
         return self.sampling_generator(source)
 
+    @property
+    def input_multiple(self) -> int:
+        """2^num_downs: the U-Net halves the size num_downs times."""
+        return 2**self.generator.num_downs
+
     def _source_channels(self) -> int:
         return self.source_channels

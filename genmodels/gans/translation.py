@@ -99,6 +99,18 @@ class TranslationModel(AdversarialModel):
         """Columns of the translation grid for a batch of pairs: A | G(A) | B by default."""
         return [batch["A"], self.translate(batch["A"]), batch["B"]]
 
+    #: Whether `translate` also goes from B to A (CycleGAN's F).
+    bidirectional = False
+
+    @property
+    def input_multiple(self) -> int:
+        """Input heights and widths must be multiples of this (the generator's total stride)."""
+        raise NotImplementedError
+
+    def source_channels_of(self, direction: str = "AtoB") -> int:
+        """Channels of the images `translate` takes in ``direction``."""
+        return self._source_channels()
+
     def paired_metrics(self) -> bool:
         """Whether val targets are aligned with their sources (L1 / PSNR / SSIM make sense)."""
         return True

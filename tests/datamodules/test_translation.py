@@ -46,7 +46,7 @@ def test_jitter_and_mirror_are_identical_for_a_and_b(tmp_path):
         for batch in epoch_batches(dm, epoch):
             a, b = batch["A"].float(), batch["B"].float()
             # B = 255 - A everywhere in the crop: the same offsets and mirror were applied to both.
-            # A 1-pixel misalignment of the steep gradient would cost ~4 levels on average.
+            # Measured: at most 0.74 levels when aligned, at least 2.8 when B is off by one pixel.
             assert (a + b - 255).abs().mean() < 1.5
             crops.add(batch["A"].numpy().tobytes())
     assert len(crops) > 4  # the jitter does vary between items and epochs
