@@ -97,3 +97,8 @@ def test_cyclegan_translates_both_ways(tmp_path):
         translate("--ckpt", ckpt, "--input", tmp_path / "in", "--out", tmp_path / direction, "--direction", direction, "--device", "cpu")
     a, b = (np.asarray(Image.open(tmp_path / d / "img0.png")) for d in ("AtoB", "BtoA"))
     assert a.shape == b.shape == (12, 20, 3) and not np.array_equal(a, b)  # G and F differ
+    # A `genmodels export` file (generators only: no discriminators, no image pools) translates the same.
+    main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "g.pt")])
+    assert not any(k.startswith(("discriminator", "pool_")) for k in torch.load(tmp_path / "g.pt", weights_only=True)["state_dict"])
+    translate("--ckpt", tmp_path / "g.pt", "--input", tmp_path / "in", "--out", tmp_path / "exported", "--device", "cpu")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "exported/img0.png")), a)
