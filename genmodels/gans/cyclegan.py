@@ -22,7 +22,8 @@ The two generators share one optimizer and the two discriminators another (their
 independent sums, so one joint step equals two separate ones), which fits the
 `AdversarialModel` loop as it is: ``generator`` and ``discriminator`` are pairs of networks.
 
-Not implemented: the paper's ablations (GAN alone, cycle alone, one-way cycles) and the FCN
+Options of `AdversarialModel` that act on a single D (``penalty``, ``feature_matching``,
+``instance_noise``) are refused. Not implemented: the paper's ablations (GAN alone, cycle alone, one-way cycles) and the FCN
 score of the Cityscapes evaluation.
 """
 
@@ -102,6 +103,11 @@ class CycleGAN(TranslationModel):
         channels, height, width = image_shape
         if height % 4 or width % 4:
             raise ValueError(f"CycleGAN's generators need H and W divisible by 4, got image_shape {tuple(image_shape)}")
+        # D is a pair of networks judged in discriminator_loss, outside the base class's penalty,
+        # feature-matching and instance-noise code: refuse those options rather than ignore them.
+        unsupported = [k for k in ("penalty", "feature_matching", "instance_noise") if kwargs.get(k)]
+        if unsupported:
+            raise ValueError(f"CycleGAN does not support the options {unsupported}; remove them from model.init_args")
         if lambda_cycle < 0 or lambda_identity < 0:
             raise ValueError(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
         super().__init__(image_shape, num_examples, fid_extractor, fid_weights, loss=loss, **kwargs)

@@ -57,6 +57,11 @@ def test_defaults_are_the_papers_model():
     assert round(sum(p.numel() for p in model.discriminator.D_X.parameters()) / 1e6, 2) == 2.76
 
 
+def test_single_discriminator_options_are_refused():
+    with pytest.raises(ValueError, match=r"does not support the options \['penalty'\]"):
+        CycleGAN(image_shape=(3, 16, 16), penalty="r1")
+
+
 def test_generator_objective_is_lsgan_plus_cycle_plus_identity():
     model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, n_layers_d=1)
     x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
