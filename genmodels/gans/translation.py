@@ -130,8 +130,10 @@ class TranslationModel(AdversarialModel):
             )
         if condition.dim() == 3:
             condition = condition.unsqueeze(0).expand(n, -1, -1, -1)
-        if condition.dim() != 4 or condition.shape[0] != n:
-            raise ConditionError(f"condition must hold {n} source images (n, C, H, W), got shape {tuple(condition.shape)}")
+        if condition.dim() != 4 or condition.shape[0] != n or condition.shape[1] != self._source_channels():
+            raise ConditionError(
+                f"condition must hold {n} source images ({n}, {self._source_channels()}, H, W), got shape {tuple(condition.shape)}"
+            )
         return condition.to(self.device)
 
     def _examples(self, n: int, generator: Optional[torch.Generator]) -> Tensor:

@@ -89,8 +89,10 @@ def test_sample_translates_the_condition_with_seeded_dropout_noise():
     assert model.sample(2, condition=sources[0]).shape == (2, 3, 32, 32)  # one source, repeated
     with pytest.raises(ConditionError, match="source images"):
         model.sample(2, condition=3)
-    with pytest.raises(ConditionError, match="2 source images"):
+    with pytest.raises(ConditionError, match=r"2 source images \(2, 3, H, W\)"):
         model.sample(2, condition=sources)
+    with pytest.raises(ConditionError, match="got shape \\(3, 1, 32, 32\\)"):
+        model.sample(3, condition=sources[:, :1])
 
 
 def test_overfits_a_tiny_paired_set(tmp_path):
