@@ -108,6 +108,10 @@ def test_images_of_other_sizes_are_resized(tmp_path):
     Image.new("RGB", (50, 30), (5, 5, 5)).save(folder / "trainB" / "odd.jpg")
     dm = UnpairedImageDataModule(name="horse2zebra", data_dir=str(tmp_path), image_size=16, load_size=16)
     assert dm._dataset("train").__getitems__([(0, 1), (1, 2)])["B"].shape == (2, 3, 16, 16)
+    # Paired files of different (2:1) sizes in one split are fine too: each half is resized.
+    folder = write_pix2pix(tmp_path, counts={"train": 1, "val": 1})
+    Image.new("RGB", (300, 150)).save(folder / "train" / "big.jpg")
+    assert paired(tmp_path)._dataset("train").__getitems__([(0, 0), (1, 0)])["A"].shape == (2, 3, 32, 32)
 
 
 # -- bad inputs ---------------------------------------------------------------------------------
