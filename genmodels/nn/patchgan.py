@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch  # noqa: F401 (used by the docstring example)
 from torch import Tensor, nn
 
 from genmodels.nn.unet import init_normal, norm_layer
