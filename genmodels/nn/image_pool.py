@@ -9,6 +9,8 @@ as is, or else swapped for a stored image chosen uniformly, which is returned in
 The contents and the fill count are buffers, so they are part of the state dict: a checkpoint
 holds the pool and a resumed run continues with the same history. Randomness comes from the
 global torch RNG (resumed by `genmodels.base.GenerativeModel`) or from an explicit generator.
+Under DDP each rank keeps its own pool but checkpoints hold rank 0's, so a resumed multi-GPU run
+restarts every rank from rank 0's history (exact resume holds for single-process runs).
 """
 
 from __future__ import annotations
