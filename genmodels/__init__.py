@@ -8,9 +8,13 @@ from genmodels.base import AdversarialModel, CheckpointMismatchError, Generative
 from genmodels.gans import DCGAN, GAN, WGAN, WGANGP
 from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
 from genmodels.gans import ConditionalGAN
-from genmodels.gans import CycleGAN, Pix2Pix
 from genmodels.autoencoders import VAE, AutoEncoder
 
 __version__ = "0.1.0"
 
-__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "Pix2Pix", "CycleGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "__version__"]
+__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "__version__"]
+
+# Image-to-image translation.
+from genmodels.gans import CycleGAN, Pix2Pix  # noqa: E402
+
+__all__ += ["Pix2Pix", "CycleGAN"]
