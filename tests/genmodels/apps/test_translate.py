@@ -10,7 +10,13 @@ from genmodels.apps.translate import load_source
 from genmodels.cli import main
 from genmodels.gans.translation import seeded_noise
 from genmodels.images import to_uint8
-from tests.genmodels.apps.control_helpers import save_model_checkpoint
+from tests.genmodels.apps.control_helpers import save_model_checkpoint, single_thread
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
 
 
 @pytest.fixture

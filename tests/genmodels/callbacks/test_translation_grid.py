@@ -11,6 +11,13 @@ from datamodules.synthetic_translation import write_edges2shapes, write_red2blue
 from genmodels import CycleGAN, Pix2Pix
 from genmodels.callbacks import StopAtIteration, TranslationGrid
 from genmodels.images import to_uint8
+from tests.genmodels.apps.control_helpers import single_thread
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
 
 
 def run(model, dm, tmp_path, grid):
