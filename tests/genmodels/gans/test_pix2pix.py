@@ -137,3 +137,21 @@ def test_bad_shapes_are_refused():
         Pix2Pix(image_shape=(3, 32, 64))
     with pytest.raises(ValueError, match="power-of-two"):
         Pix2Pix(image_shape=(3, 48, 48))
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    # Dropout noise and the jitter must continue exactly: 8 pairs at batch 2, resumed mid-epoch at 3.
+    from tests.cli.common import fit, load
+    from tests.datamodules.formats import experiment_fixture_edges2shapes
+
+    args = [*experiment_fixture_edges2shapes(tmp_path / "data"), "--model.init_args.ngf", "4", "--model.init_args.ndf", "4",
+            "--data.init_args.image_size", "32", "--data.init_args.load_size", "36", "--data.init_args.batch_size", "2",
+            "--trainer.logger", "false", "--checkpoint.every_n_iterations", "3"]
+    fit("pix2pix/edges2shapes_cpu.yaml", tmp_path / "straight", *args, "--max_iterations", "6")
+    fit("pix2pix/edges2shapes_cpu.yaml", tmp_path / "resumed", *args, "--max_iterations", "3")
+    fit("pix2pix/edges2shapes_cpu.yaml", tmp_path / "resumed", *args, "--max_iterations", "6", "--ckpt_path", "last")
+    a, b = (load(tmp_path / run / "checkpoints/last.ckpt") for run in ("straight", "resumed"))
+    assert a["genmodels"]["iteration"] == b["genmodels"]["iteration"] == 6
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert a["PairedImageDataModule"] == b["PairedImageDataModule"]
