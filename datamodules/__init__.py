@@ -13,6 +13,7 @@ from datamodules.digits import DigitsDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from datamodules.subset import ClassSubsetDataModule
+from datamodules.translation import PairedImageDataModule, UnpairedImageDataModule
 
 __all__ = [
     "ImageDataModule",
@@ -24,4 +25,6 @@ __all__ = [
     "ImageFolderDataModule",
     "ClassSubsetDataModule",
     "ResumableSampler",
+    "PairedImageDataModule",
+    "UnpairedImageDataModule",
 ]

@@ -13,3 +13,8 @@ from genmodels.autoencoders import VAE, AutoEncoder
 __version__ = "0.1.0"
 
 __all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "__version__"]
+
+# Image-to-image translation.
+from genmodels.gans import CycleGAN, Pix2Pix  # noqa: E402
+
+__all__ += ["Pix2Pix", "CycleGAN"]

@@ -314,6 +314,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("genmodels.sweep", "sweep_main"),
     "bias": ("genmodels.apps.bias", "bias_main"),
     "class-accuracy": ("genmodels.apps.scores", "accuracy_main"),
+    "translate": ("genmodels.apps.translate", "translate_main"),
 }
 
 

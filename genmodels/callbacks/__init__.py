@@ -6,8 +6,9 @@ from genmodels.callbacks.mode_coverage import ModeCoverage
 from genmodels.callbacks.preemption import Preemption
 from genmodels.callbacks.sample_grid import SampleGrid
 from genmodels.callbacks.stop import StopAtIteration
+from genmodels.callbacks.translation_grid import TranslationGrid
 
 __all__ = [
     "GenerativeMetrics", "ModeCoverage", "Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
-    "StopAtIteration",
+    "StopAtIteration", "TranslationGrid",
 ]

@@ -7,3 +7,9 @@ from genmodels.gans.wgan import WGAN
 from genmodels.gans.wgan_gp import WGANGP
 
 __all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN"]
+
+# Image-to-image translation.
+from genmodels.gans.cyclegan import CycleGAN  # noqa: E402
+from genmodels.gans.pix2pix import Pix2Pix  # noqa: E402
+
+__all__ += ["Pix2Pix", "CycleGAN"]

@@ -153,3 +153,65 @@ def write_image_folder(root: Path, classes: dict[str, int], size: tuple[int, int
 def experiment_fixture_celeba(root: Path) -> list[str]:
     write_celeba(root, splits=(10, 4, 4))
     return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+# -- image-to-image translation: pix2pix (A|B side by side) and CycleGAN (trainA/trainB) layouts -------
+
+
+def gradient_pair(index: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) uint8 (size, size, 3): A a steep asymmetric gradient (shifted per ``index``), B = 255 - A."""
+    y, x = np.mgrid[0:size, 0:size]
+    a = np.stack([(x * 4 + index) % 256, (y * 3 + 2 * index) % 256, (x + y + 40) % 256], axis=-1).astype(np.uint8)
+    return a, 255 - a
+
+
+def write_pix2pix(root: Path, name: str = "facades", counts: dict | None = None, size: int = 64) -> Path:
+    """``root/<name>/{train,val,test}/<k>.jpg``, each A|B side by side (`gradient_pair`); returns the folder."""
+    from PIL import Image
+
+    counts = counts or {"train": 4, "val": 2, "test": 2}
+    folder = Path(root) / name
+    for split, count in counts.items():
+        (folder / split).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            a, b = gradient_pair(k, size)
+            Image.fromarray(np.concatenate([a, b], axis=1)).save(folder / split / f"{k + 1}.jpg", quality=95)
+    return folder
+
+
+def write_cyclegan(root: Path, name: str = "horse2zebra", counts: dict | None = None, size: int = 64) -> Path:
+    """``root/<name>/{trainA,trainB,testA,testB}/`` of uniform JPEGs: A_k grey 10k, B_k grey 200 - 10k."""
+    from PIL import Image
+
+    counts = counts or {"trainA": 4, "trainB": 3, "testA": 2, "testB": 2}
+    folder = Path(root) / name
+    for part, count in counts.items():
+        (folder / part).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            value = 10 * k if part.endswith("A") else 200 - 10 * k
+            Image.new("RGB", (size, size), (value, value, value)).save(folder / part / f"{k}_{part[-1]}.jpg", quality=95)
+    return folder
+
+
+def experiment_fixture_maps(root: Path) -> list[str]:
+    write_pix2pix(root, "maps", {"train": 8, "val": 4})
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_horse2zebra(root: Path) -> list[str]:
+    write_cyclegan(root, "horse2zebra", {"trainA": 8, "trainB": 8, "testA": 4, "testB": 4})
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_edges2shapes(root: Path) -> list[str]:
+    from datamodules.synthetic_translation import write_edges2shapes
+
+    write_edges2shapes(root, {"train": 8, "val": 4, "test": 4})
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_red2blue(root: Path) -> list[str]:
+    from datamodules.synthetic_translation import write_red2blue
+
+    write_red2blue(root, {"trainA": 8, "trainB": 8, "testA": 4, "testB": 4})
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]

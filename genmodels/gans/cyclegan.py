@@ -1,0 +1,183 @@
+"""CycleGAN: unpaired image-to-image translation with cycle-consistent adversarial networks
+(Zhu, Park, Isola & Efros 2017, arXiv:1703.10593).
+
+Two generators, G: X -> Y and F: Y -> X (X = domain A, Y = domain B), and two discriminators, D_Y
+on domain Y and D_X on domain X. The full objective (Eq. 3) is
+
+    L(G, F, D_X, D_Y) = L_GAN(G, D_Y, X, Y) + L_GAN(F, D_X, Y, X) + lambda * L_cyc(G, F),
+
+with the cycle-consistency loss L_cyc = E||F(G(x)) - x||_1 + E||G(F(y)) - y||_1 (Eq. 2),
+lambda = 10, and, as in Sec. 5.2 (photo <-> painting), the identity loss
+E||G(y) - y||_1 + E||F(x) - x||_1 weighted by 0.5 * lambda. L_GAN is the least-squares loss
+(Sec. 4, Mao et al. 2017): G minimizes E[(D(G(x)) - 1)^2], D minimizes
+E[(D(y) - 1)^2] + E[D(G(x))^2], divided by 2. D is updated on a history of 50 generated images
+(`genmodels.nn.image_pool.ImagePool`, one pool per discriminator, saved in checkpoints).
+Networks: ResNet generators with 9 (256 px) or 6 (128 px) residual blocks, reflection padding
+and instance normalization (`genmodels.nn.resnet_generator`); 70x70 PatchGANs with instance
+normalization. Adam, lr 2e-4, beta1 0.5, batch 1; the LR is constant for the first 100 epochs and
+decays linearly to 0 over the next 100: ``lr_schedule: linear`` with ``lr_decay_start`` /
+``lr_decay_end`` in iterations (epochs x images per epoch at batch 1, see the experiment YAMLs).
+
+The two generators share one optimizer and the two discriminators another (their losses are
+independent sums, so one joint step equals two separate ones), which fits the
+`AdversarialModel` loop as it is: ``generator`` and ``discriminator`` are pairs of networks.
+
+Options of `AdversarialModel` that act on a single D (``penalty``, ``feature_matching``,
+``instance_noise``) are refused. Not implemented: the paper's ablations (GAN alone, cycle alone, one-way cycles) and the FCN
+score of the Cityscapes evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+import torch
+from torch import Tensor, nn
+
+from genmodels.gans.translation import TranslationModel, d_loss_scale, g_loss_scale
+from genmodels.nn.image_pool import ImagePool
+from genmodels.nn.patchgan import PatchGANDiscriminator
+from genmodels.nn.resnet_generator import ResnetGenerator
+
+__all__ = ["CycleGAN", "CycleGenerators", "CycleDiscriminators"]
+
+
+class CycleGenerators(nn.Module):
+    """The two mappings: ``G`` (X -> Y, i.e. A -> B) and ``F`` (Y -> X)."""
+
+    def __init__(self, G: nn.Module, F: nn.Module) -> None:  # noqa: N803 (the paper's names)
+        super().__init__()
+        self.G, self.F = G, F
+
+
+class CycleDiscriminators(nn.Module):
+    """The two discriminators: ``D_X`` (domain A) and ``D_Y`` (domain B)."""
+
+    def __init__(self, D_X: nn.Module, D_Y: nn.Module) -> None:  # noqa: N803
+        super().__init__()
+        self.D_X, self.D_Y = D_X, D_Y
+
+
+class CycleGAN(TranslationModel):
+    """CycleGAN between domains A (X) and B (Y) from unpaired batches ``{"A", "B"}``.
+
+    ``sample(n, condition=sources)`` translates domain-A images with G; `translate` with
+    ``direction="BtoA"`` uses F.
+
+    Args:
+        image_shape: ``(C, H, W)`` of both domains, linked from the datamodule; H, W multiples of 4.
+        ngf, ndf: first-layer channels of the generators and discriminators (64).
+        n_blocks: residual blocks per generator (9 for 256 px, 6 for 128 px).
+        n_layers_d: PatchGAN stride-2 layers (3: 70x70).
+        norm: ``instance`` (the paper) or ``batch``.
+        lambda_cycle: lambda of Eq. 3 (10).
+        lambda_identity: identity-loss weight relative to ``lambda_cycle`` (0.5; 0 disables).
+        pool_size: generated images kept per discriminator (50; 0 disables the pool).
+        num_examples, fid_extractor, fid_weights: see `TranslationModel`.
+        loss: least squares by default (the paper); ``lr_g``, ``lr_d``, ``betas``, ``lr_schedule``
+            ... and the other options of `AdversarialModel` go through ``**kwargs``.
+
+    Example:
+        >>> model = CycleGAN(image_shape=(3, 32, 32), ngf=4, ndf=4, n_blocks=1, pool_size=2)
+        >>> model.sample(2, condition=torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 256, 256),
+        ngf: int = 64,
+        ndf: int = 64,
+        n_blocks: int = 9,
+        n_layers_d: int = 3,
+        norm: Literal["instance", "batch"] = "instance",
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        num_examples: int = 8,
+        fid_extractor: Optional[str] = None,
+        fid_weights: Optional[str] = None,
+        loss: Literal["nonsaturating", "minimax", "hinge", "least_squares", "wasserstein"] = "least_squares",
+        **kwargs: Any,
+    ) -> None:
+        channels, height, width = image_shape
+        if height % 4 or width % 4:
+            raise ValueError(f"CycleGAN's generators need H and W divisible by 4, got image_shape {tuple(image_shape)}")
+        # D is a pair of networks judged in discriminator_loss, outside the base class's penalty,
+        # feature-matching and instance-noise code: refuse those options rather than ignore them.
+        unsupported = [k for k in ("penalty", "feature_matching", "instance_noise") if kwargs.get(k)]
+        if unsupported:
+            raise ValueError(f"CycleGAN does not support the options {unsupported}; remove them from model.init_args")
+        if lambda_cycle < 0 or lambda_identity < 0:
+            raise ValueError(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
+        super().__init__(image_shape, num_examples, fid_extractor, fid_weights, loss=loss, **kwargs)
+        self.save_hyperparameters()
+        self.lambda_cycle, self.lambda_identity = lambda_cycle, lambda_identity
+        self.build(
+            CycleGenerators(ResnetGenerator(channels, channels, ngf, n_blocks, norm), ResnetGenerator(channels, channels, ngf, n_blocks, norm)),
+            CycleDiscriminators(PatchGANDiscriminator(channels, ndf, n_layers_d, norm), PatchGANDiscriminator(channels, ndf, n_layers_d, norm)),
+        )
+        # One history per discriminator (Sec. 4): fakes of domain A for D_X, of domain B for D_Y.
+        self.pool_A, self.pool_B = ImagePool(pool_size, self.image_shape), ImagePool(pool_size, self.image_shape)
+
+    @property
+    def export_exclude(self) -> tuple[str, ...]:
+        """Training-only state: discriminators, image pools (and the raw generators under EMA)."""
+        return ("discriminator", "pool_A", "pool_B") + (("generator",) if self.generator_ema is not None else ())
+
+    # -- AdversarialModel hooks: Eq. 3 ------------------------------------------------------------
+    def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
+        """(G(x), F(y)) for the batch's x = A and y = B."""
+        return self.generator.G(batch["A"]), self.generator.F(batch["B"])
+
+    def discriminator_loss(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """D_Y on real y vs pooled G(x), D_X on real x vs pooled F(y); each objective halved."""
+        fake_b, fake_a = self.pool_B.query(fakes[0]), self.pool_A.query(fakes[1])
+        d = self.discriminator
+        real_y, fake_y = d.D_Y(batch["B"]), d.D_Y(fake_b)
+        real_x, fake_x = d.D_X(batch["A"]), d.D_X(fake_a)
+        scale = d_loss_scale(self.loss_name)
+        loss_d_y = scale * self.d_loss_fn(real_y, fake_y, real_target=1.0 - self.label_smoothing)
+        loss_d_x = scale * self.d_loss_fn(real_x, fake_x, real_target=1.0 - self.label_smoothing)
+        logs = self._discriminator_stats(torch.cat([real_y.flatten(), real_x.flatten()]), torch.cat([fake_y.flatten(), fake_x.flatten()]))
+        logs.update({"train/loss_d_y": loss_d_y.detach(), "train/loss_d_x": loss_d_x.detach()})
+        return loss_d_y + loss_d_x, logs
+
+    def generator_loss(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc (Eq. 2, 3) + 0.5 lambda L_identity (Sec. 5.2)."""
+        x, y = batch["A"], batch["B"]
+        fake_y, fake_x = fakes
+        G, F, d = self.generator.G, self.generator.F, self.discriminator  # noqa: N806
+        adversarial = g_loss_scale(self.loss_name) * (self.g_loss_fn(d.D_Y(fake_y)) + self.g_loss_fn(d.D_X(fake_x)))
+        cycle = (F(fake_y) - x).abs().mean() + (G(fake_x) - y).abs().mean()  # forward and backward cycles
+        loss = adversarial + self.lambda_cycle * cycle
+        logs = {"train/loss_g_gan": adversarial.detach(), "train/loss_cycle": cycle.detach()}
+        if self.lambda_identity > 0:
+            # G should leave an image of its target domain as it is (preserves colour composition).
+            identity = (G(y) - y).abs().mean() + (F(x) - x).abs().mean()
+            loss = loss + self.lambda_identity * self.lambda_cycle * identity
+            logs["train/loss_identity"] = identity.detach()
+        return loss, logs
+
+    # -- translation and evaluation ---------------------------------------------------------------
+    def translate(self, source: Tensor, direction: str = "AtoB") -> Tensor:
+        """G(source) for ``AtoB``, F(source) for ``BtoA`` (through the EMA generators when enabled)."""
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        nets = self.sampling_generator
+        return nets.G(source) if direction == "AtoB" else nets.F(source)
+
+    bidirectional = True
+    input_multiple = 4  # two stride-2 convolutions in each generator
+
+    def grid_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        """A | G(A) | F(G(A)) | B | F(B) | G(F(B)): both translations and their reconstructions."""
+        fake_b, fake_a = self.translate(batch["A"]), self.translate(batch["B"], "BtoA")
+        return [batch["A"], fake_b, self.translate(fake_b, "BtoA"), batch["B"], fake_a, self.translate(fake_a)]
+
+    def paired_metrics(self) -> bool:
+        return False  # unpaired domains: no ground truth for G(x)
+
+    def extra_metrics(self, batch: dict[str, Tensor], fake: Tensor) -> dict[str, Tensor]:
+        """``cycle_l1``: E||F(G(x)) - x||_1 on the val sources."""
+        return {"cycle_l1": (self.translate(fake, "BtoA") - batch["A"]).abs().mean()}
