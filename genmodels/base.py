@@ -317,9 +317,9 @@ class AdversarialModel(GenerativeModel):
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         if self.compile_networks and not getattr(self, "_compiled", False):
-            self.generator.compile()
+            _compile_networks(self.generator)
             if self.penalty is None:
-                self.discriminator.compile()
+                _compile_networks(self.discriminator)
             self._compiled = True
 
     def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
@@ -520,6 +520,19 @@ class AdversarialModel(GenerativeModel):
         stats = self._discriminator_stats(self.discriminate(batch["image"], condition), self.discriminate(fake, condition))
         logs = {k.replace("train/", f"{stage}/"): v for k, v in stats.items()}
         self.log_dict(logs, batch_size=batch["image"].shape[0], sync_dist=True)
+
+
+def _compile_networks(module: nn.Module) -> None:
+    """``torch.compile`` a network in place, or each network of a container that is never called.
+
+    A pair such as CycleGAN's (G, F) is held in a module without a ``forward`` of its own: compiling
+    the container would compile nothing that runs.
+    """
+    if type(module).forward is nn.Module.forward:
+        for child in module.children():
+            _compile_networks(child)
+    else:
+        module.compile()
 
 
 def _detach(fake: Any) -> Any:

@@ -49,3 +49,18 @@ def test_compiled_networks_train_like_eager_ones_and_keep_checkpoint_keys():
     assert set(variant.state_dict()) == keys  # no "_orig_mod." prefixes: checkpoints stay portable
     for (name, p), q in zip(reference.named_parameters(), variant.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_compile_reaches_the_networks_inside_a_pair_container():
+    # CycleGAN holds (G, F) and (D_X, D_Y) in containers without a forward of their own; compiling
+    # a container would compile nothing that runs (torch.compile is lazy: nothing compiles here).
+    from genmodels import CycleGAN
+
+    model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, compile=True)
+    model.configure_model()
+    assert model.generator._compiled_call_impl is None and model.discriminator._compiled_call_impl is None
+    for network in (model.generator.G, model.generator.F, model.discriminator.D_X, model.discriminator.D_Y):
+        assert network._compiled_call_impl is not None
+    dcgan = DCGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, compile=True)
+    dcgan.configure_model()
+    assert dcgan.generator._compiled_call_impl is not None and dcgan.discriminator._compiled_call_impl is not None
