@@ -45,6 +45,7 @@ Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`
 
 from __future__ import annotations
 
+import codecs
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +77,13 @@ SHAPES = ("circle", "square", "triangle")
 class _ListOfStringsUnpickler(pickle.Unpickler):
     """Rebuilds only lists of strings: a crafted pickle cannot reach any callable."""
 
+    # Protocol-2 pickles written by Python 3 rebuild bytes through _codecs.encode (a pure function).
+    _allowed = {("builtins", "list"): list, ("builtins", "str"): str, ("builtins", "bytes"): bytes,
+                ("__builtin__", "list"): list, ("__builtin__", "unicode"): str, ("_codecs", "encode"): codecs.encode}
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in (("builtins", "list"), ("builtins", "str"), ("__builtin__", "list"), ("__builtin__", "unicode")):
-            return {"list": list, "str": str, "unicode": str}[name]
+        if (module, name) in self._allowed:
+            return self._allowed[(module, name)]
         raise ValueError(f"refusing to unpickle {module}.{name}: a filenames.pickle holds a list of strings only")
 
 
