@@ -13,6 +13,7 @@ from datamodules.digits import DigitsDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from datamodules.subset import ClassSubsetDataModule
+from datamodules.text_image import TextImageDataModule
 
 __all__ = [
     "ImageDataModule",
@@ -23,5 +24,6 @@ __all__ = [
     "CelebADataModule",
     "ImageFolderDataModule",
     "ClassSubsetDataModule",
+    "TextImageDataModule",
     "ResumableSampler",
 ]

@@ -1,5 +1,6 @@
 """Side effects of training, each isolated in its own callback."""
 
+from genmodels.callbacks.caption_grid import CaptionGrid
 from genmodels.callbacks.checkpoint import AtomicCheckpointIO, IterationCheckpoint
 from genmodels.callbacks.metrics import GenerativeMetrics
 from genmodels.callbacks.mode_coverage import ModeCoverage
@@ -9,5 +10,5 @@ from genmodels.callbacks.stop import StopAtIteration
 
 __all__ = [
     "GenerativeMetrics", "ModeCoverage", "Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
-    "StopAtIteration",
+    "StopAtIteration", "CaptionGrid",
 ]
