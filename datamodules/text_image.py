@@ -39,7 +39,7 @@ caption drawn for epoch 0. Tokens and the vocabulary: `genmodels.text.vocabulary
 words.
 
 Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`` int64 species
-(0-based; -1 for shapes), ``tokens`` int64 (B, max_length) padded with 0, ``lengths`` int64 (B,),
+(0-based; for shapes colour + 4 * shape, in 0..11), ``tokens`` int64 (B, max_length) padded with 0, ``lengths`` int64 (B,),
 ``caption`` list of B strings (the caption as written).
 """
 
@@ -239,7 +239,9 @@ def make_shapes(num: int, image_size: int, seed: int) -> Records:
         images[i] = torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1)
         size = "small" if scale < 0.6 else "large"
         captions.append([t.format(size=size, colour=colour, shape=shape) for t in shape_caption_templates()])
-    return Records(images, [None] * num, torch.full((num,), -1, dtype=torch.int64), captions)
+    # The label is the (colour, shape) pair, so DAMSM does not treat same-pair captions as negatives.
+    labels = torch.tensor([i % len(colours) + len(colours) * ((i // len(colours)) % len(SHAPES)) for i in range(num)])
+    return Records(images, [None] * num, labels, captions)
 
 
 # ---------------------------------------------------------------------------------------------
