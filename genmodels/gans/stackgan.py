@@ -268,7 +268,7 @@ class StackGAN(TextToImageGAN):
         if self.stage1 is None:
             return generator(z, text, rng)
         with torch.no_grad():
-            s0 = self.stage1(z, text, rng)[0]
+            s0 = self.stage1.eval()(z, text, rng)[0]  # frozen, BatchNorm statistics included
         return generator(s0, text, rng)
 
     def generate(self, batch: dict[str, Any], generator: Optional[torch.Generator] = None) -> Tensor:

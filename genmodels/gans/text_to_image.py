@@ -132,6 +132,8 @@ class TextToImageGAN(LatentGAN):
     @torch.no_grad()
     def encode_text(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """(words (B, D, T), sentence (B, D)) from the frozen text encoder."""
+        # Eval mode here, not only in train(): Lightning restores saved per-module modes directly.
+        self.text_encoder.eval()
         return self.text_encoder(tokens, lengths)
 
     def condition(self, batch: dict[str, Any]) -> Tensor:

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.genmodels.gans.text_helpers import one_thread  # noqa: F401 (autouse fixture)
 from genmodels.text.damsm import (
     DAMSM, TEXT_ENCODERS, CNNEncoder, RNNEncoder, damsm_loss, load_damsm, make_text_encoder, matching_loss,
     register_text_encoder, word_region_similarity,
