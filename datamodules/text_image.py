@@ -365,9 +365,16 @@ class TextImageDataModule(LazyImageDataModule):
 
     # -- what the CLI links into the model ------------------------------------------------------
     @property
-    def vocab(self) -> list[str]:
-        """The vocabulary (``[<pad>, <unk>, words...]``), built from the training captions on first use."""
-        return self.vocabulary.words
+    def vocab(self) -> Optional[list[str]]:
+        """The vocabulary (``[<pad>, <unk>, words...]``), built from the training captions on first use.
+
+        None while the caption files are missing, so a config can be instantiated (and checked)
+        before the data is in place; fitting then stops on the missing files with their layout.
+        """
+        try:
+            return self.vocabulary.words
+        except FileNotFoundError:
+            return None
 
     @property
     def vocabulary(self) -> Vocabulary:

@@ -27,6 +27,7 @@ The vocabulary is a list of strings in the hyperparameters (so checkpoints load 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
@@ -119,6 +120,10 @@ class TextToImageGAN(LatentGAN):
             warnings.warn(f"{type(self).__name__}: no damsm_ckpt, the text encoder stays randomly initialized "
                           "(train one with `genmodels train-damsm` for real data)", stacklevel=2)
             return
+        if not Path(self.damsm_ckpt).is_file():
+            raise FileNotFoundError(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
+                                    "`genmodels train-damsm --dataset <cub|oxford102|shapes> --out <path>` "
+                                    "(see the README, Text-to-image), or set --model.init_args.damsm_ckpt null")
         damsm = load_damsm(self.damsm_ckpt)
         if damsm.vocab != self.vocab:
             raise ConditionError(f"the DAMSM checkpoint {self.damsm_ckpt} has another vocabulary ({len(damsm.vocab)} words) "

@@ -106,8 +106,9 @@ def test_shapes_captions_name_the_colour_and_shape():
 
 def test_missing_files_say_where_and_how(tmp_path):
     dm = TextImageDataModule("cub", data_dir=str(tmp_path / "nothing"), num_workers=0)
+    assert dm.vocab is None  # the config can be built before the data is there...
     with pytest.raises(FileNotFoundError, match="CUB_200_2011.*caltech"):
-        dm.vocab
+        dm.setup("fit")  # ...but nothing trains without it
     with pytest.raises(ValueError, match="dataset must be one of"):
         TextImageDataModule("coco")
 
