@@ -200,7 +200,7 @@ class DFGAN(TextToImageGAN):
         text_encoder: str = "rnn",
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
-        caption_bank: int = 64,
+        caption_bank: int = 4096,
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:

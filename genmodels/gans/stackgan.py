@@ -202,7 +202,7 @@ class StackGAN(TextToImageGAN):
         text_encoder: str = "rnn",
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
-        caption_bank: int = 64,
+        caption_bank: int = 4096,
         **kwargs: Any,
     ) -> None:
         if stage not in (1, 2):

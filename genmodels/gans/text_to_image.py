@@ -16,9 +16,12 @@
 - ``sample(n, condition=...)`` takes a caption (every image), a list of ``n`` captions, or
   ``{"tokens", "lengths"}``; words outside the vocabulary become ``<unk>`` (one warning lists
   them), captions over ``max_length`` words keep their first ones (a warning), a caption without
-  any word is a `ConditionError`. ``condition=None`` draws captions from a bank of training
-  captions kept in the checkpoint (filled from the first training batches; before training,
-  random words).
+  any word is a `ConditionError`. ``condition=None`` draws captions from a bank of captions kept
+  in the checkpoint: the datamodule's validation captions (caption k of every image, k = 0, 1, ...,
+  up to ``caption_bank``), filled when fitting starts, else the first training batches; before
+  training, random words. So every consumer of ``sample(n)`` (SampleGrid, the GenerativeMetrics
+  callback, ``genmodels evaluate``) samples text-conditionally on validation captions: IS and
+  FID are those of AttnGAN's protocol (images generated from held-out captions).
 
 The vocabulary is a list of strings in the hyperparameters (so checkpoints load with
 ``weights_only=True``) and must equal the datamodule's (checked when fitting).
@@ -75,7 +78,7 @@ class TextToImageGAN(LatentGAN):
         text_encoder: registered text encoder name (see `genmodels.text.damsm.TEXT_ENCODERS`).
         damsm_ckpt: DAMSM checkpoint (``genmodels train-damsm``) whose text encoder is loaded when fitting starts.
         max_length: words per caption given to `sample` (longer captions keep their first words).
-        caption_bank: training captions kept for ``sample(condition=None)``.
+        caption_bank: captions kept for ``sample(condition=None)`` (validation captions, see the module docstring).
         **kwargs: training options of `AdversarialModel`.
     """
 
@@ -89,7 +92,7 @@ class TextToImageGAN(LatentGAN):
         text_encoder: str = "rnn",
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
-        caption_bank: int = 64,
+        caption_bank: int = 4096,
         **kwargs: Any,
     ) -> None:
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
@@ -180,7 +183,7 @@ class TextToImageGAN(LatentGAN):
         return tokens, lengths
 
     def _bank_draw(self, n: int, generator: Optional[torch.Generator]) -> tuple[Tensor, Tensor]:
-        filled = int((self.bank_lengths > 0).sum())
+        filled = self._bank_size()
         if filled == 0:  # untrained: random words, so sampling works before the first batch
             tokens = torch.randint(2, len(self.vocab), (n, 4), generator=generator, device=self.device)
             return tokens, torch.full((n,), 4, dtype=torch.long, device=self.device)
@@ -196,17 +199,36 @@ class TextToImageGAN(LatentGAN):
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "
                                  f"({len(found)}); let the CLI link data.vocab, or give the same vocabulary")
 
+        if datamodule is not None and callable(getattr(datamodule, "records", None)) and self._bank_size() == 0:
+            self.set_caption_bank(_round_robin(datamodule.records("val").captions))
+
+    def _bank_size(self) -> int:
+        return int((self.bank_lengths > 0).sum())
+
+    def set_caption_bank(self, captions: Sequence[str]) -> None:
+        """Keep the first ``caption_bank`` of ``captions`` for ``sample(condition=None)``."""
+        captions = list(captions)[: self.bank_lengths.shape[0]]
+        if not captions:
+            return
+        encoded = self.vocabulary.encode(captions, self.max_length)  # unknown words silently -> <unk>
+        self.bank_tokens.zero_()
+        self.bank_lengths.zero_()
+        self.bank_tokens[: len(captions)] = encoded.tokens.to(self.bank_tokens.device)
+        self.bank_lengths[: len(captions)] = encoded.lengths.to(self.bank_lengths.device)
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if not self._first_batch_checked:
-            if "tokens" not in batch:
-                raise ConditionError(f"{type(self).__name__} needs batches with 'tokens' and 'lengths' (a TextImageDataModule)")
-            self._first_batch_checked = True
-        filled = int((self.bank_lengths > 0).sum())
-        if filled < self.bank_lengths.shape[0]:
-            take = min(self.bank_lengths.shape[0] - filled, batch["tokens"].shape[0])
+        # Once per run (one host sync): the batch carries text, and the bank has captions even
+        # without a TextImageDataModule (then those of the first training batch).
+        if self._first_batch_checked:
+            return
+        if "tokens" not in batch or "lengths" not in batch:
+            raise ConditionError(f"{type(self).__name__} needs batches with 'tokens' and 'lengths' (a TextImageDataModule)")
+        if self._bank_size() == 0:
+            take = min(self.bank_lengths.shape[0], batch["tokens"].shape[0])
             width = min(self.max_length, batch["tokens"].shape[1])
-            self.bank_tokens[filled : filled + take, :width] = batch["tokens"][:take, :width]
-            self.bank_lengths[filled : filled + take] = batch["lengths"][:take].clamp(max=width)
+            self.bank_tokens[:take, :width] = batch["tokens"][:take, :width]
+            self.bank_lengths[:take] = batch["lengths"][:take].clamp(max=width)
+        self._first_batch_checked = True
 
     # -- matching-aware discriminator ---------------------------------------------------------
     def discriminator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -220,3 +242,9 @@ class TextToImageGAN(LatentGAN):
         logs = self._discriminator_stats(real_out, fake_out)
         logs["train/d_wrong"] = self._discriminator_stats(real_out, wrong_out)["train/d_fake"]
         return loss, logs
+
+
+def _round_robin(captions: Sequence[Sequence[str]]) -> list[str]:
+    """Caption 0 of every image, then caption 1 of every image, ..."""
+    longest = max((len(c) for c in captions), default=0)
+    return [caps[k] for k in range(longest) for caps in captions if k < len(caps)]
