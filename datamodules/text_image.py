@@ -363,6 +363,11 @@ class TextImageDataModule(LazyImageDataModule):
         self._records: dict[str, Records] = {}
         self._vocab: Optional[Vocabulary] = None
 
+    @property
+    def num_classes(self) -> int:
+        """Species (CUB 200, Oxford-102 102) or (colour, shape) pairs (shapes 12): what ``label`` indexes."""
+        return {"cub": 200, "oxford102": 102, "shapes": len(SHAPE_COLOURS) * len(SHAPES)}[self.dataset]
+
     # -- what the CLI links into the model ------------------------------------------------------
     @property
     def vocab(self) -> Optional[list[str]]:
@@ -380,7 +385,11 @@ class TextImageDataModule(LazyImageDataModule):
     def vocabulary(self) -> Vocabulary:
         if self._vocab is None:
             captions = (c for caps in self.records("train").captions for c in caps)
-            self._vocab = Vocabulary(build_vocab(captions, self.min_word_count))
+            words = build_vocab(captions, self.min_word_count)
+            if len(words) <= 2:
+                raise ValueError(f"no word of the {self.dataset} training captions appears min_word_count="
+                                 f"{self.min_word_count} times; lower --data.init_args.min_word_count")
+            self._vocab = Vocabulary(words)
         return self._vocab
 
     # -- reading ------------------------------------------------------------------------------
