@@ -225,7 +225,6 @@ class StackGAN(TextToImageGAN):
             generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
         self.build(generator, StackGANDiscriminator(size, text_dim, df_dim))
         self._stage1_loaded = False
-        self._kl: Optional[Tensor] = None
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------
     def train(self, mode: bool = True) -> "StackGAN":
@@ -272,16 +271,17 @@ class StackGAN(TextToImageGAN):
         return generator(s0, text, rng)
 
     def generate(self, batch: dict[str, Any], generator: Optional[torch.Generator] = None) -> Tensor:
-        """Fakes for the batch's captions; keeps the CA statistics for G's KL term."""
+        """Fakes for the batch's captions."""
         text = self.condition(batch)
-        fake, mu, log_sigma = self.synthesize(self.generator, text, text.shape[0], generator)
-        self._kl = kl_to_standard_normal(mu, log_sigma)
-        return fake
+        return self.synthesize(self.generator, text, text.shape[0], generator)[0]
 
     def generator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 4 / 6: the adversarial loss on (fake, right text) + lambda D_KL(N(mu, sigma^2) || N(0, I))."""
         adversarial, logs = super().generator_loss(batch, fake)
-        kl = self._kl if self._kl is not None else torch.zeros((), device=fake.device)
+        # mu and sigma are a deterministic function of the text: recomputed here rather than kept
+        # from `generate`, so each micro-batch's KL term goes with its own fakes.
+        mu, log_sigma = self.generator.ca.fc(self.condition(batch)).chunk(2, dim=1)
+        kl = kl_to_standard_normal(mu, log_sigma)
         return adversarial + self.kl_weight * kl, dict(logs, **{"train/kl": kl.detach()})
 
     @torch.no_grad()

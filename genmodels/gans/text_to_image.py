@@ -105,6 +105,7 @@ class TextToImageGAN(LatentGAN):
         self.register_buffer("bank_lengths", torch.zeros(caption_bank, dtype=torch.long))
         self._damsm_loaded = False
         self._first_batch_checked = False
+        self._condition_cache: Optional[tuple[Tensor, Tensor]] = None
 
     # -- the frozen text encoder ----------------------------------------------------------------
     def train(self, mode: bool = True) -> "TextToImageGAN":
@@ -145,8 +146,15 @@ class TextToImageGAN(LatentGAN):
         return self.text_encoder(tokens, lengths)
 
     def condition(self, batch: dict[str, Any]) -> Tensor:
-        """The sentence embeddings of the batch's captions, (B, D)."""
-        return self.encode_text(batch["tokens"], batch["lengths"])[1]
+        """The sentence embeddings of the batch's captions, (B, D).
+
+        The training step asks for them up to four times per batch (G, D, wrong pairs, KL or
+        penalty); the frozen encoder's answer for the last batch is reused.
+        """
+        tokens = batch["tokens"]
+        if self._condition_cache is None or self._condition_cache[0] is not tokens:
+            self._condition_cache = (tokens, self.encode_text(tokens, batch["lengths"])[1])
+        return self._condition_cache[1]
 
     # -- captions from users --------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
