@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from genmodels.conditioning import ConditionError
 from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
-from genmodels.text.vocabulary import TextError, Vocabulary
+from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
 
 __all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal"]
 
@@ -206,7 +206,6 @@ class TextToImageGAN(LatentGAN):
         if found is not None and list(found) != self.vocab:
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "
                                  f"({len(found)}); let the CLI link data.vocab, or give the same vocabulary")
-
         if datamodule is not None and callable(getattr(datamodule, "records", None)) and self._bank_size() == 0:
             self.set_caption_bank(_round_robin(datamodule.records("val").captions))
 
@@ -215,7 +214,7 @@ class TextToImageGAN(LatentGAN):
 
     def set_caption_bank(self, captions: Sequence[str]) -> None:
         """Keep the first ``caption_bank`` of ``captions`` for ``sample(condition=None)``."""
-        captions = list(captions)[: self.bank_lengths.shape[0]]
+        captions = [c for c in captions if tokenize(c)][: self.bank_lengths.shape[0]]  # a line of punctuation has no word
         if not captions:
             return
         encoded = self.vocabulary.encode(captions, self.max_length)  # unknown words silently -> <unk>
