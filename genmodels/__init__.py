@@ -8,10 +8,10 @@ from genmodels.base import AdversarialModel, CheckpointMismatchError, Generative
 from genmodels.gans import DCGAN, GAN, WGAN, WGANGP
 from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
 from genmodels.gans import ConditionalGAN
-from genmodels.gans import DFGAN, StackGAN
+from genmodels.gans import AttnGAN, DFGAN, StackGAN
 from genmodels.text.damsm import DAMSM
 from genmodels.autoencoders import VAE, AutoEncoder
 
 __version__ = "0.1.0"
 
-__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "StackGAN", "DFGAN", "DAMSM", "__version__"]
+__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "StackGAN", "DFGAN", "AttnGAN", "DAMSM", "__version__"]

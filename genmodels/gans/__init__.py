@@ -7,5 +7,6 @@ from genmodels.gans.wgan import WGAN
 from genmodels.gans.wgan_gp import WGANGP
 from genmodels.gans.stackgan import StackGAN
 from genmodels.gans.dfgan import DFGAN
+from genmodels.gans.attngan import AttnGAN
 
-__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "StackGAN", "DFGAN"]
+__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "StackGAN", "DFGAN", "AttnGAN"]
