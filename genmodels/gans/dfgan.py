@@ -17,10 +17,9 @@ One generator/discriminator pair makes the full-resolution image directly (no st
   taken together, as one norm over (x, e), as in the authors' code). Adam with lr 1e-4 for G and
   4e-4 for D, betas (0, 0.9).
 
-Why DF-GAN in this framework rather than AttnGAN: one generator and one discriminator fit the
-`AdversarialModel` loop unchanged (AttnGAN needs three discriminators, one per stage, and the
-DAMSM loss through the image encoder in G's step), and DF-GAN is the stronger model (CUB FID
-14.81 vs AttnGAN's 23.98 in the DF-GAN paper's Table 1) with the same frozen DAMSM text encoder.
+Next to `genmodels.AttnGAN`: one generator and one discriminator, no DAMSM loss in G's step, and
+the stronger model (CUB FID 14.81 vs AttnGAN's 23.98 in the DF-GAN paper's Table 1) with the same
+frozen DAMSM text encoder.
 
 Not implemented: the learnable residual scale of the authors' later code (v2's DFBlock with a
 scalar gate); EMA of G is the base's ``ema_decay`` option.
