@@ -280,6 +280,11 @@ class TextImageDataset(Dataset):
         batch = self.__getitems__([index])
         return {key: value[0] for key, value in batch.items()}
 
+    def load_all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every image decoded into memory, with the labels (`read_split`'s contract; small sets only)."""
+        batch = self.__getitems__(range(len(self)))
+        return batch["image"], batch["label"]
+
     def __getitems__(self, indices: Sequence[int]) -> dict[str, Any]:
         n = len(self)
         pairs = [(int(k) % n, int(k) // n) for k in indices]

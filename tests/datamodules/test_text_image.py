@@ -42,6 +42,8 @@ def test_cub_layout_pairs_captions_with_images_and_crops_to_the_box(tmp_path):
         target = torch.tensor(TEXT_COLOURS[colour], dtype=torch.float)[:, None, None]
         assert (image.float() - target).abs().amax() < 60  # JPEG ringing; white would be >= 35 off by 160+
     assert len(_all(dm, "val")["caption"]) == 3  # val = the test split
+    images, labels = dm.read_split("test")  # the base contract: uint8 images and int64 labels
+    assert images.shape == (3, 3, 16, 16) and labels.dtype == torch.int64
 
 
 def test_oxford102_layout_uses_the_class_split_files(tmp_path):
