@@ -5,10 +5,11 @@ from genmodels.callbacks.checkpoint import AtomicCheckpointIO, IterationCheckpoi
 from genmodels.callbacks.metrics import GenerativeMetrics
 from genmodels.callbacks.mode_coverage import ModeCoverage
 from genmodels.callbacks.preemption import Preemption
+from genmodels.callbacks.r_precision import RPrecision
 from genmodels.callbacks.sample_grid import SampleGrid
 from genmodels.callbacks.stop import StopAtIteration
 
 __all__ = [
     "GenerativeMetrics", "ModeCoverage", "Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
-    "StopAtIteration", "CaptionGrid",
+    "StopAtIteration", "CaptionGrid", "RPrecision",
 ]
