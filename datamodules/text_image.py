@@ -27,7 +27,8 @@ Cropping: a bird is cut out around its bounding box (x, y, w, h) as StackGAN and
 square of half-side r = int(0.75 * max(w, h)) around the box centre (int((2x + w) / 2),
 int((2y + h) / 2)), clipped to the image (so near a border it is not square), then resized to
 ``image_size`` x ``image_size``. Flowers have no boxes: the centred square is used (what
-resizing the shorter side and cropping gives). No random crop or flip is applied.
+resizing the shorter side and cropping gives). ``random_flip`` flips training images (as the
+public code does); its random crops (76/64 of the size, then a 64 crop) are not applied.
 
 Captions: a caption file has one caption per line; empty lines are skipped and the first
 ``captions_per_image`` (10) are kept. Each training epoch shows each image with one of its
@@ -57,6 +58,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import DATA_ENV_VAR, SPLITS, ResumableSampler, check_int
+from datamodules.cifar10 import random_hflip
 from datamodules.image_folder import LazyImageDataModule
 from genmodels.text.vocabulary import Vocabulary, build_vocab
 
@@ -335,6 +337,8 @@ class TextImageDataModule(LazyImageDataModule):
         max_length: words per caption (AttnGAN: 18); longer captions keep their first words.
         min_word_count: words seen fewer times in the training captions map to ``<unk>``.
         synthetic_size: ``shapes`` only: training images (val and test have a quarter as many).
+        random_flip: flip training images horizontally with probability 0.5, on the device (the
+            public StackGAN/AttnGAN/DF-GAN code flips; captions rarely say left or right).
     """
 
     dataset_name = "text-image"
@@ -355,6 +359,7 @@ class TextImageDataModule(LazyImageDataModule):
         max_length: int = 18,
         min_word_count: int = 1,
         synthetic_size: int = 1024,
+        random_flip: bool = False,
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
@@ -365,6 +370,7 @@ class TextImageDataModule(LazyImageDataModule):
         self.dataset, self.dataset_name = dataset, dataset
         self.captions_per_image, self.max_length = captions_per_image, max_length
         self.min_word_count, self.synthetic_size = min_word_count, synthetic_size
+        self.random_flip = random_flip
         self._records: dict[str, Records] = {}
         self._vocab: Optional[Vocabulary] = None
 
@@ -431,6 +437,12 @@ class TextImageDataModule(LazyImageDataModule):
             )
         self._position_sampler(sampler)
         return self._loader(dataset, sampler=sampler, drop_last=True)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
+        if self.random_flip and self.trainer is not None and self.trainer.training:
+            batch = {**batch, "image": random_hflip(batch["image"])}
+        return batch
 
     def download_files(self) -> None:
         raise RuntimeError(f"{self.dataset} cannot be downloaded automatically. {self._how_to_get()}")

@@ -27,7 +27,7 @@ starts and is not saved in the model's checkpoints (sampling does not need it); 
 ``damsm_ckpt`` the DAMSM term is left out (with a warning).
 
 Differences from the paper: each stage's D has the conditional output only (the authors' code adds
-an unconditional one); no random crop/flip of training images.
+an unconditional one); training images are flipped (``random_flip``) but not randomly cropped.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ N(0, I)) with lambda = 1. Adam 2e-4 for both players, beta1 0.5 (Sec. 4).
 Differences from the paper: the text embedding is the sentence feature of AttnGAN's DAMSM text
 encoder (Xu et al. 2018; `genmodels.text.damsm`), as StackGAN-v2 and later work do, instead of the
 char-CNN-RNN embeddings of Reed et al. (not trainable here); the learning-rate halving every 100
-epochs is the base's ``lr_schedule`` option; training images are not randomly cropped or flipped.
+epochs is the base's ``lr_schedule`` option; training images are flipped (``random_flip``) but not
+randomly cropped.
 Not implemented: StackGAN-v2's tree of generators and its unconditional loss terms.
 """
 
