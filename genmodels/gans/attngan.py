@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
 from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
-from genmodels.text.damsm import damsm_loss, load_damsm
+from genmodels.text.damsm import damsm_loss
 
 __all__ = ["AttnGAN", "AttentionalGenerator", "WordAttention", "MultiScaleDiscriminator"]
 
@@ -212,13 +212,13 @@ class AttnGAN(TextToImageGAN):
         self._image_encoder: tuple[nn.Module, ...] = ()
 
     # -- the DAMSM image encoder ----------------------------------------------------------------
-    def load_text_encoder(self) -> None:
-        super().load_text_encoder()
-        if self.damsm_ckpt is None:
+    def load_text_encoder(self) -> Optional[Any]:
+        damsm = super().load_text_encoder()
+        if damsm is None:
             warnings.warn("AttnGAN without damsm_ckpt: the DAMSM term of G's loss is left out", stacklevel=2)
-            return
-        encoder = load_damsm(self.damsm_ckpt).image_encoder.requires_grad_(False).eval()
-        self._image_encoder = (encoder,)
+            return None
+        self._image_encoder = (damsm.image_encoder.requires_grad_(False).eval(),)
+        return damsm
 
     def on_fit_start(self) -> None:
         super().on_fit_start()

@@ -118,12 +118,15 @@ class TextToImageGAN(LatentGAN):
         if stage == "fit" and not self._damsm_loaded:
             self.load_text_encoder()
 
-    def load_text_encoder(self) -> None:
-        """Copy the text encoder of ``damsm_ckpt`` (checking that its vocabulary is the model's)."""
+    def load_text_encoder(self) -> Optional[Any]:
+        """Copy the text encoder of ``damsm_ckpt`` (checking that its vocabulary is the model's).
+
+        Returns the loaded `DAMSM` (None without ``damsm_ckpt``), for models that also use its image encoder.
+        """
         if self.damsm_ckpt is None:
             warnings.warn(f"{type(self).__name__}: no damsm_ckpt, the text encoder stays randomly initialized "
                           "(train one with `genmodels train-damsm` for real data)", stacklevel=2)
-            return
+            return None
         if not Path(self.damsm_ckpt).is_file():
             raise FileNotFoundError(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
                                     "`genmodels train-damsm --dataset <cub|oxford102|shapes> --out <path>` "
@@ -137,6 +140,7 @@ class TextToImageGAN(LatentGAN):
         except RuntimeError as err:
             raise ConditionError(f"the text encoder of {self.damsm_ckpt} does not fit the model's text_dim/word_embedding_dim: {err}") from None
         self._damsm_loaded = True
+        return damsm
 
     @torch.no_grad()
     def encode_text(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
