@@ -21,8 +21,9 @@ Next to `genmodels.AttnGAN`: one generator and one discriminator, no DAMSM loss 
 the stronger model (CUB FID 14.81 vs AttnGAN's 23.98 in the DF-GAN paper's Table 1) with the same
 frozen DAMSM text encoder.
 
-Not implemented: the learnable residual scale of the authors' later code (v2's DFBlock with a
-scalar gate); EMA of G is the base's ``ema_decay`` option.
+As in the authors' code, every residual block (G's and D's) adds its residual branch scaled by a
+learnable scalar initialized to 0, so each block starts as its shortcut (stable early training).
+EMA of G (not in the paper) is the base's ``ema_decay`` option.
 """
 
 from __future__ import annotations
@@ -66,17 +67,18 @@ class DFBlock(nn.Module):
 
 
 class UPBlock(nn.Module):
-    """Residual block with text fusion: DFBlock, conv3x3, DFBlock, conv3x3, plus a (1x1) shortcut."""
+    """Residual block with text fusion: DFBlock, conv3x3, DFBlock, conv3x3 (scaled), plus a (1x1) shortcut."""
 
     def __init__(self, text_dim: int, cin: int, cout: int) -> None:
         super().__init__()
         self.fuse1, self.conv1 = DFBlock(text_dim, cin), nn.Conv2d(cin, cout, 3, 1, 1)
         self.fuse2, self.conv2 = DFBlock(text_dim, cout), nn.Conv2d(cout, cout, 3, 1, 1)
         self.shortcut = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.scale = nn.Parameter(torch.zeros(1))  # learnable residual scale, from 0
 
     def forward(self, h: Tensor, text: Tensor) -> Tensor:
         residual = self.conv2(self.fuse2(self.conv1(self.fuse1(h, text)), text))
-        return self.shortcut(h) + residual
+        return self.shortcut(h) + self.scale * residual
 
 
 def _generator_multiplier(resolution: int) -> int:
@@ -117,16 +119,17 @@ class DFGenerator(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """Residual downsampling: conv4x4/2, LReLU, conv3x3, LReLU; shortcut 1x1 conv + 2x2 average pool."""
+    """Residual downsampling: conv4x4/2, LReLU, conv3x3, LReLU (scaled); shortcut 1x1 conv + 2x2 average pool."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.residual = nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
                                       nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.LeakyReLU(0.2, inplace=True))
         self.shortcut = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.scale = nn.Parameter(torch.zeros(1))  # learnable residual scale, from 0
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(self.shortcut(x), 2) + self.residual(x)
+        return F.avg_pool2d(self.shortcut(x), 2) + self.scale * self.residual(x)
 
 
 class DFDiscriminator(nn.Module):

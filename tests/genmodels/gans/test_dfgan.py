@@ -18,6 +18,8 @@ def test_default_sizes_and_optimizer_are_the_papers():
     assert len(model.generator.blocks) == 7  # 4x4 block, then one per doubling up to 256
     assert model.generator.blocks[-1].conv2.out_channels == 32  # 1 ngf at 256
     assert model.discriminator.blocks[-1].residual[0].out_channels == 16 * 32  # 16 ndf at 4x4
+    # every residual block starts as its shortcut (learnable scale from 0, the authors' code)
+    assert all(b.scale.item() == 0 for b in [*model.generator.blocks, *model.discriminator.blocks])
     assert (model.loss_name, model.lr_g, model.lr_d, model.betas) == ("hinge", 1e-4, 4e-4, (0.0, 0.9))
     assert (model.ma_gp_weight, model.ma_gp_power) == (2.0, 6.0)
 
@@ -28,8 +30,11 @@ def test_affine_starts_as_identity_and_the_caption_changes_the_image():
     torch.testing.assert_close(affine(h, torch.randn(2, 4)), h)
     torch.manual_seed(0)
     model = DFGAN((3, 16, 16), VOCAB, ngf=2, ndf=2, **TINY_TEXT).eval()
-    for p in model.generator.parameters():  # away from the identity initialization
+    for p in model.generator.parameters():  # away from the identity initialization...
         p.data.add_(0.1 * torch.randn_like(p))
+    for block in model.generator.blocks:  # ...and with the residual branches switched on
+        assert block.scale.item() != 0
+        block.scale.data.fill_(1.0)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     red, blue = model.sample(2, condition="a red flower", generator=g()), model.sample(2, condition="a blue flower", generator=g())
     assert (red - blue).abs().mean() > 1e-3
