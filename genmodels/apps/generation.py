@@ -16,6 +16,7 @@ has a positive ``num_classes`` attribute.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -220,8 +221,6 @@ def generate_from_text(model: Any, texts: Sequence[str], per_caption: int, seed:
     captions = [t for t in texts for _ in range(per_caption)]
     generator = seeded_generator(seed, getattr(model, "device", "cpu"))
     chunks = []
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported by the check above
         for start in range(0, len(captions), batch_size):

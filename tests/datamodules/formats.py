@@ -2,6 +2,7 @@
 
 MNIST: the four IDX files (optionally gzipped). CIFAR-10: ``data_batch_1..5`` and ``test_batch``
 as protocol-2 pickles of dicts with bytes keys and uint8 (N, 3072) data, as in the real archive.
+CUB-200-2011 and Oxford-102 with captions, in the StackGAN/AttnGAN layouts (`write_cub`, `write_oxford102`).
 Used by the datamodule tests and by the CLI tests that run the experiment YAMLs on fake data.
 """
 
