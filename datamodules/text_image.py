@@ -40,8 +40,9 @@ caption drawn for epoch 0. Tokens and the vocabulary: `genmodels.text.vocabulary
 words.
 
 Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`` int64 species
-(0-based; for shapes colour + 4 * shape, in 0..11), ``tokens`` int64 (B, max_length) padded with 0, ``lengths`` int64 (B,),
-``caption`` list of B strings (the caption as written).
+(0-based; for shapes colour + 4 * shape, in 0..11; ``num_classes`` says how many), ``tokens``
+int64 (B, max_length) padded with 0, ``lengths`` int64 (B,), ``caption`` list of B strings (the
+caption as written). The CLI links ``vocab`` (and ``image_shape``) into the model.
 """
 
 from __future__ import annotations
