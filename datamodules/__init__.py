@@ -14,6 +14,7 @@ from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from datamodules.subset import ClassSubsetDataModule
 from datamodules.translation import PairedImageDataModule, UnpairedImageDataModule
+from datamodules.text_image import TextImageDataModule
 
 __all__ = [
     "ImageDataModule",
@@ -24,6 +25,7 @@ __all__ = [
     "CelebADataModule",
     "ImageFolderDataModule",
     "ClassSubsetDataModule",
+    "TextImageDataModule",
     "ResumableSampler",
     "PairedImageDataModule",
     "UnpairedImageDataModule",

@@ -5,16 +5,22 @@ experiment YAMLs (``class_path: genmodels.DCGAN``).
 """
 
 from genmodels.base import AdversarialModel, CheckpointMismatchError, GenerativeModel
-from genmodels.gans import DCGAN, GAN, WGAN, WGANGP
-from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
-from genmodels.gans import ConditionalGAN
 from genmodels.autoencoders import VAE, AutoEncoder
+from genmodels.gans import DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, ConditionalGAN, CycleGAN, Pix2Pix, StackGAN
+from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
+from genmodels.text.damsm import DAMSM
 
 __version__ = "0.1.0"
 
-__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "__version__"]
-
-# Image-to-image translation.
-from genmodels.gans import CycleGAN, Pix2Pix  # noqa: E402
-
-__all__ += ["Pix2Pix", "CycleGAN"]
+__all__ = [
+    "GenerativeModel", "AdversarialModel", "CheckpointMismatchError",
+    # adversarial
+    "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN",
+    "Pix2Pix", "CycleGAN",
+    "StackGAN", "AttnGAN", "DFGAN", "DAMSM",
+    # autoencoders
+    "AutoEncoder", "VAE",
+    # likelihood
+    "RealNVP", "Glow", "PixelCNN", "IndependentPixels",
+    "__version__",
+]

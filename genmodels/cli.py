@@ -122,6 +122,8 @@ class GenModelsCLI(LightningCLI):
             help="Stop after this many iterations (batches); trainer.max_steps counts optimizer steps.",
         )
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        # Text-to-image: the training captions' vocabulary (skipped for models without `vocab`).
+        parser.link_arguments("data.vocab", "model.init_args.vocab", apply_on="instantiate")
 
     # -- before anything is built: run directory, resume, W&B identity -------------------------
     def _parse_ckpt_path(self) -> None:
@@ -315,6 +317,8 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "bias": ("genmodels.apps.bias", "bias_main"),
     "class-accuracy": ("genmodels.apps.scores", "accuracy_main"),
     "translate": ("genmodels.apps.translate", "translate_main"),
+    "train-damsm": ("genmodels.text.commands", "train_damsm_main"),
+    "r-precision": ("genmodels.text.commands", "r_precision_main"),
 }
 
 

@@ -108,6 +108,8 @@ def _sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=_positive, default=None, help="images per grid row (default: a square)")
     p.add_argument("--batch-size", type=_positive, default=64)
     p.add_argument("--out", required=True, help="grid.png (one grid) or a directory (one PNG per image)")
+    p.add_argument("--text", nargs="+", default=None, metavar="CAPTION",
+                   help="text-to-image models: caption(s), each in quotes; --n images per caption, one grid row each")
     return p
 
 
@@ -133,10 +135,30 @@ def sample_main(argv: list[str]) -> list[Path]:
     """``genmodels sample --ckpt PATH [--n 64] [--seed S] [--truncation PSI] [--condition ...] --out grid.png|DIR``."""
     args = _sample_parser().parse_args(argv)
     model = load_generative_model(args.ckpt, args.device)
+    if args.text is not None:
+        return _sample_text(model, args)
     images = generate(model, args.n, args.seed, parse_condition(args.condition), args.truncation, args.batch_size)
     paths = write_samples(images, Path(args.out), args.nrow)
     where = paths[0] if len(paths) == 1 else f"{len(paths)} files in {args.out}"
     print(f"{args.n} images of {type(model).__name__} (iteration {model.iteration}, seed {args.seed}) -> {where}")
+    return paths
+
+
+def _sample_text(model: Any, args: argparse.Namespace) -> list[Path]:
+    """``--text``: a grid with one captioned row per caption, or one PNG per image plus captions.txt."""
+    from genmodels.apps.generation import generate_from_text
+    from genmodels.callbacks.caption_grid import captioned_grid
+
+    images = generate_from_text(model, args.text, args.n, args.seed, args.batch_size)
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        captioned_grid(images, args.text, args.n).save(out)
+        paths = [out]
+    else:
+        paths = write_samples(images, out)
+        (out / "captions.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, [t for t in args.text for _ in range(args.n)])))
+    print(f"{len(images)} images of {type(model).__name__} for {len(args.text)} caption(s) (seed {args.seed}) -> {out}")
     return paths
 
 

@@ -16,6 +16,7 @@ has a positive ``num_classes`` attribute.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -192,3 +193,37 @@ def save_gif(frames: Tensor, path: Union[str, Path], nrow: Optional[int] = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     grids[0].save(path, format="GIF", save_all=True, append_images=grids[1:], duration=duration_ms, loop=0)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Text-to-image models (`genmodels.gans.text_to_image`): captions instead of class labels
+
+
+def is_text_model(model: Any) -> bool:
+    """Whether ``model`` is conditioned on captions (it has a vocabulary and a tokenizer)."""
+    return isinstance(getattr(model, "vocab", None), list) and callable(getattr(model, "tokenize", None))
+
+
+@torch.no_grad()
+def generate_from_text(model: Any, texts: Sequence[str], per_caption: int, seed: int = 0, batch_size: int = 64) -> Tensor:
+    """``per_caption`` images for each caption, caption after caption: (len(texts) * per_caption, C, H, W) on the CPU.
+
+    Words outside the vocabulary become ``<unk>`` and captions over the model's ``max_length`` words
+    keep their first words (both with a warning, from the model); a caption without any word, or a
+    model that takes no text, raises a ValueError.
+    """
+    if not is_text_model(model):
+        raise ValueError(f"{type(model).__name__} is not a text-to-image model: --text needs StackGAN, DFGAN, ...")
+    texts = [str(t) for t in texts]
+    if not texts or any(not t.strip() for t in texts):
+        raise ValueError("--text got an empty caption; give a sentence such as 'a small red bird with black wings'")
+    model.tokenize(texts)  # validates once (unknown words, length) before any image is drawn
+    captions = [t for t in texts for _ in range(per_caption)]
+    generator = seeded_generator(seed, getattr(model, "device", "cpu"))
+    chunks = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # already reported by the check above
+        for start in range(0, len(captions), batch_size):
+            part = captions[start : start + batch_size]
+            chunks.append(model.sample(len(part), condition=part, generator=generator).float().cpu())
+    return torch.cat(chunks)

@@ -218,7 +218,8 @@ def random_shift(images: Tensor, generator: torch.Generator, pad: int = 2) -> Te
 
 
 def _images(datamodule: Any, batch: dict[str, Tensor], device: torch.device) -> tuple[Tensor, Tensor]:
-    batch = datamodule.on_after_batch_transfer({k: v.to(device) for k, v in batch.items()}, 0)
+    # Non-tensor entries (a text batch's captions) stay on the host.
+    batch = datamodule.on_after_batch_transfer({k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}, 0)
     return batch["image"], batch["label"]
 
 

@@ -2,6 +2,7 @@
 
 MNIST: the four IDX files (optionally gzipped). CIFAR-10: ``data_batch_1..5`` and ``test_batch``
 as protocol-2 pickles of dicts with bytes keys and uint8 (N, 3072) data, as in the real archive.
+CUB-200-2011 and Oxford-102 with captions, in the StackGAN/AttnGAN layouts (`write_cub`, `write_oxford102`).
 Used by the datamodule tests and by the CLI tests that run the experiment YAMLs on fake data.
 """
 
@@ -215,3 +216,87 @@ def experiment_fixture_red2blue(root: Path) -> list[str]:
 
     write_red2blue(root, {"trainA": 8, "trainB": 8, "testA": 4, "testB": 4})
     return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+# -- text-to-image: CUB-200-2011 and Oxford-102 in the StackGAN/AttnGAN layouts ----------------------
+
+TEXT_COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 60, 220)}
+CUB_IMAGE_SIZE = (64, 48)  # (width, height)
+CUB_BOX = (20.0, 12.0, 16.0, 16.0)  # x y w h; StackGAN's crop of it is (16, 8, 40, 32)
+CUB_CROP = (16, 8, 40, 32)
+
+
+def _text_colour(index: int) -> str:
+    return list(TEXT_COLOURS)[index % len(TEXT_COLOURS)]
+
+
+def write_cub(root: Path, n_train: int = 6, n_test: int = 3, captions: int = 10) -> dict:
+    """A tiny CUB in ``root/birds`` (StackGAN layout). Image k is white except the StackGAN crop of
+    its box, which has colour ``_text_colour(k)``; every caption of image k names that colour.
+    Returns ``{"train": [keys], "test": [keys], "colours": {key: colour}}``."""
+    from PIL import Image
+
+    birds = Path(root) / "birds"
+    cub = birds / "CUB_200_2011"
+    keys, colours, rows, boxes = [], {}, [], []
+    for k in range(n_train + n_test):
+        cls = f"{k % 2 + 1:03d}.Bird_{k % 2 + 1}"
+        key = f"{cls}/Bird_{k:04d}"
+        keys.append(key)
+        colours[key] = _text_colour(k)
+        pixels = np.full((CUB_IMAGE_SIZE[1], CUB_IMAGE_SIZE[0], 3), 255, dtype=np.uint8)
+        left, top, right, bottom = CUB_CROP
+        pixels[top:bottom, left:right] = TEXT_COLOURS[colours[key]]
+        (cub / "images" / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(cub / "images" / f"{key}.jpg", format="JPEG", quality=95)
+        (birds / "text" / cls).mkdir(parents=True, exist_ok=True)
+        lines = [f"this bird is {colours[key]} number {j}." for j in range(captions)]
+        (birds / "text" / f"{key}.txt").write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+        rows.append(f"{k + 1} {key}.jpg")
+        boxes.append(f"{k + 1} " + " ".join(str(v) for v in CUB_BOX))
+    (cub / "images.txt").write_text("\n".join(rows) + "\n")
+    (cub / "bounding_boxes.txt").write_text("\n".join(boxes) + "\n")
+    for split, part in (("train", keys[:n_train]), ("test", keys[n_train:])):
+        (birds / split).mkdir(parents=True, exist_ok=True)
+        (birds / split / "filenames.pickle").write_bytes(pickle.dumps(part, protocol=2))
+    return {"train": keys[:n_train], "test": keys[n_train:], "colours": colours}
+
+
+def write_oxford102(root: Path, train_classes: int = 2, test_classes: int = 1, per_class: int = 3) -> dict:
+    """A tiny Oxford-102 in ``root/flowers`` (StackGAN layout): uniformly coloured 40x32 JPEGs whose
+    captions name their colour. Returns ``{"train": [stems], "test": [stems], "colours": {stem: colour}}``."""
+    from PIL import Image
+
+    flowers = Path(root) / "flowers"
+    (flowers / "jpg").mkdir(parents=True, exist_ok=True)
+    result: dict = {"train": [], "test": [], "colours": {}}
+    number = 0
+    for c in range(train_classes + test_classes):
+        name = f"class_{c + 1:05d}"
+        (flowers / "text_c10" / name).mkdir(parents=True, exist_ok=True)
+        for _ in range(per_class):
+            number += 1
+            stem = f"image_{number:05d}"
+            colour = _text_colour(number)
+            Image.new("RGB", (40, 32), TEXT_COLOURS[colour]).save(flowers / "jpg" / f"{stem}.jpg", format="JPEG", quality=95)
+            captions = [f"a flower with {colour} petals, caption {j}" for j in range(10)]
+            (flowers / "text_c10" / name / f"{stem}.txt").write_text("\n".join(captions) + "\n")
+            result["train" if c < train_classes else "test"].append(stem)
+            result["colours"][stem] = colour
+    classes = [f"class_{c + 1:05d}" for c in range(train_classes + test_classes)]
+    (flowers / "text_c10" / "trainvalclasses.txt").write_text("\n".join(classes[:train_classes]) + "\n")
+    (flowers / "text_c10" / "testclasses.txt").write_text("\n".join(classes[train_classes:]) + "\n")
+    return result
+
+
+def experiment_fixture_cub(root: Path) -> list[str]:
+    write_cub(root, n_train=16, n_test=8)
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_oxford102(root: Path) -> list[str]:
+    write_oxford102(root, train_classes=2, test_classes=1, per_class=8)
+    return ["--data.init_args.data_dir", str(root), "--data.init_args.num_workers", "0"]
+
+
+def experiment_fixture_shapes(root: Path) -> list[str]:
+    # Made in memory by the datamodule; only its size is shrunk.
+    return ["--data.init_args.synthetic_size", "32", "--data.init_args.num_workers", "0"]

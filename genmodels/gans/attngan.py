@@ -1,0 +1,273 @@
+"""AttnGAN: fine-grained text to image generation with attentional GANs (Xu et al. 2018, arXiv:1711.10485).
+
+The attentional generative network (Sec. 3.1) draws the image in m = 3 stages, at S/4, S/2 and S
+(64, 128, 256 for S = 256):
+
+- h0 = F0(z, F^ca(ē)): conditioning augmentation of the sentence feature ē (as in StackGAN), then a
+  fully connected layer to 4x4 x 16 ngf and upsampling blocks (x2 nearest, 3x3 conv, BatchNorm,
+  GLU, as in the authors' code) to S/4 with ngf channels;
+- h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) for i = 1, 2: the attention model (Eq. 2) projects the
+  word features e (D x T) into h's space (e' = U e) and gives every sub-region j a word-context
+  vector c_j = sum_i beta_{j,i} e'_i with beta_{j,i} = softmax_i(h_j^T e'_i); [h, c] goes through a
+  joint 3x3 conv, two residual blocks and an upsampling block;
+- x̂_i = G_i(h_i): a 3x3 conv and tanh at each stage.
+
+Each stage has its discriminator (the conditional one of StackGAN: image code at 4x4 with the
+sentence embedding replicated, trained with the matching-aware pairs of `TextToImageGAN`). The
+three discriminators are one module here (`MultiScaleDiscriminator`) with one Adam optimizer:
+Adam's update is per parameter, so one optimizer over the three networks equals three optimizers
+with the same settings, and the `AdversarialModel` loop applies unchanged. Its losses are summed
+over the stages (Eq. 3-5).
+
+G's objective (Eq. 3): sum of the stages' adversarial losses + lambda L_DAMSM (lambda = 5 for CUB)
++ the KL term of conditioning augmentation. L_DAMSM (Eq. 7-12) compares the final image, through
+the frozen DAMSM image encoder, with the caption's word and sentence features; both DAMSM encoders
+come from ``damsm_ckpt`` (``genmodels train-damsm``). The image encoder is loaded when fitting
+starts and is not saved in the model's checkpoints (sampling does not need it); without
+``damsm_ckpt`` the DAMSM term is left out (with a warning).
+
+Differences from the paper: each stage's D has the conditional output only (the authors' code adds
+an unconditional one); training images are flipped (``random_flip``) but not randomly cropped.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genmodels.gans.stackgan import StackGANDiscriminator
+from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
+from genmodels.text.damsm import damsm_loss
+
+__all__ = ["AttnGAN", "AttentionalGenerator", "WordAttention", "MultiScaleDiscriminator"]
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    """x2 nearest, 3x3 conv to 2 cout, BatchNorm, GLU (halves the channels back to cout)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, 2 * cout, 3, 1, 1, bias=False),
+                         nn.BatchNorm2d(2 * cout), nn.GLU(dim=1))
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * channels),
+                                  nn.GLU(dim=1), nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class WordAttention(nn.Module):
+    """F^attn (Eq. 2): word-context vectors for every sub-region of h."""
+
+    def __init__(self, channels: int, text_dim: int) -> None:
+        super().__init__()
+        self.project = nn.Conv1d(text_dim, channels, 1, bias=False)  # U: word features into h's space
+
+    def forward(self, h: Tensor, words: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """h (B, C, H, W), words (B, D, T) -> (context (B, C, H, W), attention (B, H*W, T))."""
+        e = self.project(words.to(h.dtype))
+        scores = torch.einsum("bcn,bct->bnt", h.flatten(2), e)
+        valid = torch.arange(words.shape[2], device=h.device)[None, :] < lengths[:, None]
+        beta = scores.masked_fill(~valid[:, None, :], float("-inf")).softmax(dim=2)
+        return torch.einsum("bnt,bct->bcn", beta, e).view_as(h), beta
+
+
+class _NextStage(nn.Module):
+    """F_i: [h, attention context] -> joint conv -> residual blocks -> x2 upsampling."""
+
+    def __init__(self, channels: int, text_dim: int, residual_blocks: int) -> None:
+        super().__init__()
+        self.attention = WordAttention(channels, text_dim)
+        self.joint = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * channels),
+                                   nn.GLU(dim=1))
+        self.residual = nn.Sequential(*[_Residual(channels) for _ in range(residual_blocks)])
+        self.up = _up(channels, channels)
+
+    def forward(self, h: Tensor, words: Tensor, lengths: Tensor) -> Tensor:
+        context, _ = self.attention(h, words, lengths)
+        return self.up(self.residual(self.joint(torch.cat([h, context], dim=1))))
+
+
+class AttentionalGenerator(nn.Module):
+    """The attentional generative network: images at S/4, S/2 and S from (z, sentence, words)."""
+
+    def __init__(self, image_size: int, latent_dim: int, text_dim: int, condition_dim: int, ngf: int,
+                 residual_blocks: int = 2) -> None:
+        super().__init__()
+        first = image_size // 4
+        ups = math.log2(first / 4)
+        if image_size % 4 or ups < 1 or ups != int(ups):
+            raise ValueError(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
+        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        channels = 16 * ngf
+        self.fc = nn.Sequential(nn.Linear(latent_dim + condition_dim, 2 * channels * 16, bias=False),
+                                nn.BatchNorm1d(2 * channels * 16), nn.GLU(dim=1))
+        blocks = []
+        for _ in range(int(ups)):
+            blocks.append(_up(channels, max(channels // 2, ngf)))
+            channels = max(channels // 2, ngf)
+        self.stage0 = nn.Sequential(*blocks, *([] if channels == ngf else [nn.Conv2d(channels, ngf, 1)]))
+        self.stages = nn.ModuleList([_NextStage(ngf, text_dim, residual_blocks) for _ in range(2)])
+        self.to_image = nn.ModuleList([nn.Sequential(nn.Conv2d(ngf, 3, 3, 1, 1), nn.Tanh()) for _ in range(3)])
+
+    def forward(self, z: Tensor, sentence: Tensor, words: Tensor, lengths: Tensor,
+                generator: Optional[torch.Generator] = None) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
+        """-> ((x̂_0, x̂_1, x̂_2), mu, log_sigma)."""
+        c, mu, log_sigma = self.ca(sentence, generator)
+        h = self.stage0(self.fc(torch.cat([c, z], dim=1)).view(z.shape[0], -1, 4, 4))
+        images = [self.to_image[0](h)]
+        for stage, head in zip(self.stages, self.to_image[1:]):
+            h = stage(h, words, lengths)
+            images.append(head(h))
+        return tuple(images), mu, log_sigma
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """One StackGAN-style conditional D per stage; scores (B, 3), one column per stage.
+
+    Takes the three images of a generated pyramid, or one real image, which it resizes to the
+    stages' sizes itself.
+    """
+
+    def __init__(self, image_size: int, text_dim: int, df_dim: int) -> None:
+        super().__init__()
+        self.sizes = (image_size // 4, image_size // 2, image_size)
+        self.nets = nn.ModuleList([StackGANDiscriminator(size, text_dim, df_dim) for size in self.sizes])
+
+    def pyramid(self, images: Any) -> Sequence[Tensor]:
+        if isinstance(images, Tensor):
+            return [images if images.shape[-1] == s else F.interpolate(images, size=(s, s), mode="bilinear",
+                                                                       align_corners=False, antialias=True)
+                    for s in self.sizes]
+        return images
+
+    def forward(self, images: Any, text: Tensor) -> Tensor:
+        return torch.stack([net(x, text) for net, x in zip(self.nets, self.pyramid(images))], dim=1)
+
+
+class AttnGAN(TextToImageGAN):
+    """AttnGAN (see the module docstring).
+
+    Args:
+        image_shape: ``(3, S, S)`` of the last stage (256 in the paper), linked from the datamodule.
+        vocab: linked from the datamodule.
+        latent_dim: size of z (100).
+        condition_dim: size of the conditioning-augmentation code (100).
+        ngf: G's width at the attention stages (32; 16 ngf at 4x4).
+        df_dim: each D's first-layer width (64).
+        residual_blocks: per attention stage (2).
+        damsm_weight: lambda of L_DAMSM (5 for CUB; 50 for COCO).
+        kl_weight: weight of the conditioning-augmentation KL term (1).
+        gammas: DAMSM's (gamma1, gamma2, gamma3) for L_DAMSM (4, 5, 10).
+        text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
+        **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)).
+
+    Example:
+        >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
+        >>> model = AttnGAN((3, 32, 32), vocab, latent_dim=8, condition_dim=8, ngf=4, df_dim=4, text_dim=16,
+        ...                 word_embedding_dim=8).eval()
+        >>> model.sample(2, condition="a red bird").shape
+        torch.Size([2, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 256, 256),
+        vocab: Optional[Sequence[str]] = None,
+        latent_dim: int = 100,
+        condition_dim: int = 100,
+        ngf: int = 32,
+        df_dim: int = 64,
+        residual_blocks: int = 2,
+        damsm_weight: float = 5.0,
+        kl_weight: float = 1.0,
+        gammas: tuple[float, float, float] = (4.0, 5.0, 10.0),
+        text_dim: int = 256,
+        word_embedding_dim: int = 300,
+        text_encoder: str = "rnn",
+        damsm_ckpt: Optional[str] = None,
+        max_length: int = 18,
+        caption_bank: int = 4096,
+        **kwargs: Any,
+    ) -> None:
+        if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
+            raise ValueError(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
+        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
+                         max_length, caption_bank, **kwargs)
+        self.save_hyperparameters()
+        self.hparams["vocab"] = self.vocab
+        self.damsm_weight, self.kl_weight, self.gammas = damsm_weight, kl_weight, tuple(gammas)
+        size = self.image_shape[1]
+        self.build(AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf, residual_blocks),
+                   MultiScaleDiscriminator(size, text_dim, df_dim))
+        # The frozen DAMSM image encoder for L_DAMSM: in a tuple, so it is not a submodule (not in
+        # checkpoints, not in an optimizer); loaded when fitting starts.
+        self._image_encoder: tuple[nn.Module, ...] = ()
+
+    # -- the DAMSM image encoder ----------------------------------------------------------------
+    def load_text_encoder(self) -> Optional[Any]:
+        damsm = super().load_text_encoder()
+        if damsm is None:
+            warnings.warn("AttnGAN without damsm_ckpt: the DAMSM term of G's loss is left out", stacklevel=2)
+            return None
+        self._image_encoder = (damsm.image_encoder.requires_grad_(False).eval(),)
+        return damsm
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self._image_encoder:
+            self._image_encoder[0].to(self.device)
+
+    # -- G and the losses -----------------------------------------------------------------------
+    def _text(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        words, sentence = self.encode_text(batch["tokens"], batch["lengths"])
+        return words, sentence
+
+    def generate(self, batch: dict[str, Any], generator: Optional[torch.Generator] = None) -> tuple[Tensor, ...]:
+        """The three stages' fakes for the batch's captions."""
+        words, sentence = self._text(batch)
+        z = self.sample_latent(sentence.shape[0], generator)
+        return self.generator(z, sentence, words, batch["lengths"], generator)[0]
+
+    def discriminator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Sum over the stages of L(D(x, t)) + 1/2 [L(D(G, t)) + L(D(x, t'))] (matching-aware)."""
+        real, text = batch["image"], self.condition(batch)
+        real_out, fake_out = self.discriminate(real, text), self.discriminate(fake, text)
+        wrong_out = self.discriminate(real, text.roll(1, dims=0))
+        target = 1.0 - self.label_smoothing
+        loss = sum(0.5 * (self.d_loss_fn(real_out[:, k], fake_out[:, k], real_target=target)
+                          + self.d_loss_fn(real_out[:, k], wrong_out[:, k], real_target=target)) for k in range(3))
+        logs = self._discriminator_stats(real_out, fake_out)
+        logs["train/d_wrong"] = self._discriminator_stats(real_out, wrong_out)["train/d_fake"]
+        return loss, logs
+
+    def generator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 3: sum of the stages' adversarial losses + lambda L_DAMSM(final image) + KL."""
+        words, sentence = self._text(batch)
+        out = self.discriminate(fake, sentence)
+        adversarial = sum(self.g_loss_fn(out[:, k]) for k in range(3))
+        mu, log_sigma = self.generator.ca.fc(sentence).chunk(2, dim=1)
+        kl = kl_to_standard_normal(mu, log_sigma)
+        logs = {"train/kl": kl.detach()}
+        loss = adversarial + self.kl_weight * kl
+        if self._image_encoder and self.damsm_weight > 0:
+            regions, global_ = self._image_encoder[0](fake[-1])
+            word_loss, sentence_loss = damsm_loss(words, sentence, batch["lengths"], regions, global_, self.gammas,
+                                                  batch.get("label"))
+            loss = loss + self.damsm_weight * (word_loss + sentence_loss)
+            logs.update({"train/damsm_word": word_loss.detach(), "train/damsm_sentence": sentence_loss.detach()})
+        return loss, logs
+
+    @torch.no_grad()
+    def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
+        """``n`` final-stage images for captions (see `TextToImageGAN`), ``(n, 3, S, S)`` in [-1, 1]."""
+        tokens, lengths = self.caption_tokens(n, condition, generator)
+        words, sentence = self.encode_text(tokens, lengths)
+        return self.sampling_generator(self.sample_latent(n, generator), sentence, words, lengths, generator)[0][-1]

@@ -1,0 +1,293 @@
+"""StackGAN: text to photo-realistic images in two stages (Zhang et al. 2017, arXiv:1612.03242).
+
+Stage I (Sec. 3.3) sketches a low-resolution image (64x64) from the caption: conditioning
+augmentation (Sec. 3.2) turns the text embedding t into c ~ N(mu(t), sigma(t)^2), the generator
+maps [c, z] through a fully connected layer to 4x4 features (8 gf_dim = 1024 channels) and upsampling blocks
+(nearest-neighbour x2, 3x3 convolution, BatchNorm, ReLU) to the image; the discriminator
+downsamples the image to 4x4 (4x4 stride-2 convolutions, BatchNorm, LeakyReLU), concatenates the
+text embedding compressed to 128 dimensions and replicated spatially, and scores the pair with a
+1x1 and a 4x4 convolution. Stage II (Sec. 3.4) takes the stage-I image s0 and a new c (its own
+conditioning augmentation; no z): a downsampling encoder to 16x16, the replicated c concatenated,
+residual blocks, and upsampling blocks to 256x256; its discriminator has more downsampling
+layers. Stage II trains with the stage-I generator frozen (loaded from ``stage1_ckpt``).
+
+Objective (Eq. 3-6): the matching-aware discriminator of `TextToImageGAN` (real/right text, fake/
+right text, real/wrong text), and for G the adversarial loss plus lambda * D_KL(N(mu, sigma^2) ||
+N(0, I)) with lambda = 1. Adam 2e-4 for both players, beta1 0.5 (Sec. 4).
+
+Differences from the paper: the text embedding is the sentence feature of AttnGAN's DAMSM text
+encoder (Xu et al. 2018; `genmodels.text.damsm`), as StackGAN-v2 and later work do, instead of the
+char-CNN-RNN embeddings of Reed et al. (not trainable here); the learning-rate halving every 100
+epochs is the base's ``lr_schedule`` option; training images are flipped (``random_flip``) but not
+randomly cropped.
+Not implemented: StackGAN-v2's tree of generators and its unconditional loss terms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
+from genmodels.conditioning import ConditionError
+from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
+
+__all__ = ["StackGAN", "StageIGenerator", "StageIIGenerator", "StackGANDiscriminator"]
+
+
+def _upsample(cin: int, cout: int) -> nn.Sequential:
+    """Nearest-neighbour x2, 3x3 convolution, BatchNorm, ReLU (the paper's upsampling block)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _downsample(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
+    """4x4 stride-2 convolution, BatchNorm (not on the first layer), LeakyReLU 0.2."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    return nn.Sequential(*layers, nn.LeakyReLU(0.2, inplace=True))
+
+
+def _doublings(start: int, end: int, what: str) -> int:
+    steps = math.log2(end / start)
+    if steps < 1 or steps != int(steps):
+        raise ValueError(f"{what}: {end} must be a power-of-two multiple of {start}")
+    return int(steps)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN plus the input, then ReLU (stage II's residual blocks)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
+                                  nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(x + self.body(x))
+
+
+class StageIGenerator(nn.Module):
+    """[c, z] -> 4x4 x (8 gf_dim) -> upsampling blocks -> tanh image of side ``image_size``."""
+
+    def __init__(self, image_size: int, text_dim: int, condition_dim: int, latent_dim: int, gf_dim: int) -> None:
+        super().__init__()
+        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        channels = 8 * gf_dim
+        self.fc = nn.Sequential(nn.Linear(condition_dim + latent_dim, channels * 16, bias=False),
+                                nn.BatchNorm1d(channels * 16), nn.ReLU(inplace=True))
+        blocks = []
+        for _ in range(_doublings(4, image_size, "StackGAN stage-I image size")):
+            blocks.append(_upsample(channels, max(channels // 2, 8)))
+            channels = max(channels // 2, 8)
+        self.up = nn.Sequential(*blocks)
+        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Tanh())
+
+    def forward(self, z: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
+        """-> (image, mu, log_sigma)."""
+        c, mu, log_sigma = self.ca(text, generator)
+        h = self.fc(torch.cat([c, z], dim=1)).view(z.shape[0], -1, 4, 4)
+        return self.to_image(self.up(h)), mu, log_sigma
+
+
+class StageIIGenerator(nn.Module):
+    """(s0, t) -> encoder to 16x16, [features, c] -> residual blocks -> upsampling to ``image_size``."""
+
+    def __init__(self, image_size: int, stage1_size: int, text_dim: int, condition_dim: int, gf_dim: int,
+                 residual_blocks: int = 4) -> None:
+        super().__init__()
+        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        downs = _doublings(16, stage1_size, "StackGAN stage-I size (>= 16)") if stage1_size > 16 else 0
+        layers: list[nn.Module] = [nn.Conv2d(3, gf_dim, 3, 1, 1), nn.ReLU(inplace=True)]
+        channels = gf_dim
+        for _ in range(downs):
+            layers += [nn.Conv2d(channels, 2 * channels, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * channels), nn.ReLU(inplace=True)]
+            channels *= 2
+        self.encode = nn.Sequential(*layers)
+        self.joint = nn.Sequential(nn.Conv2d(channels + condition_dim, channels, 3, 1, 1, bias=False),
+                                   nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.residual = nn.Sequential(*[ResidualBlock(channels) for _ in range(residual_blocks)])
+        blocks = []
+        for _ in range(_doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size")):
+            blocks.append(_upsample(channels, max(channels // 2, 8)))
+            channels = max(channels // 2, 8)
+        self.up = nn.Sequential(*blocks)
+        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Tanh())
+
+    def forward(self, stage1: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
+        c, mu, log_sigma = self.ca(text, generator)
+        h = self.encode(stage1)
+        h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1))
+        return self.to_image(self.up(self.residual(h))), mu, log_sigma
+
+
+class StackGANDiscriminator(nn.Module):
+    """Image -> 4x4 x (8 df_dim) code; [code, compressed t replicated] -> 1x1 conv -> 4x4 conv -> logit.
+
+    Images larger than 64 get more downsampling layers (stage II), whose extra channels are brought
+    back to 8 df_dim by 3x3 convolutions, as in the paper's stage-II discriminator.
+    """
+
+    def __init__(self, image_size: int, text_dim: int, df_dim: int, embedding_dim: int = 128) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, cin = df_dim, 3
+        for k in range(_doublings(4, image_size, "StackGAN discriminator image size")):
+            layers.append(_downsample(cin, channels, norm=k > 0))
+            cin, channels = channels, channels * 2
+        while cin > 8 * df_dim:
+            layers += [nn.Conv2d(cin, cin // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(cin // 2), nn.LeakyReLU(0.2, inplace=True)]
+            cin //= 2
+        self.encode = nn.Sequential(*layers)
+        self.compress = nn.Sequential(nn.Linear(text_dim, embedding_dim), nn.LeakyReLU(0.2, inplace=True))
+        self.joint = nn.Sequential(nn.Conv2d(cin + embedding_dim, cin, 1, bias=False), nn.BatchNorm2d(cin),
+                                   nn.LeakyReLU(0.2, inplace=True))
+        self.logit = nn.Conv2d(cin, 1, 4)
+
+    def forward(self, images: Tensor, text: Tensor) -> Tensor:
+        """One logit per (image, text) pair, (B,)."""
+        code = self.encode(images)
+        t = self.compress(text.to(code.dtype))[:, :, None, None].expand(-1, -1, *code.shape[2:])
+        return self.logit(self.joint(torch.cat([code, t], dim=1))).flatten()
+
+
+class StackGAN(TextToImageGAN):
+    """StackGAN stage I (64x64) or stage II (256x256 from a frozen stage I); see the module docstring.
+
+    Args:
+        image_shape: ``(3, S, S)``, linked from the datamodule (S = 64 for stage I, 256 for stage II).
+        vocab: linked from the datamodule.
+        stage: 1 or 2.
+        stage1_ckpt: stage II: the stage-I training checkpoint whose generator is loaded (frozen)
+            when fitting starts. Its sizes (``gf_dim``, ``condition_dim``, ``latent_dim``,
+            ``text_dim``) must equal this model's.
+        stage1_size: stage II: the stage-I resolution (S / 4 in the paper: 64 for 256).
+        latent_dim: size of z (100).
+        condition_dim: N_g, the size of c (128).
+        gf_dim: G's base width: stage I starts at 8 gf_dim channels (128 * 8 = 1024), stage II's
+            encoder ends at 4 gf_dim (512).
+        df_dim: D's first-layer width (64); the 4x4 code has 8 df_dim channels.
+        kl_weight: lambda of the KL term (1).
+        residual_blocks: stage II's residual blocks (4 in the code of the paper's authors).
+        text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
+        **kwargs: training options of `AdversarialModel` (loss, lr_g, lr_d, betas, ema_decay, ...).
+
+    Example:
+        >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
+        >>> model = StackGAN((3, 16, 16), vocab, gf_dim=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
+        ...                  word_embedding_dim=8).eval()
+        >>> model.sample(2, condition="a red bird").shape
+        torch.Size([2, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 64, 64),
+        vocab: Optional[Sequence[str]] = None,
+        stage: Literal[1, 2] = 1,
+        stage1_ckpt: Optional[str] = None,
+        stage1_size: int = 64,
+        latent_dim: int = 100,
+        condition_dim: int = 128,
+        gf_dim: int = 128,
+        df_dim: int = 64,
+        kl_weight: float = 1.0,
+        residual_blocks: int = 4,
+        text_dim: int = 256,
+        word_embedding_dim: int = 300,
+        text_encoder: str = "rnn",
+        damsm_ckpt: Optional[str] = None,
+        max_length: int = 18,
+        caption_bank: int = 4096,
+        **kwargs: Any,
+    ) -> None:
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+        if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
+            raise ValueError(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
+        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
+                         max_length, caption_bank, **kwargs)
+        self.save_hyperparameters()
+        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
+        self.stage, self.stage1_ckpt, self.kl_weight = stage, stage1_ckpt, kl_weight
+        size = self.image_shape[1]
+        if stage == 1:
+            generator: nn.Module = StageIGenerator(size, text_dim, condition_dim, latent_dim, gf_dim)
+            self.stage1: Optional[nn.Module] = None
+        else:
+            if size <= stage1_size:
+                raise ValueError(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
+            self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
+            generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
+        self.build(generator, StackGANDiscriminator(size, text_dim, df_dim))
+        self._stage1_loaded = False
+
+    # -- stage II: the frozen stage-I generator ----------------------------------------------------
+    def train(self, mode: bool = True) -> "StackGAN":
+        super().train(mode)
+        if self.stage1 is not None:
+            self.stage1.eval()  # frozen, BatchNorm statistics included
+        return self
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit" and self.stage1 is not None and not self._stage1_loaded:
+            self.load_stage1()
+
+    def load_stage1(self) -> None:
+        """Load the generator (EMA if it has one) of the stage-I checkpoint into the frozen stage I."""
+        if self.stage1_ckpt is None:
+            raise ConditionError("StackGAN stage 2 needs stage1_ckpt: the checkpoint of a trained stage-I StackGAN "
+                                 "(--model.init_args.stage1_ckpt runs/stackgan/cub/checkpoints/last.ckpt)")
+        checkpoint = load_checkpoint_safely(self.stage1_ckpt)
+        state = checkpoint.get("state_dict", {})
+        prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in state) else "generator."
+        weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if checkpoint.get("hyper_parameters", {}).get("stage", 1) != 1 or not weights:
+            raise CheckpointError(f"{self.stage1_ckpt} is not a stage-I StackGAN checkpoint")
+        try:
+            self.stage1.load_state_dict(weights)
+        except RuntimeError as err:
+            raise CheckpointError(f"the stage-I generator of {self.stage1_ckpt} has other sizes than this model's "
+                                  f"(gf_dim, condition_dim, latent_dim, text_dim, stage1_size must match): {err}") from None
+        # The text encoder must be the one stage I was trained with.
+        encoder = {k[len("text_encoder."):]: v for k, v in state.items() if k.startswith("text_encoder.")}
+        if encoder:
+            self.text_encoder.load_state_dict(encoder)
+        self._stage1_loaded = True
+
+    # -- G ------------------------------------------------------------------------------------
+    def synthesize(self, generator: nn.Module, text: Tensor, n: int, rng: Optional[torch.Generator]) -> tuple[Tensor, Tensor, Tensor]:
+        """(image, mu, log_sigma) of ``generator`` (stage I or II) for sentence embeddings ``text``."""
+        z = self.sample_latent(n, rng)
+        if self.stage1 is None:
+            return generator(z, text, rng)
+        with torch.no_grad():
+            s0 = self.stage1.eval()(z, text, rng)[0]  # frozen, BatchNorm statistics included
+        return generator(s0, text, rng)
+
+    def generate(self, batch: dict[str, Any], generator: Optional[torch.Generator] = None) -> Tensor:
+        """Fakes for the batch's captions."""
+        text = self.condition(batch)
+        return self.synthesize(self.generator, text, text.shape[0], generator)[0]
+
+    def generator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 4 / 6: the adversarial loss on (fake, right text) + lambda D_KL(N(mu, sigma^2) || N(0, I))."""
+        adversarial, logs = super().generator_loss(batch, fake)
+        # mu and sigma are a deterministic function of the text: recomputed here rather than kept
+        # from `generate`, so each micro-batch's KL term goes with its own fakes.
+        mu, log_sigma = self.generator.ca.fc(self.condition(batch)).chunk(2, dim=1)
+        kl = kl_to_standard_normal(mu, log_sigma)
+        return adversarial + self.kl_weight * kl, dict(logs, **{"train/kl": kl.detach()})
+
+    @torch.no_grad()
+    def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
+        """``n`` images for captions (see `TextToImageGAN`), ``(n, 3, S, S)`` in [-1, 1]."""
+        tokens, lengths = self.caption_tokens(n, condition, generator)
+        text = self.encode_text(tokens, lengths)[1]
+        return self.synthesize(self.sampling_generator, text, n, generator)[0]

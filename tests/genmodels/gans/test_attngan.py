@@ -1,0 +1,72 @@
+"""AttnGAN: word attention masks padding and sums to one, three stages at S/4, S/2, S, the paper's
+defaults, multi-scale matching-aware D loss, and G's DAMSM term from a trained DAMSM."""
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from genmodels import AttnGAN
+from genmodels.cli import main
+from genmodels.gans.attngan import WordAttention
+from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
+
+TINY = dict(ngf=4, df_dim=4, condition_dim=8, **TINY_TEXT)
+VOCAB = ["<pad>", "<unk>", "a", "red", "bird"]
+
+
+def test_word_attention_ignores_padding_and_normalizes():
+    attention = WordAttention(channels=4, text_dim=6)
+    h, words = torch.randn(2, 4, 3, 3), torch.randn(2, 6, 5)
+    lengths = torch.tensor([2, 5])
+    context, beta = attention(h, words, lengths)
+    assert context.shape == h.shape and beta.shape == (2, 9, 5)
+    torch.testing.assert_close(beta.sum(dim=2), torch.ones(2, 9))
+    assert beta[0, :, 2:].abs().max() == 0
+    changed = words.clone()
+    changed[0, :, 2:] = 50.0
+    torch.testing.assert_close(attention(h, changed, lengths)[0][0], context[0])
+
+
+def test_three_stages_and_paper_defaults():
+    model = AttnGAN(vocab=VOCAB)
+    assert model.image_shape == (3, 256, 256) and model.damsm_weight == 5.0 and model.gammas == (4.0, 5.0, 10.0)
+    assert model.discriminator.sizes == (64, 128, 256)
+    assert model.generator.fc[0].out_features == 2 * 16 * 32 * 16  # 4x4 x 16 ngf (GLU halves it)
+    tiny = AttnGAN((3, 32, 32), VOCAB, **TINY).eval()
+    batch = {"tokens": torch.tensor([[2, 3, 4]]), "lengths": torch.tensor([3]), "image": torch.zeros(1, 3, 32, 32)}
+    images = tiny.generate(batch)
+    assert [tuple(x.shape[-2:]) for x in images] == [(8, 8), (16, 16), (32, 32)]
+
+
+def test_discriminator_loss_sums_the_stages():
+    torch.manual_seed(0)
+    model = AttnGAN((3, 32, 32), VOCAB, **TINY).eval()
+    batch = {"image": torch.rand(3, 3, 32, 32) * 2 - 1, "tokens": torch.tensor([[2, 3], [2, 4], [3, 4]]),
+             "lengths": torch.tensor([2, 2, 2])}
+    fake = model.generate(batch)
+    loss, _ = model.discriminator_loss(batch, fake)
+    text = model.condition(batch)
+    expected = 0
+    for k, (net, x) in enumerate(zip(model.discriminator.nets, fake)):
+        real = F.interpolate(batch["image"], size=x.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+        r, f, w = net(real, text), net(x, text), net(real, text.roll(1, 0))
+        expected = expected + F.softplus(-r).mean() + 0.5 * F.softplus(f).mean() + 0.5 * F.softplus(w).mean()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_training_with_a_damsm_adds_its_loss_to_g(tmp_path):
+    damsm = tmp_path / "damsm.ckpt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main(["train-damsm", "--dataset", "shapes", "--image-size", "32", "--synthetic-size", "32", "--batch-size", "8",
+              "--num-workers", "0", "--epochs", "1", "--dim", "16", "--embedding-dim", "8", "--width", "4", "--out", str(damsm)])
+        dm = shapes(image_size=32)
+        model = AttnGAN((3, 32, 32), dm.vocab, damsm_ckpt=str(damsm), **TINY)
+        fit(model, dm, 2, tmp_path)
+    assert model.iteration == 2 and len(model._image_encoder) == 1
+    assert not any(k.startswith("_image_encoder") for k in model.state_dict())  # not saved with the model
+    batch = dm.on_after_batch_transfer(dm._dataset("train").__getitems__(range(4)), 0)
+    _, logs = model.generator_loss(batch, model.generate(batch))
+    assert logs["train/damsm_word"] > 0 and logs["train/damsm_sentence"] > 0
+    assert model.eval().sample(2, condition="a red circle").shape == (2, 3, 32, 32)

@@ -1,0 +1,107 @@
+"""DAMSM: encoder shapes and padding, the loss prefers true pairs, class masking, training lowers the
+loss, checkpoints round-trip with weights_only, the pluggable text-encoder registry."""
+
+import pytest
+import torch
+from torch import nn
+
+from tests.genmodels.gans.text_helpers import one_thread  # noqa: F401 (autouse fixture)
+from genmodels.text.damsm import (
+    DAMSM, TEXT_ENCODERS, CNNEncoder, RNNEncoder, damsm_loss, load_damsm, make_text_encoder, matching_loss,
+    register_text_encoder, word_region_similarity,
+)
+
+VOCAB = ["<pad>", "<unk>", "a", "red", "blue", "bird", "flower"]
+
+
+def test_text_encoder_shapes_and_padding():
+    encoder = RNNEncoder(len(VOCAB), embedding_dim=8, dim=16).eval()
+    tokens = torch.tensor([[2, 3, 5, 0, 0], [2, 4, 6, 5, 2]])
+    words, sentence = encoder(tokens, torch.tensor([3, 5]))
+    assert words.shape == (2, 16, 5) and sentence.shape == (2, 16)
+    assert words[0, :, 3:].abs().max() == 0  # nothing after a caption's end
+    # Padding does not change a caption's features.
+    alone_words, alone_sentence = encoder(tokens[:1, :3], torch.tensor([3]))
+    torch.testing.assert_close(alone_sentence, sentence[:1])
+    torch.testing.assert_close(alone_words, words[:1, :, :3])
+
+
+def test_image_encoder_regions_and_global():
+    regions, global_ = CNNEncoder(dim=16, width=4)(torch.randn(2, 3, 32, 32))
+    assert regions.shape == (2, 16, 16) and global_.shape == (2, 16)  # 4x4 regions at 1/8 of 32
+
+
+def test_matching_loss_is_low_for_true_pairs_and_masks_same_class():
+    scores = torch.eye(4) * 0.9
+    low, high = matching_loss(scores, 10.0), matching_loss(scores.flip(0), 10.0)
+    assert low < 0.01 < high
+    # Two images of one class: the other's caption is not counted as a negative.
+    confusing = torch.tensor([[0.9, 0.9], [0.9, 0.9]])
+    assert matching_loss(confusing, 10.0, torch.tensor([0, 0])) < 1e-6 < matching_loss(confusing, 10.0)
+
+
+def test_word_similarity_ignores_padding_words():
+    torch.manual_seed(0)
+    words, regions = torch.randn(2, 8, 4), torch.randn(3, 8, 5)
+    lengths = torch.tensor([2, 4])
+    scores = word_region_similarity(words, lengths, regions, 4.0, 5.0)
+    assert scores.shape == (3, 2)
+    changed = words.clone()
+    changed[0, :, 2:] = 100.0  # garbage after the end of caption 0
+    torch.testing.assert_close(word_region_similarity(changed, lengths, regions, 4.0, 5.0), scores)
+
+
+def test_damsm_loss_prefers_matching_features():
+    torch.manual_seed(0)
+    words, regions = torch.randn(4, 8, 3), torch.randn(4, 8, 3)
+    sentence = global_ = torch.randn(4, 8)
+    lengths = torch.full((4,), 3)
+    matched = damsm_loss(regions, sentence, lengths, regions, global_)  # words equal to the regions
+    shuffled = damsm_loss(regions, sentence.roll(1, 0), lengths, regions.roll(1, 0), global_)
+    assert matched[0] < shuffled[0] and matched[1] < shuffled[1]
+
+
+def test_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
+    import pytorch_lightning as pl
+
+    from datamodules.text_image import TextImageDataModule
+
+    pl.seed_everything(0)
+    dm = TextImageDataModule("shapes", image_size=16, batch_size=16, num_workers=0, synthetic_size=128)
+    model = DAMSM(dm.vocab, dim=16, embedding_dim=8, width=8)
+    batch = dm.on_after_batch_transfer(dm._dataset("val").__getitems__(range(16)), 0)
+    with torch.no_grad():
+        before = sum(model.eval().losses(batch))
+    model.train()
+    trainer = pl.Trainer(max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(model, dm)
+    with torch.no_grad():
+        after = sum(model.eval().losses(batch))
+    assert after < before - 0.5
+    trainer.save_checkpoint(tmp_path / "damsm.ckpt", weights_only=True)
+    loaded = load_damsm(str(tmp_path / "damsm.ckpt"))
+    assert loaded.vocab == dm.vocab
+    with torch.no_grad():
+        torch.testing.assert_close(sum(loaded.losses(batch)), after)
+
+
+def test_text_encoders_are_selected_by_registered_name():
+    @register_text_encoder("mean-of-embeddings")
+    class MeanEncoder(nn.Module):
+        def __init__(self, vocab_size, embedding_dim, dim):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab_size, dim)
+
+        def forward(self, tokens, lengths):
+            words = self.embedding(tokens).transpose(1, 2)
+            return words, words.sum(2) / lengths[:, None]
+
+    try:
+        encoder = make_text_encoder("mean-of-embeddings", 7, 8, 16)
+        words, sentence = encoder(torch.tensor([[2, 3]]), torch.tensor([2]))
+        assert words.shape == (1, 16, 2) and sentence.shape == (1, 16)
+        with pytest.raises(ValueError, match="unknown text_encoder 'bert'"):
+            make_text_encoder("bert", 7, 8, 16)
+    finally:
+        TEXT_ENCODERS.pop("mean-of-embeddings")
