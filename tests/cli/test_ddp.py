@@ -104,7 +104,10 @@ def test_two_nodes_one_process_each_via_torchrun(tmp_path):
 
 # The model families whose training step is not DCGAN's (several networks per player, image pools,
 # growing networks, text encoders): each trains under 2-process DDP with identical weights after.
-DDP_FAMILIES = ["pix2pix/edges2shapes_cpu.yaml", "cyclegan/red2blue_cpu.yaml"]
+DDP_FAMILIES = [
+    "pix2pix/edges2shapes_cpu.yaml", "cyclegan/red2blue_cpu.yaml",
+    "stackgan/shapes.yaml", "attngan/shapes.yaml", "dfgan/shapes.yaml",
+]
 
 
 @pytest.mark.ddp
