@@ -15,7 +15,11 @@ __all__ = ["MinibatchStdDev"]
 
 
 class MinibatchStdDev(nn.Module):
-    """(N, C, H, W) -> (N, C + 1, H, W); N must be divisible by the group size (or smaller than it)."""
+    """(N, C, H, W) -> (N, C + 1, H, W).
+
+    A batch not divisible by ``group_size`` (a last validation batch) uses the largest group size
+    below it that divides N, so evaluation never fails on a ragged batch.
+    """
 
     def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
         super().__init__()
@@ -25,9 +29,7 @@ class MinibatchStdDev(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        group = min(self.group_size, n)
-        if n % group:
-            raise ValueError(f"minibatch stddev: batch size {n} is not divisible by group size {group}")
+        group = next(g for g in range(min(self.group_size, n), 0, -1) if n % g == 0)
         # (G, N/G, C, H, W): sample i falls in group i mod (N/G), as in the official layout.
         grouped = x.float().reshape(group, n // group, c, h, w)
         std = (grouped.var(dim=0, unbiased=False) + self.eps).sqrt()  # (N/G, C, H, W)
