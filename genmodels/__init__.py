@@ -9,8 +9,8 @@ from genmodels.gans import DCGAN, GAN, WGAN, WGANGP
 from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
 from genmodels.gans import ConditionalGAN
 from genmodels.autoencoders import VAE, AutoEncoder
-from genmodels.gans import ProGAN
+from genmodels.gans import ProGAN, StyleGAN, StyleGAN2
 
 __version__ = "0.1.0"
 
-__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "ProGAN", "__version__"]
+__all__ = ["GenerativeModel", "AdversarialModel", "CheckpointMismatchError", "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "AutoEncoder", "VAE", "RealNVP", "Glow", "PixelCNN", "IndependentPixels", "ProGAN", "StyleGAN", "StyleGAN2", "__version__"]

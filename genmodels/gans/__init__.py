@@ -4,7 +4,8 @@ from genmodels.gans.cgan import ConditionalGAN
 from genmodels.gans.dcgan import DCGAN
 from genmodels.gans.gan import GAN, LatentGAN
 from genmodels.gans.progan import ProGAN
+from genmodels.gans.stylegan import StyleGAN, StyleGAN2
 from genmodels.gans.wgan import WGAN
 from genmodels.gans.wgan_gp import WGANGP
 
-__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "ProGAN"]
+__all__ = ["GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "ProGAN", "StyleGAN", "StyleGAN2"]

@@ -96,6 +96,7 @@ TINY_CLI = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--
             "--trainer.check_val_every_n_epoch", "1000"]
 
 
+@pytest.mark.slow
 def test_resume_in_mid_fade_continues_with_the_same_alpha_and_resolution(tmp_path: Path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     fit("progan/digits.yaml", straight, "--max_iterations", "6", *TINY_CLI)
