@@ -314,6 +314,9 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("genmodels.sweep", "sweep_main"),
     "bias": ("genmodels.apps.bias", "bias_main"),
     "class-accuracy": ("genmodels.apps.scores", "accuracy_main"),
+    "style-mix": ("genmodels.apps.style", "style_mix_main"),
+    "truncation-grid": ("genmodels.apps.style", "truncation_grid_main"),
+    "ppl": ("genmodels.apps.style", "ppl_main"),
 }
 
 

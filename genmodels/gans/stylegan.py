@@ -351,6 +351,11 @@ class StyleGAN(ProgressiveGAN):
         return self.synthesis(self.mapping(self.sample_latent(n, generator)))
 
     @property
+    def num_ws(self) -> int:
+        """Style inputs of the synthesis network (two per resolution; 18 at 1024x1024)."""
+        return self.generator.num_ws
+
+    @property
     def num_active_ws(self) -> int:
         """Style inputs the networks use at the current phase (two per resolution)."""
         return 2 * (self.phase.level + 1)
