@@ -159,7 +159,7 @@ class _GInput(nn.Module):
     def __init__(self, latent_dim: int, channels: int) -> None:
         super().__init__()
         self.normalize, self.channels = PixelNorm(), channels
-        self.dense = EqualizedLinear(latent_dim, channels * 16, gain=math.sqrt(2) / 4)
+        self.dense = EqualizedLinear(latent_dim, channels * 16)
         self.conv = _GConv(channels, channels)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -272,6 +272,9 @@ class ProgressiveGAN(LatentGAN):
             raise ValueError(f"{type(self).__name__} needs square images, got image_shape {tuple(image_shape)}")
         schedule = GrowthSchedule(num_levels(image_shape[1]) - 1, fade_images, stabilize_images, growing)
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
+        if self.use_spectral_norm:
+            # apply_spectral_norm wraps nn.Conv2d / nn.Linear only; the equalized layers would be left as they are.
+            raise ValueError(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
         self.schedule = schedule
         # Real images shown to D so far (all ranks): the clock of the growing schedule.
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))

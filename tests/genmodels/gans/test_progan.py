@@ -37,6 +37,7 @@ def test_schedule_stabilizes_4x4_then_fades_and_stabilizes_each_level():
         (dict(fade_images=-1), "fade_images"),
         (dict(fade_images=0, stabilize_images=0), "images per phase"),
         (dict(drift=-0.1), "drift"),
+        (dict(spectral_norm=True), "spectral_norm"),
     ],
 )
 def test_bad_configs_fail_clearly(kwargs, match):
