@@ -19,9 +19,9 @@ def test_adds_one_channel_holding_the_group_std():
 def test_identical_samples_give_zero_std_and_ragged_batches_use_a_smaller_group():
     x = torch.ones(4, 2, 2, 2)
     assert MinibatchStdDev(4)(x)[:, 2].abs().max() < 1e-3
-    x = torch.randn(6, 2, 2, 2)  # 6 = 3 groups of 2 when the group size is 4
+    x = torch.randn(6, 2, 2, 2)  # group size 4 does not divide 6: groups of 3 (samples 0, 2, 4 and 1, 3, 5)
     y = MinibatchStdDev(4)(x)
-    expected = x[[0, 3]].var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+    expected = x[[0, 2, 4]].var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
     torch.testing.assert_close(y[0, 2], torch.full((2, 2), expected.item()))
     with pytest.raises(ValueError, match="group_size"):
         MinibatchStdDev(0)
