@@ -1,16 +1,21 @@
 """StyleGAN / StyleGAN2: mapping + synthesis, truncation, mixing, regularizers, the apps' W space."""
 
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 
 from genmodels import StyleGAN, StyleGAN2
 from genmodels.apps.generation import generate, interpolation_frames
 from genmodels.apps.latent import latent_space
 from genmodels.callbacks import StopAtIteration
+from tests.cli.common import fit, load
 from genmodels.gans.stylegan import StyleGAN2Synthesis, StyleGANSynthesis
 from tests.genmodels.helpers import loader
 
+TINY_CLI_ARGS = Path(__file__).parents[2] / "cli" / "tiny" / "stylegan.yaml"
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
 
 
@@ -114,3 +119,20 @@ def test_bad_options_fail_clearly():
         StyleGAN(**TINY, style_mixing=1.5)
     with pytest.raises(ValueError, match="power-of-2"):
         StyleGAN2(**{**TINY, "image_shape": (1, 12, 12)})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["stylegan/digits.yaml", "stylegan2/digits.yaml"])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, config):
+    """w_avg, the path-length EMA, the growth phase and the mixing RNG all resume exactly."""
+    args = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--checkpoint.every_n_iterations", "100",
+            "--sample_grid.every_n_iterations", "100", "--trainer.check_val_every_n_epoch", "1000",
+            *[str(a) for a in yaml.safe_load(TINY_CLI_ARGS.read_text())]]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit(config, straight, "--max_iterations", "4", *args)
+    fit(config, resumed, "--max_iterations", "2", *args)
+    fit(config, resumed, "--max_iterations", "4", "--ckpt_path", "last", *args)
+    a, b = load(straight / "checkpoints/last.ckpt")["state_dict"], load(resumed / "checkpoints/last.ckpt")["state_dict"]
+    assert a.keys() == b.keys() and {"generator.w_avg", "path_length_mean", "images_seen"} <= set(a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
