@@ -276,13 +276,21 @@ class ProgressiveGAN(LatentGAN):
             # apply_spectral_norm wraps nn.Conv2d / nn.Linear only; the equalized layers would be left as they are.
             raise ValueError(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
         self.schedule = schedule
-        # Real images shown to D so far (all ranks): the clock of the growing schedule.
+        # Real images shown to D so far (all ranks): the clock of the growing schedule. The buffer
+        # persists it (checkpoints, exports); the host copy is what `phase` reads, so choosing the
+        # phase never waits on the GPU and works under torch.export.
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.int64))
+        self._images_seen = 0
+        self.register_load_state_dict_post_hook(_sync_images_seen)
 
     # -- the phase --------------------------------------------------------------------------
     @property
     def phase(self) -> Phase:
-        return self.schedule.phase(int(self.images_seen))
+        return self.schedule.phase(self._images_seen)
+
+    def add_images_seen(self, n: int) -> None:
+        self.images_seen += n
+        self._images_seen += n
 
     def real_images(self, images: Tensor, phase: Optional[Phase] = None) -> Tensor:
         """Real images at the phase's resolution, faded like G's output during a fade-in."""
@@ -320,7 +328,7 @@ class ProgressiveGAN(LatentGAN):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         super().training_step(self._at_phase(batch), batch_idx)
         world = self.trainer.world_size if self._trainer is not None else 1
-        self.images_seen += batch["image"].shape[0] * world
+        self.add_images_seen(batch["image"].shape[0] * world)
         if self._logging_step:
             phase = self.phase
             self.log_dict({"train/resolution": float(phase.resolution), "train/alpha": phase.alpha}, on_step=True, on_epoch=False)
@@ -330,6 +338,11 @@ class ProgressiveGAN(LatentGAN):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         super().test_step(self._at_phase(batch), batch_idx)
+
+
+def _sync_images_seen(module: ProgressiveGAN, incompatible_keys: Any) -> None:
+    """After load_state_dict (resume, apps), refresh the host copy of the growth clock."""
+    module._images_seen = int(module.images_seen)
 
 
 class ProGAN(ProgressiveGAN):

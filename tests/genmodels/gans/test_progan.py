@@ -112,3 +112,18 @@ def test_resume_in_mid_fade_continues_with_the_same_alpha_and_resolution(tmp_pat
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert int(b["state_dict"]["images_seen"]) == 48
+
+
+def test_exported_generator_keeps_the_phase_and_exports_as_a_program(tmp_path: Path):
+    from genmodels.apps.export import export_program, export_weights, load_generative_model
+
+    torch.manual_seed(0)
+    model = ProGAN(**TINY, fade_images=8, stabilize_images=8).eval()
+    model.add_images_seen(12)  # 8x8, half-way through its fade
+    assert model.phase == Phase(1, 0.5)
+    reopened = load_generative_model(export_weights(model, tmp_path / "g.pt"))
+    assert reopened.phase == Phase(1, 0.5) and int(reopened.images_seen) == 12
+    seeded = lambda m: m.sample(2, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    torch.testing.assert_close(seeded(reopened), seeded(model))
+    path, difference = export_program(model, tmp_path / "g.pt2")
+    assert path.is_file() and difference < 1e-5
