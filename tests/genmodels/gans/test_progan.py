@@ -127,3 +127,11 @@ def test_exported_generator_keeps_the_phase_and_exports_as_a_program(tmp_path: P
     torch.testing.assert_close(seeded(reopened), seeded(model))
     path, difference = export_program(model, tmp_path / "g.pt2")
     assert path.is_file() and difference < 1e-5
+
+
+def test_cli_refuses_an_image_size_that_cannot_grow(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as err:
+        fit("progan/digits.yaml", tmp_path / "run", "--trainer.logger", "false", "--data.init_args.image_size", "24")
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "power-of-2" in message and "image_size" in message
