@@ -6,7 +6,9 @@ experiment YAMLs (``class_path: genmodels.DCGAN``).
 
 from genmodels.base import AdversarialModel, CheckpointMismatchError, GenerativeModel
 from genmodels.autoencoders import VAE, AutoEncoder
-from genmodels.gans import DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, ConditionalGAN, CycleGAN, Pix2Pix, StackGAN
+from genmodels.gans import (
+    DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, ConditionalGAN, CycleGAN, Pix2Pix, ProGAN, StackGAN, StyleGAN, StyleGAN2,
+)
 from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
 from genmodels.text.damsm import DAMSM
 
@@ -16,6 +18,7 @@ __all__ = [
     "GenerativeModel", "AdversarialModel", "CheckpointMismatchError",
     # adversarial
     "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN",
+    "ProGAN", "StyleGAN", "StyleGAN2",
     "Pix2Pix", "CycleGAN",
     "StackGAN", "AttnGAN", "DFGAN", "DAMSM",
     # autoencoders

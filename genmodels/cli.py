@@ -319,6 +319,9 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "translate": ("genmodels.apps.translate", "translate_main"),
     "train-damsm": ("genmodels.text.commands", "train_damsm_main"),
     "r-precision": ("genmodels.text.commands", "r_precision_main"),
+    "style-mix": ("genmodels.apps.style", "style_mix_main"),
+    "truncation-grid": ("genmodels.apps.style", "truncation_grid_main"),
+    "ppl": ("genmodels.apps.style", "ppl_main"),
 }
 
 

@@ -178,6 +178,8 @@ def _interpolate_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=_positive, default=None, help="GIF: paths per grid row")
     p.add_argument("--frame-ms", type=_positive, default=100, help="GIF: milliseconds per frame")
     p.add_argument("--out", required=True, help="interp.gif (animated grids) or interp.png (one row per path)")
+    p.add_argument("--space", choices=("z", "w"), default=None,
+                   help="style-based models: walk in W (linear, default) or in Z (spherical, then mapped)")
     return p
 
 
@@ -192,7 +194,12 @@ def interpolate_main(argv: list[str]) -> Path:
         raise ValueError(f"--steps must be >= 2, got {args.steps}")
     model = load_generative_model(args.ckpt, args.device)
     seed_a, seed_b = args.seeds
-    frames = interpolation_frames(model, seed_a, seed_b, args.steps, args.n, parse_condition(args.condition), args.truncation)
+    if args.space == "z":
+        from genmodels.apps.style import z_interpolation_frames
+
+        frames = z_interpolation_frames(model, seed_a, seed_b, args.steps, args.n, args.truncation)
+    else:
+        frames = interpolation_frames(model, seed_a, seed_b, args.steps, args.n, parse_condition(args.condition), args.truncation)
     if out.suffix.lower() == ".gif":
         save_gif(frames, out, args.nrow, args.frame_ms)
     else:

@@ -1,0 +1,453 @@
+"""StyleGAN (Karras et al. 2019, arXiv:1812.04948) and its StyleGAN2 option (Karras et al. 2020, arXiv:1912.04958).
+
+**StyleGAN** (``architecture: stylegan``): a mapping network f: z -> w (8 equalized FC layers,
+lr multiplier 0.01, Sec. 2) feeds a synthesis network that starts from a learned constant 4x4
+input; after every convolution, per-pixel noise with a learned per-channel scale is added
+(Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Training: progressive growing as in ProGAN
+(600k-image fades and stabilizations in the official config; the schedule code of
+`genmodels.gans.progan`), the ProGAN discriminator, the non-saturating logistic loss with R1
+(gamma = 10), style-mixing regularization (90% of the batches use two latents with a random
+crossover layer, Sec. 3.1), Adam (0.001, betas (0, 0.99)) and a G EMA. The truncation trick
+(Sec. 2, App. B) moves w toward the average w, tracked as an EMA (decay 0.995) in the generator's
+``w_avg`` buffer, which is in the state dict (checkpoints and exports carry it).
+
+**StyleGAN2** (``architecture: stylegan2``, or the `StyleGAN2` class with its paper defaults):
+modulated/demodulated convolutions instead of AdaIN (Sec. 2.2, grouped-convolution
+implementation in `genmodels.nn.modulated_conv`), noise and bias outside the style block, a
+"skip" generator summing upsampled RGB outputs of every resolution and a residual discriminator
+(Sec. 4.1, Fig. 7), no growing, lazy R1 (every 16 iterations, weighted by 16; Sec. 3.1) and lazy
+path-length regularization (every 4 iterations, weight 2, target a = EMA of path lengths with
+decay 0.01, batch halved; Sec. 3.2, Eq. 4).
+
+One system class serves both (``architecture``) because everything but the networks and the
+regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
+``class_path: genmodels.StyleGAN2`` needs no other argument.
+
+Deviations (simpler code, same role): bilinear up/downsampling instead of nearest + [1, 2, 1]
+blur (StyleGAN) or transposed conv + [1, 3, 3, 1] blur (StyleGAN2); average pooling in D; the
+truncation trick applies to all layers (the official code cuts off after 8 layers in StyleGAN);
+Adam's betas and lr are not rescaled for lazy regularization. Not implemented: the mixed-precision
+tricks of the official StyleGAN2 (fp16 top layers, conv clamping) and the path-length metric's
+own training (PPL evaluation is in `genmodels.apps.style`).
+
+Sampling (``sample``, ``synthesis``) uses each layer's fixed noise image (the official
+``noise_mode='const'``), so an image is a function of z (or w) alone, which the apps rely on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genmodels.gans.progan import DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
+from genmodels.nn.equalized import EqualizedConv2d
+from genmodels.nn.mapping import MappingNetwork
+from genmodels.nn.modulated_conv import ModulatedConv2d
+from genmodels.nn.noise import NoiseInjection
+from genmodels.nn.normalization import AdaIN
+
+__all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
+
+NoiseMode = Literal["random", "const"]
+
+
+def _bilinear_up(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class _NoisyActivation(nn.Module):
+    """Noise (B in Fig. 1b) + bias + leaky ReLU; a fixed noise image serves ``noise_mode='const'``."""
+
+    def __init__(self, channels: int, resolution: int, noise_channels: int, gain: float = 1.0) -> None:
+        super().__init__()
+        self.noise = NoiseInjection(noise_channels)
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("const_noise", torch.randn(1, 1, resolution, resolution, generator=torch.Generator().manual_seed(resolution)))
+        self.gain = gain
+
+    def forward(self, x: Tensor, noise_mode: NoiseMode) -> Tensor:
+        noise = self.const_noise.expand(x.shape[0], -1, -1, -1).to(x.dtype) if noise_mode == "const" else None
+        x = self.noise(x, noise) + self.bias.view(1, -1, 1, 1).to(x.dtype)
+        return F.leaky_relu(x, 0.2) * self.gain
+
+
+# ---------------------------------------------------------------------------------------------
+# StyleGAN (2019) synthesis network: Fig. 1b
+
+
+class _StyleLayer(nn.Module):
+    """[upsample, 3x3 conv,] noise, bias, leaky ReLU, AdaIN(w). Without conv: the constant input's layer."""
+
+    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int, conv: bool = True, up: bool = False) -> None:
+        super().__init__()
+        self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
+        self.up = up
+        self.act = _NoisyActivation(out_channels, resolution, out_channels)
+        self.adain = AdaIN(out_channels, w_dim)
+
+    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode) -> Tensor:
+        if self.up:
+            x = _bilinear_up(x)
+        if self.conv is not None:
+            x = self.conv(x)
+        return self.adain(self.act(x, noise_mode), w)
+
+
+class StyleGANSynthesis(nn.Module):
+    """ws (N, num_ws, w_dim) -> image at the phase's resolution; two style layers per resolution."""
+
+    def __init__(self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 16384, channel_max: int = 512) -> None:
+        super().__init__()
+        levels = num_levels(resolution)
+        ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
+        self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4))  # the learned constant input
+        self.layers = nn.ModuleList()
+        for k in range(levels):
+            res, c_in = 4 * 2**k, ch[max(k - 1, 0)]
+            self.layers.append(_StyleLayer(c_in, ch[k], res, w_dim, conv=k > 0, up=k > 0))
+            self.layers.append(_StyleLayer(ch[k], ch[k], res, w_dim))
+        self.to_rgb = nn.ModuleList(EqualizedConv2d(c, image_channels, 1, gain=1.0) for c in ch)
+        self.num_ws = 2 * levels
+
+    def forward(self, ws: Tensor, level: int, alpha: float = 1.0, noise_mode: NoiseMode = "random") -> Tensor:
+        x = self.const.expand(ws.shape[0], -1, -1, -1)
+        previous = x
+        for k in range(level + 1):
+            previous = x
+            x = self.layers[2 * k + 1](self.layers[2 * k](x, ws[:, 2 * k], noise_mode), ws[:, 2 * k + 1], noise_mode)
+        current = self.to_rgb[level](x)
+        if level == 0 or alpha >= 1.0:
+            return current
+        return fade(upsample2(self.to_rgb[level - 1](previous)), current, alpha)
+
+
+# ---------------------------------------------------------------------------------------------
+# StyleGAN2 synthesis network (skip architecture, Fig. 7b) and residual discriminator (Fig. 7c)
+
+
+class _ModulatedLayer(nn.Module):
+    """Modulated (and demodulated) 3x3 conv, then noise, bias, leaky ReLU * sqrt(2) (Fig. 2d)."""
+
+    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int, up: bool = False) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up)
+        self.act = _NoisyActivation(out_channels, resolution, 1, gain=math.sqrt(2))
+
+    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode) -> Tensor:
+        return self.act(self.conv(x, w), noise_mode)
+
+
+class _ToRGB(nn.Module):
+    """Modulated 1x1 conv without demodulation, plus a bias."""
+
+    def __init__(self, in_channels: int, image_channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, image_channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(image_channels))
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        return self.conv(x, w) + self.bias.view(1, -1, 1, 1)
+
+
+class StyleGAN2Synthesis(nn.Module):
+    """ws (N, num_ws, w_dim) -> image at the final resolution (StyleGAN2 does not grow)."""
+
+    def __init__(self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512) -> None:
+        super().__init__()
+        levels = num_levels(resolution)
+        ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
+        self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))
+        self.convs = nn.ModuleList([_ModulatedLayer(ch[0], ch[0], 4, w_dim)])
+        for k in range(1, levels):
+            res = 4 * 2**k
+            self.convs.append(_ModulatedLayer(ch[k - 1], ch[k], res, w_dim, up=True))
+            self.convs.append(_ModulatedLayer(ch[k], ch[k], res, w_dim))
+        self.to_rgb = nn.ModuleList(_ToRGB(c, image_channels, w_dim) for c in ch)
+        self.levels, self.num_ws = levels, 2 * levels
+
+    def forward(self, ws: Tensor, level: Optional[int] = None, alpha: float = 1.0, noise_mode: NoiseMode = "random") -> Tensor:
+        # Layer k's ws: 4x4 conv ws[0], its toRGB ws[1]; level k >= 1: convs ws[2k-1], ws[2k], toRGB ws[2k+1]
+        # (each toRGB shares its w with the next level's first conv, as in the paper's code).
+        x = self.convs[0](self.const.expand(ws.shape[0], -1, -1, -1), ws[:, 0], noise_mode)
+        image = self.to_rgb[0](x, ws[:, 1])
+        for k in range(1, self.levels):
+            x = self.convs[2 * k - 1](x, ws[:, 2 * k - 1], noise_mode)
+            x = self.convs[2 * k](x, ws[:, 2 * k], noise_mode)
+            image = _bilinear_up(image) + self.to_rgb[k](x, ws[:, 2 * k + 1])  # skip generator
+        return image
+
+
+class _ResidualBlock(nn.Module):
+    """Two 3x3 convs and a 2x downsampling, plus a 1x1-conv skip; the sum scaled by 1/sqrt(2)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv0, self.conv1 = EqualizedConv2d(in_channels, in_channels, 3), EqualizedConv2d(in_channels, out_channels, 3)
+        self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False, gain=1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        main = F.avg_pool2d(F.leaky_relu(self.conv1(F.leaky_relu(self.conv0(x), 0.2)), 0.2), 2)
+        return (main + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
+
+
+class StyleGAN2Discriminator(nn.Module):
+    """image (N, C, r, r) at the final resolution -> one logit per image (residual D)."""
+
+    def __init__(self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512, mbstd_group_size: int = 4) -> None:
+        super().__init__()
+        levels = num_levels(resolution)
+        ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
+        self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1)
+        self.blocks = nn.Sequential(*[_ResidualBlock(ch[k], ch[k - 1]) for k in range(levels - 1, 0, -1)])
+        self.head = DiscriminatorHead(ch[0], mbstd_group_size)
+
+    def forward(self, x: Tensor, level: Optional[int] = None, alpha: float = 1.0) -> Tensor:
+        return self.head(self.blocks(F.leaky_relu(self.from_rgb(x), 0.2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The generator: mapping + synthesis + the tracked average w
+
+
+class StyleGenerator(nn.Module):
+    """Mapping network, synthesis network and ``w_avg`` (the truncation trick's centre, an EMA of w)."""
+
+    def __init__(self, mapping: MappingNetwork, synthesis: nn.Module, w_avg_decay: float = 0.995) -> None:
+        super().__init__()
+        self.mapping, self.synthesis = mapping, synthesis
+        self.num_ws, self.w_avg_decay = synthesis.num_ws, w_avg_decay
+        self.register_buffer("w_avg", torch.zeros(mapping.w_dim))
+
+    def map(self, z: Tensor, track_w_avg: bool = False) -> Tensor:
+        w = self.mapping(z)
+        if track_w_avg:
+            with torch.no_grad():
+                self.w_avg.lerp_(w.detach().float().mean(0), 1.0 - self.w_avg_decay)
+        return w
+
+    def broadcast(self, w: Tensor) -> Tensor:
+        """w (N, d) -> ws (N, num_ws, d); ws pass through."""
+        return w if w.dim() == 3 else w[:, None].expand(-1, self.num_ws, -1)
+
+    def truncate(self, w: Tensor, psi: float) -> Tensor:
+        """w_avg + psi (w - w_avg) (Sec. 2, App. B): psi = 1 leaves w, psi = 0 gives the average."""
+        return self.w_avg.to(w.dtype) + psi * (w - self.w_avg.to(w.dtype))
+
+    def forward(self, z: Tensor, level: int, alpha: float = 1.0, noise_mode: NoiseMode = "random") -> Tensor:
+        return self.synthesis(self.broadcast(self.map(z)), level, alpha, noise_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# The system
+
+
+class StyleGAN(ProgressiveGAN):
+    """StyleGAN, or StyleGAN2 with ``architecture='stylegan2'`` (see the module docstring).
+
+    Args:
+        image_shape: ``(C, H, W)``, square, H a power of 2 (1024 for FFHQ in the papers).
+        architecture: ``stylegan`` (AdaIN, growing, ProGAN D) or ``stylegan2`` (modulated convs,
+            skip G, residual D, no growing).
+        latent_dim: size of z (512). w_dim: size of w (512).
+        mapping_layers, mapping_lr_mul: the mapping network (8 layers, 0.01).
+        channel_base, channel_max: feature maps min(channel_base / r, channel_max); null picks
+            16384 (StyleGAN) or 32768 (StyleGAN2), max 512.
+        style_mixing: probability of mixing regularization (0.9).
+        w_avg_decay: decay of the tracked average w (0.995).
+        mbstd_group_size: D's minibatch-stddev group size (4).
+        growing, fade_images, stabilize_images: progressive growing (StyleGAN: on, 600k images;
+            StyleGAN2 trains at full resolution, growing must be off).
+        path_length_weight: StyleGAN2's path-length regularizer weight (2; 0 disables).
+        path_length_interval: lazy interval of the path-length regularizer (4).
+        path_length_decay: decay of the path-length EMA a (0.01).
+        path_length_batch_shrink: the regularizer's batch is the batch divided by this (2).
+        loss, penalty, penalty_weight, penalty_interval: non-saturating loss with R1, gamma = 10,
+            every iteration (StyleGAN2: every 16, weighted by 16).
+        lr_g, lr_d, betas: Adam 0.001 (StyleGAN2: 0.002), (0, 0.99).
+        ema_decay: G EMA for sampling (0.999).
+        **kwargs: other training options of `AdversarialModel`.
+
+    Example:
+        >>> model = StyleGAN(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model.sample(2).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 1024, 1024),
+        architecture: Literal["stylegan", "stylegan2"] = "stylegan",
+        latent_dim: int = 512,
+        w_dim: int = 512,
+        mapping_layers: int = 8,
+        mapping_lr_mul: float = 0.01,
+        channel_base: Optional[int] = None,
+        channel_max: int = 512,
+        style_mixing: float = 0.9,
+        w_avg_decay: float = 0.995,
+        mbstd_group_size: int = 4,
+        growing: bool = True,
+        fade_images: int = 600_000,
+        stabilize_images: int = 600_000,
+        path_length_weight: float = 0.0,
+        path_length_interval: int = 4,
+        path_length_decay: float = 0.01,
+        path_length_batch_shrink: int = 2,
+        loss: Literal["nonsaturating", "hinge", "least_squares", "wasserstein", "minimax"] = "nonsaturating",
+        penalty: Optional[Literal["gp", "r1", "r2"]] = "r1",
+        penalty_weight: float = 10.0,
+        penalty_interval: int = 1,
+        lr_g: float = 0.001,
+        lr_d: float = 0.001,
+        betas: tuple[float, float] = (0.0, 0.99),
+        ema_decay: Optional[float] = 0.999,
+        **kwargs: Any,
+    ) -> None:
+        _check_style_options(architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink)
+        super().__init__(
+            image_shape, latent_dim, growing, fade_images, stabilize_images, loss=loss, penalty=penalty,
+            penalty_weight=penalty_weight, penalty_interval=penalty_interval, lr_g=lr_g, lr_d=lr_d, betas=betas,
+            ema_decay=ema_decay, **kwargs,
+        )
+        self.save_hyperparameters()
+        self.architecture, self.style_mixing = architecture, style_mixing
+        self.path_length = (path_length_weight, path_length_interval, path_length_decay, path_length_batch_shrink)
+        self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
+        c, size, _ = self.image_shape
+        base = channel_base or (16384 if architecture == "stylegan" else 32768)
+        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul)
+        if architecture == "stylegan":
+            synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max)
+            discriminator: nn.Module = ProGANDiscriminator(size, c, base, channel_max, mbstd_group_size)
+        else:
+            synthesis = StyleGAN2Synthesis(w_dim, size, c, base, channel_max)
+            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size)
+        self.build(StyleGenerator(mapping, synthesis, w_avg_decay), discriminator)
+
+    # -- latent-space hooks used by the apps (genmodels.apps.latent, W space) ------------------
+    def mapping(self, z: Tensor) -> Tensor:
+        """z (N, latent_dim) -> w (N, w_dim) through the sampling (EMA) generator."""
+        return self.sampling_generator.map(z)
+
+    @property
+    def mean_w(self) -> Tensor:
+        return self.sampling_generator.w_avg
+
+    def truncate(self, w: Tensor, psi: float) -> Tensor:
+        return self.sampling_generator.truncate(w, psi)
+
+    def synthesis(self, w: Tensor) -> Tensor:
+        """w (N, w_dim) or per-layer ws (N, num_ws, w_dim) -> images at the final resolution, fixed noise."""
+        g, phase = self.sampling_generator, self.phase
+        return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, "const"))
+
+    def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
+        if condition is not None:
+            raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
+        return self.synthesis(self.mapping(self.sample_latent(n, generator)))
+
+    @property
+    def num_ws(self) -> int:
+        """Style inputs of the synthesis network (two per resolution; 18 at 1024x1024)."""
+        return self.generator.num_ws
+
+    @property
+    def num_active_ws(self) -> int:
+        """Style inputs the networks use at the current phase (two per resolution)."""
+        return 2 * (self.phase.level + 1)
+
+    # -- training -----------------------------------------------------------------------------
+    def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
+        n, phase = batch["image"].shape[0], self.phase
+        ws = self.mixed_ws(n, generator)
+        return self.generator.synthesis(ws, phase.level, phase.alpha)
+
+    def mixed_ws(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """ws for a training batch, with style-mixing regularization (Sec. 3.1).
+
+        With probability ``style_mixing`` a sample takes w1 = f(z1) before a random crossover layer
+        and w2 = f(z2) from it on, so the network cannot assume adjacent styles are correlated.
+        """
+        g = self.generator
+        ws = g.broadcast(g.map(self.sample_latent(n, generator), track_w_avg=self.training))
+        if self.style_mixing <= 0 or not self.training:
+            return ws
+        w2 = g.broadcast(g.map(self.sample_latent(n, generator)))
+        mix = torch.rand(n, 1, generator=generator, device=self.device) < self.style_mixing
+        crossover = torch.randint(1, max(self.num_active_ws, 2), (n, 1), generator=generator, device=self.device)
+        layer = torch.arange(g.num_ws, device=self.device)[None]
+        return torch.where((mix & (layer >= crossover))[:, :, None], w2, ws)
+
+    def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Non-saturating loss, plus the lazy path-length regularizer (StyleGAN2, Sec. 3.2)."""
+        loss, logs = super().generator_loss(batch, fake)
+        weight, interval, _, shrink = self.path_length
+        if weight > 0 and self.iteration % interval == 0:
+            penalty, lengths = self.path_length_penalty(max(1, batch["image"].shape[0] // shrink))
+            loss = loss + weight * interval * penalty
+            logs.update({"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()})
+        return loss, logs
+
+    def path_length_penalty(self, n: int) -> tuple[Tensor, Tensor]:
+        """E_w,y (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a the EMA of the lengths (Eq. 4)."""
+        _, _, decay, _ = self.path_length
+        phase = self.phase
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            ws = self.generator.broadcast(self.generator.map(self.sample_latent(n))).float()
+            ws = ws.detach().requires_grad_(True) if not ws.requires_grad else ws
+            images = self.generator.synthesis(ws, phase.level, phase.alpha).float()
+            y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+            (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
+            lengths = grad.pow(2).sum(dim=2).mean(dim=1).sqrt()
+            target = self.path_length_mean.lerp(lengths.detach().mean(), decay)
+            self.path_length_mean.copy_(target)
+            return (lengths - target).pow(2).mean(), lengths
+
+
+class StyleGAN2(StyleGAN):
+    """StyleGAN with the StyleGAN2 paper's defaults (config F): modulated convs, skip G, residual D,
+    no growing, lazy R1 (gamma 10 every 16 iterations), path-length regularization (weight 2,
+    every 4 iterations), Adam 0.002 with betas (0, 0.99), style mixing 0.9.
+
+    Example:
+        >>> model = StyleGAN2(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model.sample(2).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 1024, 1024),
+        architecture: Literal["stylegan", "stylegan2"] = "stylegan2",
+        growing: bool = False,
+        path_length_weight: float = 2.0,
+        penalty_interval: int = 16,
+        lr_g: float = 0.002,
+        lr_d: float = 0.002,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            image_shape, architecture, growing=growing, path_length_weight=path_length_weight,
+            penalty_interval=penalty_interval, lr_g=lr_g, lr_d=lr_d, **kwargs,
+        )
+
+
+def _check_style_options(
+    architecture: str, growing: bool, style_mixing: float, w_avg_decay: float, pl_weight: float, pl_interval: int, pl_shrink: int
+) -> None:
+    checks = [
+        ("architecture", architecture in ("stylegan", "stylegan2"), architecture, "'stylegan' or 'stylegan2'"),
+        ("growing", not (architecture == "stylegan2" and growing), growing, "false with architecture stylegan2 (its skip G and residual D replace growing)"),
+        ("style_mixing", 0.0 <= style_mixing <= 1.0, style_mixing, "in [0, 1]"),
+        ("w_avg_decay", 0.0 <= w_avg_decay < 1.0, w_avg_decay, "in [0, 1)"),
+        ("path_length_weight", pl_weight >= 0, pl_weight, ">= 0"),
+        ("path_length_interval", pl_interval >= 1, pl_interval, ">= 1"),
+        ("path_length_batch_shrink", pl_shrink >= 1, pl_shrink, ">= 1"),
+    ]
+    for key, ok, value, allowed in checks:
+        if not ok:
+            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")

@@ -1,0 +1,80 @@
+"""Equalized learning rate (Karras et al. 2018, arXiv:1710.10196, Sec. 4.1).
+
+Weights are stored as draws of N(0, 1) and multiplied at *run time* by He's constant
+``gain / sqrt(fan_in)``. Adam's update is invariant to the scale of a parameter, so storing
+unit-scale weights gives every layer the same effective learning speed, whatever its fan-in.
+
+``lr_mul`` (StyleGAN's mapping network uses 0.01; Karras et al. 2019, arXiv:1812.04948, App. C)
+slows a layer down further: the stored weight is drawn from N(0, 1 / lr_mul^2) and scaled by
+``lr_mul`` at run time, so the *effective* weight starts He-initialized while each Adam step moves
+it ``lr_mul`` times less. The same holds for the bias (effective bias = stored bias * lr_mul).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["EqualizedLinear", "EqualizedConv2d", "RELU_GAIN"]
+
+#: He's gain for (leaky) ReLU layers; linear output layers use 1.
+RELU_GAIN = math.sqrt(2.0)
+
+
+class EqualizedLinear(nn.Module):
+    """``y = x W_eff^T + b_eff`` with ``W_eff = W * gain / sqrt(in_features) * lr_mul``.
+
+    Args:
+        in_features, out_features: sizes.
+        bias: learn a bias (zero-initialized, or ``bias_init``).
+        gain: He gain (sqrt(2) before a leaky ReLU, 1 for linear outputs).
+        lr_mul: learning-rate multiplier of this layer (see the module docstring).
+        bias_init: initial value of the effective bias (AdaIN's scale uses 1).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, gain: float = RELU_GAIN, lr_mul: float = 1.0, bias_init: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias: Optional[nn.Parameter] = nn.Parameter(torch.full((out_features,), bias_init / lr_mul)) if bias else None
+        self.weight_scale = gain / math.sqrt(in_features) * lr_mul
+        self.lr_mul = lr_mul
+
+    def effective_weight(self) -> Tensor:
+        return self.weight * self.weight_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = None if self.bias is None else self.bias * self.lr_mul
+        return F.linear(x, self.effective_weight(), bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, scale={self.weight_scale:.4g}, lr_mul={self.lr_mul}"
+
+
+class EqualizedConv2d(nn.Module):
+    """A "same"-padded convolution with run-time He scaling ``gain / sqrt(in_channels * k * k)``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, gain: float = RELU_GAIN, lr_mul: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size) / lr_mul)
+        self.bias: Optional[nn.Parameter] = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_scale = gain / math.sqrt(in_channels * kernel_size * kernel_size) * lr_mul
+        self.lr_mul, self.padding = lr_mul, kernel_size // 2
+
+    def effective_weight(self) -> Tensor:
+        return self.weight * self.weight_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = None if self.bias is None else self.bias * self.lr_mul
+        return F.conv2d(x, self.effective_weight(), bias, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        out_c, in_c, k, _ = self.weight.shape
+        return f"{in_c}, {out_c}, kernel_size={k}, scale={self.weight_scale:.4g}"

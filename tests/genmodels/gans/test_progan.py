@@ -1,0 +1,137 @@
+"""ProGAN: the growing schedule, fade-in, real images at the current resolution, exact resume."""
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from genmodels import ProGAN
+from genmodels.callbacks import StopAtIteration
+from genmodels.gans.progan import GrowthSchedule, Phase, ProGANDiscriminator, ProGANGenerator
+from tests.cli.common import fit, load
+from tests.genmodels.helpers import loader
+
+TINY = dict(image_shape=(1, 16, 16), latent_dim=8, channel_base=32, channel_max=8)
+
+
+def test_schedule_stabilizes_4x4_then_fades_and_stabilizes_each_level():
+    schedule = GrowthSchedule(final_level=2, fade_images=10, stabilize_images=20)
+    assert schedule.phase(0) == schedule.phase(19) == Phase(0, 1.0)
+    # alpha rises linearly from 0 to 1 over the fade of 8x8, then 8x8 is stable.
+    alphas = [schedule.phase(t).alpha for t in range(20, 30)]
+    assert [schedule.phase(t).level for t in range(20, 50)] == [1] * 30
+    assert alphas == pytest.approx([k / 10 for k in range(10)])
+    assert schedule.phase(30) == schedule.phase(49) == Phase(1, 1.0)
+    assert schedule.phase(50) == Phase(2, 0.0) and schedule.phase(55) == Phase(2, 0.5)
+    assert schedule.phase(60) == schedule.phase(10**9) == Phase(2, 1.0)
+    assert schedule.images_until_final() == 60 and schedule.phase(60).resolution == 16
+    assert GrowthSchedule(final_level=2, growing=False).phase(0) == Phase(2, 1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(image_shape=(1, 24, 24)), "power-of-2"),
+        (dict(image_shape=(1, 16, 8)), "square"),
+        (dict(fade_images=-1), "fade_images"),
+        (dict(fade_images=0, stabilize_images=0), "images per phase"),
+        (dict(drift=-0.1), "drift"),
+        (dict(spectral_norm=True), "spectral_norm"),
+    ],
+)
+def test_bad_configs_fail_clearly(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ProGAN(**{**TINY, **kwargs})
+
+
+def test_networks_fade_between_resolutions():
+    torch.manual_seed(0)
+    g = ProGANGenerator(latent_dim=8, resolution=16, image_channels=1, channel_base=32, channel_max=8)
+    d = ProGANDiscriminator(resolution=16, image_channels=1, channel_base=32, channel_max=8)
+    z = torch.randn(4, 8)
+    assert [g(z, level).shape[-1] for level in range(3)] == [4, 8, 16]
+    # alpha = 0: the new block is invisible (the previous level's image, upsampled).
+    torch.testing.assert_close(g(z, 1, 0.0), torch.nn.functional.interpolate(g(z, 0), scale_factor=2.0))
+    half = g(z, 1, 0.5)
+    torch.testing.assert_close(half, 0.5 * g(z, 1, 0.0) + 0.5 * g(z, 1, 1.0))
+    x = torch.randn(4, 1, 8, 8)
+    torch.testing.assert_close(d(x, 1, 0.0), d(torch.nn.functional.avg_pool2d(x, 2), 0))
+    assert d(torch.randn(4, 1, 16, 16), 2).shape == (4,)
+
+
+def test_real_images_follow_the_phase():
+    model = ProGAN(**TINY, fade_images=8, stabilize_images=8)
+    images = torch.randn(4, 1, 16, 16)
+    assert model.real_images(images, Phase(0, 1.0)).shape[-1] == 4
+    torch.testing.assert_close(model.real_images(images, Phase(1, 1.0)), torch.nn.functional.avg_pool2d(images, 2))
+    blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(images, 4), scale_factor=2.0)
+    torch.testing.assert_close(model.real_images(images, Phase(1, 0.0)), blurred)
+    assert model.sample(3).shape == (3, 1, 16, 16)  # sampling is always at the final resolution
+
+
+class _RecordPhase(pl.Callback):
+    def __init__(self) -> None:
+        self.phases: list[Phase] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.phases.append(pl_module.phase)
+
+
+def test_resolution_grows_at_the_configured_iterations():
+    torch.manual_seed(0)
+    model = ProGAN(**TINY, fade_images=32, stabilize_images=16)  # batch 8: 4 fade + 2 stable iterations
+    record = _RecordPhase()
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0,
+                         callbacks=[record, StopAtIteration(14)])
+    trainer.fit(model, loader(32, (1, 16, 16), 8))
+    assert [p.resolution for p in record.phases] == [4] * 2 + [8] * 6 + [16] * 6
+    assert [p.alpha for p in record.phases[2:8]] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert int(model.images_seen) == 14 * 8 and model.phase == Phase(2, 1.0)
+
+
+TINY_CLI = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--checkpoint.every_n_iterations", "100",
+            "--sample_grid.every_n_iterations", "100", "--model.init_args.latent_dim", "8", "--model.init_args.channel_base", "32",
+            "--model.init_args.channel_max", "8", "--model.init_args.fade_images", "32", "--model.init_args.stabilize_images", "16",
+            "--trainer.check_val_every_n_epoch", "1000"]
+
+
+@pytest.mark.slow
+def test_resume_in_mid_fade_continues_with_the_same_alpha_and_resolution(tmp_path: Path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit("progan/digits.yaml", straight, "--max_iterations", "6", *TINY_CLI)
+    fit("progan/digits.yaml", resumed, "--max_iterations", "4", *TINY_CLI)
+    middle = load(resumed / "checkpoints/last.ckpt")
+    # Stopped after 4 iterations = 32 images: 8x8, half-way through its fade.
+    assert int(middle["state_dict"]["images_seen"]) == 32
+    assert GrowthSchedule(2, 32, 16).phase(32) == Phase(1, 0.5)
+    fit("progan/digits.yaml", resumed, "--max_iterations", "6", "--ckpt_path", "last", *TINY_CLI)
+    a, b = load(straight / "checkpoints/last.ckpt"), load(resumed / "checkpoints/last.ckpt")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert int(b["state_dict"]["images_seen"]) == 48
+
+
+def test_exported_generator_keeps_the_phase_and_exports_as_a_program(tmp_path: Path):
+    from genmodels.apps.export import export_program, export_weights, load_generative_model
+
+    torch.manual_seed(0)
+    model = ProGAN(**TINY, fade_images=8, stabilize_images=8).eval()
+    model.add_images_seen(12)  # 8x8, half-way through its fade
+    assert model.phase == Phase(1, 0.5)
+    reopened = load_generative_model(export_weights(model, tmp_path / "g.pt"))
+    assert reopened.phase == Phase(1, 0.5) and int(reopened.images_seen) == 12
+    seeded = lambda m: m.sample(2, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    torch.testing.assert_close(seeded(reopened), seeded(model))
+    path, difference = export_program(model, tmp_path / "g.pt2")
+    assert path.is_file() and difference < 1e-5
+
+
+def test_cli_refuses_an_image_size_that_cannot_grow(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as err:
+        fit("progan/digits.yaml", tmp_path / "run", "--trainer.logger", "false", "--data.init_args.image_size", "24")
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "power-of-2" in message and "image_size" in message

@@ -1,0 +1,138 @@
+"""StyleGAN / StyleGAN2: mapping + synthesis, truncation, mixing, regularizers, the apps' W space."""
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import yaml
+
+from genmodels import StyleGAN, StyleGAN2
+from genmodels.apps.generation import generate, interpolation_frames
+from genmodels.apps.latent import latent_space
+from genmodels.callbacks import StopAtIteration
+from tests.cli.common import fit, load
+from genmodels.gans.stylegan import StyleGAN2Synthesis, StyleGANSynthesis
+from tests.genmodels.helpers import loader
+
+TINY_CLI_ARGS = Path(__file__).parents[2] / "cli" / "tiny" / "stylegan.yaml"
+TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+
+
+def _trainer(iterations: int, callbacks=()) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0,
+                      callbacks=[*callbacks, StopAtIteration(iterations)])
+
+
+def test_paper_sized_networks():
+    """Default arguments build the papers' 1024x1024 networks (parameter counts of the official models)."""
+    g2 = StyleGAN2Synthesis()
+    assert g2.num_ws == 18 and abs(sum(p.numel() for p in g2.parameters()) / 1e6 - 28.0) < 1.0
+    g1 = StyleGANSynthesis()
+    assert g1.num_ws == 18 and g1.const.shape == (1, 512, 4, 4)
+
+
+def test_psi_zero_gives_the_average_w_image_for_every_seed():
+    torch.manual_seed(0)
+    model = StyleGAN2(**TINY).eval()
+    with torch.no_grad():
+        model.generator_ema.w_avg.normal_()  # any tracked average
+        average = model.synthesis(model.mean_w[None])
+    for seed in (0, 1, 2):
+        torch.testing.assert_close(generate(model, 1, seed, truncation=0.0), average)
+    assert not torch.allclose(generate(model, 1, 0), generate(model, 1, 1))
+    # psi = 1 leaves w unchanged; psi = 0.5 is half-way to the average.
+    w = model.mapping(torch.randn(2, 8))
+    torch.testing.assert_close(model.truncate(w, 1.0), w)
+    torch.testing.assert_close(model.truncate(w, 0.5), 0.5 * (w + model.mean_w))
+
+
+def test_average_w_is_an_ema_buffer_tracked_in_training_and_saved():
+    torch.manual_seed(0)
+    model = StyleGAN(**TINY, w_avg_decay=0.5, fade_images=8, stabilize_images=8)
+    assert torch.equal(model.generator.w_avg, torch.zeros(8))
+    model.train()
+    z = torch.randn(4, 8)
+    w = model.generator.map(z, track_w_avg=True)
+    torch.testing.assert_close(model.generator.w_avg, 0.5 * w.mean(0))
+    assert "generator.w_avg" in model.state_dict() and "generator_ema.w_avg" in model.state_dict()
+
+
+def test_style_mixing_switches_w_at_a_crossover_layer():
+    torch.manual_seed(0)
+    model = StyleGAN2(**TINY, style_mixing=1.0).train()
+    ws = model.mixed_ws(16)
+    assert ws.shape == (16, 6, 8)
+    for sample in ws:
+        changes = [k for k in range(1, 6) if not torch.equal(sample[k], sample[k - 1])]
+        assert len(changes) == 1  # one crossover layer in [1, num_ws)
+        assert torch.equal(sample[changes[0]:], sample[-1:].expand(6 - changes[0], -1))
+    no_mix = StyleGAN2(**TINY, style_mixing=0.0).train().mixed_ws(4)
+    assert torch.equal(no_mix, no_mix[:, :1].expand_as(no_mix))
+
+
+def test_noise_changes_training_images_but_not_samples():
+    torch.manual_seed(0)
+    model = StyleGAN(**TINY, growing=False)
+    with torch.no_grad():
+        for p in model.generator_ema.parameters():
+            p.add_(0.1 * torch.randn_like(p))  # non-zero noise scales
+    gen = lambda: model.sample(2, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    torch.testing.assert_close(gen(), gen())
+    w = model.generator_ema.broadcast(model.mapping(torch.randn(2, 8)))
+    a, b = (model.generator_ema.synthesis(w, 2) for _ in range(2))
+    assert not torch.allclose(a, b)
+
+
+def test_w_space_hooks_for_the_apps():
+    model = StyleGAN2(**TINY).eval()
+    space = latent_space(model)
+    assert space.kind == "w"
+    frames = interpolation_frames(model, 0, 1, steps=3)
+    assert frames.shape == (3, 1, 1, 16, 16)
+    torch.testing.assert_close(frames[0, 0], generate(model, 1, 0)[0])
+
+
+@pytest.mark.parametrize("cls", [StyleGAN, StyleGAN2])
+def test_trains_with_lazy_regularizers(cls):
+    torch.manual_seed(0)
+    model = cls(**TINY, penalty_interval=2, path_length_interval=2, path_length_weight=2.0, fade_images=8, stabilize_images=8)
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    r1_at: list[int] = []
+    penalty = model._penalty_value
+    model._penalty_value = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
+    _trainer(4).fit(model, loader(32, (1, 16, 16), 8))
+    assert model.iteration == 4 and int(model.images_seen) == 32
+    assert r1_at == [0, 2]  # lazy R1: every penalty_interval-th iteration
+    assert float(model.path_length_mean) > 0  # the EMA target a of Eq. 4 moved
+    changed = [k for k, v in model.generator.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("mapping.") for k in changed) and "w_avg" in changed
+
+
+def test_bad_options_fail_clearly():
+    with pytest.raises(ValueError, match="architecture"):
+        StyleGAN(**TINY, architecture="stylegan3")
+    with pytest.raises(ValueError, match="growing"):
+        StyleGAN(**TINY, architecture="stylegan2", growing=True)
+    with pytest.raises(ValueError, match="style_mixing"):
+        StyleGAN(**TINY, style_mixing=1.5)
+    with pytest.raises(ValueError, match="power-of-2"):
+        StyleGAN2(**{**TINY, "image_shape": (1, 12, 12)})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["stylegan/digits.yaml", "stylegan2/digits.yaml"])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, config):
+    """w_avg, the path-length EMA, the growth phase and the mixing RNG all resume exactly."""
+    args = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--checkpoint.every_n_iterations", "100",
+            "--sample_grid.every_n_iterations", "100", "--trainer.check_val_every_n_epoch", "1000",
+            *[str(a) for a in yaml.safe_load(TINY_CLI_ARGS.read_text())]]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit(config, straight, "--max_iterations", "4", *args)
+    fit(config, resumed, "--max_iterations", "2", *args)
+    fit(config, resumed, "--max_iterations", "4", "--ckpt_path", "last", *args)
+    a, b = load(straight / "checkpoints/last.ckpt")["state_dict"], load(resumed / "checkpoints/last.ckpt")["state_dict"]
+    assert a.keys() == b.keys() and {"generator.w_avg", "path_length_mean", "images_seen"} <= set(a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
