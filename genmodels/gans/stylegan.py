@@ -55,6 +55,21 @@ __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "Styl
 NoiseMode = Literal["random", "const"]
 
 
+def mean_over_ranks(x: Tensor) -> Tensor:
+    """``x`` averaged over the DDP processes (``x`` itself outside DDP).
+
+    The running statistics (the average w, the path-length target a) then describe the global
+    batch and are identical on every rank, so the checkpoint (rank 0's) restores every rank exactly.
+    Every rank reaches these updates at the same iterations, as a collective requires.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        x = x.clone()
+        dist.all_reduce(x)
+        x = x / dist.get_world_size()
+    return x
+
+
 def _bilinear_up(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
@@ -226,7 +241,7 @@ class StyleGenerator(nn.Module):
         w = self.mapping(z)
         if track_w_avg:
             with torch.no_grad():
-                self.w_avg.lerp_(w.detach().float().mean(0), 1.0 - self.w_avg_decay)
+                self.w_avg.lerp_(mean_over_ranks(w.detach().float().mean(0)), 1.0 - self.w_avg_decay)
         return w
 
     def broadcast(self, w: Tensor) -> Tensor:
@@ -403,7 +418,7 @@ class StyleGAN(ProgressiveGAN):
             y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
             (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
             lengths = grad.pow(2).sum(dim=2).mean(dim=1).sqrt()
-            target = self.path_length_mean.lerp(lengths.detach().mean(), decay)
+            target = self.path_length_mean.lerp(mean_over_ranks(lengths.detach().mean()), decay)
             self.path_length_mean.copy_(target)
             return (lengths - target).pow(2).mean(), lengths
 
