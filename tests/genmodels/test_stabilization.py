@@ -61,13 +61,23 @@ def test_ema_generator_is_used_for_sampling_and_differs_from_raw_weights():
 
 
 def test_spectral_norm_bounds_the_discriminators_layers():
+    torch.manual_seed(0)
     model = _dcgan(spectral_norm=True, discriminator_norm="none", loss="hinge")
     _fit(model, 20)
     convs = [m for m in model.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(hasattr(m, "parametrizations") for m in convs)
+    model.discriminator.train()
     for conv in convs:
+        # During training sigma comes from one power iteration per step (as in Miyato et al.), which
+        # trails the moving weight by a few percent; on the final weight it converges and every
+        # layer's normalized weight has spectral norm 1.
         sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
-        assert sigma.item() == pytest.approx(1.0, abs=0.05)
+        assert sigma.item() == pytest.approx(1.0, abs=0.15)
+        with torch.no_grad():
+            for _ in range(100):
+                conv.weight  # each access in training mode runs one power iteration
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_weight_clipping_keeps_every_critic_weight_in_range():
