@@ -3,13 +3,14 @@
 # in the same invocation. Run on the GPU node from the repository root:
 #
 #     bash scripts/bench_gpu.sh [OUT_DIR]        # default: bench-gpu-<date>/
+#     SMOKE=1 bash scripts/bench_gpu.sh OUT_DIR  # every command on the CPU at tiny sizes (a test runs this)
 #
 # 1. framework overhead: genmodels vs a plain PyTorch loop at MNIST size (goal: ratio >= 0.90)
 # 2. DCGAN at CIFAR-10 shape: it/s in fp32, bf16-mixed, fp16-mixed, compiled, channels_last, fused Adam
 # 3. FID on 10k + 10k images (Inception weights from `genmodels prefetch-weights`; random weights
 #    otherwise, which times the same work), genmodels vs torch-fidelity
 # 4. data pipeline: folder loader with 2 workers vs the training step's consumption
-# 5. StyleGAN2 sec/kimg at 64 px (when scripts/bench_stylegan.py is present)
+# 5. StyleGAN2 sec/kimg at 64 px, batch 32
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -17,21 +18,36 @@ OUT=${1:-bench-gpu-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 export WANDB_MODE=offline
 
-run() {  # name, command...: print, run, and keep the output
+run() {  # name, command...: print, run, keep the output; a failing benchmark does not stop the rest
     local name=$1; shift
     echo "== $name: $*" | tee "$OUT/$name.txt"
-    "$@" 2>/dev/null | tee -a "$OUT/$name.txt"
+    if ! "$@" 2>"$OUT/$name.err" | tee -a "$OUT/$name.txt"; then
+        echo "== $name FAILED (stderr in $OUT/$name.err)" | tee -a "$OUT/$name.txt"
+    fi
 }
 
-$PY - <<'PY' | tee "$OUT/device.txt"
+if [ "${SMOKE:-0}" = 1 ]; then
+    # Same commands and flags, CPU and tiny sizes: checks the suite, measures nothing.
+    GPU=cpu; CUDA=cpu; VARIANTS=fp32,bf16,channels_last,fused
+    N_TRAIN="--iterations 3 --repeats 1"; N_OPT="--iterations 2 --repeats 1 --feature-maps 8"
+    N_FID="--num-images 16 --batch-size 8"; N_DATA="--images 16 --batches 2 --iterations 2 --batch-size 4"
+    N_STYLE="--resolution 8 --batch 2 --channel-base 64 --channel-max 8 --iterations 1 --warmup 1"
+else
+    GPU=gpu; CUDA=cuda; VARIANTS=fp32,bf16,fp16,compile,channels_last,fused
+    N_TRAIN="--iterations 500 --repeats 3"; N_OPT="--iterations 200 --repeats 3"
+    N_FID="--num-images 10000 --batch-size 200"; N_DATA="--images 2048 --batches 30 --iterations 100"
+    N_STYLE="--resolution 64 --batch 32"
+    $PY - <<'PY' | tee "$OUT/device.txt"
 import torch
 print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}")
 PY
-run overhead $PY scripts/bench_train.py --device gpu --image-size 28 --batch-size 64 --iterations 500 --repeats 3
-run options $PY scripts/bench_options.py --device cuda --variants fp32,bf16,fp16,compile,channels_last,fused --iterations 200 --repeats 3
-run fid10k $PY scripts/bench_metrics.py --device cuda --num-images 10000 --batch-size 200
-run data $PY scripts/bench_data.py --device cuda --workers 2 --image-size 64 --images 2048 --batches 30 --iterations 100
-if [ -f scripts/bench_stylegan.py ]; then
-    run stylegan2 $PY scripts/bench_stylegan.py --resolution 64 --batch-size 32 --device cuda
 fi
+# shellcheck disable=SC2086  # the size options are word lists on purpose
+{
+run overhead $PY scripts/bench_train.py --device $GPU --image-size 28 --batch-size 64 $N_TRAIN
+run options $PY scripts/bench_options.py --device $CUDA --variants $VARIANTS $N_OPT
+run fid10k $PY scripts/bench_metrics.py --device $CUDA $N_FID
+run data $PY scripts/bench_data.py --device $CUDA --workers 2 --image-size 64 $N_DATA
+run stylegan2 $PY scripts/bench_stylegan.py --architecture stylegan2 --device $CUDA $N_STYLE
+}
 echo "tables written to $OUT/"
