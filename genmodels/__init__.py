@@ -4,7 +4,8 @@ Every model is importable from here (``genmodels.DCGAN``) and usable by class pa
 experiment YAMLs (``class_path: genmodels.DCGAN``).
 """
 
-from genmodels.base import AdversarialModel, CheckpointMismatchError, GenerativeModel
+from genmodels.base import CheckpointMismatchError, GenerativeModel
+from genmodels.gans.adversarial import AdversarialModel
 from genmodels.autoencoders import VAE, AutoEncoder
 from genmodels.gans import (
     DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, ConditionalGAN, CycleGAN, Pix2Pix, ProGAN, StackGAN, StyleGAN, StyleGAN2,

@@ -38,6 +38,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
+from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.loggers import WandbLogger
 
@@ -334,7 +335,7 @@ def main(args: Any = None) -> None:
             getattr(importlib.import_module(module), function)(argv[1:])
             return
         GenModelsCLI(args=argv)
-    except (CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError, ConditionError) as err:
+    except (UserError, CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError, ConditionError) as err:
         print(f"genmodels: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

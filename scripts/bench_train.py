@@ -28,7 +28,7 @@ from pytorch_lightning.loggers import CSVLogger
 from datamodules import DigitsDataModule
 from genmodels import DCGAN, GAN, WGANGP
 from genmodels.callbacks import StopAtIteration
-from genmodels.losses import LOSSES, gradient_penalty
+from genmodels.gans.losses import LOSSES, gradient_penalty
 
 WARMUP = 10
 

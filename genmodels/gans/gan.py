@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from genmodels.base import AdversarialModel
+from genmodels.gans.adversarial import AdversarialModel
 
 __all__ = ["GAN", "LatentGAN", "MLPGenerator", "MaxoutDiscriminator", "Maxout"]
 

@@ -8,7 +8,7 @@ every 70x70 patch as real or fake. The objective (Eq. 4) is
 
 with L_cGAN = E[log D(x, y)] + E[log(1 - D(x, G(x, z)))] (Eq. 1), G trained to maximize
 log D(x, G(x, z)) (the non-saturating loss, ``loss: nonsaturating``; any loss of
-`genmodels.losses` can be chosen) and L_L1 = E||y - G(x, z)||_1 (Eq. 3). D's objective is divided
+`genmodels.gans.losses` can be chosen) and L_L1 = E||y - G(x, z)||_1 (Eq. 3). D's objective is divided
 by 2 "to slow down the rate at which D learns relative to G" (Sec. 3.3). The noise z is dropout
 only, in the first three decoder layers, kept on at test time, and BatchNorm uses the statistics of
 the current batch (`genmodels.nn.unet`). Generator: U-Net-256 (`UNetGenerator`, depth from the

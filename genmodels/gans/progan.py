@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.gan import LatentGAN
-from genmodels.losses import gradient_penalty, r1_penalty
+from genmodels.gans.losses import gradient_penalty, r1_penalty
 from genmodels.nn.equalized import EqualizedConv2d, EqualizedLinear
 from genmodels.nn.minibatch_std import MinibatchStdDev
 from genmodels.nn.normalization import PixelNorm

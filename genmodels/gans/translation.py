@@ -28,7 +28,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor
 
-from genmodels.base import AdversarialModel
+from genmodels.gans.adversarial import AdversarialModel
 from genmodels.conditioning import ConditionError
 from genmodels.metrics.modular import FrechetDistance
 

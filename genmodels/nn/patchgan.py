@@ -5,7 +5,7 @@ or fake, so D models high-frequency structure while L1 handles the low frequenci
 ``n_layers`` 3 (the default) the patch is 70x70: C64-C128-C256-C512 (4x4 convolutions, stride 2
 but 1 for the last, LeakyReLU 0.2, no normalization on the first layer), then a 4x4 convolution
 to one channel. CycleGAN uses the same network with instance normalization (Zhu et al. 2017,
-Sec. 4). Outputs are raw scores (logits), one per patch, so every loss of `genmodels.losses`
+Sec. 4). Outputs are raw scores (logits), one per patch, so every loss of `genmodels.gans.losses`
 applies and averages over patches.
 """
 

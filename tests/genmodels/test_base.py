@@ -10,7 +10,7 @@ from pytorch_lightning.plugins import MixedPrecision
 
 from genmodels import DCGAN, GAN
 from genmodels.callbacks import StopAtIteration
-from genmodels.losses import d_loss_nonsaturating, g_loss_nonsaturating
+from genmodels.gans.losses import d_loss_nonsaturating, g_loss_nonsaturating
 from tests.genmodels.helpers import loader
 
 

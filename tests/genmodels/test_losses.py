@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from genmodels import losses as L
+from genmodels.gans import losses as L
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

@@ -8,7 +8,7 @@ from pytorch_lightning.plugins import MixedPrecision
 
 from genmodels import DCGAN, GAN, WGAN, WGANGP
 from genmodels.callbacks import StopAtIteration
-from genmodels.stabilization import ema_decay_at, instance_noise_std, lr_factor
+from genmodels.gans.stabilization import ema_decay_at, instance_noise_std, lr_factor
 from tests.genmodels.helpers import loader
 
 
