@@ -48,6 +48,7 @@ def run_argv(name: str, argv: list[str]) -> Any:
 
 def _first_line(err: BaseException) -> str:
     """jsonargparse explains union types over many lines: keep the lines that say what is wrong."""
+    noise = ("- Expected a <class 'NoneType'>", "Subtypes:", "Errors:", "Given value type:", "Given value:")
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    kept = [line for line in lines if not line.startswith("- Expected a <class 'NoneType'>")]
+    kept = [line.removeprefix("- ") for line in lines if not line.startswith(noise)]
     return " ".join(kept)[:600]

@@ -136,7 +136,7 @@ def fraction(text: str) -> float:
 def seed(text: str) -> int:
     value = int(text)
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SEED}], got {value}")
+        raise argparse.ArgumentTypeError(f"seed must be in [0, {MAX_SEED}], got {value}")
     return value
 
 
@@ -270,17 +270,21 @@ def check_output_dir(path: Any, names: Iterable[Any] = (), *, inputs: Iterable[A
                      flag: str = "--out") -> Path:
     """Check a folder the command will fill with ``names`` (relative paths), before any work.
 
-    Refused: the folder is, contains or lies inside one of ``inputs``; one of the files it would
-    write exists (without ``--overwrite``); a file in its place; a place that cannot be written.
+    Refused: the folder is or lies inside an input folder, or one of the files it would write is
+    an input; one of the files it would write exists (without ``--overwrite``); a file in its place; a place that cannot be written.
     """
     path = Path(path)
     resolved = path.resolve()
+    names = list(names)
+    planned = {(resolved / name).resolve() for name in names}
     for source in inputs:
         if source is None:
             continue
         source = Path(source).resolve()
-        if resolved == source or source in resolved.parents or (source.is_dir() is False and resolved in source.parents):
-            raise UserError(f"{flag} {path} overlaps the input {source}; write the output to a separate folder")
+        if source.is_dir() and (resolved == source or source in resolved.parents):
+            raise UserError(f"{flag} {path} is or lies inside the input folder {source}; write the output to a separate folder")
+        if source in planned or resolved == source:
+            raise UserError(f"{flag} {path} would write over the input {source}; write the output elsewhere")
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {path} is a file; give a folder")
     _writable_parent(path / "x", flag)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     out = Path(args.out)
     count = args.num_samples * (len(args.text) if args.text is not None else 1)
     if out.suffix and out.suffix.lower() != ".png":
-        raise c.UserError(f"--out must be a .png file or a folder, got {out}")
+        raise c.UserError(f"--out must be a .png file or a directory, got {out}")
     if out.suffix:
         c.check_output(out, inputs=[args.ckpt], overwrite=args.overwrite)
     else:
