@@ -15,19 +15,22 @@ from genmodels.commands.common import UsageError
 
 #: The options documented for all three (LightningCLI accepts many more: see `genmodels fit --help`).
 _DOCUMENTED = (
-    ("--config", "experiment YAML, e.g. experiments/dcgan/digits.yaml (may be given more than once; later files override)"),
-    ("--ckpt_path", "checkpoint to start from: a path, or 'last' for <run>/checkpoints/last.ckpt (fit resumes from it)"),
-    ("--trainer.default_root_dir", "run directory (default runs/<experiment>)"),
-    ("--max_iterations", "stop after this many iterations (batches)"),
-    ("--model.init_args.NAME", "override a model argument of the YAML (likewise --data.init_args.NAME, --trainer.NAME)"),
-    ("--print_config", "print the resolved config and exit"),
+    ("--config", "YAML", "experiment YAML, e.g. experiments/dcgan/digits.yaml (may be given more than once; later files override)"),
+    ("--ckpt_path", "PATH", "checkpoint to start from: a file, or 'last' for <run>/checkpoints/last.ckpt (fit resumes from it)"),
+    ("--trainer.default_root_dir", "DIR", "run directory (default runs/<experiment>)"),
+    ("--max_iterations", "N", "stop after this many iterations (batches); trainer.max_steps counts optimizer steps"),
+    ("--model.init_args.NAME", "VALUE", "override a model argument of the YAML (likewise --data.init_args.NAME, --trainer.NAME)"),
+    ("--print_config", None, "print the resolved config and exit"),
 )
 
 
 def add_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=f"{description} Full option list: `genmodels {name} --help`.")
-    for flag, text in _DOCUMENTED:
-        parser.add_argument(flag, metavar="VALUE", help=text)
+    for flag, metavar, text in _DOCUMENTED:
+        if metavar is None:
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, metavar=metavar, help=text)
     return parser
 
 
