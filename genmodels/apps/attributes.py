@@ -11,7 +11,7 @@ Controllable generation and bias probing read these files through `genmodels.app
 
 Usage (until ``genmodels train-classifier`` dispatches attribute datamodules here)::
 
-    python -m genmodels.apps.attributes --data experiments/<model>/celeba.yaml --epochs 5 --out attributes.pt
+    genmodels train-attributes --data experiments/<model>/celeba.yaml --epochs 5 --out attributes.pt
 
 Not implemented: a deeper network for high-resolution faces (inputs are resized to 32 px), class
 balancing of rare attributes.

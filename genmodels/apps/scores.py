@@ -150,7 +150,7 @@ def load_scorer(path: Any, sha256: Optional[str] = None, map_location: Any = "cp
         return attribute_scorer(attributes.load_attribute_classifier(path, sha256, map_location))
     raise ValueError(
         f"{Path(path)} is not a classifier file (format {found!r}); train one with `genmodels train-classifier` "
-        "(class labels) or `python -m genmodels.apps.attributes` (attributes)"
+        "(class labels) or `genmodels train-attributes` (attributes)"
     )
 
 

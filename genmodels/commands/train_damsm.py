@@ -56,9 +56,12 @@ def run(args: argparse.Namespace) -> Path:
 
     from genmodels.text.damsm import DAMSM
 
-    pl.seed_everything(args.seed)
     datamodule = _text_data.datamodule(args)
-    model = DAMSM(datamodule.vocab, args.dim, args.embedding_dim, backbone=args.backbone,
+    # `vocabulary` (unlike `vocab`, which is None while the captions are missing) reads the caption
+    # files now, so missing data stops here with the files and layout it expects.
+    vocab = datamodule.vocabulary.words
+    pl.seed_everything(args.seed, verbose=False)
+    model = DAMSM(vocab, args.dim, args.embedding_dim, backbone=args.backbone,
                   backbone_weights=args.backbone_weights, width=args.width, lr=args.lr)
     trainer = pl.Trainer(max_epochs=args.epochs, max_steps=args.max_steps, accelerator=args.accelerator, devices=1,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -67,5 +70,5 @@ def run(args: argparse.Namespace) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(out, weights_only=True)
     metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
-    print(f"DAMSM ({len(datamodule.vocab)} words, backbone {args.backbone}) -> {out}; last losses {metrics}")
+    print(f"DAMSM ({len(vocab)} words, backbone {args.backbone}) -> {out}; last losses {metrics}")
     return out

@@ -127,6 +127,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train-damsm", ["--dataset", "shapes", "--out", "{unwritable}/d.ckpt"], "cannot be written"),
     ("train-damsm", ["--dataset", "shapes", "--image-size", "100000", "--out", "{work}/d.ckpt"], "--image-size 100000 is over"),
     ("train-damsm", ["--dataset", "cub", "--data-dir", "{root}/nowhere", "--out", "{work}/d.ckpt"], "is not a folder"),
+    ("train-damsm", ["--dataset", "cub", "--data-dir", "{root}", "--out", "{work}/d.ckpt"], "cub files not found"),
     # r-precision
     ("r-precision", ["--ckpt", "{dcgan}", "--damsm", "{text}", "--dataset", "shapes"], "not a text-to-image model"),
     ("r-precision", ["--ckpt", "{dcgan}", "--dataset", "shapes"], "required: --damsm"),
