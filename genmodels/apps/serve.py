@@ -1,4 +1,4 @@
-"""What ``genmodels serve`` (`genmodels.commands.serve`) runs: the HTTP API (``--api``) or the Streamlit explorer for a checkpoint.
+"""What ``genmodels serve`` (`genmodels.commands.serve`) runs: the HTTP API or the Streamlit explorer.
 
 Examples::
 
@@ -19,8 +19,6 @@ import ipaddress
 import sys
 from pathlib import Path
 from typing import Any, Optional
-
-
 
 __all__ = ["streamlit_arguments", "run_api", "run_streamlit", "warn_if_exposed", "STREAMLIT_APP"]
 

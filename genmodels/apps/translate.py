@@ -1,4 +1,4 @@
-"""Image-to-image translation of single images for ``genmodels translate`` (`genmodels.commands.translate`): translate a folder of images with a Pix2Pix / CycleGAN checkpoint.
+"""Translating images with a Pix2Pix / CycleGAN checkpoint, for ``genmodels translate`` (`genmodels.commands.translate`).
 
 Examples::
 

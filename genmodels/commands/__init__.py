@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(err: BaseException) -> str:
     text = str(err) or type(err).__name__
-    if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)) and err.filename and str(err.filename) not in text:
+    file_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+    if isinstance(err, file_errors) and err.filename and str(err.filename) not in text:
         text = f"{text}: {err.filename}"
     return " ".join(text.split())
 

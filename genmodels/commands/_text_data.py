@@ -14,7 +14,8 @@ MAX_IMAGE_SIZE = 1024
 def add_data_arguments(p: argparse.ArgumentParser, batch_size: int = 48) -> None:
     c.option(p, "--dataset", choices=("cub", "oxford102", "shapes"), required=True, help="text-image dataset")
     c.option(p, "--data-dir", default=None, metavar="DIR", help="data root (default $GENMODELS_DATA, else ./data)")
-    c.option(p, "--image-size", type=c.positive_int, default=64, metavar="S", help=f"image side in pixels (default 64, at most {MAX_IMAGE_SIZE})")
+    c.option(p, "--image-size", type=c.positive_int, default=64, metavar="S",
+             help=f"image side in pixels (default 64, at most {MAX_IMAGE_SIZE})")
     c.option(p, "--min-word-count", type=c.positive_int, default=1, help="words seen fewer times are <unk> (default 1)")
     c.option(p, "--max-length", type=c.positive_int, default=18, help="caption tokens kept (default 18)")
     c.option(p, "--synthetic-size", type=c.positive_int, default=1024, help="shapes only: training images (default 1024)")

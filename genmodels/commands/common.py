@@ -73,7 +73,9 @@ class CommandParser(argparse.ArgumentParser):
 # Options
 
 
-def option(parser: argparse.ArgumentParser, name: str, *, aliases: Sequence[str] = (), required: bool = False, **kwargs: Any) -> argparse.Action:
+def option(
+    parser: argparse.ArgumentParser, name: str, *, aliases: Sequence[str] = (), required: bool = False, **kwargs: Any
+) -> argparse.Action:
     """``parser.add_argument(name, ...)`` plus hidden aliases: the underscore spelling and ``aliases``.
 
     An alias writes the same destination; ``required`` is checked after parsing (`check_required`)
@@ -155,11 +157,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def add_ckpt(parser: argparse.ArgumentParser, help: str = "training checkpoint or `genmodels export` weights file", aliases: Sequence[str] = ()) -> None:
+def add_ckpt(
+    parser: argparse.ArgumentParser, help: str = "training checkpoint or `genmodels export` weights file", aliases: Sequence[str] = ()
+) -> None:
     option(parser, "--ckpt", required=True, aliases=aliases, metavar="PATH", help=help)
 
 
-def add_out(parser: argparse.ArgumentParser, help: str, required: bool = True, default: Optional[str] = None, aliases: Sequence[str] = ()) -> None:
+def add_out(
+    parser: argparse.ArgumentParser, help: str, required: bool = True, default: Optional[str] = None, aliases: Sequence[str] = ()
+) -> None:
     option(parser, "--out", required=required, default=default, aliases=aliases, metavar="PATH", help=help)
     add_overwrite(parser)
 

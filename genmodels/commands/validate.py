@@ -9,11 +9,14 @@ from genmodels.commands import _lightning
 
 NAME = "validate"
 HELP = "run the validation loop (and its metrics) of a checkpoint on the experiment's data"
+DESCRIPTION = (
+    "Validate a checkpoint: `genmodels validate --config <experiment>.yaml --ckpt_path <ckpt>`."
+)
 RAW_ARGV = True  # LightningCLI parses the arguments itself
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    return _lightning.add_parser(subparsers, NAME, HELP, "Validate a checkpoint: `genmodels validate --config <experiment>.yaml --ckpt_path <ckpt>`.")
+    return _lightning.add_parser(subparsers, NAME, HELP, DESCRIPTION)
 
 
 def run_argv(argv: list[str]) -> Any:
