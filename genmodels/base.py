@@ -20,12 +20,13 @@ import torch
 from torch import Tensor
 
 from genmodels.compat import logger_will_write
+from genmodels.errors import UserError
 
 
 __all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class"]
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ValueError, UserError):
     """A checkpoint was written by another model class than the one being restored."""
 
 

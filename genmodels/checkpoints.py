@@ -16,13 +16,14 @@ from typing import Any, Union
 import torch
 
 from genmodels.base import GenerativeModel
+from genmodels.errors import UserError
 
 __all__ = ["CheckpointError", "load_checkpoint_safely", "load_model", "model_class_of"]
 
 PathLike = Union[str, os.PathLike]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RuntimeError, UserError):
     """A checkpoint that cannot be used: missing, corrupt, unsafe or of another model."""
 
 

@@ -48,7 +48,7 @@ RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A config value that the model or datamodule rejects when it is built."""
 
 
@@ -301,43 +301,15 @@ def _new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-# Commands beyond LightningCLI's fit/validate/test: name -> (module, function taking argv).
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
-    "evaluate": ("genmodels.metrics.commands", "evaluate_main"),
-    "train-classifier": ("genmodels.metrics.commands", "train_classifier_main"),
-    "prefetch-weights": ("genmodels.metrics.commands", "prefetch_weights_main"),
-    "anomaly": ("genmodels.apps.anomaly", "anomaly_main"),
-    "control": ("genmodels.apps.controllable", "control_main"),
-    "sample": ("genmodels.apps.commands", "sample_main"),
-    "interpolate": ("genmodels.apps.commands", "interpolate_main"),
-    "export": ("genmodels.apps.commands", "export_main"),
-    "serve": ("genmodels.apps.serve", "serve_main"),
-    "augment": ("genmodels.apps.augment", "augment_main"),
-    "compare": ("genmodels.compare", "compare_main"),
-    "sweep": ("genmodels.sweep", "sweep_main"),
-    "bias": ("genmodels.apps.bias", "bias_main"),
-    "class-accuracy": ("genmodels.apps.scores", "accuracy_main"),
-    "translate": ("genmodels.apps.translate", "translate_main"),
-    "train-damsm": ("genmodels.text.commands", "train_damsm_main"),
-    "r-precision": ("genmodels.text.commands", "r_precision_main"),
-    "style-mix": ("genmodels.apps.style", "style_mix_main"),
-    "truncation-grid": ("genmodels.apps.style", "truncation_grid_main"),
-    "ppl": ("genmodels.apps.style", "ppl_main"),
-}
-
-
 def main(args: Any = None) -> None:
-    """Entry point of the ``genmodels`` console script and ``python -m genmodels``."""
-    argv = list(sys.argv[1:] if args is None else args)
-    try:
-        if argv and argv[0] in EXTRA_COMMANDS:
-            module, function = EXTRA_COMMANDS[argv[0]]
-            getattr(importlib.import_module(module), function)(argv[1:])
-            return
-        GenModelsCLI(args=argv)
-    except (UserError, CheckpointError, CheckpointMismatchError, ConfigError, FileNotFoundError, ConditionError) as err:
-        print(f"genmodels: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
+
+    Every command, fit/validate/test included, is dispatched by `genmodels.commands.invoke`
+    (one parser, one error path: a user error prints ``genmodels: error: ...`` and exits 2).
+    """
+    from genmodels.commands import invoke
+
+    invoke(sys.argv[1:] if args is None else list(args))
 
 
 if __name__ == "__main__":

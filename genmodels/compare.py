@@ -1,4 +1,4 @@
-"""``genmodels compare RUN_DIR...``: a table and a plot of several runs, from local files only.
+"""What ``genmodels compare RUN_DIR...`` (`genmodels.commands.compare`) shows: a table and a plot of several runs, from local files only.
 
 Reads each run directory's W&B run files (offline or synced) or CSV logs through
 `genmodels.runs`, prints one row per run (last iteration, last losses, best value of every
@@ -8,16 +8,14 @@ Reads each run directory's W&B run files (offline or synced) or CSV logs through
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Optional
 
 from PIL import Image, ImageDraw
 
-from genmodels.runs import run_history
 
-__all__ = ["compare_main", "summarize", "plot_curves"]
+__all__ = ["summarize", "plot_curves", "format_value"]
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -87,26 +85,8 @@ def _panel(draw: ImageDraw.ImageDraw, runs: dict[str, list[dict]], key: str, box
             draw.ellipse([xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2], fill=COLOURS[i % len(COLOURS)])
 
 
-def _format(value: Optional[float]) -> str:
+def format_value(value: Optional[float]) -> str:
+    """A table cell: 4 significant digits, '-' for a missing value."""
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def compare_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="genmodels compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories (trainer.default_root_dir)")
-    parser.add_argument("--keys", default="train/loss_d,train/loss_g", help="metrics to plot (comma-separated); "
-                        "every val/fid_* metric found is added")
-    parser.add_argument("--out", type=Path, default=Path("compare.png"), help="PNG of the curves")
-    args = parser.parse_args(argv)
-    runs = {str(run): run_history(run) for run in args.runs}
-    summaries = [summarize(Path(name), rows) for name, rows in runs.items()]
-    columns = ["run", "iteration", "train/loss_d", "train/loss_g"]
-    columns += sorted({k for s in summaries for k in s if k.startswith(("val/fid", "val/kid"))})
-    print("\t".join(columns))
-    for summary in summaries:
-        print("\t".join(_format(summary.get(c)) for c in columns))
-    found = sorted({k for rows in runs.values() for row in rows for k in row if k.startswith("val/fid")})
-    keys = [k for k in args.keys.split(",") if k] + [k for k in found if k not in args.keys]
-    print(f"plot: {plot_curves(runs, keys, args.out)}")

@@ -22,10 +22,12 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
+from genmodels.errors import UserError
+
 __all__ = ["Condition", "ClassLabels", "Attributes", "ConditionError", "make_condition"]
 
 
-class ConditionError(ValueError):
+class ConditionError(ValueError, UserError):
     """A condition that does not fit the model: wrong type, shape, class or attribute name."""
 
 

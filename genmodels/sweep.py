@@ -1,4 +1,4 @@
-"""``genmodels sweep FILE``: run a W&B sweep file locally, or as a SLURM array, without the W&B service.
+"""Sweep files for ``genmodels sweep FILE`` (`genmodels.commands.sweep`): run a W&B sweep file locally, or as a SLURM array, without the W&B service.
 
 The same YAML serves both routes. With W&B: ``wandb sweep FILE`` then ``wandb agent ID``, which
 runs the file's ``command`` with ``${args}`` expanded to ``--key=value``. Locally: this command
@@ -13,7 +13,6 @@ int_uniform | q_uniform`` with ``min``/``max`` (and ``q``).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import random
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["sweep_main", "expand", "load_sweep"]
+__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array"]
 
 
 def load_sweep(path: Path) -> dict:
@@ -78,7 +77,8 @@ def fit_args(spec: dict, combination: dict[str, Any], run_dir: Path) -> list[str
     return ["fit", *args, "--trainer.default_root_dir", str(run_dir)]
 
 
-def _slurm_array(lines: list[list[str]], out: Path) -> Path:
+def write_slurm_array(lines: list[list[str]], out: Path) -> Path:
+    """A SLURM array script whose task i runs ``genmodels <lines[i]>``."""
     commands = "\n".join(f"  {i}) python -m genmodels {shlex.join(a)} ;;" for i, a in enumerate(lines))
     out.write_text(
         "#!/bin/bash\n"
@@ -90,28 +90,3 @@ def _slurm_array(lines: list[list[str]], out: Path) -> Path:
         "esac\n"
     )
     return out
-
-
-def sweep_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="genmodels sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", type=Path, help="sweep YAML (W&B sweep format)")
-    parser.add_argument("--root", type=Path, default=None, help="parent of the run directories (default runs/sweeps/<file>)")
-    parser.add_argument("--count", type=int, default=10, help="runs of a random sweep")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a random sweep's draws")
-    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
-    parser.add_argument("--slurm-array", type=Path, default=None, help="write a SLURM array script instead of running")
-    parser.add_argument("--extra", default="", help="arguments appended to every run (e.g. '--max_iterations 100')")
-    args = parser.parse_args(argv)
-    spec = load_sweep(args.file)
-    root = args.root or Path("runs/sweeps") / args.file.stem
-    runs = [fit_args(spec, combo, root / f"{i:03d}") + shlex.split(args.extra)
-            for i, combo in enumerate(expand(spec, args.count, args.seed))]
-    if args.slurm_array:
-        print(f"wrote {_slurm_array(runs, args.slurm_array)} ({len(runs)} tasks)")
-        return
-    for i, run in enumerate(runs):
-        print(f"[{i + 1}/{len(runs)}] genmodels {shlex.join(run)}")
-        if not args.dry_run:
-            from genmodels.cli import main
-
-            main(run + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs

@@ -1,4 +1,4 @@
-"""Anomaly detection with a trained autoencoder or VAE: ``genmodels anomaly``.
+"""Anomaly detection with a trained autoencoder or VAE (``genmodels anomaly``, `genmodels.commands.anomaly`).
 
 Train a model on the "normal" classes only (``datamodules.ClassSubsetDataModule``, e.g.
 ``experiments/vae/digits_anomaly.yaml`` keeps digits 0-4), then score every held-out image of all
@@ -25,7 +25,6 @@ Conditional models are refused: scoring them would need the label of the image b
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ from torch import Tensor
 
 from genmodels.checkpoints import load_checkpoint_safely, load_model
 
-__all__ = ["anomaly_main", "run_anomaly", "score_images", "detection_metrics", "save_histogram", "build_datamodule"]
+__all__ = ["run_anomaly", "score_images", "detection_metrics", "save_histogram", "build_datamodule"]
 
 SCORES = ("auto", "reconstruction", "elbo")
 _ALLOWED_DATA_PACKAGE = "datamodules"
@@ -292,43 +291,3 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 def _to_model_range(images: Tensor) -> Tensor:
     return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="genmodels anomaly",
-        description="Score held-out images with an autoencoder or VAE trained on normal classes; "
-        "report ROC-AUC and PR-AUC of the other classes (JSON) and a histogram of the scores (PNG).",
-    )
-    parser.add_argument("--ckpt", required=True, help="training checkpoint of a genmodels.AutoEncoder or genmodels.VAE")
-    parser.add_argument("--normal", required=True, help="normal classes, e.g. 0,1,2,3,4 or 0-4; all others are anomalous")
-    parser.add_argument("--out", required=True, help="JSON report to write")
-    parser.add_argument("--score", default="auto", choices=SCORES, help="auto: elbo for a VAE, reconstruction for an AE")
-    parser.add_argument("--split", default="test", choices=("val", "test"), help="held-out split to score")
-    parser.add_argument("--num_samples", type=int, default=1, help="posterior samples per image for the elbo score")
-    parser.add_argument("--data_dir", default=None, help="data root, overriding the one recorded in the checkpoint")
-    parser.add_argument("--config", default=None, help="experiment YAML whose data section replaces the checkpoint's")
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--histogram", default=None, help="PNG path (default: the report's path with .png)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples of the elbo score")
-    return parser
-
-
-def anomaly_main(argv: Sequence[str]) -> None:
-    """Entry point of ``genmodels anomaly`` (argv without the command name)."""
-    parser = _parser()
-    args = parser.parse_args(list(argv))
-    try:
-        report = run_anomaly(
-            args.ckpt, parse_classes(args.normal), args.out, args.score, args.split, args.data_dir, args.config,
-            args.num_samples, args.batch_size, args.histogram, args.device, args.seed,
-        )
-    except ValueError as err:
-        parser.error(str(err))  # exits with status 2 and the usage line
-    print(
-        f"{report['score']} score on {report['dataset']} {report['split']}: normal {report['normal_classes']} "
-        f"({report['num_normal']}) vs anomalous {report['anomalous_classes']} ({report['num_anomalous']}): "
-        f"ROC-AUC {report['roc_auc']:.4f}, PR-AUC {report['pr_auc']:.4f} (chance {report['pr_auc_chance']:.3f})\n"
-        f"report: {args.out}\nhistogram: {report['histogram']}"
-    )

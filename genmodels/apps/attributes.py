@@ -11,7 +11,7 @@ Controllable generation and bias probing read these files through `genmodels.app
 
 Usage (until ``genmodels train-classifier`` dispatches attribute datamodules here)::
 
-    python -m genmodels.apps.attributes --data experiments/<model>/celeba.yaml --epochs 5 --out attributes.pt
+    genmodels train-attributes --data experiments/<model>/celeba.yaml --epochs 5 --out attributes.pt
 
 Not implemented: a deeper network for high-resolution faces (inputs are resized to 32 px), class
 balancing of rare attributes.
@@ -19,10 +19,7 @@ balancing of rare attributes.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
@@ -37,7 +34,6 @@ __all__ = [
     "train_attribute_classifier",
     "save_attribute_classifier",
     "load_attribute_classifier",
-    "attributes_main",
     "FORMAT",
 ]
 
@@ -213,33 +209,3 @@ def _fit(classifier: AttributeClassifier, datamodule: Any, epochs: int, lr: floa
 
 # ---------------------------------------------------------------------------------------------
 # Command line
-
-
-def attributes_main(argv: list[str]) -> str:
-    """``python -m genmodels.apps.attributes --data CONFIG [--epochs N] [--out PATH]``; returns the SHA-256."""
-    from genmodels.metrics.commands import load_datamodule
-
-    p = argparse.ArgumentParser(prog="python -m genmodels.apps.attributes", description="Train a multi-label attribute classifier.")
-    p.add_argument("--data", required=True, help="datamodule config: an experiment YAML (its data:) or {class_path, init_args}")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default=None, help="output file (default attributes-<dataset>.pt)")
-    args = p.parse_args(argv)
-    if args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
-    classifier = train_attribute_classifier(load_datamodule(args.data), args.epochs, args.lr, args.seed, args.device)
-    out = Path(args.out or f"attributes-{classifier.meta['dataset']}.pt")
-    digest = save_attribute_classifier(classifier, out)
-    print(f"mean test accuracy {classifier.meta['mean_test_accuracy']:.4f} over {len(classifier.attribute_names)} attributes")
-    print(f"classifier written to {out}\nsha256 {digest}")
-    return digest
-
-
-if __name__ == "__main__":
-    try:
-        attributes_main(sys.argv[1:])
-    except (ValueError, FileNotFoundError) as err:
-        print(f"genmodels: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None

@@ -1,4 +1,4 @@
-"""``genmodels augment``: does adding generated images help a classifier trained on little real data?
+"""Does adding generated images help a classifier trained on little real data?
 
 Protocol (one table, every row trained the same way):
 
@@ -27,10 +27,8 @@ Example::
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -38,13 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.apps.commands import default_device, exit_on_value_error
-from genmodels.apps.export import load_generative_model
 from genmodels.apps.generation import generate, num_classes
 from genmodels.images import to_uint8
 
 __all__ = [
-    "augment_main",
     "run_augmentation",
     "stratified_subset",
     "generated_dataset",
@@ -300,54 +295,3 @@ def format_table(result: AugmentationResult) -> str:
     gain = result.row("real + generated").mean - result.row("real only").mean
     lines.append(f"real + generated vs real only: {100 * gain:+.1f} points (mean of {result.protocol['repeats']} seeds)")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels augment", description="Real vs real + generated training data for a classifier.")
-    p.add_argument("--gen", required=True, help="generator checkpoint (class-conditional, or use --labeler)")
-    p.add_argument("--data", required=True, help="datamodule name (digits, mnist, ...) or an experiment/config YAML")
-    p.add_argument("--data-dir", default=None, help="data root for a datamodule given by name")
-    p.add_argument("--real-fraction", type=float, default=0.1, help="share of the real train split kept (default 0.1)")
-    p.add_argument("--num-generated", type=int, default=None, help="generated images (default: the real images left out)")
-    p.add_argument("--labeler", default=None,
-                   help="classifier file (genmodels train-classifier) labelling an unconditional generator's images")
-    p.add_argument("--truncation", type=float, default=None, help="truncation psi for the generated images")
-    p.add_argument("--steps", type=int, default=500, help="optimizer steps per classifier (default 500)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--repeats", type=int, default=3, help="classifier seeds per row (default 3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=default_device())
-    p.add_argument("--out", default=None, help="also write the rows and protocol as JSON")
-    return p
-
-
-@exit_on_value_error("genmodels augment")
-def augment_main(argv: list[str]) -> AugmentationResult:
-    """``genmodels augment --gen CKPT --data digits --real-fraction 0.1 [--labeler CLF] [--steps N] [--out F]``."""
-    args = _parser().parse_args(argv)
-    if args.steps < 1 or args.repeats < 1 or args.batch_size < 1:
-        raise ValueError("--steps, --repeats and --batch-size must be >= 1")
-    model = load_generative_model(args.gen, args.device)
-    labeler = None
-    if args.labeler is not None:
-        from genmodels.metrics.classifier import load_classifier  # weights_only, pinned by its sidecar hash
-
-        labeler = load_classifier(args.labeler, map_location=args.device)
-    datamodule = resolve_datamodule(args.data, model.image_shape[1], args.data_dir)
-    result = run_augmentation(
-        model, datamodule, args.real_fraction, args.num_generated, args.steps, args.batch_size, args.lr,
-        args.repeats, args.seed, args.truncation, labeler, args.device,
-    )  # fmt: skip
-    print(format_table(result))
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        rows = [dict(asdict(r), mean=r.mean, std=r.std) for r in result.rows]
-        out.write_text(json.dumps({"rows": rows, "protocol": result.protocol}, indent=2) + "\n")
-        print(f"results written to {out}")
-    return result

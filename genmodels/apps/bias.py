@@ -22,9 +22,9 @@ shows. Use classifiers trained on data where the attributes are balanced, and mo
 
 Outputs (`write_report`): ``correlation.csv`` (rows: edited target, columns: scores),
 ``change.csv``, ``top_changes.csv`` (per target, the other attributes by |change|) and
-``correlation.png`` (a heatmap). Command line::
+``correlation.png`` (a heatmap). Command line (`genmodels.commands.bias`)::
 
-    python -m genmodels.apps.bias --ckpt G --classifier C --out bias/ [--targets Smiling,Male] [--steps 8]
+    genmodels bias --ckpt G --classifier C --out bias/ [--targets Smiling,Male] [--steps 8]
 
 Not implemented: significance tests, and disentangling the generator's own sample correlations
 from those its edits add (both show in the correlation).
@@ -32,10 +32,8 @@ from those its edits add (both show in the correlation).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -45,18 +43,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from genmodels.apps.controllable import (
-    Decoder,
-    add_edit_arguments,
-    check_edit_arguments,
-    edit_latents,
-    load_edit_setup,
-    user_errors,
-)
+from genmodels.apps.controllable import Decoder, edit_latents
 from genmodels.apps.scores import Scorer
 from genmodels.images import save_png
 
-__all__ = ["BiasReport", "probe_bias", "path_correlation", "write_report", "heatmap", "bias_main"]
+__all__ = ["BiasReport", "probe_bias", "path_correlation", "write_report", "heatmap"]
 
 
 @dataclass
@@ -190,32 +181,3 @@ def heatmap(matrix: Tensor, rows: Sequence[str], columns: Sequence[str], cell: i
             text = "nan" if math.isnan(value) else f"{value:.2f}"
             draw.text((x + (cell - width_of(text)) // 2, y + cell // 2 - 5), text, fill="black", font=font)
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous()
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-@user_errors
-def bias_main(argv: list[str]) -> BiasReport:
-    """``genmodels bias --ckpt G --classifier C --out DIR [--targets a,b] [--steps k] [...]``."""
-    p = argparse.ArgumentParser(prog="genmodels bias", description="Which scores move together when one is edited.")
-    p.add_argument("--targets", default=None, help="comma-separated classes/attributes to edit (default: all)")
-    p.add_argument("--top", type=int, default=5, help="other attributes listed per target (default 5)")
-    p.add_argument("--out", default="bias", help="output folder (correlation.csv/.png, change.csv, top_changes.csv)")
-    add_edit_arguments(p)
-    args = p.parse_args(argv)
-    check_edit_arguments(p, args)
-    _, scorer, decode, z = load_edit_setup(args)
-    targets = None if args.targets is None else [scorer.index(t.strip()) for t in args.targets.split(",") if t.strip()]
-    report = probe_bias(decode, scorer, z, targets, args.steps, args.step_size, args.penalty)
-    paths = write_report(report, args.out, args.top)
-    print(f"{'edited':>16s} {'attribute':>16s} {'change':>9s} {'corr':>6s}")
-    for target, other, change, correlation in report.top_changes(args.top):
-        print(f"{target:>16s} {other:>16s} {change:9.3f} {correlation:6.2f}")
-    print(f"correlation matrix: {paths['correlation']} and {paths['heatmap']}")
-    return report
-
-
-if __name__ == "__main__":
-    bias_main(sys.argv[1:])

@@ -28,7 +28,7 @@ attribute classifiers). The generator is any model with a latent code: ``decode(
 (`genmodels.ConditionalGAN`, VAEs) or a `genmodels.gans.LatentGAN` (GAN, DCGAN, WGAN, ...); the EMA
 generator is used when there is one.
 
-Command line::
+Command line (`genmodels.commands.control`)::
 
     genmodels control --ckpt runs/cgan/digits/checkpoints/last.ckpt --classifier lenet-digits.pt \\
         --target 3 --steps 8 --out grid.png [--penalty 1] [--lower] [--condition 5]
@@ -40,10 +40,7 @@ set on long edits), edits in intermediate (W) spaces.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -51,12 +48,11 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from genmodels.apps.scores import Scorer, load_scorer
-from genmodels.checkpoints import CheckpointError
+from genmodels.apps.scores import Scorer
 from genmodels.conditioning import Attributes, ClassLabels
-from genmodels.images import save_png, uint8_grid
+from genmodels.images import uint8_grid
 
-__all__ = ["Edit", "edit_latents", "latent_decoder", "draw_latents", "model_condition", "control_main"]
+__all__ = ["Edit", "edit_latents", "latent_decoder", "draw_latents", "model_condition", "write_steps_csv"]
 
 Decoder = Callable[[Tensor], Tensor]
 
@@ -228,54 +224,6 @@ def _parse_assignments(spec: str) -> dict[str, float]:
 # Command line
 
 
-def user_errors(function: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
-    """Print a bad input (value, missing or unusable file) the way argparse does and exit with status 2."""
-
-    @functools.wraps(function)
-    def wrapper(argv: list[str]) -> Any:
-        try:
-            return function(argv)
-        except (ValueError, FileNotFoundError, CheckpointError) as err:
-            print(f"genmodels: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    return wrapper
-
-
-def add_edit_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments shared by ``genmodels control`` and the bias probe."""
-    p.add_argument("--ckpt", required=True, help="generator checkpoint (a training checkpoint of a model with a latent z)")
-    p.add_argument("--classifier", required=True, help="class classifier (genmodels train-classifier) or attribute classifier file")
-    p.add_argument("--classifier-sha256", default=None, help="pin the classifier file to this SHA-256 (prefix)")
-    p.add_argument("--steps", type=int, default=8, help="gradient steps (default 8)")
-    p.add_argument("--step-size", type=float, default=0.5, help="distance z moves in the first step (default 0.5)")
-    p.add_argument("--penalty", type=float, default=0.0, help="weight of the change of the other scores (default 0)")
-    p.add_argument("--num-samples", type=int, default=8, help="latents edited (default 8)")
-    p.add_argument("--condition", default=None, help="conditional models: class index, or name=value,... for attributes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-
-
-def check_edit_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.steps < 1 or args.num_samples < 1:
-        p.error(f"--steps and --num-samples must be >= 1, got {args.steps} and {args.num_samples}")
-    if args.step_size <= 0 or args.penalty < 0:
-        p.error(f"--step-size must be > 0 and --penalty >= 0, got {args.step_size} and {args.penalty}")
-
-
-def load_edit_setup(args: argparse.Namespace) -> tuple[Any, Scorer, Decoder, Tensor]:
-    """(model, scorer, decoder, starting latents) for parsed edit arguments; checks they fit."""
-    from genmodels.checkpoints import load_model
-
-    model = load_model(args.ckpt, map_location=args.device)
-    scorer = load_scorer(args.classifier, args.classifier_sha256, map_location=args.device)
-    scorer.check_fits(model.image_shape, f"the generator of {args.ckpt}")
-    generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    condition = model_condition(model, args.condition, args.num_samples, generator)
-    decode = latent_decoder(model, condition)
-    return model, scorer, decode, draw_latents(model, args.num_samples, generator)
-
-
 def write_steps_csv(edit: Edit, scorer: Scorer, path: Path) -> Path:
     """Mean score per step and column, with the target's probability and the others' drift."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,24 +237,3 @@ def write_steps_csv(edit: Edit, scorer: Scorer, path: Path) -> Path:
             row = [f"{v:.6g}" for v in (target_probability[step].item(), drift[step].item(), *mean_scores[step].tolist())]
             writer.writerow([step, *row])
     return path
-
-
-@user_errors
-def control_main(argv: list[str]) -> Edit:
-    """``genmodels control --ckpt G --classifier C --target T --steps k --out grid.png [...]``."""
-    p = argparse.ArgumentParser(prog="genmodels control", description="Edit z along a classifier's gradient.")
-    p.add_argument("--target", required=True, help="class (index or name) or attribute name to raise")
-    p.add_argument("--lower", action="store_true", help="lower the target's score instead")
-    p.add_argument("--out", default="control.png", help="grid PNG (one column per step); a .csv is written next to it")
-    add_edit_arguments(p)
-    args = p.parse_args(argv)
-    check_edit_arguments(p, args)
-    _, scorer, decode, z = load_edit_setup(args)
-    target = scorer.index(args.target)
-    edit = edit_latents(decode, scorer, z, target, args.steps, args.step_size, args.lower, args.penalty)
-    out = save_png(edit.grid(), args.out)
-    table = write_steps_csv(edit, scorer, out.with_suffix(".csv"))
-    probability = scorer.probabilities(edit.scores)[:, :, target].mean(dim=1)
-    print(f"target {scorer.names[target]!r}: mean probability {probability[0]:.3f} -> {probability[-1]:.3f} over {args.steps} steps")
-    print(f"grid written to {out} (rows: samples, columns: steps)\nscores per step in {table}")
-    return edit

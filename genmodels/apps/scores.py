@@ -12,7 +12,7 @@ both kinds of classifier:
 `load_scorer` opens either file (weights-only, hash-checked). `class_accuracy` measures how often a
 class classifier assigns samples of a class-conditional model to the class they were asked for::
 
-    python -m genmodels.apps.scores --ckpt runs/cgan/digits/checkpoints/last.ckpt \
+    genmodels class-accuracy --ckpt runs/cgan/digits/checkpoints/last.ckpt \
         --classifier lenet-digits.pt --samples-per-class 100
 
 The class classifier's own ``forward`` runs without gradients and rounds images to uint8 (what
@@ -21,8 +21,6 @@ metrics need); the scorer calls its network directly, without the rounding, so g
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -152,7 +150,7 @@ def load_scorer(path: Any, sha256: Optional[str] = None, map_location: Any = "cp
         return attribute_scorer(attributes.load_attribute_classifier(path, sha256, map_location))
     raise ValueError(
         f"{Path(path)} is not a classifier file (format {found!r}); train one with `genmodels train-classifier` "
-        "(class labels) or `python -m genmodels.apps.attributes` (attributes)"
+        "(class labels) or `genmodels train-attributes` (attributes)"
     )
 
 
@@ -192,36 +190,3 @@ def class_accuracy(
     )
     hits = (predicted.to(labels.device) == labels).float()
     return hits.mean().item(), hits.view(num_classes, samples_per_class).mean(dim=1).cpu()
-
-
-def accuracy_main(argv: list[str]) -> float:
-    """``python -m genmodels.apps.scores --ckpt G --classifier C [--samples-per-class N]``: `class_accuracy`."""
-    from genmodels.checkpoints import load_model
-    from genmodels.metrics.classifier import load_classifier
-
-    p = argparse.ArgumentParser(
-        prog="python -m genmodels.apps.scores", description="Class accuracy of a class-conditional model's samples."
-    )
-    p.add_argument("--ckpt", required=True, help="checkpoint of a class-conditional model")
-    p.add_argument("--classifier", required=True, help="class classifier written by `genmodels train-classifier`")
-    p.add_argument("--samples-per-class", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = p.parse_args(argv)
-    if args.samples_per_class < 1:
-        p.error(f"--samples-per-class must be >= 1, got {args.samples_per_class}")
-    model = load_model(args.ckpt, map_location=args.device)
-    classifier = load_classifier(args.classifier, map_location=args.device)
-    generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    accuracy, per_class = class_accuracy(model, classifier, args.samples_per_class, generator=generator)
-    print(f"class accuracy {accuracy:.4f} ({args.samples_per_class} samples per class, iteration {model.iteration})")
-    print("per class: " + " ".join(f"{k}:{a:.2f}" for k, a in enumerate(per_class.tolist())))
-    return accuracy
-
-
-if __name__ == "__main__":
-    try:
-        accuracy_main(sys.argv[1:])
-    except ValueError as err:
-        print(f"genmodels: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None

@@ -1,4 +1,4 @@
-"""``genmodels serve``: the HTTP API (``--api``) or the Streamlit explorer for a checkpoint.
+"""What ``genmodels serve`` (`genmodels.commands.serve`) runs: the HTTP API or the Streamlit explorer.
 
 Examples::
 
@@ -15,37 +15,19 @@ the app gets the checkpoint on its command line (`streamlit_arguments`).
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
-from genmodels.apps.commands import default_device, exit_on_value_error
-from genmodels.apps.export import load_generative_model
-
-__all__ = ["serve_main", "streamlit_arguments", "run_api", "run_streamlit", "STREAMLIT_APP"]
+__all__ = ["streamlit_arguments", "run_api", "run_streamlit", "warn_if_exposed", "STREAMLIT_APP"]
 
 #: The Streamlit script ``genmodels serve`` runs.
 STREAMLIT_APP = Path(__file__).with_name("streamlit_app.py")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels serve", description="Serve a checkpoint: Streamlit explorer, or HTTP API with --api.")
-    p.add_argument("--ckpt", required=True, help="training checkpoint or `genmodels export` weights file")
-    p.add_argument("--api", action="store_true", help="serve the FastAPI generation API instead of the Streamlit app")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=None, help="port (default 8000 for --api, 8501 for Streamlit)")
-    p.add_argument("--device", default=default_device())
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per generation (default: torch's choice; 1 suits small models on a busy CPU)")
-    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    return p
-
-
-def _warn_if_exposed(host: str) -> None:
+def warn_if_exposed(host: str) -> None:
+    """Say on stderr that a server bound beyond loopback has no authentication."""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -90,22 +72,3 @@ def run_streamlit(arguments: list[str]) -> None:
     from streamlit.web import cli
 
     cli.main(arguments, prog_name="streamlit", standalone_mode=False)
-
-
-@exit_on_value_error("genmodels serve")
-def serve_main(argv: list[str]) -> None:
-    """``genmodels serve --ckpt PATH [--api] [--host 127.0.0.1] [--port P]``."""
-    args = _parser().parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    # Opened here even for Streamlit (whose script loads it again through the same safe loader):
-    # an unsafe or wrong file is refused before anything listens.
-    model = load_generative_model(args.ckpt, args.device)
-    _warn_if_exposed(args.host)
-    if args.api:
-        run_api(model, Path(args.ckpt).name, args.host, args.port or 8000, args.log_level)
-        return
-    del model  # the app loads (and caches) its own copy
-    run_streamlit(streamlit_arguments(args.ckpt, args.host, args.port or 8501, args.device, args.threads))

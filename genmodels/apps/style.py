@@ -22,22 +22,18 @@ Commands::
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from genmodels.apps.commands import _common_arguments, _seed, default_device, exit_on_value_error
-from genmodels.apps.export import load_generative_model
-from genmodels.apps.generation import decode_codes, grid_png, require_latent_space
+from genmodels.apps.generation import decode_codes, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
-    "vgg16_weights_path", "style_mix_main", "truncation_grid_main", "ppl_main",
+    "vgg16_weights_path",
 ]
 
 Styles = Literal["coarse", "middle", "fine"]
@@ -166,84 +162,3 @@ def perceptual_path_length(
     with torch.no_grad():
         mean, std, _ = metric.compute()
     return {f"ppl_{space_kind}": float(mean), f"ppl_{space_kind}_std": float(std), "num_samples": num_samples, "epsilon": epsilon}
-
-
-# ---------------------------------------------------------------------------------------------
-# Commands
-
-
-def _floats(values: Sequence[str]) -> list[float]:
-    return [float(v) for v in values]
-
-
-def _write_grid(images: Tensor, out: str, nrow: int) -> Path:
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"--out must end in .png, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(grid_png(images, nrow=nrow))
-    return path
-
-
-def _command(prog: str, describe: str, add: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=describe)
-    _common_arguments(p)
-    add(p)
-    return p
-
-
-@exit_on_value_error("genmodels style-mix")
-def style_mix_main(argv: list[str]) -> Path:
-    """``genmodels style-mix --ckpt PATH --rows A... --cols B... --styles coarse|middle|fine --out mix.png``."""
-
-    def add(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rows", type=_seed, nargs="+", default=[0, 1, 2], help="seeds of the images that keep their other styles")
-        p.add_argument("--cols", type=_seed, nargs="+", default=[10, 11, 12, 13], help="seeds whose styles are copied")
-        p.add_argument("--styles", choices=("coarse", "middle", "fine"), default="coarse", help="layers taken from the column image")
-        p.add_argument("--out", required=True, help="grid .png")
-
-    args = _command("genmodels style-mix", "Style-mixing grid (StyleGAN Fig. 3).", add).parse_args(argv)
-    model = load_generative_model(args.ckpt, args.device)
-    images = style_mixing_grid(model, args.rows, args.cols, args.styles, args.truncation)
-    path = _write_grid(images, args.out, len(args.cols) + 1)
-    print(f"{args.styles} styles of seeds {args.cols} into seeds {args.rows} -> {path}")
-    return path
-
-
-@exit_on_value_error("genmodels truncation-grid")
-def truncation_grid_main(argv: list[str]) -> Path:
-    """``genmodels truncation-grid --ckpt PATH --seeds S... --psi P... --out trunc.png``."""
-
-    def add(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2, 3])
-        p.add_argument("--psi", nargs="+", default=["-1", "-0.5", "0", "0.5", "0.7", "1"], help="truncation values, one column each")
-        p.add_argument("--out", required=True, help="grid .png")
-
-    args = _command("genmodels truncation-grid", "Truncation sweep grid (StyleGAN Fig. 8).", add).parse_args(argv)
-    model = load_generative_model(args.ckpt, args.device)
-    psis = _floats(args.psi)
-    path = _write_grid(truncation_grid(model, args.seeds, psis), args.out, len(psis))
-    print(f"seeds {args.seeds} x psi {psis} -> {path}")
-    return path
-
-
-@exit_on_value_error("genmodels ppl")
-def ppl_main(argv: list[str]) -> dict[str, float]:
-    """``genmodels ppl --ckpt PATH [--space w|z] [--num-samples 10000] [--out ppl.json]``."""
-
-    p = argparse.ArgumentParser(prog="genmodels ppl", description="Perceptual path length (StyleGAN Sec. 4.2).")
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--space", choices=("w", "z"), default="w")
-    p.add_argument("--num-samples", type=int, default=10_000)
-    p.add_argument("--epsilon", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=default_device())
-    p.add_argument("--out", default=None, help="write the values to this JSON file")
-    args = p.parse_args(argv)
-    model = load_generative_model(args.ckpt, args.device)
-    values = perceptual_path_length(model, args.space, args.num_samples, args.epsilon, args.batch_size, args.seed)
-    print(json.dumps(values))
-    if args.out:
-        Path(args.out).write_text(json.dumps(values, indent=2))
-    return values

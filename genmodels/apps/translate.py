@@ -1,4 +1,4 @@
-"""The ``genmodels translate`` command: translate a folder of images with a Pix2Pix / CycleGAN checkpoint.
+"""Translating images with a Pix2Pix / CycleGAN checkpoint, for ``genmodels translate`` (`genmodels.commands.translate`).
 
 Examples::
 
@@ -20,7 +20,6 @@ reproducible. ``--ckpt`` takes a training checkpoint or a ``genmodels export`` f
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Optional
 
@@ -28,26 +27,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from datamodules.image_folder import find_images
-from genmodels.apps.commands import _positive, _seed, default_device, exit_on_value_error
-from genmodels.apps.export import load_generative_model
 from genmodels.gans.translation import TranslationModel
 from genmodels.images import to_uint8
 
-__all__ = ["translate_main", "translate_image", "load_source"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genmodels translate", description="Translate a folder of images with a Pix2Pix or CycleGAN checkpoint.")
-    p.add_argument("--ckpt", required=True, help="training checkpoint or `genmodels export` weights file")
-    p.add_argument("--input", required=True, help="folder of images (searched recursively)")
-    p.add_argument("--out", required=True, help="output folder (PNG files, same relative paths)")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
-                   help="CycleGAN: AtoB uses G, BtoA uses F; Pix2Pix: only its trained direction (AtoB)")
-    p.add_argument("--resize", type=_positive, default=None, metavar="S", help="resize every image to S x S first")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the model's noise (Pix2Pix dropout)")
-    p.add_argument("--device", default=default_device())
-    return p
+__all__ = ["translate_image", "load_source"]
 
 
 def load_source(path: Path, channels: int, resize: Optional[int], multiple: int) -> torch.Tensor:
@@ -79,32 +62,3 @@ def translate_image(model: TranslationModel, source: torch.Tensor, direction: st
     generator = torch.Generator(device=model.device).manual_seed(seed)
     with seeded_noise(generator, model.device):
         return to_uint8(model.translate(source, direction))[0].cpu()
-
-
-@exit_on_value_error("genmodels translate")
-def translate_main(argv: list[str]) -> list[Path]:
-    """``genmodels translate --ckpt PATH --input DIR --out DIR [--direction AtoB|BtoA] [--resize S] [--seed S]``."""
-    args = _parser().parse_args(argv)
-    source_dir, out_dir = Path(args.input), Path(args.out)
-    if not source_dir.is_dir():
-        raise ValueError(f"--input {source_dir} is not a folder")
-    paths = find_images(source_dir)
-    if not paths:
-        raise ValueError(f"no images (png, jpg, jpeg, webp) under {source_dir}")
-    model = load_generative_model(args.ckpt, args.device)
-    if not isinstance(model, TranslationModel):
-        raise ValueError(f"{args.ckpt} holds a {type(model).__name__}, not an image-to-image model (Pix2Pix, CycleGAN)")
-    if args.direction == "BtoA" and not model.bidirectional:
-        raise ValueError(f"{type(model).__name__} translates only in the direction it was trained in; drop --direction BtoA")
-    from tqdm.auto import tqdm
-
-    written = []
-    for index, path in enumerate(tqdm(paths, desc="translate", unit="image")):
-        source = load_source(path, model.source_channels_of(args.direction), args.resize, model.input_multiple)
-        pixels = translate_image(model, source, args.direction, args.seed + index)
-        target = (out_dir / path.relative_to(source_dir)).with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.permute(1, 2, 0).squeeze(-1).numpy()).save(target, format="PNG")
-        written.append(target)
-    print(f"{len(written)} images translated by {type(model).__name__} ({args.direction}, iteration {model.iteration}) -> {out_dir}")
-    return written

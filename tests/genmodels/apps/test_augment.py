@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from datamodules import DigitsDataModule
-from genmodels.apps.augment import augment_main, format_table, generated_dataset, run_augmentation, stratified_subset
+from genmodels.apps.augment import format_table, generated_dataset, run_augmentation, stratified_subset
 from genmodels.apps.export import load_generative_model
 from genmodels.apps.generation import generate
 from genmodels.cli import main
+from genmodels.commands import invoke
 from genmodels.metrics.classifier import DomainClassifier, LeNet5, save_classifier
 from tests.genmodels.apps.model_files import cgan_ckpt, dcgan_ckpt, one_thread, tiny_dcgan  # noqa: F401 (fixtures)
 
@@ -89,7 +90,7 @@ def test_unconditional_generators_are_labelled_by_a_classifier(dcgan_ckpt, tmp_p
     images, labels = generated_dataset(model, 20, 10, seed=2, labeler=labeler)
     assert torch.equal(labels, labeler.predict(generate(model, 20, 2)))
     save_classifier(labeler, tmp_path / "lenet.pt")
-    result = augment_main(["--gen", str(dcgan_ckpt), "--data", "digits", "--labeler", str(tmp_path / "lenet.pt"),
+    result = invoke(["augment", "--gen", str(dcgan_ckpt), "--data", "digits", "--labeler", str(tmp_path / "lenet.pt"),
                            "--num-generated", "20", "--steps", "1", "--repeats", "1", "--device", "cpu"])  # fmt: skip
     assert result.protocol["labels"] == "labeler" and result.row("generated only").num_generated == 20
 

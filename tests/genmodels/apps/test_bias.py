@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from genmodels import ConditionalGAN
-from genmodels.apps.bias import bias_main, heatmap, path_correlation, probe_bias, write_report
+from genmodels.apps.bias import heatmap, path_correlation, probe_bias, write_report
+from genmodels.commands import invoke
 from tests.genmodels.apps.control_helpers import digit_classifier_file, save_model_checkpoint, single_thread
 from tests.genmodels.apps.quadrants import trained
 
@@ -76,11 +77,11 @@ def test_bias_command_writes_the_report(tmp_path, capsys):
     model = ConditionalGAN(image_shape=(1, 16, 16), num_classes=10, latent_dim=8, feature_maps=4)
     ckpt = save_model_checkpoint(model, tmp_path / "cgan.ckpt")
     classifier = digit_classifier_file(tmp_path / "lenet.pt", data_size=16)
-    report = bias_main(["--ckpt", str(ckpt), "--classifier", str(classifier), "--targets", "1,7", "--steps", "2",
+    report = invoke(["bias", "--ckpt", str(ckpt), "--classifier", str(classifier), "--targets", "1,7", "--steps", "2",
                         "--num-samples", "4", "--out", str(tmp_path / "bias")])
     assert report.targets == [1, 7] and report.correlation.shape == (2, 10)
     assert {p.name for p in (tmp_path / "bias").iterdir()} == {"correlation.csv", "change.csv", "top_changes.csv", "correlation.png"}
     assert "correlation matrix:" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        bias_main(["--ckpt", str(ckpt), "--classifier", str(classifier), "--targets", "1,eleven", "--out", str(tmp_path)])
+        invoke(["bias", "--ckpt", str(ckpt), "--classifier", str(classifier), "--targets", "1,eleven", "--out", str(tmp_path)])
     assert "unknown class 'eleven'" in capsys.readouterr().err

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from genmodels import DCGAN, ConditionalGAN
-from genmodels.apps.controllable import control_main, edit_latents
+from genmodels.apps.controllable import edit_latents
+from genmodels.commands import invoke
 from tests.genmodels.apps.control_helpers import digit_classifier_file, save_model_checkpoint, single_thread
 from tests.genmodels.apps.quadrants import trained
 
@@ -79,7 +80,7 @@ def cgan_checkpoint(tmp_path):
 def test_control_command_writes_one_column_per_step(cgan_checkpoint, tmp_path, capsys):
     classifier = digit_classifier_file(tmp_path / "lenet.pt", data_size=16)
     out = tmp_path / "out/grid.png"
-    edit = control_main(["--ckpt", str(cgan_checkpoint), "--classifier", str(classifier), "--target", "3",
+    edit = invoke(["control", "--ckpt", str(cgan_checkpoint), "--classifier", str(classifier), "--target", "3",
                          "--steps", "4", "--num-samples", "3", "--condition", "7", "--out", str(out)])
     assert Image.open(out).size == (5 * 18 + 2, 3 * 18 + 2)  # 5 columns (start + 4 steps), 3 rows
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
@@ -92,7 +93,7 @@ def test_control_works_on_unconditional_latent_gans(tmp_path):
     model = DCGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4)
     ckpt = save_model_checkpoint(model, tmp_path / "dcgan.ckpt")
     classifier = digit_classifier_file(tmp_path / "lenet.pt", data_size=16)
-    edit = control_main(["--ckpt", str(ckpt), "--classifier", str(classifier), "--target", "0", "--steps", "2",
+    edit = invoke(["control", "--ckpt", str(ckpt), "--classifier", str(classifier), "--target", "0", "--steps", "2",
                          "--num-samples", "2", "--out", str(tmp_path / "grid.png")])
     assert edit.scores.shape == (3, 2, 10)
 
@@ -109,7 +110,7 @@ def test_control_command_errors_are_clear(cgan_checkpoint, tmp_path, capsys, ext
     classifier = digit_classifier_file(tmp_path / "lenet.pt", data_size=size)
     args = [a for a in extra if a != "--wrong-size"]
     with pytest.raises(SystemExit) as exit_info:
-        control_main(["--ckpt", str(cgan_checkpoint), "--classifier", str(classifier), "--steps", "1", *args,
+        invoke(["control", "--ckpt", str(cgan_checkpoint), "--classifier", str(classifier), "--steps", "1", *args,
                       "--out", str(tmp_path / "grid.png")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_unknown_words_and_long_captions_warn(text_ckpt, tmp_path):
     with pytest.warns(UserWarning, match="read as <unk>: purple, hexagon"):
         main(["sample", *out, "--text", "a purple hexagon"])
     with pytest.warns(UserWarning, match="only the first 5 words"):
-        main(["sample", *out, "--text", "a small red circle on a black background"])
+        main(["sample", *out, "--overwrite", "--text", "a small red circle on a black background"])
 
 
 def test_text_for_a_model_without_text_is_an_error(tmp_path, capsys):
@@ -64,4 +64,4 @@ def test_empty_text_is_an_error(text_ckpt, tmp_path, capsys, text):
         main(["sample", "--ckpt", str(text_ckpt), "--device", "cpu", "--text", text, "--out", str(tmp_path / "x.png")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("genmodels sample: error:") and ("empty caption" in err or "holds no word" in err)
+    assert err.startswith("genmodels: error:") and ("empty caption" in err or "holds no word" in err)

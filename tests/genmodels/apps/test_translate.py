@@ -53,7 +53,8 @@ def test_translates_every_image_at_its_own_size_reproducibly(tmp_path, pix2pix_c
         expected = to_uint8(model.translate(load_source(inputs[1], 3, None, 32)))[0].permute(1, 2, 0).numpy()
     assert np.array_equal(np.asarray(Image.open(outputs[1])), expected)
     first = outputs[0].read_bytes()
-    translate("--ckpt", pix2pix_ckpt, "--input", tmp_path / "in", "--out", tmp_path / "out", "--seed", "3", "--device", "cpu")
+    translate("--ckpt", pix2pix_ckpt, "--input", tmp_path / "in", "--out", tmp_path / "out", "--seed", "3", "--device", "cpu",
+              "--overwrite")
     assert outputs[0].read_bytes() == first
 
 
@@ -83,7 +84,7 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, pix2pix_ckpt, capsys, proble
     elif problem == "not_translation":
         write_inputs(tmp_path / "in", [(32, 32)])
         ckpt = save_model_checkpoint(DCGAN(image_shape=(1, 16, 16), feature_maps=4, latent_dim=4), tmp_path / "dcgan.ckpt")
-        expected = "not an image-to-image model"
+        expected = "needs an image-to-image model"
     else:
         write_inputs(tmp_path / "in", [(32, 32)])
         checkpoint = torch.load(pix2pix_ckpt, weights_only=True)

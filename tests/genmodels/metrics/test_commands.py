@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-import genmodels.metrics.commands as commands
 from genmodels.cli import main
+from genmodels.commands import invoke
 from genmodels.metrics.extractors import file_sha256
 from genmodels.metrics.inception import INCEPTION_FILENAME, INCEPTION_URL
 from tests.cli.common import EXPERIMENTS, TINY, TINY_GAN
@@ -49,7 +49,7 @@ def test_evaluate_reproduces_the_training_callback_from_its_cache(
 ):
     (record,) = [json.loads(line) for line in (trained_run / "run/metrics.jsonl").read_text().splitlines()]
     assert record["iteration"] == 2
-    monkeypatch.setattr(commands, "compute_reference", lambda *a, **k: pytest.fail("real statistics recomputed"))
+    monkeypatch.setattr("genmodels.metrics.reference.compute_reference", lambda *a, **k: pytest.fail("real statistics recomputed"))
     main(_evaluate_args(trained_run, lenet_file, "--out", str(tmp_path / "results.json")))
     printed = capsys.readouterr().out
     result = json.loads((tmp_path / "results.json").read_text())
@@ -71,10 +71,10 @@ def test_evaluate_reproduces_the_training_callback_from_its_cache(
 def test_evaluate_computes_and_caches_missing_statistics(trained_run, lenet_file, tmp_path, capsys):
     args = _evaluate_args(trained_run, lenet_file, "--metrics", "kid,pr", "--kid-subset-size", "50")
     args[args.index("--cache-dir") + 1] = str(tmp_path / "fresh-cache")
-    first = commands.evaluate_main(args[1:])
+    first = invoke(args)
     assert first["protocol"]["reference"]["source"] == "computed"
     assert "real statistics cached in" in capsys.readouterr().err
-    second = commands.evaluate_main(args[1:])
+    second = invoke(args)
     assert second["protocol"]["reference"]["source"] == "cache" and second["values"] == first["values"]
     assert set(first["values"]) == {"kid_lenet", "kid_lenet_std", "precision_lenet", "recall_lenet"}
     (entry,) = (tmp_path / "fresh-cache").glob("*.pt")
@@ -112,13 +112,13 @@ def test_evaluate_errors_name_the_problem(trained_run, lenet_file, tmp_path, cap
         main(["evaluate", "--ckpt", str(lone), "--extractor", f"classifier:{lenet_file}"])
     assert "pass --config" in capsys.readouterr().err
     # IS alone needs no real images, hence no datamodule config.
-    alone = commands.evaluate_main(["--ckpt", str(lone), "--metrics", "is", "--num-samples", "20", "--is-splits", "2",
+    alone = invoke(["evaluate", "--ckpt", str(lone), "--metrics", "is", "--num-samples", "20", "--is-splits", "2",
                                     "--extractor", f"classifier:{lenet_file}", "--device", "cpu"])
     assert set(alone["values"]) == {"is_lenet", "is_lenet_std"} and alone["protocol"]["reference"] is None
 
 
 def test_train_classifier_command_writes_a_pinned_file(tmp_path, capsys, single_thread):
-    digest = commands.train_classifier_main(["--data", str(EXPERIMENTS / "dcgan/digits.yaml"), "--epochs", "1",
+    digest = invoke(["train-classifier", "--data", str(EXPERIMENTS / "dcgan/digits.yaml"), "--epochs", "1",
                                              "--out", str(tmp_path / "lenet.pt"), "--device", "cpu"])
     out = capsys.readouterr().out
     assert digest == file_sha256(tmp_path / "lenet.pt") and f"sha256 {digest}" in out
@@ -133,19 +133,19 @@ def test_prefetch_verifies_the_hash_and_explains_offline_failures(tmp_path, caps
     source.write_bytes(b"pretend weights")
     prefix = file_sha256(source)[:8]
     target = tmp_path / "weights"
-    path = commands.prefetch_weights_main(["--to", str(target), "--url", source.as_uri(), "--sha256", prefix])
+    path = invoke(["prefetch-weights", "--to", str(target), "--url", source.as_uri(), "--sha256", prefix])
     assert path == target / INCEPTION_FILENAME and path.read_bytes() == b"pretend weights"
     assert f"GENMODELS_INCEPTION_WEIGHTS={path}" in capsys.readouterr().out
     mtime = path.stat().st_mtime_ns
-    commands.prefetch_weights_main(["--to", str(target), "--url", "file:///nonexistent", "--sha256", prefix])
+    invoke(["prefetch-weights", "--to", str(target), "--url", "file:///nonexistent", "--sha256", prefix])
     assert path.stat().st_mtime_ns == mtime  # a verified copy is kept, nothing fetched
 
     with pytest.raises(SystemExit) as exit_info:  # the official hash does not match this file
-        commands.prefetch_weights_main(["--to", str(tmp_path / "other"), "--url", source.as_uri()])
+        invoke(["prefetch-weights", "--to", str(tmp_path / "other"), "--url", source.as_uri()])
     assert exit_info.value.code == 2
     assert "failed verification" in capsys.readouterr().err
     assert not list((tmp_path / "other").glob("*"))  # nothing half-written left behind
 
     with pytest.raises(SystemExit):
-        commands.prefetch_weights_main(["--to", str(tmp_path / "offline"), "--url", "file:///nonexistent/weights.pth"])
+        invoke(["prefetch-weights", "--to", str(tmp_path / "offline"), "--url", "file:///nonexistent/weights.pth"])
     assert "cannot download file:///nonexistent/weights.pth" in capsys.readouterr().err

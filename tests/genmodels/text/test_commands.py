@@ -7,7 +7,7 @@ import torch
 
 from genmodels import StackGAN
 from genmodels.cli import main
-from genmodels.text.commands import r_precision_main
+from genmodels.commands import invoke
 from genmodels.text.damsm import load_damsm
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 
@@ -29,7 +29,7 @@ def test_train_damsm_then_r_precision_of_a_stackgan(tmp_path, capsys):
         for key, value in loaded.text_encoder.state_dict().items():
             torch.testing.assert_close(model.text_encoder.state_dict()[key], value)
         trainer.save_checkpoint(tmp_path / "gan.ckpt")
-        result = r_precision_main([ "--ckpt", str(tmp_path / "gan.ckpt"), "--damsm", str(damsm), *DATA, "--device", "cpu"])
+        result = invoke(["r-precision", "--ckpt", str(tmp_path / "gan.ckpt"), "--damsm", str(damsm), *DATA, "--device", "cpu"])
     out = capsys.readouterr().out
     assert "R-precision" in out and "top-1 among 8 captions" in out  # 8 val captions, all distinct or not: <= 100
     assert 0.0 <= result["r_precision"] <= 1.0 and result["n"] == 8

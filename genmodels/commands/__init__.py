@@ -1,0 +1,122 @@
+"""The ``genmodels`` commands: one module per command, one parser, one error path.
+
+Every module in `COMMANDS` defines ``NAME`` (the command word), ``HELP`` (one line for
+``genmodels --help``), ``add_parser(subparsers)`` and ``run(args)``. fit/validate/test also set
+``RAW_ARGV = True`` and ``run_argv(argv)``: LightningCLI parses their arguments itself.
+Adding a command is adding its module name to `COMMANDS`.
+
+`invoke` is what the console script runs (`genmodels.cli.main`) and what tests call in-process:
+it parses, runs, and turns every user error (a `UserError`, argparse's usage errors, a missing
+file, a bad value) into one line ``genmodels: error: <message>`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+from typing import Any, NoReturn, Optional, Sequence
+
+from genmodels.commands.common import CommandParser, UsageError, check_required
+from genmodels.errors import UserError
+
+__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "USER_ERRORS"]
+
+#: The command modules (under genmodels.commands), in the order ``genmodels --help`` lists them.
+COMMANDS: list[str] = [
+    "fit",
+    "validate",
+    "test",
+    "sample",
+    "interpolate",
+    "export",
+    "evaluate",
+    "train_classifier",
+    "prefetch_weights",
+    "style_mix",
+    "truncation_grid",
+    "ppl",
+    "translate",
+    "anomaly",
+    "control",
+    "bias",
+    "class_accuracy",
+    "train_attributes",
+    "augment",
+    "train_damsm",
+    "r_precision",
+    "serve",
+    "compare",
+    "sweep",
+]
+
+#: Exceptions that are the user's to fix; anything else is a bug and keeps its traceback.
+#: ValueError/ConnectionError/OSError subclasses: library code that predates `UserError` reports
+#: bad values, unreachable mirrors and missing or unwritable files with them.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError, ValueError, ConnectionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+)
+
+DESCRIPTION = (
+    "Generative image models on PyTorch Lightning: train (fit/validate/test with --config experiments/...yaml), "
+    "sample, evaluate, export and explore checkpoints. `genmodels <command> --help` describes each command."
+)
+
+
+def command_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"genmodels.commands.{name}") for name in COMMANDS]
+
+
+def command_names() -> list[str]:
+    return [module.NAME for module in command_modules()]
+
+
+def _module_named(word: str) -> Optional[ModuleType]:
+    for name in COMMANDS:
+        if name.replace("_", "-") == word:
+            return importlib.import_module(f"genmodels.commands.{name}")
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``genmodels`` parser: every registered command with its options."""
+    parser = CommandParser(prog="genmodels", description=DESCRIPTION)
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True,
+                                       parser_class=CommandParser)
+    for module in command_modules():
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    file_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+    if isinstance(err, file_errors) and err.filename and str(err.filename) not in text:
+        text = f"{text}: {err.filename}"
+    return " ".join(text.split())
+
+
+def fail(err: BaseException) -> NoReturn:
+    """Print ``genmodels: error: <one line>`` and exit 2."""
+    print(f"genmodels: error: {_one_line(err)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def invoke(argv: Sequence[str]) -> Any:
+    """Run ``genmodels <argv>``; returns the command's result. User errors exit 2 with one stderr line."""
+    argv = list(argv)
+    try:
+        module = _module_named(argv[0]) if argv else None
+        if module is not None and getattr(module, "RAW_ARGV", False):
+            return module.run_argv(argv[1:])
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            raise UsageError("genmodels", "choose a command")
+        args = parser.parse_args(argv)
+        check_required(args, f"genmodels {args.command}")
+        return args._run(args)
+    except USER_ERRORS as err:
+        fail(err)
