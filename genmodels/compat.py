@@ -22,3 +22,11 @@ def logger_will_write(trainer: pl.Trainer) -> bool:
 def ddp_kwargs_of(strategy: Any) -> Optional[dict[str, Any]]:
     """The keyword arguments a DDP strategy hands to ``DistributedDataParallel`` (None if not DDP)."""
     return getattr(strategy, "_ddp_kwargs", None) if isinstance(strategy, pl.strategies.DDPStrategy) else None
+
+
+def batches_that_stepped(trainer: pl.Trainer) -> int:
+    """The step Lightning's own ``self.log`` values go to the loggers at (batches that stepped an optimizer).
+
+    Logging extra values at this step keeps them in the same W&B row as the model's logged values.
+    """
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)

@@ -34,6 +34,7 @@ from genmodels.apps.commands import _common_arguments, _seed, default_device, ex
 from genmodels.apps.export import load_generative_model
 from genmodels.apps.generation import decode_codes, grid_png, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
+from genmodels.protocols import StyleBased
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
@@ -45,7 +46,7 @@ Styles = Literal["coarse", "middle", "fine"]
 
 def _w_space(model: Any, what: str) -> LatentSpace:
     space = require_latent_space(model, what)
-    if space.kind != "w" or not isinstance(getattr(model, "num_ws", None), int):
+    if space.kind != "w" or not isinstance(model, StyleBased):
         raise ValueError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
     return space
 
