@@ -15,7 +15,7 @@ Welling 2013, arXiv:1312.6114, Fig. 4), any other size a PCA scatter plot of hel
 
 >>> grid = uint8_grid(torch.zeros(4, 1, 8, 8), nrow=2)
 >>> grid.dtype, tuple(grid.shape), int(grid[0, 5, 5])  # 0 is mid-grey, on a 2 px black border
-(torch.uint8, (3, 20, 20), 128)
+(torch.uint8, (3, 22, 22), 128)
 """
 
 from __future__ import annotations
