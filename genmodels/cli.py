@@ -37,6 +37,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
+from genmodels.compat import wandb_run_started
 from genmodels.conditioning import ConditionError
 from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
@@ -225,7 +226,7 @@ class GenModelsCLI(LightningCLI):
         """Close the W&B run (so a later run in this process starts its own) and say where it is."""
         print(f"run directory: {self.trainer.default_root_dir}")
         for logger in self.trainer.loggers:
-            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            if isinstance(logger, WandbLogger) and wandb_run_started(logger):
                 hint = logger.sync_hint()
                 logger.experiment.finish()
                 if hint:

@@ -11,6 +11,39 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import WandbLogger
+
+__all__ = [
+    "logger_will_write",
+    "ddp_kwargs_of",
+    "batches_that_stepped",
+    "has_trainer",
+    "wandb_run_started",
+    "save_model_checkpoint_now",
+    "LIGHTNING_CLI_HOOKS",
+    "MODEL_CHECKPOINT_HOOKS",
+    "check_private_hooks",
+]
+
+# Private methods of LightningCLI that `genmodels.cli.GenerativeCLI` overrides: Lightning has no
+# public hook before the checkpoint's hyperparameters replace the model config, none to add
+# callbacks ahead of ModelCheckpoint, none around a subcommand. Name -> parameters after self.
+LIGHTNING_CLI_HOOKS: dict[str, tuple[str, ...]] = {
+    "_parse_ckpt_path": (),
+    "_instantiate_trainer": ("config", "callbacks"),
+    "_run_subcommand": ("subcommand",),
+}
+
+# Private methods of ModelCheckpoint that `save_model_checkpoint_now` calls and
+# `genmodels.callbacks.IterationCheckpoint` overrides (``_monitor_candidates``).
+MODEL_CHECKPOINT_HOOKS: dict[str, tuple[str, ...]] = {
+    "_should_skip_saving_checkpoint": ("trainer",),
+    "_monitor_candidates": ("trainer",),
+    "_save_topk_checkpoint": ("trainer", "monitor_candidates"),
+    "_save_last_checkpoint": ("trainer", "monitor_candidates"),
+}
 
 
 def logger_will_write(trainer: pl.Trainer) -> bool:
@@ -22,3 +55,52 @@ def logger_will_write(trainer: pl.Trainer) -> bool:
 def ddp_kwargs_of(strategy: Any) -> Optional[dict[str, Any]]:
     """The keyword arguments a DDP strategy hands to ``DistributedDataParallel`` (None if not DDP)."""
     return getattr(strategy, "_ddp_kwargs", None) if isinstance(strategy, pl.strategies.DDPStrategy) else None
+
+
+def batches_that_stepped(trainer: pl.Trainer) -> int:
+    """The step Lightning's own ``self.log`` values go to the loggers at (batches that stepped an optimizer).
+
+    Logging extra values at this step keeps them in the same W&B row as the model's logged values.
+    """
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def has_trainer(module: pl.LightningModule) -> bool:
+    """Whether ``module`` is attached to a Trainer (``module.trainer`` raises when it is not)."""
+    return module._trainer is not None
+
+
+def wandb_run_started(logger: WandbLogger) -> bool:
+    """Whether the W&B logger has started its run (``logger.experiment`` would start one)."""
+    return logger._experiment is not None
+
+
+def save_model_checkpoint_now(callback: ModelCheckpoint, trainer: pl.Trainer) -> None:
+    """Let ``callback`` save its top-k and last checkpoints now, as Lightning does after validation.
+
+    Skipped when Lightning would skip (this step already saved, sanity checking, fast_dev_run).
+    """
+    if callback._should_skip_saving_checkpoint(trainer):
+        return
+    candidates = callback._monitor_candidates(trainer)
+    callback._save_topk_checkpoint(trainer, candidates)
+    callback._save_last_checkpoint(trainer, candidates)
+
+
+def _check_hooks(cls: type, hooks: dict[str, tuple[str, ...]]) -> None:
+    """Raise if one of the private methods ``hooks`` names is gone or takes other parameters."""
+    import inspect
+
+    for name, parameters in hooks.items():
+        method = getattr(cls, name, None)
+        if not callable(method):
+            raise RuntimeError(f"{cls.__name__}.{name} no longer exists: update genmodels.compat for this Lightning")
+        found = tuple(inspect.signature(method).parameters)[1:]
+        if found != parameters:
+            raise RuntimeError(f"{cls.__name__}.{name} now takes {found}, not {parameters}: update genmodels.compat")
+
+
+def check_private_hooks() -> None:
+    """Raise if a private Lightning method genmodels overrides or calls changed (run by the tests)."""
+    _check_hooks(LightningCLI, LIGHTNING_CLI_HOOKS)
+    _check_hooks(ModelCheckpoint, MODEL_CHECKPOINT_HOOKS)

@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from genmodels.checkpoints import load_checkpoint_safely, load_model
+from genmodels.protocols import Autoencoder, class_count
 
 __all__ = ["run_anomaly", "score_images", "detection_metrics", "save_histogram", "build_datamodule"]
 
@@ -255,12 +256,12 @@ def run_anomaly(
 
 
 def _choose_score(model: Any, score: str) -> str:
-    if not callable(getattr(model, "reconstruction_error", None)):
+    if not isinstance(model, Autoencoder):
         raise ValueError(
             f"anomaly detection needs an autoencoder (genmodels.AutoEncoder or genmodels.VAE); the checkpoint holds "
             f"{type(model).__name__}"
         )
-    if getattr(model, "num_classes", 0):
+    if class_count(model):
         raise ValueError("the checkpoint holds a conditional model: its scores would need the (unknown) label of each image")
     has_elbo = callable(getattr(model, "negative_elbo", None))
     if score == "auto":

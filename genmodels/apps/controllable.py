@@ -51,6 +51,7 @@ from torch import Tensor
 from genmodels.apps.scores import Scorer
 from genmodels.conditioning import Attributes, ClassLabels
 from genmodels.images import uint8_grid
+from genmodels.protocols import Autoencoder, LatentGenerator, class_count
 
 __all__ = ["Edit", "edit_latents", "latent_decoder", "draw_latents", "model_condition", "write_steps_csv"]
 
@@ -165,22 +166,16 @@ def latent_decoder(model: Any, condition: Any = None) -> Decoder:
     Raises:
         ValueError: the model has no latent code to edit.
     """
-    from genmodels.gans.gan import LatentGAN
-
-    if not isinstance(getattr(model, "latent_dim", None), int):
-        raise ValueError(f"{type(model).__name__} has no latent code z to edit (no latent_dim)")
-    if callable(getattr(model, "decode", None)):
+    if isinstance(model, Autoencoder):
         return lambda z: model.decode(z, condition)
-    if isinstance(model, LatentGAN):
-        if condition is not None:
-            raise ValueError(f"{type(model).__name__} is unconditional; give no condition")
-        return lambda z: model.sampling_generator(z)
-    raise ValueError(f"{type(model).__name__} has a latent_dim but no decode(z, condition) to generate from z")
+    if isinstance(model, LatentGenerator):
+        return lambda z: model.sample_from(z, condition=condition)
+    raise ValueError(f"{type(model).__name__} has no latent code z to edit (neither a GAN generator nor a decoder)")
 
 
 def draw_latents(model: Any, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
     """z ~ p(z) of ``model``, (n, latent_dim)."""
-    if callable(getattr(model, "sample_latent", None)):
+    if isinstance(model, LatentGenerator):
         return model.sample_latent(n, generator)
     return torch.randn(n, model.latent_dim, generator=generator, device=model.device)
 
@@ -192,7 +187,7 @@ def model_condition(model: Any, spec: Optional[str], n: int, generator: Optional
     models (unnamed attributes 0).
     """
     conditioning = getattr(model, "conditioning", None)
-    if conditioning is None and int(getattr(model, "num_classes", 0) or 0) >= 2:
+    if conditioning is None and class_count(model) >= 2:
         conditioning = ClassLabels(model.num_classes)  # class-conditional models without a Condition (VAEs)
     if conditioning is None:
         if spec is not None:

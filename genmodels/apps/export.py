@@ -34,6 +34,7 @@ from genmodels.apps.generation import num_classes
 from genmodels.apps.latent import LatentSpace, latent_space
 from genmodels.base import GenerativeModel
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
+from genmodels.protocols import Autoencoder, LatentGenerator
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -140,7 +141,7 @@ def export_config(model: GenerativeModel) -> dict[str, Any]:
     space = latent_space(model)
     return {
         "image_shape": [int(s) for s in model.image_shape],
-        "latent_dim": int(getattr(model, "latent_dim", 0) or 0),
+        "latent_dim": int(model.latent_dim) if isinstance(model, (LatentGenerator, Autoencoder)) else 0,
         "num_classes": num_classes(model),
         "latent_space": space.kind if space is not None else None,
         "latent_distribution": str(getattr(model, "latent_distribution", "normal")),

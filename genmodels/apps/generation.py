@@ -25,7 +25,9 @@ from PIL import Image
 from torch import Tensor
 
 from genmodels.apps.latent import LatentSpace, latent_space, seeded_generator
+from genmodels.images import save_gif as write_gif
 from genmodels.images import to_uint8, uint8_grid
+from genmodels.protocols import TextConditional, class_count
 
 __all__ = [
     "Condition",
@@ -46,8 +48,7 @@ Condition = Union[None, int, str, Sequence[int], Tensor]
 
 def num_classes(model: Any) -> int:
     """Number of classes a model is conditioned on (0: unconditional)."""
-    value = getattr(model, "num_classes", 0)
-    return int(value) if isinstance(value, int) and value > 0 else 0
+    return class_count(model)
 
 
 def condition_labels(model: Any, condition: Condition, n: int) -> Optional[Tensor]:
@@ -187,12 +188,8 @@ def image_pngs(images: Tensor) -> list[bytes]:
 
 
 def save_gif(frames: Tensor, path: Union[str, Path], nrow: Optional[int] = None, duration_ms: int = 100) -> Path:
-    """Frames ``(steps, n, C, H, W)`` in [-1, 1] -> a looping GIF of grids."""
-    grids = [_pil(uint8_grid(frame, nrow=nrow)) for frame in frames]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grids[0].save(path, format="GIF", save_all=True, append_images=grids[1:], duration=duration_ms, loop=0)
-    return path
+    """Frames ``(steps, n, C, H, W)`` in [-1, 1] -> a looping GIF of grids (`genmodels.images.save_gif`)."""
+    return write_gif(frames, path, nrow, duration_ms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +198,7 @@ def save_gif(frames: Tensor, path: Union[str, Path], nrow: Optional[int] = None,
 
 def is_text_model(model: Any) -> bool:
     """Whether ``model`` is conditioned on captions (it has a vocabulary and a tokenizer)."""
-    return isinstance(getattr(model, "vocab", None), list) and callable(getattr(model, "tokenize", None))
+    return isinstance(model, TextConditional)
 
 
 @torch.no_grad()

@@ -1,19 +1,18 @@
 """Latent spaces of trained models: codes for a seed, truncation, interpolation, principal directions.
 
-Apps reach a model's latent space through duck-typed hooks, so a model takes part without
-importing anything from here. `latent_space(model)` checks, in this order:
+Apps reach a model's latent space through the capabilities of `genmodels.protocols`, so a model
+takes part without importing anything from here. `latent_space(model)` checks, in this order:
 
-1. **W space** (StyleGAN-like): ``mapping(z[, condition]) -> w`` (n, d), ``synthesis(w) -> images``
-   and ``sample_latent(n, generator) -> z``. Truncation calls ``model.truncate(w, psi)`` when the
-   model has it, else moves w toward the buffer ``model.mean_w``: ``mean_w + psi * (w - mean_w)``
-   (Karras et al. 2019, arXiv:1812.04948, Sec. 2 and Appendix B). Edits and interpolation are
-   linear in W.
-2. **Z space of a generator** (the `LatentGAN` family and conditional GANs):
-   ``sample_latent(n, generator)`` and a ``sample`` that draws its z through it. Codes are decoded
-   by calling the model's own ``sample(n, condition=...)`` while ``sample_latent`` returns the given
-   codes, so a conditional generator is driven through its public contract whatever its network's
-   signature, and the images of a seed equal ``model.sample(n, generator=seeded)``.
-3. **Z space of a decoder** (autoencoders): ``decode(z, labels)`` and
+1. **W space** (`StyleBased` and `LatentGenerator`): ``mapping(z[, condition]) -> w`` (n, d),
+   ``synthesis(w) -> images`` and ``sample_latent(n, generator) -> z``. Truncation is the model's
+   ``truncate(w, psi)``: ``mean_w + psi * (w - mean_w)`` (Karras et al. 2019, arXiv:1812.04948,
+   Sec. 2 and Appendix B). Edits and interpolation are linear in W.
+2. **Z space of a generator** (`LatentGenerator`: the `LatentGAN` family and conditional GANs):
+   codes are decoded by the model's ``sample_from(z, condition=...)``, the images its ``sample``
+   draws with those latents, so a conditional generator is driven through its public contract
+   whatever its network's signature, and the images of a seed equal
+   ``model.sample(n, generator=seeded)``.
+3. **Z space of a decoder** (`Autoencoder`): ``decode(z, labels)`` and
    ``latent_gaussian() -> (mean, std)``; codes are standardized, z = mean + std * code.
 
 Truncation in Z (models without W) is BigGAN's truncation trick (Brock et al. 2018,
@@ -34,12 +33,13 @@ generated images, the one layer every model exposes (GANSpace uses an early laye
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import torch
 from torch import Tensor
+
+from genmodels.protocols import Autoencoder, LatentGenerator, StyleBased
 
 __all__ = [
     "MAX_SEED",
@@ -147,8 +147,8 @@ class LatentSpace:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        # Decoding may patch the model for the duration of a call (Z of a generator); callers on
-        # several threads (the HTTP API) share one model.
+        # Decoding Z of a generator holds the given latents on the model for the duration of a
+        # call (`sample_from`); callers on several threads (the HTTP API) share one model.
         self.lock = threading.RLock()
 
     @property
@@ -215,12 +215,7 @@ class WSpace(LatentSpace):
         w = self.model.mapping(z) if condition is None else self.model.mapping(z, condition)
         if truncation is None:
             return w
-        if callable(getattr(self.model, "truncate", None)):
-            return self.model.truncate(w, truncation)
-        mean_w = getattr(self.model, "mean_w", None)
-        if mean_w is None:
-            raise ValueError(f"{type(self.model).__name__} has neither truncate() nor mean_w; truncation is not available")
-        return mean_w + truncation * (w - mean_w)
+        return self.model.truncate(w, truncation)
 
     def decode(self, codes: Tensor, condition: Any = None) -> Tensor:
         return self.model.synthesis(codes)
@@ -245,8 +240,8 @@ class GeneratorZSpace(LatentSpace):
         # A model that draws its own condition when given none (attribute models) draws it from
         # a fixed seed, so decoding stays a function of the codes.
         generator = None if condition is not None else torch.Generator(device=self.device).manual_seed(0)
-        with self.lock, _fixed_latents(self.model, codes):
-            return self.model.sample(codes.shape[0], condition=condition, generator=generator)
+        with self.lock:
+            return self.model.sample_from(codes, condition=condition, generator=generator)
 
 
 class DecoderZSpace(LatentSpace):
@@ -262,37 +257,20 @@ class DecoderZSpace(LatentSpace):
     def decode(self, codes: Tensor, condition: Any = None) -> Tensor:
         mean, std = self.model.latent_gaussian()
         labels = condition
-        if labels is None and callable(getattr(self.model, "default_condition", None)):
+        if labels is None:
             labels = self.model.default_condition(codes.shape[0])
         return self.model.decode(mean + std * codes, labels)
 
 
 def latent_space(model: Any) -> Optional[LatentSpace]:
     """The latent space of ``model`` through the hooks of the module docstring; None if it has none."""
-    has = lambda name: callable(getattr(model, name, None))  # noqa: E731
-    if has("mapping") and has("synthesis") and has("sample_latent"):
+    if isinstance(model, StyleBased) and isinstance(model, LatentGenerator):
         return WSpace(model)
-    if has("sample_latent") and has("sample"):
+    if isinstance(model, LatentGenerator):
         return GeneratorZSpace(model)
-    if has("decode") and has("latent_gaussian") and isinstance(getattr(model, "latent_dim", None), int):
+    if isinstance(model, Autoencoder):
         return DecoderZSpace(model)
     return None
-
-
-@contextmanager
-def _fixed_latents(model: Any, codes: Tensor) -> Iterator[None]:
-    """Make ``model.sample_latent`` return ``codes`` (an instance attribute shadows the method)."""
-
-    def fixed(n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        if n != codes.shape[0]:
-            raise RuntimeError(f"{type(model).__name__}.sample asked for {n} latents while {codes.shape[0]} were fixed")
-        return codes
-
-    model.__dict__["sample_latent"] = fixed
-    try:
-        yield
-    finally:
-        model.__dict__.pop("sample_latent", None)
 
 
 def _chunks(tensor: Tensor, size: int) -> Iterator[tuple[int, Tensor]]:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from genmodels.checkpoints import load_checkpoint_safely
 from genmodels.conditioning import ConditionError
+from genmodels.protocols import class_count
 
 __all__ = ["Scorer", "class_scorer", "attribute_scorer", "load_scorer", "class_accuracy"]
 
@@ -174,7 +175,7 @@ def class_accuracy(
     Returns:
         (overall accuracy, per-class accuracy (K,)).
     """
-    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    num_classes = class_count(model)
     classifier_classes = int(classifier.meta["num_classes"])
     if num_classes < 2:
         raise ValueError(f"{type(model).__name__} is not class-conditional (num_classes={num_classes})")

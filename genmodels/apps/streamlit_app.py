@@ -32,6 +32,7 @@ from genmodels.apps.export import load_generative_model
 from genmodels.apps.generation import condition_labels, decode_codes, generate, grid_png, interpolation_frames, num_classes
 from genmodels.apps.latent import MAX_SEED, Directions, latent_space
 from genmodels.checkpoints import CheckpointError
+from genmodels.protocols import Autoencoder, LatentGenerator
 
 CKPT_ENV = "GENMODELS_CKPT"
 #: The grid is enlarged on the page to about this width (pixels).
@@ -117,7 +118,7 @@ def samples_section(model: Any, settings: Settings) -> Optional[Settings]:
 
 def directions_section(model: Any, space: Any, shown: Settings, ckpt: str, device: str) -> None:
     st.subheader("Latent directions")
-    k = min(NUM_DIRECTIONS, int(getattr(model, "latent_dim", NUM_DIRECTIONS) or NUM_DIRECTIONS))
+    k = min(NUM_DIRECTIONS, model.latent_dim) if isinstance(model, (LatentGenerator, Autoencoder)) else NUM_DIRECTIONS
     directions = principal_directions(ckpt, device, shown.condition, k)
     st.caption(f"Principal directions of {space.kind.upper()} (GANSpace); sliders in standard deviations.")
     columns = st.columns(len(directions.vectors))

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from genmodels.apps.generation import decode_codes, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
+from genmodels.protocols import StyleBased
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
@@ -41,7 +42,7 @@ Styles = Literal["coarse", "middle", "fine"]
 
 def _w_space(model: Any, what: str) -> LatentSpace:
     space = require_latent_space(model, what)
-    if space.kind != "w" or not isinstance(getattr(model, "num_ws", None), int):
+    if space.kind != "w" or not isinstance(model, StyleBased):
         raise ValueError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
     return space
 

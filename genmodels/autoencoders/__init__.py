@@ -1,4 +1,4 @@
-"""Autoencoders and variational autoencoders, one file per paper, plus their views."""
+"""Autoencoders and variational autoencoders, one file per paper (their training views: `genmodels.callbacks`)."""
 
 from genmodels.autoencoders.autoencoder import AutoEncoder, ConvAutoEncoderBase
 from genmodels.autoencoders.vae import VAE

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
+from genmodels.conditioning import ConditionError
 
 __all__ = ["AutoEncoder", "ConvAutoEncoderBase", "ConvEncoder", "ConvDecoder", "conv_layout"]
 
@@ -188,6 +189,19 @@ class ConvAutoEncoderBase(GenerativeModel):
         """Labels `sample` uses when none are given: 0, 1, ..., K-1, 0, 1, ... (a grid shows every class)."""
         return torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
 
+    def sample_labels(self, condition: Any, n: int) -> Optional[Tensor]:
+        """The labels `sample` decodes with: ``condition``, else `default_condition`.
+
+        Raises:
+            ConditionError: a condition for an unconditional model (it would be silently ignored).
+        """
+        if condition is None:
+            return self.default_condition(n)
+        if self.num_classes == 0:
+            raise ConditionError(f"{type(self).__name__} is unconditional (num_classes=0); condition must be None")
+        labels = torch.as_tensor(condition, device=self.device).long().view(-1)
+        return labels.expand(n) if labels.numel() == 1 else labels  # an int: n images of that class
+
     # -- the view API (implemented by the subclasses) -----------------------------------------
     def encode(self, images: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """Deterministic codes (n, latent_dim) of ``images`` in [-1, 1]."""
@@ -342,7 +356,7 @@ class AutoEncoder(ConvAutoEncoderBase):
             factor = covariance.diagonal().clamp_min(1e-5).sqrt().diag().double()
         noise = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
         z = mean + noise @ factor.T.to(noise.dtype)
-        return self.decode(z)
+        return self.decode(z, self.sample_labels(condition, n))
 
 
 def _check_positive(**values: float) -> None:

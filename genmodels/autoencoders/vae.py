@@ -317,8 +317,7 @@ class VAE(ConvAutoEncoderBase):
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Decode z ~ N(0, I); ``condition`` = labels (n,) for a conditional model (default 0..K-1 repeated)."""
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        labels = self.default_condition(n) if condition is None else condition
-        return self.decode(z, labels)
+        return self.decode(z, self.sample_labels(condition, n))
 
 
 def _standard_normal_log_density(z: Tensor) -> Tensor:

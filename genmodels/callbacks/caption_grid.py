@@ -16,35 +16,19 @@ datamodule (``datamodule.records("val")``, one per image).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from PIL import Image, ImageDraw
 from pytorch_lightning.loggers import WandbLogger
 
-from genmodels.images import uint8_grid
+from genmodels.callbacks.base import IterationCallback, eval_mode
+from genmodels.images import captioned_grid, uint8_grid
 
-__all__ = ["CaptionGrid", "captioned_grid"]
-
-_TEXT_HEIGHT = 12
-
-
-def captioned_grid(images: torch.Tensor, captions: Sequence[str], per_caption: int) -> Image.Image:
-    """Rows of ``per_caption`` images in [-1, 1], each row headed by its caption (black text on white)."""
-    rows = []
-    for k, caption in enumerate(captions):
-        grid = uint8_grid(images[k * per_caption : (k + 1) * per_caption], nrow=per_caption).permute(1, 2, 0).numpy()
-        if grid.shape[2] == 1:
-            grid = np.repeat(grid, 3, axis=2)
-        header = Image.new("RGB", (grid.shape[1], _TEXT_HEIGHT), (255, 255, 255))
-        ImageDraw.Draw(header).text((2, 0), caption, fill=(0, 0, 0))
-        rows += [np.asarray(header), grid]
-    return Image.fromarray(np.concatenate(rows, axis=0))
+__all__ = ["CaptionGrid"]
 
 
-class CaptionGrid(pl.Callback):
+class CaptionGrid(IterationCallback):
     """Generated images for fixed captions, logged with their text (see the module docstring).
 
     Args:
@@ -64,21 +48,13 @@ class CaptionGrid(pl.Callback):
             raise ValueError("CaptionGrid needs every_n_iterations >= 0, num_captions >= 1 and samples_per_caption >= 1")
         if captions is not None and not captions:
             raise ValueError("CaptionGrid captions is empty; give captions or null for validation captions")
-        self.every_n_iterations, self.captions, self.num_captions = every_n_iterations, captions, num_captions
+        super().__init__(every_n_iterations)
+        self.captions, self.num_captions = captions, num_captions
         self.samples_per_caption, self.seed, self.dirname, self.log_key = samples_per_caption, seed, dirname, log_key
         self.last_path: Optional[Path] = None
-        self._last_iteration: Optional[int] = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n, iteration = self.every_n_iterations, pl_module.iteration
-        if n and iteration % n == 0 and iteration != self._last_iteration:
-            self._last_iteration = iteration
-            self.write(trainer, pl_module)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if self._last_iteration != pl_module.iteration:
-            self.write(trainer, pl_module)
-
+    def fire(self, trainer: pl.Trainer, pl_module: Any, at_end: bool) -> None:
+        self.write(trainer, pl_module)
     def resolve_captions(self, trainer: pl.Trainer) -> list[str]:
         if self.captions is not None:
             return list(self.captions)
@@ -105,14 +81,10 @@ class CaptionGrid(pl.Callback):
 
     @torch.no_grad()
     def _sample(self, pl_module: Any, captions: list[str]) -> torch.Tensor:
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
+        with eval_mode(pl_module):
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             repeated = [c for c in captions for _ in range(self.samples_per_caption)]
             return pl_module.sample(len(repeated), condition=repeated, generator=generator).float().cpu()
-        finally:
-            pl_module.train(was_training)
 
     def _log_wandb(self, logger: WandbLogger, images: torch.Tensor, captions: list[str], iteration: int) -> None:
         import wandb

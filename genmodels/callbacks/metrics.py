@@ -34,6 +34,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
+from genmodels.callbacks.base import IterationCallback
 from genmodels.callbacks.preemption import Preemption
 from genmodels.callbacks.stop import StopAtIteration
 from genmodels.metrics.evaluator import GenerativeEvaluator, parse_metrics, sample_shares
@@ -49,7 +50,7 @@ from genmodels.metrics.reference import (
 __all__ = ["GenerativeMetrics"]
 
 
-class GenerativeMetrics(pl.Callback):
+class GenerativeMetrics(IterationCallback):
     """Periodic generative metrics during training.
 
     Add it from YAML or the command line::
@@ -96,19 +97,17 @@ class GenerativeMetrics(pl.Callback):
         kid_subset_size: int = 1000,
         pr_k: int = 3,
     ) -> None:
-        if every_n_iterations < 0:
-            raise ValueError(f"every_n_iterations must be >= 0, got {every_n_iterations}")
         if num_samples < 2 or batch_size < 1:
             raise ValueError(f"num_samples must be >= 2 and batch_size >= 1, got {num_samples} and {batch_size}")
         if reference_split not in ("train", "val", "test"):
             raise ValueError(f"reference_split must be 'train', 'val' or 'test', got {reference_split!r}")
-        self.every_n_iterations, self.num_samples = every_n_iterations, num_samples
+        super().__init__(every_n_iterations, at_end=evaluate_at_end)
+        self.num_samples = num_samples
         self.metric_names = parse_metrics(metrics)
         self.extractor_spec, self.weights, self.extractor_sha256 = extractor, weights, extractor_sha256
         self.reference_split, self.num_real = reference_split, num_real
         self.batch_size, self.seed, self.prefix = batch_size, seed, prefix
         self.cache = StatisticsCache(cache_dir)
-        self.evaluate_at_end = evaluate_at_end
         self.metric_options = dict(
             is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, pr_k=pr_k
         )
@@ -117,7 +116,6 @@ class GenerativeMetrics(pl.Callback):
         self.reference_source: Optional[str] = None  # "computed", "cache" or "memory", for the record
         self.last_results: dict[str, float] = {}
         self.last_protocol: dict[str, Any] = {}
-        self.last_iteration: Optional[int] = None
         self._protocol_logged = False
 
     # -- Lightning hooks ----------------------------------------------------------------------
@@ -130,29 +128,28 @@ class GenerativeMetrics(pl.Callback):
             self.evaluator = GenerativeEvaluator(extractor, self.metric_names, **self.metric_options)
         self.reference = None  # another fit may bring another datamodule (the disk cache still serves)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n = self.every_n_iterations
-        periodic = bool(n) and pl_module.iteration % n == 0
-        final = self.evaluate_at_end and _budget_reached(trainer, pl_module, batch_idx)
-        # With gradient accumulation several batches share an iteration: evaluate it once.
-        if not (periodic or final) or pl_module.iteration == self.last_iteration:
+    def is_due(self, trainer: pl.Trainer, pl_module: Any, batch_idx: int) -> bool:
+        # Periodic, or the last batch of the run: evaluated while self.log still works.
+        final = self.at_end and _budget_reached(trainer, pl_module, batch_idx)
+        return final or super().is_due(trainer, pl_module, batch_idx)
+
+    def fire(self, trainer: pl.Trainer, pl_module: Any, at_end: bool) -> None:
+        if at_end:
+            # A stop not foreseen at the last batch (EarlyStopping at a validation, say); not a
+            # preemption, after which the run continues. Lightning forbids self.log in this hook:
+            # the values go to callback_metrics directly.
+            if not _preempted(trainer):
+                trainer.callback_metrics.update({k: torch.tensor(v) for k, v in self.evaluate(trainer, pl_module).items()})
             return
         if _preemption_pending(trainer):
             # The grace period before the kill is for saving the checkpoint, not for sampling.
             rank_zero_info(f"GenerativeMetrics: no evaluation at iteration {pl_module.iteration}: job being preempted")
+            self.last_iteration = None  # not evaluated: a later batch of this iteration may still do it
             return
         values = self.evaluate(trainer, pl_module)
         # In callback_metrics (ModelCheckpoint monitor, progress bar); the loggers get the values
         # in `evaluate`, on the iteration axis, whatever log_every_n_steps is.
         pl_module.log_dict(values, on_step=True, on_epoch=False, logger=False, batch_size=1)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        # A stop not foreseen at the last batch (EarlyStopping at a validation, say); not a
-        # preemption, after which the run continues. Lightning forbids self.log in this hook: the
-        # values go to callback_metrics directly.
-        if not self.evaluate_at_end or self.last_iteration == pl_module.iteration or _preempted(trainer):
-            return
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in self.evaluate(trainer, pl_module).items()})
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, trainer: pl.Trainer, pl_module: Any) -> dict[str, float]:

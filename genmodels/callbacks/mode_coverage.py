@@ -15,6 +15,9 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
+from genmodels.callbacks.base import IterationCallback, eval_mode
+from genmodels.compat import batches_that_stepped
+
 __all__ = ["ModeCoverage", "coverage"]
 
 
@@ -26,7 +29,7 @@ def coverage(labels: torch.Tensor, num_classes: int, min_fraction: float = 0.01)
     return int((p >= min_fraction).sum()), entropy, counts
 
 
-class ModeCoverage(pl.Callback):
+class ModeCoverage(IterationCallback):
     """Log ``train/mode_coverage_classes`` and ``train/mode_coverage_entropy`` every N iterations.
 
     Args:
@@ -49,12 +52,11 @@ class ModeCoverage(pl.Callback):
     ) -> None:
         if every_n_iterations < 1 or num_samples < 1 or not 0 < min_fraction < 1:
             raise ValueError("ModeCoverage needs every_n_iterations >= 1, num_samples >= 1 and 0 < min_fraction < 1")
+        super().__init__(every_n_iterations)
         self.classifier_path, self.classifier_sha256 = classifier, classifier_sha256
-        self.every_n_iterations, self.num_samples = every_n_iterations, num_samples
-        self.min_fraction, self.seed = min_fraction, seed
+        self.num_samples, self.min_fraction, self.seed = num_samples, min_fraction, seed
         self.classifier: Any = None
         self.history: list[dict[str, float]] = []
-        self._last_iteration: Optional[int] = None
 
     def setup(self, trainer: pl.Trainer, pl_module: Any, stage: str) -> None:
         from genmodels.metrics.classifier import load_classifier
@@ -62,36 +64,25 @@ class ModeCoverage(pl.Callback):
         # Loaded at setup so a missing or mismatched file fails before any training.
         self.classifier = load_classifier(self.classifier_path, sha256=self.classifier_sha256).eval()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        iteration = pl_module.iteration
-        if iteration % self.every_n_iterations == 0 and iteration != self._last_iteration:
-            self._last_iteration = iteration
-            self.measure(trainer, pl_module)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if pl_module.iteration != self._last_iteration:
-            self.measure(trainer, pl_module)
+    def fire(self, trainer: pl.Trainer, pl_module: Any, at_end: bool) -> None:
+        self.measure(trainer, pl_module)
 
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: Any) -> Optional[dict[str, float]]:
         if not trainer.is_global_zero:
             return None  # sampling here has no collectives; rank 0 measures and logs
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
+        with eval_mode(pl_module):
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             samples = torch.cat([
                 pl_module.sample(n, generator=generator) for n in _chunks(self.num_samples, 256)
             ])
-        finally:
-            pl_module.train(was_training)
         classifier = self.classifier.to(samples.device)
         classes, entropy, _ = coverage(classifier.predict(samples), classifier.meta["num_classes"], self.min_fraction)
         values = {"train/mode_coverage_classes": float(classes), "train/mode_coverage_entropy": entropy,
                   "iteration": float(pl_module.iteration)}
         self.history.append(values)
         for logger in trainer.loggers:
-            logger.log_metrics(values, step=trainer.fit_loop.epoch_loop._batches_that_stepped)
+            logger.log_metrics(values, step=batches_that_stepped(trainer))
         return values
 
 

@@ -15,13 +15,14 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
+from genmodels.callbacks.base import IterationCallback, eval_mode
 from genmodels.text.damsm import DAMSM, load_damsm
 from genmodels.text.metrics import r_precision
 
 __all__ = ["RPrecision"]
 
 
-class RPrecision(pl.Callback):
+class RPrecision(IterationCallback):
     """Log R-precision (Xu et al. 2018) every ``every_n_iterations``.
 
     Args:
@@ -34,35 +35,22 @@ class RPrecision(pl.Callback):
     def __init__(self, damsm_ckpt: str, every_n_iterations: int = 5000, num_captions: int = 1000, seed: int = 0) -> None:
         if every_n_iterations < 0 or num_captions < 2:
             raise ValueError("RPrecision needs every_n_iterations >= 0 and num_captions >= 2")
-        self.damsm_ckpt, self.every_n_iterations = damsm_ckpt, every_n_iterations
-        self.num_captions, self.seed = num_captions, seed
+        super().__init__(every_n_iterations)
+        self.damsm_ckpt, self.num_captions, self.seed = damsm_ckpt, num_captions, seed
         self._damsm: Optional[DAMSM] = None
-        self._last_iteration: Optional[int] = None
         self.last_value: Optional[dict[str, float]] = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n, iteration = self.every_n_iterations, pl_module.iteration
-        if n and iteration % n == 0 and iteration != self._last_iteration:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if self._last_iteration != pl_module.iteration:
-            self.evaluate(trainer, pl_module)
+    def fire(self, trainer: pl.Trainer, pl_module: Any, at_end: bool) -> None:
+        self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: pl.Trainer, pl_module: Any) -> Optional[dict[str, float]]:
-        self._last_iteration = pl_module.iteration
         if not trainer.is_global_zero:
             return None
         if self._damsm is None:
             self._damsm = load_damsm(self.damsm_ckpt)
         captions = [caps[0] for caps in trainer.datamodule.records("val").captions[: self.num_captions]]
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            with torch.no_grad():
-                result = r_precision(pl_module, self._damsm, captions, seed=self.seed)
-        finally:
-            pl_module.train(was_training)
+        with eval_mode(pl_module), torch.no_grad():
+            result = r_precision(pl_module, self._damsm, captions, seed=self.seed)
         values = {"val/r_precision_damsm": result["r_precision"], "val/r_precision_candidates": result["candidates"]}
         for logger in trainer.loggers:
             logger.log_metrics(dict(values, iteration=pl_module.iteration), step=pl_module.iteration)

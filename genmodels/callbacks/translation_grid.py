@@ -16,14 +16,14 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
-from genmodels.callbacks.sample_grid import _log_grid
+from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.gans.translation import seeded_noise
-from genmodels.images import save_png, uint8_grid
+from genmodels.images import uint8_grid
 
 __all__ = ["TranslationGrid"]
 
 
-class TranslationGrid(pl.Callback):
+class TranslationGrid(ImageCallback):
     """Log a grid of translations of fixed val pairs, one pair per row.
 
     Args:
@@ -44,11 +44,9 @@ class TranslationGrid(pl.Callback):
     ) -> None:
         if every_n_iterations < 0 or num_images < 1:
             raise ValueError(f"every_n_iterations must be >= 0 and num_images >= 1, got {every_n_iterations}, {num_images}")
-        self.every_n_iterations, self.num_images, self.seed = every_n_iterations, num_images, seed
-        self.dirname, self.log_key = dirname, log_key
-        self.last_path: Optional[Path] = None
+        super().__init__(every_n_iterations, dirname, log_key)
+        self.num_images, self.seed = num_images, seed
         self._batch: Optional[dict[str, torch.Tensor]] = None
-        self._last_iteration: Optional[int] = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         datamodule = trainer.datamodule
@@ -57,39 +55,19 @@ class TranslationGrid(pl.Callback):
         with torch.random.fork_rng(devices=[]):
             self._batch = datamodule.example_batch(self.num_images)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n, iteration = self.every_n_iterations, pl_module.iteration
-        if n and iteration % n == 0 and iteration != self._last_iteration:
-            self._last_iteration = iteration
-            self.write(trainer, pl_module)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if self._last_iteration != pl_module.iteration:
-            self.write(trainer, pl_module)
-
     def write(self, trainer: pl.Trainer, pl_module: Any) -> Optional[Path]:
-        """Translate, save the PNG and log the grid (rank 0 only)."""
-        if not trainer.is_global_zero or self._batch is None:
-            return None
+        """Translate, save the PNG and log the grid (rank 0 only; nothing before `on_fit_start`)."""
+        return None if self._batch is None else super().write(trainer, pl_module)
+
+    def render(self, trainer: pl.Trainer, pl_module: Any, stem: Path) -> torch.Tensor:
         columns = self._translate(pl_module)
         # Interleave so each row is one example: row i = (col_0[i], col_1[i], ...).
-        images = torch.stack(columns, dim=1).flatten(0, 1)
-        grid = uint8_grid(images, nrow=len(columns))
-        iteration = pl_module.iteration
-        path = save_png(grid, Path(trainer.default_root_dir) / self.dirname / f"iter_{iteration:08d}.png")
-        for logger in trainer.loggers:
-            _log_grid(logger, self.log_key, grid, iteration)
-        self.last_path, self._last_iteration = path, iteration
-        return path
+        return uint8_grid(torch.stack(columns, dim=1).flatten(0, 1), nrow=len(columns))
 
     @torch.no_grad()
     def _translate(self, pl_module: Any) -> list[torch.Tensor]:
         batch = {k: v.to(pl_module.device) for k, v in self._batch.items()}
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
+        with eval_mode(pl_module):
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             with seeded_noise(generator, pl_module.device):
                 return [c.float().cpu() for c in pl_module.grid_columns(batch)]
-        finally:
-            pl_module.train(was_training)

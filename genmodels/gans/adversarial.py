@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
-from genmodels.compat import ddp_kwargs_of, logger_will_write
+from genmodels.compat import ddp_kwargs_of, has_trainer, logger_will_write
 from genmodels.gans.losses import LOSSES, PROBABILITY_LOSSES, clip_weights_, gradient_penalty, r1_penalty
 from genmodels.gans.stabilization import (
     apply_spectral_norm,
@@ -303,7 +303,7 @@ class AdversarialModel(GenerativeModel):
 
     def _gradient_sync(self, last: bool) -> Any:
         """DDP's no_sync for non-final micro-batches: all-reduce the accumulated gradient once."""
-        model = self.trainer.model if self._trainer is not None else None
+        model = self.trainer.model if has_trainer(self) else None
         if last or not callable(getattr(model, "no_sync", None)):
             return nullcontext()
         return model.no_sync()

@@ -15,7 +15,8 @@ WGAN, WGAN-GP): the prior, `sample` (through the EMA generator when there is one
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Literal, Optional
 
 import torch
 from torch import Tensor, nn
@@ -99,9 +100,14 @@ class LatentGAN(AdversarialModel):
         if latent_distribution not in ("normal", "uniform"):
             raise ValueError(f"latent_distribution must be 'normal' or 'uniform', got {latent_distribution!r}")
         self.latent_dim, self.latent_distribution = latent_dim, latent_distribution
+        self.fixed_latents: Optional[Tensor] = None  # set only inside `sample_from`
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """z ~ p(z), shape (n, latent_dim)."""
+        """z ~ p(z), shape (n, latent_dim) (inside `sample_from`: the latents it was given)."""
+        if self.fixed_latents is not None:
+            if n != self.fixed_latents.shape[0]:
+                raise RuntimeError(f"{type(self).__name__} asked for {n} latents while {self.fixed_latents.shape[0]} were given")
+            return self.fixed_latents
         shape = (n, self.latent_dim)
         if self.latent_distribution == "uniform":
             return torch.rand(shape, generator=generator, device=self.device) * 2 - 1
@@ -111,6 +117,25 @@ class LatentGAN(AdversarialModel):
         if condition is not None:
             raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
         return self.sampling_generator(self.sample_latent(n, generator))
+
+    def sample_from(self, z: Tensor, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
+        """The images `sample` draws when its latents are ``z`` (n, latent_dim); ``generator`` draws
+        everything else `sample` draws (classes, captions, conditioning-augmentation noise).
+
+        One code path for every subclass: `sample` runs with `sample_latent` returning ``z``.
+        """
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+        with self._latents_fixed_to(z.to(self.device)):
+            return self.sample(z.shape[0], condition=condition, generator=generator)
+
+    @contextmanager
+    def _latents_fixed_to(self, z: Tensor) -> Iterator[None]:
+        previous, self.fixed_latents = self.fixed_latents, z
+        try:
+            yield
+        finally:
+            self.fixed_latents = previous
 
     def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
         return self.generator(self.sample_latent(batch["image"].shape[0], generator))

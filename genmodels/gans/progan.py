@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.compat import has_trainer
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.losses import gradient_penalty, r1_penalty
 from genmodels.nn.equalized import EqualizedConv2d, EqualizedLinear
@@ -327,7 +328,7 @@ class ProgressiveGAN(LatentGAN):
     # -- training: the base loop on real images at the phase's resolution ---------------------
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         super().training_step(self._at_phase(batch), batch_idx)
-        world = self.trainer.world_size if self._trainer is not None else 1
+        world = self.trainer.world_size if has_trainer(self) else 1
         self.add_images_seen(batch["image"].shape[0] * world)
         if self._logging_step:
             phase = self.phase

@@ -14,6 +14,8 @@ Bińkowski et al. 2018 (KID, arXiv:1801.01401); Kynkäänniemi et al. 2019 (prec
 arXiv:1904.06991). The training-time callback is `genmodels.callbacks.GenerativeMetrics`.
 """
 
+# Imported for their registration as extractors ("classifier:PATH", "inception").
+from genmodels.metrics import classifier, inception  # noqa: F401
 from genmodels.metrics.evaluator import METRICS, GenerativeEvaluator, parse_metrics
 from genmodels.metrics.extractors import FeatureExtractor, Features, build_extractor, file_sha256
 from genmodels.metrics.modular import FrechetDistance, InceptionScore, KernelDistance, PrecisionRecall

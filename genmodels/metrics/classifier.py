@@ -33,6 +33,7 @@ from genmodels.metrics.extractors import (
     check_sha256,
     file_sha256,
     quantize,
+    register_extractor,
 )
 
 __all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "FORMAT"]
@@ -311,3 +312,11 @@ def _fit(
         log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(len(loader), 1):.4f}")
     net.requires_grad_(False)
     classifier.eval()
+
+
+@register_extractor("classifier")
+def build_classifier(argument: str, weights: Optional[PathLike], sha256: Optional[str]) -> DomainClassifier:
+    """Spec ``classifier:PATH``: the domain classifier saved at PATH (``weights`` does not apply)."""
+    if not argument:
+        raise ValueError("the classifier extractor needs a file: 'classifier:PATH' (from genmodels train-classifier)")
+    return load_classifier(argument, sha256=sha256)

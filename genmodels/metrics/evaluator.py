@@ -58,12 +58,18 @@ class GenerativeEvaluator(nn.Module):
         pr_k: neighbourhood size of precision/recall.
         seed: seed of IS splits and KID subsets (torch-fidelity's 2020 by default).
 
-    Example:
-        >>> evaluator = GenerativeEvaluator(extractor, "fid,is")  # doctest: +SKIP
-        >>> evaluator.set_reference(reference)                     # doctest: +SKIP
-        >>> evaluator.sample_from(model, 10_000, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
-        >>> evaluator.compute()                                    # doctest: +SKIP
-        {'fid_inception': 12.3, 'is_inception': 7.9, 'is_inception_std': 0.1}
+    Example (an untrained LeNet stands in for a trained extractor; FID would also need
+    ``set_reference`` with real statistics, see `genmodels.metrics.reference`):
+        >>> from genmodels import DCGAN
+        >>> from genmodels.metrics.classifier import DomainClassifier, LeNet5
+        >>> _ = torch.manual_seed(0)
+        >>> extractor = DomainClassifier(LeNet5(), {"image_size": 32, "channels": 1, "num_classes": 10})
+        >>> evaluator = GenerativeEvaluator(extractor, "is", is_splits=2)
+        >>> model = DCGAN(image_shape=(1, 32, 32), latent_dim=8, feature_maps=4)
+        >>> evaluator.sample_from(model, 16, batch_size=8, generator=torch.Generator().manual_seed(0))
+        >>> values = evaluator.compute()
+        >>> sorted(values), 1.0 <= values["is_lenet"] <= 10.0  # IS lies between 1 and the class count
+        (['is_lenet', 'is_lenet_std'], True)
     """
 
     def __init__(

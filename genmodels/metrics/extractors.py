@@ -14,6 +14,11 @@ Two are provided, and a metric's name always says which one produced it (``fid_i
   for MNIST-like data where Inception features are a poor fit.
 
 Both are pinned by the SHA-256 of their weights file, which is part of every metric's protocol.
+
+Extractors register themselves by name (`register_extractor`) in the module that defines them;
+`build_extractor` looks the name up, so this module imports neither network (no import cycle) and
+a new extractor is one decorated function. ``genmodels.metrics`` imports both modules, and
+importing any ``genmodels.metrics.*`` module runs that package first, so both are always registered.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Features", "FeatureExtractor", "check_images", "quantize", "file_sha256", "build_extractor"]
+__all__ = [
+    "Features", "FeatureExtractor", "check_images", "quantize", "file_sha256", "build_extractor", "register_extractor",
+    "EXTRACTORS",
+]
 
 PathLike = Union[str, os.PathLike]
 
@@ -126,6 +134,33 @@ class FeatureExtractor(nn.Module):
         return {"extractor": self.name, "extractor_sha256": self.sha256, "feature_dim": self.num_features}
 
 
+ExtractorBuilder = Callable[[str, Optional[PathLike], Optional[str]], "FeatureExtractor"]
+
+EXTRACTORS: dict[str, ExtractorBuilder] = {}
+"""Registered extractors: name -> ``build(argument, weights, sha256)``; ``argument`` is the text
+after ``name:`` in the spec (empty when there is none)."""
+
+
+def register_extractor(name: str) -> Callable[[ExtractorBuilder], ExtractorBuilder]:
+    """Decorator: make ``build(argument, weights, sha256)`` the extractor of spec ``name[:argument]``.
+
+    >>> @register_extractor("doctest-only")
+    ... def build(argument, weights, sha256):
+    ...     return argument
+    >>> build_extractor("doctest-only:abc")
+    'abc'
+    >>> del EXTRACTORS["doctest-only"]
+    """
+
+    def register(build: ExtractorBuilder) -> ExtractorBuilder:
+        if name in EXTRACTORS and EXTRACTORS[name] is not build:
+            raise ValueError(f"feature extractor {name!r} is registered twice")
+        EXTRACTORS[name] = build
+        return build
+
+    return register
+
+
 def build_extractor(spec: str, weights: Optional[PathLike] = None, sha256: Optional[str] = None) -> FeatureExtractor:
     """An extractor from its command-line spelling.
 
@@ -139,14 +174,9 @@ def build_extractor(spec: str, weights: Optional[PathLike] = None, sha256: Optio
         ValueError: unknown spec, or a file whose hash differs from ``sha256``.
         FileNotFoundError: no weights file (the message says where to put it and how to get it).
     """
-    if spec == "inception":
-        from genmodels.metrics.inception import InceptionExtractor
-
-        return InceptionExtractor(weights, sha256=sha256)
-    if spec.startswith("classifier:") and len(spec) > len("classifier:"):
-        from genmodels.metrics.classifier import load_classifier
-
-        return load_classifier(spec.split(":", 1)[1], sha256=sha256)
-    raise ValueError(
-        f"unknown extractor {spec!r}: use 'inception' or 'classifier:PATH' (from genmodels train-classifier)"
-    )
+    name, _, argument = spec.partition(":")
+    if name not in EXTRACTORS:
+        raise ValueError(
+            f"unknown extractor {spec!r}: use 'inception' or 'classifier:PATH' (from genmodels train-classifier)"
+        )
+    return EXTRACTORS[name](argument, weights, sha256)

@@ -32,7 +32,15 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor
 
-from genmodels.metrics.extractors import Features, FeatureExtractor, PathLike, check_images, check_sha256, quantize
+from genmodels.metrics.extractors import (
+    Features,
+    FeatureExtractor,
+    PathLike,
+    check_images,
+    check_sha256,
+    quantize,
+    register_extractor,
+)
 
 __all__ = [
     "INCEPTION_URL",
@@ -217,3 +225,11 @@ def prefetch_inception_weights(
     except RuntimeError as err:  # torch hub's "invalid hash value"
         raise ValueError(f"the file downloaded from {url} failed verification: {err}") from err
     return target
+
+
+@register_extractor("inception")
+def build_inception(argument: str, weights: Optional[PathLike], sha256: Optional[str]) -> InceptionExtractor:
+    """Spec ``inception``: the InceptionV3 of ``weights`` (see `InceptionExtractor`)."""
+    if argument:
+        raise ValueError(f"the inception extractor takes no argument, got 'inception:{argument}'; give weights with --weights")
+    return InceptionExtractor(weights, sha256=sha256)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.protocols import TextConditional
+
 __all__ = ["r_precision", "r_precision_scores", "shape_colour_accuracy", "image_colours"]
 
 
@@ -62,7 +64,7 @@ def r_precision(model: Any, damsm: Any, captions: Sequence[str], seed: int = 0, 
     for start in range(0, len(captions), batch_size):
         part = list(captions[start : start + batch_size])
         images = model.sample(len(part), condition=part, generator=torch.Generator(model.device).manual_seed(seed + start))
-        encoded = damsm_vocabulary(damsm).encode(part, getattr(model, "max_length", 18))
+        encoded = damsm_vocabulary(damsm).encode(part, model.max_length if isinstance(model, TextConditional) else 18)
         _, sentence = damsm.text_encoder(encoded.tokens.to(model.device), encoded.lengths.to(model.device))
         _, global_ = damsm.image_encoder(images)
         image_features.append(global_.float().cpu())

@@ -1,8 +1,23 @@
 """Every private Lightning name `genmodels.compat` relies on still exists and means what it did."""
 
+import pytest
 import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 
-from genmodels.compat import ddp_kwargs_of, logger_will_write
+from genmodels.compat import (
+    LIGHTNING_CLI_HOOKS,
+    MODEL_CHECKPOINT_HOOKS,
+    _check_hooks,
+    batches_that_stepped,
+    check_private_hooks,
+    ddp_kwargs_of,
+    has_trainer,
+    logger_will_write,
+    save_model_checkpoint_now,
+    wandb_run_started,
+)
 
 
 def test_logger_will_write_follows_log_every_n_steps(tmp_path):
@@ -26,3 +41,65 @@ def test_ddp_kwargs_of_reads_the_strategy_keywords():
     strategy = pl.strategies.DDPStrategy(find_unused_parameters=True)
     assert ddp_kwargs_of(strategy) == {"find_unused_parameters": True}
     assert ddp_kwargs_of(pl.strategies.SingleDeviceStrategy("cpu")) is None
+
+
+def test_batches_that_stepped_counts_optimizer_steps():
+    trainer = pl.Trainer(logger=False, max_steps=1, enable_progress_bar=False, enable_checkpointing=False)
+    assert batches_that_stepped(trainer) == 0
+    trainer.fit_loop.epoch_loop._batches_that_stepped = 5
+    assert batches_that_stepped(trainer) == 5
+
+
+def test_has_trainer_follows_attachment():
+    module = pl.LightningModule()
+    assert has_trainer(module) is False
+    trainer = pl.Trainer(logger=False, max_steps=1, enable_progress_bar=False, enable_checkpointing=False)
+    module.trainer = trainer
+    assert has_trainer(module) is True and module.trainer is trainer
+
+
+def test_wandb_run_started_is_false_until_the_experiment_is_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    logger = WandbLogger(save_dir=str(tmp_path), project="compat")
+    assert wandb_run_started(logger) is False
+    logger.experiment  # starts the (offline) run
+    try:
+        assert wandb_run_started(logger) is True
+    finally:
+        logger.experiment.finish()
+
+
+def test_the_private_hooks_genmodels_overrides_still_exist_with_their_parameters():
+    check_private_hooks()  # raises with the name that changed
+    for name, parameters in {**LIGHTNING_CLI_HOOKS, **MODEL_CHECKPOINT_HOOKS}.items():
+        assert parameters is not None and name.startswith("_")
+    with pytest.raises(RuntimeError, match="no longer exists"):
+        _check_hooks(ModelCheckpoint, {"_not_a_lightning_method": ()})
+    with pytest.raises(RuntimeError, match="now takes"):
+        _check_hooks(ModelCheckpoint, {"_monitor_candidates": ("trainer", "extra")})
+
+
+class _Tiny(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_save_model_checkpoint_now_writes_top_k_and_last_and_skips_a_saved_step(tmp_path):
+    trainer = pl.Trainer(logger=False, max_steps=2, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, default_root_dir=tmp_path)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+    trainer.fit(_Tiny(), data)
+    callback = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{step}", save_last=True)
+    save_model_checkpoint_now(callback, trainer)
+    assert sorted(p.name for p in (tmp_path / "ckpt").glob("*.ckpt")) == ["last.ckpt", "step=2.ckpt"]
+    for path in (tmp_path / "ckpt").glob("*.ckpt"):
+        path.unlink()
+    save_model_checkpoint_now(callback, trainer)  # this global step is already saved: nothing written
+    assert not any((tmp_path / "ckpt").glob("*.ckpt"))

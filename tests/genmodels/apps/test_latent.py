@@ -84,19 +84,27 @@ class LinearGenerator:
 
     device = torch.device("cpu")
     image_shape = (1, 2, 2)
+    latent_dim = 4
     scales = torch.tensor([2.0, 0.5, 5.0, 0.1])
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         return torch.randn(n, 4, generator=generator)
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        return (self.sample_latent(n, generator) * self.scales).view(n, 1, 2, 2)
+        return self.sample_from(self.sample_latent(n, generator))
+
+    def sample_from(self, z: torch.Tensor, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return (z * self.scales).view(-1, 1, 2, 2)
 
 
 class MappingModel(LinearGenerator):
     """A W model: w = M z with one dominant axis; synthesis is the identity reshaped."""
 
     mean_w = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    num_ws = 1
+
+    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
+        return self.mean_w + psi * (w - self.mean_w)
 
     def mapping(self, z: torch.Tensor, condition: Any = None) -> torch.Tensor:
         return self.mean_w + z * torch.tensor([0.2, 4.0, 0.3, 0.1])
@@ -127,5 +135,5 @@ def test_w_space_hooks_truncate_toward_the_mean_and_interpolate_linearly():
     assert torch.allclose(space.interpolate(a, b, 0.5), (a + b) / 2)
     directions = space.directions(k=1, num_samples=2000)
     assert directions.vectors[0].abs().argmax() == 1 and abs(directions.scales[0] - 4.0) < 0.3
-    model.truncate = lambda w, psi: torch.zeros_like(w)  # a model's own truncate() wins
+    model.truncate = lambda w, psi: torch.zeros_like(w)  # truncation is the model's own truncate()
     assert torch.equal(space.codes(2, 0, truncation=0.7), torch.zeros(2, 4))

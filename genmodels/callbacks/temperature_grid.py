@@ -5,27 +5,27 @@ Fig. 8; for autoregressive models, each conditional raised to ``1/T``). The grid
 number of samples per temperature, each row drawn with the same seed, so rows differ only by
 ``T`` (for the flows, row ``k`` is the same latent noise scaled by ``T_k``).
 
-Like `genmodels.callbacks.SampleGrid`, sampling uses a dedicated seeded ``torch.Generator`` in
-eval mode, so it never advances the training RNG and a resumed run stays equal to an
-uninterrupted one. The model must accept ``sample(n, generator=..., temperature=...)``.
+Like `SampleGrid`, sampling uses a dedicated seeded ``torch.Generator`` in eval mode, so it never
+advances the training RNG and a resumed run stays equal to an uninterrupted one. The model must
+accept ``sample(n, generator=..., temperature=...)`` (RealNVP, Glow, PixelCNN, IndependentPixels).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from genmodels.base import GenerativeModel
-from genmodels.images import save_png, uint8_grid
+from genmodels.callbacks.base import ImageCallback, eval_mode
+from genmodels.images import uint8_grid
 
 __all__ = ["TemperatureGrid"]
 
 
-class TemperatureGrid(pl.Callback):
+class TemperatureGrid(ImageCallback):
     """Every ``every_n_iterations``, a grid of ``samples_per_temperature`` samples per temperature.
 
     Files: ``<default_root_dir>/<dirname>/temperatures_iter_XXXXXXXX.png``; logger key ``log_key``
@@ -51,60 +51,26 @@ class TemperatureGrid(pl.Callback):
         log_key: str = "samples_by_temperature",
         on_train_end: bool = True,
     ) -> None:
-        if every_n_iterations < 0:
-            raise ValueError(f"TemperatureGrid every_n_iterations must be >= 0, got {every_n_iterations}")
         if not temperatures or min(temperatures) < 0:
             raise ValueError(f"TemperatureGrid temperatures must be a non-empty list of values >= 0, got {temperatures}")
         if samples_per_temperature < 1:
             raise ValueError(f"TemperatureGrid samples_per_temperature must be >= 1, got {samples_per_temperature}")
-        self.every_n_iterations = every_n_iterations
+        super().__init__(every_n_iterations, dirname, log_key, file_prefix="temperatures_", at_end=on_train_end)
         self.temperatures = [float(t) for t in temperatures]
         self.samples_per_temperature, self.seed = samples_per_temperature, seed
-        self.dirname, self.log_key, self.write_on_train_end = dirname, log_key, on_train_end
-        self.last_iteration: Optional[int] = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n = self.every_n_iterations
-        if n and pl_module.iteration % n == 0:
-            self.write(trainer, pl_module)
+    def render(self, trainer: pl.Trainer, pl_module: Any, stem: Path) -> torch.Tensor:
+        return uint8_grid(self.sample_rows(pl_module), nrow=self.samples_per_temperature)
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if self.write_on_train_end and self.last_iteration != pl_module.iteration:
-            self.write(trainer, pl_module)
-
-    def write(self, trainer: pl.Trainer, pl_module: GenerativeModel) -> Optional[Path]:
-        """Sample every row, save the PNG and log it (rank 0 only; sampling has no collectives)."""
-        self.last_iteration = pl_module.iteration
-        if not trainer.is_global_zero:
-            return None
-        grid = uint8_grid(self.sample_rows(pl_module), nrow=self.samples_per_temperature)
-        iteration = pl_module.iteration
-        path = save_png(grid, Path(trainer.default_root_dir) / self.dirname / f"temperatures_iter_{iteration:08d}.png")
-        caption = f"iteration {iteration}, rows: T = {', '.join(f'{t:g}' for t in self.temperatures)}"
-        for logger in trainer.loggers:
-            _log_image(logger, self.log_key, grid, iteration, caption)
-        return path
+    def caption(self, iteration: int) -> str:
+        return f"iteration {iteration}, rows: T = {', '.join(f'{t:g}' for t in self.temperatures)}"
 
     @torch.no_grad()
     def sample_rows(self, pl_module: GenerativeModel) -> torch.Tensor:
         """(len(temperatures) * samples_per_temperature, C, H, W) in [-1, 1], row by row."""
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
+        with eval_mode(pl_module):
             rows = []
             for temperature in self.temperatures:
                 generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
                 rows.append(pl_module.sample(self.samples_per_temperature, generator=generator, temperature=temperature))
             return torch.cat(rows)
-        finally:
-            pl_module.train(was_training)
-
-
-def _log_image(logger: Any, key: str, grid: torch.Tensor, iteration: int, caption: str) -> None:
-    if isinstance(logger, WandbLogger):
-        import wandb
-
-        # uint8 HWC: logged as is, no min-max rescaling by wandb.Image.
-        logger.experiment.log({key: wandb.Image(grid.permute(1, 2, 0).numpy(), caption=caption), "iteration": iteration})
-    elif isinstance(logger, TensorBoardLogger):
-        logger.experiment.add_image(key, grid, global_step=iteration)

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from genmodels import DCGAN, ConditionalGAN
 from genmodels.callbacks import StopAtIteration
-from genmodels.gans.class_grid import ClassGrid
+from genmodels.callbacks import ClassGrid
 from tests.genmodels.apps.control_helpers import single_thread
 from tests.genmodels.gans.test_cgan import Labelled
 

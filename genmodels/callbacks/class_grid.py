@@ -2,8 +2,8 @@
 
 Row k holds ``samples_per_class`` samples of class k, and every row uses the same noise (the
 seeded generator restarts for each class), so a column shows one z across all classes: the
-class changes down a column, everything z controls stays. Works for any model whose `sample`
-takes ``condition=labels`` and that says how many classes it has (``num_classes``), e.g.
+class changes down a column, everything z controls stays. Works for any
+`genmodels.protocols.ClassConditional` model with ``num_classes >= 2``, e.g.
 `genmodels.ConditionalGAN`. Saving, logging and the eval-mode, RNG-isolated sampling are
 `SampleGrid`'s; files go to ``<default_root_dir>/samples/classes/iter_XXXXXXXX.png``, apart from
 the generic grid's ``samples/iter_XXXXXXXX.png``.
@@ -12,7 +12,7 @@ Usage in an experiment YAML::
 
     trainer:
       callbacks:
-        - class_path: genmodels.gans.class_grid.ClassGrid
+        - class_path: genmodels.callbacks.ClassGrid
           init_args: {every_n_iterations: 250, samples_per_class: 10}
 """
 
@@ -24,9 +24,11 @@ import pytorch_lightning as pl
 import torch
 
 from genmodels.base import GenerativeModel
+from genmodels.callbacks.base import eval_mode
 from genmodels.callbacks.sample_grid import SampleGrid
+from genmodels.protocols import class_count
 
-__all__ = ["ClassGrid"]
+__all__ = ["ClassGrid", "num_classes"]
 
 
 class ClassGrid(SampleGrid):
@@ -56,22 +58,18 @@ class ClassGrid(SampleGrid):
 
     @torch.no_grad()
     def _sample(self, pl_module: GenerativeModel) -> torch.Tensor:
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
+        with eval_mode(pl_module):
             rows = []
             for k in range(num_classes(pl_module)):
                 generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
                 labels = torch.full((self.num_samples,), k, dtype=torch.int64, device=pl_module.device)
                 rows.append(pl_module.sample(self.num_samples, condition=labels, generator=generator))
             return torch.cat(rows)
-        finally:
-            pl_module.train(was_training)
 
 
 def num_classes(model: Any) -> int:
     """The model's class count; a clear error for models that are not class-conditional."""
-    count = int(getattr(model, "num_classes", 0) or 0)
+    count = class_count(model)
     if count < 2:
         raise ValueError(
             f"ClassGrid needs a class-conditional model (num_classes >= 2); {type(model).__name__} has "

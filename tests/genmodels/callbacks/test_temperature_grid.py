@@ -8,7 +8,7 @@ from PIL import Image
 
 from genmodels import Glow
 from genmodels.callbacks import StopAtIteration
-from genmodels.likelihood import TemperatureGrid
+from genmodels.callbacks import TemperatureGrid
 from tests.genmodels.helpers import loader
 
 
