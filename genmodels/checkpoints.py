@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import torch
 
@@ -23,24 +24,60 @@ PathLike = Union[str, os.PathLike]
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, corrupt, unsafe or of another model."""
+    """A checkpoint that cannot be used: missing, corrupt, unsafe or of another model.
+
+    ``kind`` tells them apart: ``"missing"``, ``"corrupt"`` (cannot be read: truncated, not a
+    PyTorch file), ``"untrusted"`` (readable, but it holds pickled objects outside torch's
+    weights-only allow-list) or ``"invalid"`` (readable, but not what was asked for).
+    """
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# What torch's weights-only unpickler says when it meets a class or function it will not import;
+# any other failure (zip errors, unknown opcodes, EOF) means the bytes themselves are bad.
+_UNTRUSTED = re.compile(r"unsupported global:?\s*(?:GLOBAL\s+)?([\w.]+)", re.IGNORECASE)
+
+
+def _untrusted_global(err: Exception) -> Optional[str]:
+    """The pickled global that torch refused, if that is why loading failed."""
+    text = str(err)
+    match = _UNTRUSTED.search(text)
+    if match:
+        return match.group(1)
+    if "weights only" in text.lower() and "GLOBAL" in text:
+        found = re.search(r"GLOBAL\s+([\w.]+)", text)
+        return found.group(1) if found else "an unknown global"
+    return None
 
 
 def load_checkpoint_safely(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` and turn every failure into a clear error."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}", kind="missing")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here
-        unsafe = "weights_only" in str(err) or "Unsupported global" in str(err)
-        reason = (
-            "it contains arbitrary Python objects, which are not unpickled from files that may come from others"
-            if unsafe
-            else f"it is not a readable PyTorch checkpoint (truncated or corrupt?): {type(err).__name__}: {err}"
-        )
-        raise CheckpointError(f"refusing to load {path}: {reason}") from err
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, KeyError, ... here
+        name = _untrusted_global(err)
+        if name is not None:
+            raise CheckpointError(
+                f"refusing to load {path}: it is untrusted: it holds pickled Python objects outside the "
+                f"weights-only allow-list ({name}), and unpickling those can run code; genmodels opens only "
+                "files of tensors and plain values, such as the checkpoints `genmodels fit` writes",
+                kind="untrusted",
+            ) from err
+        text = " ".join(str(err).split())
+        text = text.split("WeightsUnpickler error:", 1)[-1].strip() if "WeightsUnpickler error:" in text else text
+        detail = text.split(" Check the documentation")[0].split(". ")[0][:200] or "the file ends early"
+        raise CheckpointError(
+            f"cannot read {path}: the file is corrupt or not a PyTorch checkpoint (a truncated copy or an "
+            f"interrupted save?): {type(err).__name__}: {detail}; use another checkpoint, e.g. an earlier "
+            "iter_*.ckpt from the same run",
+            kind="corrupt",
+        ) from err
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} is not a Lightning checkpoint (got a {type(checkpoint).__name__})")
     return checkpoint

@@ -33,19 +33,22 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
 from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
+from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
 
 __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
+#: Exit status of a run stopped by Ctrl-C (after its checkpoint), as a shell reports SIGINT.
+INTERRUPTED_EXIT_CODE = 130
 
 
 class ConfigError(ValueError):
@@ -128,40 +131,57 @@ class GenModelsCLI(LightningCLI):
 
     # -- before anything is built: run directory, resume, W&B identity -------------------------
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads the model's hyperparameters (class included) from --ckpt_path here and
-        # silently replaces the configured model with them, so the run directory, "last" and the
-        # checkpoint's safety and class are settled first.
+        # Lightning's version reads the checkpoint's hyperparameters here, imports whatever class
+        # `hyper_parameters["_class_path"]` names and replaces the configured model (class and
+        # arguments) with them. Here the config always wins: the checkpoint is only opened
+        # (weights-only), its recorded class compared *as a string* with the configured one, and
+        # its hyperparameters kept for the comparison in `after_instantiate_classes`. Nothing the
+        # file names is ever imported.
         if self.config.get("subcommand"):
             self._prepare_run(self.config[self.config.subcommand])
-        super()._parse_ckpt_path()
 
     def _prepare_run(self, config: Any) -> None:
         run_dir = _run_directory(config)
+        self._resume: Optional[_ResumeRecord] = None
+        checkpoint_dir = _checkpoint_directory(config, run_dir)
         if self.config.subcommand == "fit":
-            config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir)
+            config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
+            _check_recorded_class_paths(checkpoint, str(config.model.class_path))
             check_checkpoint_class(checkpoint, _import_class(config.model.class_path))
+            self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
+            del checkpoint
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self._resume is not None and self.subcommand == "fit":
+            changes = self._resume.check_against(self.model)
+            if changes:
+                self.trainer.callbacks.append(ConfiguredOptimizerSettings())
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         self._configure_wandb(config, _run_directory(config), _experiment_name(config))
 
-    def _resolve_fit_ckpt_path(self, ckpt_path: Optional[str], run_dir: Path) -> Optional[str]:
-        last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    def _resolve_fit_ckpt_path(self, ckpt_path: Optional[str], run_dir: Path, checkpoint_dir: Path) -> Optional[str]:
+        # `checkpoint_dir` is where IterationCheckpoint writes (--checkpoint.dirpath, or
+        # <run>/checkpoints): "last" and the fresh-launch guard both look there.
+        last = checkpoint_dir / "last.ckpt"
         if ckpt_path == "last":
             if last.is_file():
                 return str(last)
             rank_zero_info(f"--ckpt_path last: no {last} yet, starting a new run in {run_dir}")
             ckpt_path = None
         if ckpt_path is None:
-            existing = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
+            existing = sorted(checkpoint_dir.glob("*.ckpt"))
             if existing:
                 raise CheckpointError(
-                    f"{run_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}...); "
+                    f"{checkpoint_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}...); "
                     "a new run there would overwrite them. Resume with --ckpt_path last, or start the new "
                     "run elsewhere with --trainer.default_root_dir"
+                    + (" and --checkpoint.dirpath" if checkpoint_dir != run_dir / CHECKPOINT_DIR else "")
                 )
             return None
         if ckpt_path == "hpc" or ckpt_path == "best":
@@ -199,26 +219,36 @@ class GenModelsCLI(LightningCLI):
         if max_iterations is not None:
             callbacks = [*callbacks, StopAtIteration(max_iterations)]
         self.preemption = Preemption()
-        return super()._instantiate_trainer(config, [*callbacks, self.preemption])
+        self.batch_keys = BatchKeys()
+        return super()._instantiate_trainer(config, [*callbacks, NonFiniteGuard(), self.batch_keys, self.preemption])
 
     def fit(self, model: pl.LightningModule, **kwargs: Any) -> None:
         # weights_only: a resume checkpoint holds tensors and plain values only (RNG states
         # included), so nothing in it needs to be unpickled as code.
         if kwargs.get("weights_only") is None:
             kwargs["weights_only"] = True
-        self.trainer.fit(model, **kwargs)
+        try:
+            self.trainer.fit(model, **kwargs)
+        except KeyError as err:
+            raise self.batch_keys.explain(err, model, self.datamodule) or err
         if self.preemption.preempted_at is not None:
-            rank_zero_info(
-                f"preempted: stopped after iteration {self.preemption.preempted_at} with "
-                f"{Path(self.trainer.default_root_dir) / CHECKPOINT_DIR / 'last.ckpt'}; "
-                + ("the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last")
-            )
+            last = Path(self.trainer.checkpoint_callback.dirpath or self.trainer.default_root_dir) / "last.ckpt"
+            how = "the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last"
+            if self.preemption.interrupted:
+                rank_zero_info(f"interrupted (Ctrl-C): stopped after iteration {self.preemption.preempted_at} "
+                               f"with {last}; {how}")
+                self._exit_code = INTERRUPTED_EXIT_CODE
+            else:
+                rank_zero_info(f"preempted: stopped after iteration {self.preemption.preempted_at} with {last}; {how}")
 
     def _run_subcommand(self, subcommand: str) -> None:
+        self._exit_code = 0
         try:
             super()._run_subcommand(subcommand)
         finally:
             self._finish_run()
+        if self._exit_code:
+            raise SystemExit(self._exit_code)
 
     @rank_zero_only
     def _finish_run(self) -> None:
@@ -230,6 +260,168 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _checkpoint_directory(config: Any, run_dir: Path) -> Path:
+    """Where `IterationCheckpoint` writes: ``--checkpoint.dirpath``, else ``<run>/checkpoints``."""
+    dirpath = (config.get("checkpoint") or {}).get("dirpath")
+    return Path(dirpath).expanduser() if dirpath else run_dir / CHECKPOINT_DIR
+
+
+def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str) -> None:
+    """Refuse a checkpoint whose recorded class paths differ from the configured one, importing nothing.
+
+    A checkpoint names its class twice: ``genmodels.model_class`` (written by `GenerativeModel`)
+    and ``hyper_parameters._class_path`` (written by LightningCLI). Both are compared as strings
+    with the configured ``model.class_path`` (jsonargparse has resolved it to its defining
+    module); the configured class itself is imported only afterwards, and only because the config
+    names it.
+    """
+    hparams = checkpoint.get("hyper_parameters")
+    recorded = [hparams.get("_class_path")] if isinstance(hparams, dict) else []
+    meta = checkpoint.get("genmodels")
+    recorded.append(meta.get("model_class") if isinstance(meta, dict) else None)
+    configured_name = configured.rsplit(".", 1)[-1]
+    for name in recorded:
+        if name is None:
+            continue
+        if not isinstance(name, str) or (name != configured and name.rsplit(".", 1)[-1] != configured_name):
+            raise CheckpointMismatchError(
+                f"the checkpoint names model class {name!r} but the config builds {configured!r}; nothing from "
+                "the checkpoint was imported. Use the experiment config that produced it, or another --ckpt_path"
+            )
+        if name != configured and not name.startswith("genmodels."):
+            raise CheckpointMismatchError(
+                f"the checkpoint names model class {name!r}, outside genmodels, but the config builds "
+                f"{configured!r}; nothing from the checkpoint was imported"
+            )
+
+
+def _plain(value: Any) -> Any:
+    """Hyperparameter values in one comparable form (tuples and lists alike)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class _ResumeRecord:
+    """What the resume check needs from a checkpoint (its hyperparameters and tensor shapes)."""
+
+    def __init__(self, path: str, hparams: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+        self.path, self.hparams, self.shapes = path, hparams, shapes
+
+    @classmethod
+    def of(cls, path: str, checkpoint: dict[str, Any]) -> "_ResumeRecord":
+        hparams = checkpoint.get("hyper_parameters") or {}
+        state = checkpoint.get("state_dict") or {}
+        return cls(
+            str(path),
+            {k: _plain(v) for k, v in hparams.items() if not k.startswith("_")},
+            {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)},
+        )
+
+    def check_against(self, model: pl.LightningModule) -> list[str]:
+        """Refuse a config that changes the networks; return (and announce) the other changes.
+
+        The config is never silently ignored: a change that alters parameter shapes or names
+        cannot resume these weights and is refused with the changed keys; any other change
+        (learning rates, schedule, loss weights, penalties) is applied and recorded in the run's
+        ``config.resume-N.yaml``.
+        """
+        configured = {k: _plain(v) for k, v in dict(getattr(model, "hparams", {})).items() if not k.startswith("_")}
+        keys = sorted(set(configured) | set(self.hparams))
+        changes = [
+            f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
+            for k in keys if configured.get(k, "<unset>") != self.hparams.get(k, "<unset>")
+        ]
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        differing = sorted(k for k in set(shapes) | set(self.shapes) if shapes.get(k) != self.shapes.get(k))
+        if differing:
+            first = differing[0]
+            raise UserError(
+                f"--ckpt_path {self.path}: the config changes the networks, so these weights cannot be resumed "
+                f"({'; '.join(changes) or 'no hyperparameter differs; the datamodule changes the image shape?'}; "
+                f"e.g. {first}: {list(self.shapes[first]) if first in self.shapes else 'absent'} in the checkpoint, "
+                f"{list(shapes[first]) if first in shapes else 'absent'} configured). Resume with the checkpoint's "
+                "values, or start a new run in another --trainer.default_root_dir"
+            )
+        if changes:
+            rank_zero_warn(
+                f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
+                + "; ".join(changes)
+            )
+        return changes
+
+
+class ConfiguredOptimizerSettings(pl.Callback):
+    """On a resume with a changed config, make the optimizers use the configured settings.
+
+    Restoring the optimizer state also restores each param group's ``lr``, ``betas``, ... and the
+    schedulers' ``base_lrs``, which would silently undo a changed learning rate. After the restore,
+    the groups take the values of freshly configured optimizers; moments and step counts stay, and
+    a schedule keeps its current factor (lr = new base lr * factor).
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        fresh = _optimizers_of(pl_module.configure_optimizers())
+        restored = [getattr(o, "optimizer", o) for o in trainer.optimizers]
+        schedulers = [c.scheduler for c in trainer.lr_scheduler_configs]
+        for old, new in zip(restored, fresh):
+            scheduler = next((s for s in schedulers if s.optimizer is old), None)
+            for index, (group, configured) in enumerate(zip(old.param_groups, new.param_groups)):
+                new_base = configured.get("initial_lr", configured["lr"])
+                old_base = group.get("initial_lr", group["lr"])
+                factor = group["lr"] / old_base if old_base else 1.0
+                for key, value in configured.items():
+                    if key not in ("params", "lr", "initial_lr"):
+                        group[key] = value
+                group["lr"] = new_base * factor
+                if "initial_lr" in group:
+                    group["initial_lr"] = new_base
+                if scheduler is not None and hasattr(scheduler, "base_lrs"):
+                    scheduler.base_lrs[index] = new_base
+
+
+def _optimizers_of(configured: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers out of any form ``configure_optimizers`` may return."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return [configured]
+    if isinstance(configured, dict):
+        return _optimizers_of(configured.get("optimizer"))
+    if isinstance(configured, (list, tuple)):
+        if len(configured) == 2 and isinstance(configured[0], (list, tuple)):
+            return _optimizers_of(configured[0])
+        return [o for item in configured for o in _optimizers_of(item)]
+    return []
+
+
+class BatchKeys(pl.Callback):
+    """Remembers the keys of the batches the datamodule yields, to explain a model's KeyError."""
+
+    def __init__(self) -> None:
+        self.keys: Optional[list[str]] = None
+
+    def _record(self, batch: Any) -> None:
+        if self.keys is None and isinstance(batch, dict):
+            self.keys = sorted(str(k) for k in batch)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self._record(batch)
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._record(batch)
+
+    def explain(self, err: KeyError, model: Any, datamodule: Any) -> Optional[UserError]:
+        key = err.args[0] if err.args else None
+        if self.keys is None or not isinstance(key, str) or key in self.keys:
+            return None
+        return UserError(
+            f"{type(model).__name__} reads batch key {key!r}, but {type(datamodule).__name__} yields batches "
+            f"with keys {self.keys}; pair the model with a datamodule that provides {key!r} "
+            "(see the experiments/ configs of this model)"
+        )
 
 
 def _run_directory(config: Any) -> Path:
