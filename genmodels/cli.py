@@ -149,8 +149,11 @@ class GenModelsCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
-            _check_recorded_class_paths(checkpoint, str(config.model.class_path))
-            check_checkpoint_class(checkpoint, _import_class(config.model.class_path))
+            # The configured class is imported because the config names it; the checkpoint's
+            # class names are only compared with it, as strings.
+            model_class = _import_class(config.model.class_path)
+            _check_recorded_class_paths(checkpoint, str(config.model.class_path), f"{model_class.__module__}.{model_class.__qualname__}")
+            check_checkpoint_class(checkpoint, model_class)
             self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
             del checkpoint
 
@@ -268,32 +271,27 @@ def _checkpoint_directory(config: Any, run_dir: Path) -> Path:
     return Path(dirpath).expanduser() if dirpath else run_dir / CHECKPOINT_DIR
 
 
-def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str) -> None:
-    """Refuse a checkpoint whose recorded class paths differ from the configured one, importing nothing.
+def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str, qualified: str) -> None:
+    """Refuse a checkpoint whose recorded class paths differ from the configured class, importing nothing.
 
     A checkpoint names its class twice: ``genmodels.model_class`` (written by `GenerativeModel`)
-    and ``hyper_parameters._class_path`` (written by LightningCLI). Both are compared as strings
-    with the configured ``model.class_path`` (jsonargparse has resolved it to its defining
-    module); the configured class itself is imported only afterwards, and only because the config
-    names it.
+    and ``hyper_parameters._class_path`` (written by LightningCLI, as spelled in the config, e.g.
+    ``genmodels.DCGAN``). Both are compared as strings with the configured class path and the
+    configured class's qualified name; a genmodels alias of the same class is accepted.
     """
-    hparams = checkpoint.get("hyper_parameters")
-    recorded = [hparams.get("_class_path")] if isinstance(hparams, dict) else []
     meta = checkpoint.get("genmodels")
-    recorded.append(meta.get("model_class") if isinstance(meta, dict) else None)
-    configured_name = configured.rsplit(".", 1)[-1]
+    hparams = checkpoint.get("hyper_parameters")
+    recorded = [meta.get("model_class") if isinstance(meta, dict) else None,
+                hparams.get("_class_path") if isinstance(hparams, dict) else None]
+    short = qualified.rsplit(".", 1)[-1]
     for name in recorded:
-        if name is None:
+        if name is None or name in (configured, qualified):
             continue
-        if not isinstance(name, str) or (name != configured and name.rsplit(".", 1)[-1] != configured_name):
+        alias = isinstance(name, str) and name.startswith("genmodels.") and name.rsplit(".", 1)[-1] == short
+        if not alias:
             raise CheckpointMismatchError(
-                f"the checkpoint names model class {name!r} but the config builds {configured!r}; nothing from "
-                "the checkpoint was imported. Use the experiment config that produced it, or another --ckpt_path"
-            )
-        if name != configured and not name.startswith("genmodels."):
-            raise CheckpointMismatchError(
-                f"the checkpoint names model class {name!r}, outside genmodels, but the config builds "
-                f"{configured!r}; nothing from the checkpoint was imported"
+                f"the checkpoint was written by {name!r} but the config builds {qualified} ({configured}); nothing "
+                "from the checkpoint was imported. Use the experiment config that produced it, or another --ckpt_path"
             )
 
 
