@@ -9,8 +9,12 @@ allowed package (by default ``genmodels``), so a crafted file cannot make us imp
 from __future__ import annotations
 
 import importlib
+import io
 import os
+import pickle
+import pickletools
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -53,6 +57,41 @@ def _untrusted_global(err: Exception) -> Optional[str]:
     return None
 
 
+# Globals a plain torch.save of tensors and containers uses; anything else is an object to unpickle.
+_PLAIN_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode")
+_MAX_PICKLE_SCAN = 256 * 1024 * 1024
+
+
+def _pickled_globals(path: Path) -> Optional[list[str]]:
+    """The classes/functions a pickle in ``path`` refers to, found without executing it.
+
+    ``pickletools.genops`` only decodes opcodes. None when the bytes are not one complete pickle
+    (a torch zip archive's ``data.pkl``, or a raw pickle file).
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                if name is None or archive.getinfo(name).file_size > _MAX_PICKLE_SCAN:
+                    return None
+                data = archive.read(name)
+        else:
+            if path.stat().st_size > _MAX_PICKLE_SCAN:
+                return None
+            data = path.read_bytes()
+        names, strings = [], []
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+                strings.append(arg)
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif opcode.name in ("GLOBAL", "INST"):
+                names.append(str(arg).replace(" ", "."))
+        return names
+    except Exception:  # zip or pickle structure broken: corrupt
+        return None
+
+
 def load_checkpoint_safely(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` and turn every failure into a clear error."""
     path = Path(path)
@@ -62,6 +101,11 @@ def load_checkpoint_safely(path: PathLike, map_location: Any = "cpu") -> dict[st
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, KeyError, ... here
         name = _untrusted_global(err)
+        if name is None and isinstance(err, pickle.UnpicklingError):
+            # torch's unpickler stops at opcodes it does not know (e.g. protocol 4+ framing) before
+            # it reaches a global; decode the pickle (without running it) to tell the cases apart.
+            found = [g for g in (_pickled_globals(path) or []) if not g.startswith(_PLAIN_GLOBALS)]
+            name = ", ".join(dict.fromkeys(found[:3])) or None
         if name is not None:
             raise CheckpointError(
                 f"refusing to load {path}: it is untrusted: it holds pickled Python objects outside the "
