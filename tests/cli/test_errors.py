@@ -2,6 +2,7 @@
 
 import hashlib
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -164,5 +165,5 @@ def test_a_model_on_a_datamodule_without_its_batch_keys(capsys, tmp_path):
                                      "--trainer.default_root_dir", str(tmp_path / "run")])
     assert [line.startswith("genmodels: error: ") for line in message.splitlines()].count(True) == 1
     assert "Traceback" not in message
-    assert "Pix2Pix reads batch key 'A'" in message and "DigitsDataModule" in message and "'image'" in message
+    assert re.search(r"Pix2Pix reads batch key '[AB]'", message) and "DigitsDataModule" in message and "'image'" in message
     assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
