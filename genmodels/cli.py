@@ -33,7 +33,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
@@ -295,6 +295,12 @@ def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str, qua
             )
 
 
+@rank_zero_only
+def _warn(message: str) -> None:
+    """One line on stderr, like the errors (a Python warning would add its source location)."""
+    print(f"genmodels: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _plain(value: Any) -> Any:
     """Hyperparameter values in one comparable form (tuples and lists alike)."""
     if isinstance(value, (list, tuple)):
@@ -346,10 +352,8 @@ class _ResumeRecord:
                 "values, or start a new run in another --trainer.default_root_dir"
             )
         if changes:
-            rank_zero_warn(
-                f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
-                + "; ".join(changes)
-            )
+            _warn(f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
+                  + "; ".join(changes))
         return changes
 
 
