@@ -45,11 +45,12 @@ def diverged_message(iteration: int, what: str, trainer: pl.Trainer) -> str:
     """One line: where it diverged, what is kept, what to do."""
     ckpt = trainer.checkpoint_callback
     saved = getattr(ckpt, "last_saved_iteration", None) if ckpt is not None else None
-    kept = (
-        f"the last good checkpoint, {ckpt.last_model_path or ckpt.dirpath} (iteration {saved}), is kept"
-        if saved is not None
-        else "no checkpoint was written in this launch"
-    )
+    if saved is not None:
+        kept = f"the last good checkpoint, {ckpt.last_model_path or ckpt.dirpath} (iteration {saved}), is kept"
+    elif trainer.ckpt_path:
+        kept = f"the checkpoint this run resumed from, {trainer.ckpt_path}, is kept"
+    else:
+        kept = "no checkpoint was written in this launch"
     return (
         f"training diverged at iteration {iteration}: {what} is not finite; nothing non-finite was "
         f"checkpointed and {kept}. Lower the learning rate or clip gradients (grad_clip_norm), then "
