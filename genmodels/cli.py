@@ -14,9 +14,15 @@ Run directory (``--trainer.default_root_dir``, default ``runs/<experiment>``)::
     samples/iter_XXXXXXXX.png
     wandb/ and wandb_run_id  the W&B run, continued by a resumed launch
 
-Safety: a fresh launch refuses a directory that already holds checkpoints (nothing is
-overwritten); ``--ckpt_path`` is opened with ``weights_only=True`` and checked to be a genmodels
-checkpoint of the configured model class before Lightning touches it.
+Safety (docs/reliability.md): a fresh launch refuses a directory that already holds checkpoints
+(the run's, or ``--checkpoint.dirpath``: nothing is overwritten); ``--ckpt_path`` is opened with
+``weights_only=True`` and the class names it records are compared, as strings, with the
+configured model class before anything is imported: nothing a checkpoint names is ever imported,
+and the configured class is never swapped for the checkpoint's. On resume the config wins: an
+option that changes the networks' parameters is refused with the changed keys; any other change
+is applied (optimizer settings included) and announced on one ``genmodels: warning:`` line.
+A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; Ctrl-C saves
+``last.ckpt`` at the end of the batch and exits 130, a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
@@ -94,6 +100,8 @@ class KeepingSaveConfigCallback(SaveConfigCallback):
 class GenModelsCLI(LightningCLI):
     """LightningCLI for every genmodels model and datamodule (see the module docstring)."""
 
+    _resume: Optional["_ResumeRecord"] = None  # what --ckpt_path recorded, for the resume check
+
     def __init__(self, args: Any = None, run: bool = True, **kwargs: Any) -> None:
         trainer_defaults = {
             "logger": {"class_path": "genmodels.loggers.WandbLogger", "init_args": {}},
@@ -142,7 +150,7 @@ class GenModelsCLI(LightningCLI):
 
     def _prepare_run(self, config: Any) -> None:
         run_dir = _run_directory(config)
-        self._resume: Optional[_ResumeRecord] = None
+        self._resume = None
         checkpoint_dir = _checkpoint_directory(config, run_dir)
         if self.config.subcommand == "fit":
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
