@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from argparse import ArgumentError
 import secrets
 import string
 import subprocess
@@ -39,6 +40,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
@@ -59,6 +61,15 @@ INTERRUPTED_EXIT_CODE = 130
 
 class ConfigError(ValueError):
     """A config value that the model or datamodule rejects when it is built."""
+
+
+def _one_line(message: str, limit: int = 400) -> str:
+    """jsonargparse's indented, multi-line report as one line (the most specific parts first)."""
+    noise = ("- Expected a <class 'NoneType'>", "Does not validate against any of the", "Subtypes:", "Errors:",
+             "Given value type:")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = "; ".join(line.removeprefix("- ").rstrip(":") for line in lines if not line.startswith(noise))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first_reason(err: Exception) -> str:
@@ -124,6 +135,18 @@ class GenModelsCLI(LightningCLI):
         )
 
     # -- parser -------------------------------------------------------------------------------
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # Parse errors raise (and become one `genmodels: error:` line in `parse_arguments`)
+        # instead of printing jsonargparse's usage and a multi-line report.
+        kwargs.setdefault("exit_on_error", False)
+        return super().init_parser(**kwargs)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ConfigError(_one_line(str(err))) from None
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(IterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "sample_grid")
@@ -151,6 +174,8 @@ class GenModelsCLI(LightningCLI):
     def _prepare_run(self, config: Any) -> None:
         run_dir = _run_directory(config)
         self._resume = None
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--trainer.default_root_dir {run_dir} is a file, not a directory; give a directory for the run")
         checkpoint_dir = _checkpoint_directory(config, run_dir)
         if self.config.subcommand == "fit":
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
@@ -162,6 +187,7 @@ class GenModelsCLI(LightningCLI):
             model_class = _import_class(config.model.class_path)
             _check_recorded_class_paths(checkpoint, str(config.model.class_path), f"{model_class.__module__}.{model_class.__qualname__}")
             check_checkpoint_class(checkpoint, model_class)
+            _check_record(checkpoint, ckpt_path)
             self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
             del checkpoint
 
@@ -195,7 +221,10 @@ class GenModelsCLI(LightningCLI):
                     + (" and --checkpoint.dirpath" if checkpoint_dir != run_dir / CHECKPOINT_DIR else "")
                 )
             return None
-        if ckpt_path == "hpc" or ckpt_path == "best":
+        if ckpt_path == "best":
+            raise UserError("--ckpt_path best has no meaning for fit (checkpoints are kept by iteration, not by a "
+                            "metric); resume with --ckpt_path last or a checkpoint file")
+        if ckpt_path == "hpc":
             return ckpt_path
         return str(ckpt_path)
 
@@ -219,7 +248,7 @@ class GenModelsCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except ValueError as err:
+        except (ValueError, MisconfigurationException) as err:
             raise ConfigError(f"invalid configuration: {_first_reason(err)}") from err
 
     # -- fit with a checked checkpoint ----------------------------------------------------------
@@ -307,6 +336,18 @@ def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str, qua
 def _warn(message: str) -> None:
     """One line on stderr, like the errors (a Python warning would add its source location)."""
     print(f"genmodels: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _check_record(checkpoint: dict[str, Any], path: Any) -> None:
+    """The genmodels record holds what a resume reads (an integer iteration, RNG states as tensors)."""
+    meta = checkpoint["genmodels"]
+    iteration, rng = meta.get("iteration"), meta.get("torch_rng")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise CheckpointError(f"{path}: its genmodels record has iteration {iteration!r}, not a count; the file was not "
+                              "written by `genmodels fit` or was edited")
+    if not isinstance(rng, (list, tuple)) or not rng or not all(isinstance(s, torch.Tensor) for s in rng):
+        raise CheckpointError(f"{path}: its genmodels record has no RNG states; the file was not written by "
+                              "`genmodels fit` or was edited")
 
 
 def _plain(value: Any) -> Any:

@@ -453,13 +453,13 @@ def signal_case(name: str, signum: int, expected_rc: int) -> Case:
         env.pop("SLURM_JOB_ID", None)
         process = subprocess.Popen(
             [sys.executable, "-m", "genmodels", "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY,
-             "--checkpoint.every_n_iterations", "0", "--trainer.log_every_n_steps", "1",
-             "--trainer.default_root_dir", str(run_dir), "--max_iterations", "100000"],
+             "--checkpoint.every_n_iterations", "0", "--sample_grid.every_n_iterations", "3",
+             "--sample_grid.num_samples", "4", "--trainer.default_root_dir", str(run_dir), "--max_iterations", "100000"],
             cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 180
-        while not list(run_dir.glob("wandb/offline-run-*")) and time.time() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        time.sleep(3)  # a few iterations in
+        # Training has started once the first sample grid (iteration 3) is written.
+        while not list(run_dir.glob("samples/iter_*.png")) and time.time() < deadline and process.poll() is None:
+            time.sleep(0.1)
         process.send_signal(signum)
         try:
             out, _ = process.communicate(timeout=180)
