@@ -14,15 +14,22 @@ Run directory (``--trainer.default_root_dir``, default ``runs/<experiment>``)::
     samples/iter_XXXXXXXX.png
     wandb/ and wandb_run_id  the W&B run, continued by a resumed launch
 
-Safety: a fresh launch refuses a directory that already holds checkpoints (nothing is
-overwritten); ``--ckpt_path`` is opened with ``weights_only=True`` and checked to be a genmodels
-checkpoint of the configured model class before Lightning touches it.
+Safety (docs/reliability.md): a fresh launch refuses a directory that already holds checkpoints
+(the run's, or ``--checkpoint.dirpath``: nothing is overwritten); ``--ckpt_path`` is opened with
+``weights_only=True`` and the class names it records are compared, as strings, with the
+configured model class before anything is imported: nothing a checkpoint names is ever imported,
+and the configured class is never swapped for the checkpoint's. On resume the config wins: an
+option that changes the networks' parameters is refused with the changed keys; any other change
+is applied (optimizer settings included) and announced on one ``genmodels: warning:`` line.
+A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; Ctrl-C saves
+``last.ckpt`` at the end of the batch and exits 130, a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from argparse import ArgumentError
 import secrets
 import string
 import subprocess
@@ -33,6 +40,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
@@ -41,16 +49,28 @@ from genmodels.compat import wandb_run_started
 from genmodels.conditioning import ConditionError
 from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
+from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
 
 __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
+#: Exit status of a run stopped by Ctrl-C (after its checkpoint), as a shell reports SIGINT.
+INTERRUPTED_EXIT_CODE = 130
 
 
 class ConfigError(ValueError, UserError):
     """A config value that the model or datamodule rejects when it is built."""
+
+
+def _one_line(message: str, limit: int = 400) -> str:
+    """jsonargparse's indented, multi-line report as one line (the most specific parts first)."""
+    noise = ("- Expected a <class 'NoneType'>", "Does not validate against any of the", "Subtypes:", "Errors:",
+             "Given value type:")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = "; ".join(line.removeprefix("- ").rstrip(":") for line in lines if not line.startswith(noise))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first_reason(err: Exception) -> str:
@@ -92,6 +112,8 @@ class KeepingSaveConfigCallback(SaveConfigCallback):
 class GenModelsCLI(LightningCLI):
     """LightningCLI for every genmodels model and datamodule (see the module docstring)."""
 
+    _resume: Optional["_ResumeRecord"] = None  # what --ckpt_path recorded, for the resume check
+
     def __init__(self, args: Any = None, run: bool = True, **kwargs: Any) -> None:
         trainer_defaults = {
             "logger": {"class_path": "genmodels.loggers.WandbLogger", "init_args": {}},
@@ -114,6 +136,18 @@ class GenModelsCLI(LightningCLI):
         )
 
     # -- parser -------------------------------------------------------------------------------
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # Parse errors raise (and become one `genmodels: error:` line in `parse_arguments`)
+        # instead of printing jsonargparse's usage and a multi-line report.
+        kwargs.setdefault("exit_on_error", False)
+        return super().init_parser(**kwargs)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ConfigError(_one_line(str(err))) from None
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(IterationCheckpoint, "checkpoint")
         parser.add_lightning_class_args(SampleGrid, "sample_grid")
@@ -129,43 +163,69 @@ class GenModelsCLI(LightningCLI):
 
     # -- before anything is built: run directory, resume, W&B identity -------------------------
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads the model's hyperparameters (class included) from --ckpt_path here and
-        # silently replaces the configured model with them, so the run directory, "last" and the
-        # checkpoint's safety and class are settled first.
+        # Lightning's version reads the checkpoint's hyperparameters here, imports whatever class
+        # `hyper_parameters["_class_path"]` names and replaces the configured model (class and
+        # arguments) with them. Here the config always wins: the checkpoint is only opened
+        # (weights-only), its recorded class compared *as a string* with the configured one, and
+        # its hyperparameters kept for the comparison in `after_instantiate_classes`. Nothing the
+        # file names is ever imported.
         if self.config.get("subcommand"):
             self._prepare_run(self.config[self.config.subcommand])
-        super()._parse_ckpt_path()
 
     def _prepare_run(self, config: Any) -> None:
         run_dir = _run_directory(config)
+        self._resume = None
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--trainer.default_root_dir {run_dir} is a file, not a directory; give a directory for the run")
+        checkpoint_dir = _checkpoint_directory(config, run_dir)
         if self.config.subcommand == "fit":
-            config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir)
+            config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
-            check_checkpoint_class(checkpoint, _import_class(config.model.class_path))
+            # The configured class is imported because the config names it; the checkpoint's
+            # class names are only compared with it, as strings.
+            model_class = _import_class(config.model.class_path)
+            _check_recorded_class_paths(checkpoint, str(config.model.class_path), f"{model_class.__module__}.{model_class.__qualname__}")
+            check_checkpoint_class(checkpoint, model_class)
+            _check_record(checkpoint, ckpt_path)
+            self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
+            del checkpoint
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self._resume is not None and self.subcommand == "fit":
+            changes = self._resume.check_against(self.model)
+            if changes:
+                self.trainer.callbacks.append(ConfiguredOptimizerSettings())
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         self._configure_wandb(config, _run_directory(config), _experiment_name(config))
 
-    def _resolve_fit_ckpt_path(self, ckpt_path: Optional[str], run_dir: Path) -> Optional[str]:
-        last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    def _resolve_fit_ckpt_path(self, ckpt_path: Optional[str], run_dir: Path, checkpoint_dir: Path) -> Optional[str]:
+        # `checkpoint_dir` is where IterationCheckpoint writes (--checkpoint.dirpath, or
+        # <run>/checkpoints): "last" and the fresh-launch guard both look there.
+        last = checkpoint_dir / "last.ckpt"
         if ckpt_path == "last":
             if last.is_file():
                 return str(last)
             rank_zero_info(f"--ckpt_path last: no {last} yet, starting a new run in {run_dir}")
             ckpt_path = None
         if ckpt_path is None:
-            existing = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
+            existing = sorted(checkpoint_dir.glob("*.ckpt"))
             if existing:
                 raise CheckpointError(
-                    f"{run_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}...); "
+                    f"{checkpoint_dir} already holds checkpoints ({', '.join(p.name for p in existing[:3])}...); "
                     "a new run there would overwrite them. Resume with --ckpt_path last, or start the new "
                     "run elsewhere with --trainer.default_root_dir"
+                    + (" and --checkpoint.dirpath" if checkpoint_dir != run_dir / CHECKPOINT_DIR else "")
                 )
             return None
-        if ckpt_path == "hpc" or ckpt_path == "best":
+        if ckpt_path == "best":
+            raise UserError("--ckpt_path best has no meaning for fit (checkpoints are kept by iteration, not by a "
+                            "metric); resume with --ckpt_path last or a checkpoint file")
+        if ckpt_path == "hpc":
             return ckpt_path
         return str(ckpt_path)
 
@@ -189,7 +249,7 @@ class GenModelsCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except ValueError as err:
+        except (ValueError, MisconfigurationException) as err:
             raise ConfigError(f"invalid configuration: {_first_reason(err)}") from err
 
     # -- fit with a checked checkpoint ----------------------------------------------------------
@@ -200,26 +260,36 @@ class GenModelsCLI(LightningCLI):
         if max_iterations is not None:
             callbacks = [*callbacks, StopAtIteration(max_iterations)]
         self.preemption = Preemption()
-        return super()._instantiate_trainer(config, [*callbacks, self.preemption])
+        self.batch_keys = BatchKeys()
+        return super()._instantiate_trainer(config, [*callbacks, NonFiniteGuard(), self.batch_keys, self.preemption])
 
     def fit(self, model: pl.LightningModule, **kwargs: Any) -> None:
         # weights_only: a resume checkpoint holds tensors and plain values only (RNG states
         # included), so nothing in it needs to be unpickled as code.
         if kwargs.get("weights_only") is None:
             kwargs["weights_only"] = True
-        self.trainer.fit(model, **kwargs)
+        try:
+            self.trainer.fit(model, **kwargs)
+        except KeyError as err:
+            raise self.batch_keys.explain(err, model, self.datamodule) or err
         if self.preemption.preempted_at is not None:
-            rank_zero_info(
-                f"preempted: stopped after iteration {self.preemption.preempted_at} with "
-                f"{Path(self.trainer.default_root_dir) / CHECKPOINT_DIR / 'last.ckpt'}; "
-                + ("the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last")
-            )
+            last = Path(self.trainer.checkpoint_callback.dirpath or self.trainer.default_root_dir) / "last.ckpt"
+            how = "the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last"
+            if self.preemption.interrupted:
+                rank_zero_info(f"interrupted (Ctrl-C): stopped after iteration {self.preemption.preempted_at} "
+                               f"with {last}; {how}")
+                self._exit_code = INTERRUPTED_EXIT_CODE
+            else:
+                rank_zero_info(f"preempted: stopped after iteration {self.preemption.preempted_at} with {last}; {how}")
 
     def _run_subcommand(self, subcommand: str) -> None:
+        self._exit_code = 0
         try:
             super()._run_subcommand(subcommand)
         finally:
             self._finish_run()
+        if self._exit_code:
+            raise SystemExit(self._exit_code)
 
     @rank_zero_only
     def _finish_run(self) -> None:
@@ -231,6 +301,179 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _checkpoint_directory(config: Any, run_dir: Path) -> Path:
+    """Where `IterationCheckpoint` writes: ``--checkpoint.dirpath``, else ``<run>/checkpoints``."""
+    dirpath = (config.get("checkpoint") or {}).get("dirpath")
+    return Path(dirpath).expanduser() if dirpath else run_dir / CHECKPOINT_DIR
+
+
+def _check_recorded_class_paths(checkpoint: dict[str, Any], configured: str, qualified: str) -> None:
+    """Refuse a checkpoint whose recorded class paths differ from the configured class, importing nothing.
+
+    A checkpoint names its class twice: ``genmodels.model_class`` (written by `GenerativeModel`)
+    and ``hyper_parameters._class_path`` (written by LightningCLI, as spelled in the config, e.g.
+    ``genmodels.DCGAN``). Both are compared as strings with the configured class path and the
+    configured class's qualified name; a genmodels alias of the same class is accepted.
+    """
+    meta = checkpoint.get("genmodels")
+    hparams = checkpoint.get("hyper_parameters")
+    recorded = [meta.get("model_class") if isinstance(meta, dict) else None,
+                hparams.get("_class_path") if isinstance(hparams, dict) else None]
+    short = qualified.rsplit(".", 1)[-1]
+    for name in recorded:
+        if name is None or name in (configured, qualified):
+            continue
+        alias = isinstance(name, str) and name.startswith("genmodels.") and name.rsplit(".", 1)[-1] == short
+        if not alias:
+            raise CheckpointMismatchError(
+                f"the checkpoint was written by {name!r} but the config builds {qualified} ({configured}); nothing "
+                "from the checkpoint was imported. Use the experiment config that produced it, or another --ckpt_path"
+            )
+
+
+@rank_zero_only
+def _warn(message: str) -> None:
+    """One line on stderr, like the errors (a Python warning would add its source location)."""
+    print(f"genmodels: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _check_record(checkpoint: dict[str, Any], path: Any) -> None:
+    """The genmodels record holds what a resume reads (an integer iteration, RNG states as tensors)."""
+    meta = checkpoint["genmodels"]
+    iteration, rng = meta.get("iteration"), meta.get("torch_rng")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise CheckpointError(f"{path}: its genmodels record has iteration {iteration!r}, not a count; the file was not "
+                              "written by `genmodels fit` or was edited")
+    if not isinstance(rng, (list, tuple)) or not rng or not all(isinstance(s, torch.Tensor) for s in rng):
+        raise CheckpointError(f"{path}: its genmodels record has no RNG states; the file was not written by "
+                              "`genmodels fit` or was edited")
+
+
+def _plain(value: Any) -> Any:
+    """Hyperparameter values in one comparable form (tuples and lists alike)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class _ResumeRecord:
+    """What the resume check needs from a checkpoint (its hyperparameters and tensor shapes)."""
+
+    def __init__(self, path: str, hparams: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
+        self.path, self.hparams, self.shapes = path, hparams, shapes
+
+    @classmethod
+    def of(cls, path: str, checkpoint: dict[str, Any]) -> "_ResumeRecord":
+        hparams = checkpoint.get("hyper_parameters") or {}
+        state = checkpoint.get("state_dict") or {}
+        return cls(
+            str(path),
+            {k: _plain(v) for k, v in hparams.items() if not k.startswith("_")},
+            {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)},
+        )
+
+    def check_against(self, model: pl.LightningModule) -> list[str]:
+        """Refuse a config that changes the networks; return (and announce) the other changes.
+
+        The config is never silently ignored: a change that alters parameter shapes or names
+        cannot resume these weights and is refused with the changed keys; any other change
+        (learning rates, schedule, loss weights, penalties) is applied and recorded in the run's
+        ``config.resume-N.yaml``.
+        """
+        configured = {k: _plain(v) for k, v in dict(getattr(model, "hparams", {})).items() if not k.startswith("_")}
+        keys = sorted(set(configured) | set(self.hparams))
+        changes = [
+            f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
+            for k in keys if configured.get(k, "<unset>") != self.hparams.get(k, "<unset>")
+        ]
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        differing = sorted(k for k in set(shapes) | set(self.shapes) if shapes.get(k) != self.shapes.get(k))
+        if differing:
+            first = differing[0]
+            raise UserError(
+                f"--ckpt_path {self.path}: the config changes the networks, so these weights cannot be resumed "
+                f"({'; '.join(changes) or 'no hyperparameter differs; the datamodule changes the image shape?'}; "
+                f"e.g. {first}: {list(self.shapes[first]) if first in self.shapes else 'absent'} in the checkpoint, "
+                f"{list(shapes[first]) if first in shapes else 'absent'} configured). Resume with the checkpoint's "
+                "values, or start a new run in another --trainer.default_root_dir"
+            )
+        if changes:
+            _warn(f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
+                  + "; ".join(changes))
+        return changes
+
+
+class ConfiguredOptimizerSettings(pl.Callback):
+    """On a resume with a changed config, make the optimizers use the configured settings.
+
+    Restoring the optimizer state also restores each param group's ``lr``, ``betas``, ... and the
+    schedulers' ``base_lrs``, which would silently undo a changed learning rate. After the restore,
+    the groups take the values of freshly configured optimizers; moments and step counts stay, and
+    a schedule keeps its current factor (lr = new base lr * factor).
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        fresh = _optimizers_of(pl_module.configure_optimizers())
+        restored = [getattr(o, "optimizer", o) for o in trainer.optimizers]
+        schedulers = [c.scheduler for c in trainer.lr_scheduler_configs]
+        for old, new in zip(restored, fresh):
+            scheduler = next((s for s in schedulers if s.optimizer is old), None)
+            for index, (group, configured) in enumerate(zip(old.param_groups, new.param_groups)):
+                new_base = configured.get("initial_lr", configured["lr"])
+                old_base = group.get("initial_lr", group["lr"])
+                factor = group["lr"] / old_base if old_base else 1.0
+                for key, value in configured.items():
+                    if key not in ("params", "lr", "initial_lr"):
+                        group[key] = value
+                group["lr"] = new_base * factor
+                if "initial_lr" in group:
+                    group["initial_lr"] = new_base
+                if scheduler is not None and hasattr(scheduler, "base_lrs"):
+                    scheduler.base_lrs[index] = new_base
+
+
+def _optimizers_of(configured: Any) -> list[torch.optim.Optimizer]:
+    """The optimizers out of any form ``configure_optimizers`` may return."""
+    if isinstance(configured, torch.optim.Optimizer):
+        return [configured]
+    if isinstance(configured, dict):
+        return _optimizers_of(configured.get("optimizer"))
+    if isinstance(configured, (list, tuple)):
+        if len(configured) == 2 and isinstance(configured[0], (list, tuple)):
+            return _optimizers_of(configured[0])
+        return [o for item in configured for o in _optimizers_of(item)]
+    return []
+
+
+class BatchKeys(pl.Callback):
+    """Remembers the keys of the batches the datamodule yields, to explain a model's KeyError."""
+
+    def __init__(self) -> None:
+        self.keys: Optional[list[str]] = None
+
+    def _record(self, batch: Any) -> None:
+        if self.keys is None and isinstance(batch, dict):
+            self.keys = sorted(str(k) for k in batch)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self._record(batch)
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._record(batch)
+
+    def explain(self, err: KeyError, model: Any, datamodule: Any) -> Optional[UserError]:
+        key = err.args[0] if err.args else None
+        if self.keys is None or not isinstance(key, str) or key in self.keys:
+            return None
+        return UserError(
+            f"{type(model).__name__} reads batch key {key!r}, but {type(datamodule).__name__} yields batches "
+            f"with keys {self.keys}; pair the model with a datamodule that provides {key!r} "
+            "(see the experiments/ configs of this model)"
+        )
 
 
 def _run_directory(config: Any) -> Path:

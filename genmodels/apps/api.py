@@ -11,9 +11,12 @@ Endpoints (schema at ``/openapi.json``, interactive docs at ``/docs``):
   two seeds, as a PNG (one row per path) or JSON frames.
 
 Every input is bounded: n <= 64, seeds in [0, 2^31 - 1], steps <= 32, at most 256 images per
-interpolation, known class labels only, no unknown fields, bodies up to 64 KiB. A bad request
-gets a 4xx whose ``detail`` is one readable sentence (plus pydantic's ``errors`` list for 422s),
-and the server goes on serving.
+interpolation, known class labels only, finite numbers only (no NaN/Infinity), no unknown
+fields, bodies up to 64 KiB. The body limit counts the bytes actually received (`BodyLimit`), so
+a chunked upload without Content-Length is cut off at the limit too, and memory stays bounded. A
+bad request gets a 4xx whose ``detail`` is one readable sentence (plus pydantic's ``errors``
+list for 422s, without the submitted values: the body is never echoed), and the server goes on
+serving.
 
 One generation runs at a time (a lock): a single call already uses every core torch is given, so
 concurrent calls would only compete; requests wait in the server's thread pool. The server binds
@@ -23,6 +26,7 @@ to 127.0.0.1 unless told otherwise: there is no authentication.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from typing import Any, Literal, Optional, Union
 
@@ -35,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from genmodels.apps.generation import condition_labels, generate, grid_png, image_pngs, interpolation_frames, num_classes
 from genmodels.apps.latent import MAX_SEED, latent_space
 
-__all__ = ["create_app", "GenerateRequest", "InterpolateRequest", "LIMITS"]
+__all__ = ["create_app", "BodyLimit", "GenerateRequest", "InterpolateRequest", "LIMITS"]
 
 LIMITS = {"max_n": 64, "max_seed": MAX_SEED, "max_steps": 32, "max_interpolation_images": 256, "max_body_bytes": 65536}
 
@@ -51,7 +55,9 @@ class GenerateRequest(BaseModel):
     n: StrictInt = Field(16, ge=1, le=LIMITS["max_n"], description="number of images")
     seed: StrictInt = Field(0, ge=0, le=MAX_SEED, description="the same seed gives the same images")
     condition: ConditionField = Field(None, description="class label, list of labels (cycled) or 'all'")
-    truncation: Optional[float] = Field(None, gt=0, le=10, description="psi: resample |z| > psi (Z), or pull w toward the mean (W)")
+    truncation: Optional[float] = Field(
+        None, gt=0, le=10, allow_inf_nan=False, description="psi: resample |z| > psi (Z), or pull w toward the mean (W)"
+    )
     format: Literal["png", "json"] = Field("png", description="png: one grid; json: base64 PNG per image")
     nrow: Optional[StrictInt] = Field(None, ge=1, le=LIMITS["max_n"], description="images per grid row")
 
@@ -66,7 +72,7 @@ class InterpolateRequest(BaseModel):
     steps: StrictInt = Field(8, ge=2, le=LIMITS["max_steps"], description="frames, both ends included")
     n: StrictInt = Field(1, ge=1, le=LIMITS["max_n"], description="paths walked side by side")
     condition: ConditionField = None
-    truncation: Optional[float] = Field(None, gt=0, le=10)
+    truncation: Optional[float] = Field(None, gt=0, le=10, allow_inf_nan=False)
     format: Literal["png", "json"] = "png"
 
 
@@ -92,8 +98,74 @@ def _describe(errors: list[dict[str, Any]]) -> str:
 def _error(status: int, detail: str, errors: Optional[list[Any]] = None) -> JSONResponse:
     content: dict[str, Any] = {"detail": detail}
     if errors is not None:
+        # Without "input": the submitted value (up to the whole body) is never sent back, and a
+        # NaN in it could not even be written as JSON.
+        errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in errors]
         content["errors"] = jsonable_encoder(errors, custom_encoder={Exception: str})
     return JSONResponse(status_code=status, content=content)
+
+
+def _too_large_body() -> bytes:
+    return json.dumps({"detail": f"the request body is larger than {LIMITS['max_body_bytes']} bytes"}).encode()
+
+
+class BodyLimit:
+    """ASGI middleware: at most ``max_bytes`` of request body, counted as it arrives.
+
+    A Content-Length above the limit is refused before anything is read; otherwise the bytes
+    are counted chunk by chunk (a chunked upload has no Content-Length), and at the first chunk
+    past the limit the client gets a 413, the application sees a disconnect, and nothing more
+    is read. Anything the application tries to send after that is dropped.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(send)
+            return
+        state = {"received": 0, "refused": False, "started": False}
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if state["refused"]:
+                return
+            state["started"] = True
+            await send(message)
+
+        async def counting_receive() -> dict[str, Any]:
+            if state["refused"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["refused"] = True
+                    if not state["started"]:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not state["refused"]:
+                raise  # a real error: the server's own handling (500) applies
+
+    @staticmethod
+    async def _refuse(send: Any) -> None:
+        body = _too_large_body()
+        await send({
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close")],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(model: Any, checkpoint: str = "") -> FastAPI:
@@ -106,12 +178,7 @@ def create_app(model: Any, checkpoint: str = "") -> FastAPI:
     lock = threading.Lock()
     space = latent_space(model)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > LIMITS["max_body_bytes"]):
-            return _error(413, f"the request body is larger than {LIMITS['max_body_bytes']} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=LIMITS["max_body_bytes"])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -59,8 +59,8 @@ TRUST_HINT = (
 
 
 def _needs_trust(err: CheckpointError) -> bool:
-    cause = str(err.__cause__ or "")
-    return "weights only" in cause.lower() or "weights_only" in cause or "Unsupported global" in cause
+    # Only a file that holds pickled code needs trust; a corrupt one needs another copy.
+    return getattr(err, "kind", None) == "untrusted"
 
 
 def open_checkpoint(path: PathLike) -> dict[str, Any]:

@@ -15,6 +15,7 @@ loadable until the new one is complete.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +24,11 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-__all__ = ["IterationCheckpoint", "AtomicCheckpointIO"]
+from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
+
+__all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
+
+_TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -45,6 +50,41 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if tmp.exists():
                 tmp.unlink()
         _fsync_dir(path.parent)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` files that a killed save left in ``folder``; return them.
+
+    Only files whose writer is gone: not this process, and no live process with that PID on this
+    machine (a save in progress from another process on it is left alone). PIDs are per machine:
+    run this where the previous job ran, or after it has ended, on a shared filesystem.
+    """
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TEMP_FILE.match(path.name)
+        if match is None or not path.is_file():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -97,12 +137,16 @@ class IterationCheckpoint(ModelCheckpoint):
             auto_insert_metric_name=False,
         )
         self.every_n_iterations = every_n_iterations
+        #: The model iteration of the last checkpoint this callback wrote (None: none yet).
+        self.last_saved_iteration: Optional[int] = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.dirpath is None:
             self.dirpath = os.path.join(trainer.default_root_dir, "checkpoints")
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero and "://" not in str(self.dirpath):
+            remove_stale_temp_files(Path(self.dirpath))
         super().setup(trainer, pl_module, stage)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -124,9 +168,15 @@ class IterationCheckpoint(ModelCheckpoint):
     def save_now(self, trainer: pl.Trainer) -> None:
         if self._should_skip_saving_checkpoint(trainer):
             return
+        # Never overwrite a good checkpoint with non-finite weights (one host sync per save).
+        name = first_nonfinite(trainer.lightning_module)
+        if name is not None:
+            iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+            raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))
         candidates = self._monitor_candidates(trainer)
         self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)
+        self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)

@@ -1,4 +1,4 @@
-"""Preemption: on SIGUSR1 or SIGTERM, finish the batch, save ``last.ckpt``, stop, requeue.
+"""Preemption and Ctrl-C: on SIGUSR1, SIGTERM or SIGINT, finish the batch, save ``last.ckpt``, stop.
 
 SLURM sends ``--signal=SIGUSR1@90`` some seconds before the time limit and SIGTERM on
 preemption. Lightning's own handlers either save an ``hpc_ckpt`` from inside the signal handler
@@ -8,6 +8,10 @@ no rank is left waiting in a collective), `IterationCheckpoint` writes ``last.ck
 boundary (so the resumed run equals an uninterrupted one), and under SLURM rank 0 requeues the
 job with ``scontrol requeue``. The requeued job runs the same command with ``--ckpt_path last``
 and continues the same W&B run.
+
+Ctrl-C (SIGINT) is handled the same way, without the requeue: the first one stops at the end of
+the batch with ``last.ckpt`` (``genmodels fit`` then exits with status 130); a second one aborts
+at once (KeyboardInterrupt, which Lightning turns into an immediate shutdown).
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 __all__ = ["Preemption"]
 
-SIGNALS = ("SIGUSR1", "SIGTERM")
+SIGNALS = ("SIGUSR1", "SIGTERM", "SIGINT")
 
 
 class Preemption(pl.Callback):
-    """Turn SIGUSR1/SIGTERM into a clean stop with a checkpoint (and a SLURM requeue).
+    """Turn SIGUSR1/SIGTERM/SIGINT into a clean stop with a checkpoint (and a SLURM requeue).
 
     Args:
-        requeue: call ``scontrol requeue $SLURM_JOB_ID`` after the save when running under SLURM.
+        requeue: call ``scontrol requeue $SLURM_JOB_ID`` after the save when running under SLURM
+            (not after Ctrl-C: the user stopped the run).
     """
 
     def __init__(self, requeue: bool = True) -> None:
@@ -37,10 +42,12 @@ class Preemption(pl.Callback):
         self.received: Optional[int] = None
         self.preempted_at: Optional[int] = None
         self.requeued = False
+        self.interrupted = False  # stopped by Ctrl-C rather than by the scheduler
         self._previous: dict[int, Any] = {}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self.received = self.preempted_at = None
+        self.interrupted = False
         for name in SIGNALS:
             signum = getattr(signal, name, None)
             if signum is None:
@@ -51,7 +58,11 @@ class Preemption(pl.Callback):
                 return
 
     def _record(self, signum: int, frame: Any) -> None:
-        self.received = signum  # only record: saving from inside a signal handler is unsafe
+        if signum == signal.SIGINT and self.received == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: abort now, without waiting for the batch
+        # Otherwise only record: saving from inside a signal handler is unsafe.
+        if self.received is None or signum == signal.SIGINT:
+            self.received = signum
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if getattr(pl_module, "_micro_batches", None):
@@ -61,15 +72,24 @@ class Preemption(pl.Callback):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop and self.preempted_at is None:
             self.preempted_at = getattr(pl_module, "iteration", trainer.global_step)
-            rank_zero_info(f"preemption signal received: stopping after iteration {self.preempted_at} with a checkpoint")
+            self.interrupted = self.received == signal.SIGINT
+            what = "Ctrl-C" if self.interrupted else "preemption signal"
+            rank_zero_info(f"{what} received: stopping after iteration {self.preempted_at} with a checkpoint"
+                           + (" (press Ctrl-C again to abort without it)" if self.interrupted else ""))
             trainer.should_stop = True  # IterationCheckpoint (ordered after us) saves last.ckpt now
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+    def _restore_handlers(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
-        if self.preempted_at is not None and self.requeue and trainer.is_global_zero:
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self._restore_handlers()
+        if self.preempted_at is not None and self.requeue and not self.interrupted and trainer.is_global_zero:
             self.requeued = _slurm_requeue()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        self._restore_handlers()  # a failed run must not leave Ctrl-C disarmed in this process
 
 
 def _slurm_requeue() -> bool:

@@ -413,6 +413,7 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
         ("optimizer", options["optimizer"] in ("adam", "rmsprop"), "adam or rmsprop"),
         ("lr_g", options["lr_g"] > 0, "positive"),
         ("lr_d", options["lr_d"] > 0, "positive"),
+        ("betas", len(options["betas"]) == 2 and all(0.0 <= b < 1.0 for b in options["betas"]), "two values in [0, 1)"),
         ("lr_schedule", options["lr_schedule"] in ("constant", "linear", "cosine"), "constant, linear or cosine"),
         ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
         ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),

@@ -2,6 +2,8 @@
 
 import hashlib
 import pickle
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,10 +96,13 @@ class _Evil:
         return (os.system, ("touch pwned",))
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "pickle"])
-def test_unreadable_or_unsafe_checkpoint(capsys, tmp_path, kind):
+@pytest.mark.parametrize("kind", ["truncated", "not_a_checkpoint", "pickle"])
+def test_corrupt_and_untrusted_checkpoints_get_different_messages(capsys, tmp_path, kind):
     ckpt = tmp_path / "other.ckpt"
-    if kind == "corrupt":
+    if kind == "truncated":
+        torch.save({"state_dict": {"w": torch.ones(64)}}, ckpt)
+        ckpt.write_bytes(ckpt.read_bytes()[:200])
+    elif kind == "not_a_checkpoint":
         ckpt.write_bytes(b"PK\x03\x04 truncated")
     else:
         torch.save({"state_dict": {}, "payload": _Evil()}, ckpt, pickle_protocol=pickle.HIGHEST_PROTOCOL)
@@ -105,5 +110,60 @@ def test_unreadable_or_unsafe_checkpoint(capsys, tmp_path, kind):
         "fit", "--config", str(EXPERIMENTS / "gan/digits.yaml"), *TINY, *TINY_GAN, *DIGITS,
         "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(ckpt),
     ])
-    assert "refusing to load" in message
+    assert message.count("\n") == 1 and message.startswith("genmodels: error: ")
+    message = message.replace(str(ckpt), "<ckpt>")  # the test's own name holds both words
+    if kind == "pickle":
+        assert "untrusted" in message and "system" in message and "corrupt" not in message
+    else:
+        assert "corrupt" in message and "untrusted" not in message and "trust" not in message
     assert not Path("pwned").exists()
+
+
+def _crafted_checkpoint(path: Path, class_path: str) -> Path:
+    """Passes genmodels' own class record (DCGAN) but names ``class_path`` for LightningCLI."""
+    torch.save({
+        "genmodels": {"model_class": "genmodels.gans.dcgan.DCGAN", "iteration": 1, "torch_rng": [torch.get_rng_state()]},
+        "hyper_parameters": {"_class_path": class_path, "latent_dim": 8},
+        "state_dict": {},
+    }, path)
+    return path
+
+
+def test_a_class_path_named_by_a_checkpoint_is_never_imported(capsys, tmp_path, monkeypatch):
+    # A module that leaves a file behind if anything imports it.
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "payload_module.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\nclass Model: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ckpt = _crafted_checkpoint(tmp_path / "crafted.ckpt", "payload_module.Model")
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN, *DIGITS,
+        "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(ckpt),
+    ])
+    assert "payload_module.Model" in message and "genmodels.gans.dcgan.DCGAN" in message
+    assert not marker.exists()
+    assert "payload_module" not in sys.modules
+
+
+def test_a_checkpoint_cannot_swap_the_configured_model_class(capsys, tmp_path):
+    ckpt = _crafted_checkpoint(tmp_path / "crafted.ckpt", "genmodels.VAE")
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN, *DIGITS,
+        "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(ckpt),
+    ])
+    assert "'genmodels.VAE'" in message and "genmodels.gans.dcgan.DCGAN" in message
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_model_on_a_datamodule_without_its_batch_keys(capsys, tmp_path):
+    config = tmp_path / "pix2pix_digits.yaml"
+    config.write_text(
+        "model:\n  class_path: genmodels.Pix2Pix\n  init_args: {ngf: 4, ndf: 4}\n"
+        "data:\n  class_path: datamodules.DigitsDataModule\n  init_args: {image_size: 32, batch_size: 16}\n"
+    )
+    message = _exit_message(capsys, ["fit", "--config", str(config), *TINY, "--max_iterations", "2",
+                                     "--trainer.default_root_dir", str(tmp_path / "run")])
+    assert [line.startswith("genmodels: error: ") for line in message.splitlines()].count(True) == 1
+    assert "Traceback" not in message
+    assert re.search(r"Pix2Pix reads batch key '[AB]'", message) and "DigitsDataModule" in message and "'image'" in message
+    assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))

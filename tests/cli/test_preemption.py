@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genmodels.callbacks import Preemption
 from tests.cli.common import EXPERIMENTS, ROOT, TINY, TINY_DCGAN, fit, load
 
 ARGS = [*TINY, *TINY_DCGAN, "--data.init_args.image_size", "16", "--data.init_args.batch_size", "32",
@@ -62,3 +63,42 @@ def test_signal_saves_requeues_and_resumes_exactly(tmp_path, signum):
     assert (run / "wandb_run_id").read_text().strip() == run_id
     logs = list((run / "wandb").glob("offline-run-*"))
     assert len(logs) == 2 and all(p.name.endswith(run_id) for p in logs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_at_a_batch_boundary_and_resumes_exactly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS="2")
+    env.pop("SLURM_JOB_ID", None)
+    run = tmp_path / "interrupted"
+    process = _launch(run, env, "--max_iterations", "100000")
+    deadline = time.time() + 120
+    while not list((run / "samples").glob("iter_*.png")) and time.time() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, process.stdout.read()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output  # interrupted, as a shell reports Ctrl-C
+    assert "interrupted (Ctrl-C): stopped after iteration" in output and "requeued" not in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+
+    stopped = load(run / "checkpoints/last.ckpt")["genmodels"]["iteration"]
+    assert 3 <= stopped < 100000
+    total = stopped + 4
+    fit("dcgan/digits.yaml", run, *ARGS, "--ckpt_path", "last", "--max_iterations", str(total))
+    fit("dcgan/digits.yaml", tmp_path / "straight", *ARGS, "--max_iterations", str(total))
+    resumed, straight = load(run / "checkpoints/last.ckpt"), load(tmp_path / "straight/checkpoints/last.ckpt")
+    assert resumed["genmodels"]["iteration"] == straight["genmodels"]["iteration"] == total
+    for name, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][name]), name
+
+
+def test_a_second_ctrl_c_aborts_at_once():
+    preemption = Preemption()
+    preemption._record(signal.SIGINT, None)  # first: recorded, the batch finishes
+    assert preemption.received == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+        preemption._record(signal.SIGINT, None)  # second: abort now
+    later = Preemption()
+    later._record(signal.SIGTERM, None)
+    later._record(signal.SIGINT, None)  # a Ctrl-C after a preemption signal still waits for the batch
+    assert later.received == signal.SIGINT

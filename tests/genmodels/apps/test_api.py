@@ -103,3 +103,21 @@ def test_unknown_class_malformed_json_and_oversized_bodies(cgan_client):
     huge = cgan_client.post("/generate", content=b" " * 70000, headers={"content-type": "application/json"})
     assert huge.status_code == 413 and "larger than 65536 bytes" in huge.json()["detail"]
     assert cgan_client.post("/generate", json={"n": 2, "condition": 9}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/generate", "/interpolate"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_a_422_not_a_500(client, path, value):
+    # Python's json accepts these tokens; they must be refused like any other bad value.
+    response = client.post(path, content=f'{{"truncation": {value}}}'.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("invalid request: truncation:")
+
+
+def test_a_422_never_echoes_the_request_body(client):
+    marker = "x" * 60000  # under the 64 KiB limit, so it reaches validation
+    response = client.post("/generate", json={"n": marker})
+    assert response.status_code == 422 and "n: Input should be a valid integer" in response.json()["detail"]
+    assert marker[:100] not in response.text and len(response.content) < 2000
+    malformed = client.post("/generate", content=b'{"n": "' + marker.encode(), headers={"content-type": "application/json"})
+    assert malformed.status_code == 422 and marker[:100] not in malformed.text and len(malformed.content) < 2000

@@ -6,8 +6,13 @@ child process; the browser test runs the real ``genmodels serve`` for Streamlit.
 """
 
 import importlib.util
+import os
+import select
+import socket
+import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -78,3 +83,66 @@ def test_serve_binds_loopback_and_runs_streamlit_headless_without_telemetry(dcga
 def test_load_test_percentiles():
     stats = load_test_module().LoadStats(clients=1, seconds=2.0, latencies=[float(i) for i in range(1, 101)])
     assert (stats.percentile(50), stats.percentile(99), stats.rate) == (50.0, 99.0, 50.0)
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def _send_chunked(port: int, total_bytes: int, chunk: int = 64 * 1024) -> tuple[bytes, int]:
+    """POST a chunked body of ``total_bytes`` (no Content-Length); stop sending once the server answers.
+
+    Returns the response bytes and how many body bytes were sent before the answer came.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+    piece = f"{chunk:x}\r\n".encode() + b" " * chunk + b"\r\n"
+    sent, response = 0, b""
+    try:
+        while sent < total_bytes:
+            readable, writable, _ = select.select([sock], [sock], [], 30)
+            if readable:
+                break
+            if writable:
+                sock.sendall(piece)
+                sent += chunk
+        else:
+            sock.sendall(b"0\r\n\r\n")
+        while not response.endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            response += data
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.close()
+    return response, sent
+
+
+def test_chunked_upload_is_cut_off_at_the_limit_and_memory_stays_flat(dcgan_ckpt, tmp_path):
+    # The real `genmodels serve --api` in its own process, so its peak RSS (VmHWM) is its own.
+    load_test = load_test_module()
+    port = load_test.free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    server = subprocess.Popen([sys.executable, "-m", "genmodels", "serve", "--ckpt", str(dcgan_ckpt), "--api",
+                               "--port", str(port), "--device", "cpu", "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        load_test.wait_healthy(url, timeout=120)
+        assert httpx.post(f"{url}/generate", json={"n": 2}, timeout=30).status_code == 200  # warm
+        _send_chunked(port, 256 * 1024)  # and one refusal, so both paths are warm
+        before = _peak_rss_kib(server.pid)
+        response, sent = _send_chunked(port, 64 * 1024 * 1024)
+        after = _peak_rss_kib(server.pid)
+        assert response.startswith(b"HTTP/1.1 413"), response[:200]
+        assert b"larger than 65536 bytes" in response
+        assert sent < 16 * 1024 * 1024  # the server answered long before the 64 MiB were sent
+        assert after - before < 16 * 1024, (before, after)  # KiB: a body read whole would add >= 64 MiB
+        assert httpx.post(f"{url}/generate", json={"n": 2}, timeout=30).status_code == 200  # still serving
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

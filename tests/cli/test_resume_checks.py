@@ -1,0 +1,100 @@
+"""What a resume may and may not change: checkpoint.dirpath, changed options, diverged runs."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from genmodels.cli import main
+from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, fit, load
+
+DIGITS = ["--data.init_args.image_size", "16", "--data.init_args.batch_size", "64",
+          "--checkpoint.every_n_iterations", "2", "--sample_grid.every_n_iterations", "0"]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fails(capsys, run: Path, *extra: str) -> str:
+    with pytest.raises(SystemExit) as exc:
+        fit("dcgan/digits.yaml", run, *TINY_DCGAN, *DIGITS, *extra)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("genmodels: error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+@pytest.mark.slow  # two or three tiny fits
+def test_resume_finds_last_ckpt_in_checkpoint_dirpath(capsys, tmp_path):
+    ckpts = tmp_path / "shared" / "ckpts"
+    fit("dcgan/digits.yaml", tmp_path / "run", *TINY_DCGAN, *DIGITS, "--checkpoint.dirpath", str(ckpts), "--max_iterations", "2")
+    assert load(ckpts / "last.ckpt")["genmodels"]["iteration"] == 2
+    before = _digest(ckpts / "last.ckpt")
+    # A fresh launch writing into that folder would overwrite it: refused, whatever the run directory.
+    message = _fails(capsys, tmp_path / "other", "--checkpoint.dirpath", str(ckpts), "--max_iterations", "2")
+    assert str(ckpts) in message and "--ckpt_path last" in message
+    assert _digest(ckpts / "last.ckpt") == before
+    # The requeued command resumes from it and continues the count (a restart would also end at 4
+    # iterations, but with a run of 4 fresh ones: the optimizer's step counter tells them apart).
+    fit("dcgan/digits.yaml", tmp_path / "run", *TINY_DCGAN, *DIGITS, "--checkpoint.dirpath", str(ckpts),
+        "--max_iterations", "3", "--ckpt_path", "last")
+    resumed = load(ckpts / "last.ckpt")
+    assert resumed["genmodels"]["iteration"] == 3
+    assert {float(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()} == {3.0}
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow  # two or three tiny fits
+def test_changed_options_on_resume_are_applied_or_refused_never_ignored(capsys, tmp_path):
+    run = tmp_path / "run"
+    fit("dcgan/digits.yaml", run, *TINY_DCGAN, *DIGITS, "--max_iterations", "2")
+    last = run / "checkpoints" / "last.ckpt"
+    before = _digest(last)
+
+    # A change of the networks' shapes cannot use these weights: refused, naming the key.
+    message = _fails(capsys, run, "--ckpt_path", "last", "--max_iterations", "4", "--model.init_args.feature_maps", "8")
+    assert "feature_maps: 4 -> 8" in message and "changes the networks" in message
+    assert _digest(last) == before and not (run / "config.resume-1.yaml").exists()
+
+    # A change of the loss or the optimizer is applied, announced and recorded.
+    fit("dcgan/digits.yaml", run, *TINY_DCGAN, *DIGITS, "--ckpt_path", "last", "--max_iterations", "4",
+        "--model.init_args.label_smoothing", "0.1", "--model.init_args.lr_g", "0.0001")
+    err = capsys.readouterr().err
+    assert "label_smoothing: 0.0 -> 0.1" in err and "lr_g: 0.0002 -> 0.0001" in err
+    resumed = load(last)
+    assert resumed["genmodels"]["iteration"] == 4
+    assert resumed["hyper_parameters"]["label_smoothing"] == 0.1
+    g, d = (state["param_groups"][0] for state in resumed["optimizer_states"])
+    assert (g["lr"], d["lr"]) == (0.0001, 0.0002)  # the restored state did not put 2e-4 back
+    assert {float(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()} == {4.0}  # moments kept
+    recorded = (run / "config.resume-1.yaml").read_text()
+    assert "label_smoothing: 0.1" in recorded and "lr_g: 0.0001" in recorded
+    assert "label_smoothing: 0.0" in (run / "config.yaml").read_text()
+
+
+@pytest.mark.slow  # two or three tiny fits
+def test_a_diverged_run_stops_and_never_checkpoints_non_finite_weights(capsys, tmp_path):
+    run = tmp_path / "run"
+    fit("dcgan/digits.yaml", run, *TINY_DCGAN, *DIGITS, "--max_iterations", "2")
+    last = run / "checkpoints" / "last.ckpt"
+    before = _digest(last)
+    # The same run resumed with an absurd learning rate (applied on resume, see above) diverges.
+    message = _fails(capsys, run, "--ckpt_path", "last", "--max_iterations", "40",
+                     "--model.init_args.lr_g", "1e30", "--model.init_args.lr_d", "1e30")
+    assert "training diverged at iteration" in message and "is not finite" in message
+    assert f"the checkpoint this run resumed from, {last}, is kept" in message
+    assert _digest(last) == before
+    for path in (run / "checkpoints").glob("*.ckpt"):
+        state = load(path)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), path.name
+        assert load(path)["genmodels"]["iteration"] == 2
+
+
+def test_a_run_that_diverges_from_the_start_writes_no_checkpoint(capsys, tmp_path):
+    run = tmp_path / "run"
+    message = _fails(capsys, run, "--max_iterations", "40", "--model.init_args.lr_g", "1e30", "--model.init_args.lr_d", "1e30")
+    assert "training diverged at iteration" in message and "no checkpoint was written" in message
+    assert not list(run.glob("checkpoints/*.ckpt"))
