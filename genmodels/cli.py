@@ -323,6 +323,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "style-mix": ("genmodels.apps.style", "style_mix_main"),
     "truncation-grid": ("genmodels.apps.style", "truncation_grid_main"),
     "ppl": ("genmodels.apps.style", "ppl_main"),
+    "check-data": ("genmodels.commands.check_data", "main"),
 }
 
 
