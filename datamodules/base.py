@@ -604,6 +604,7 @@ class ImageDataModule(pl.LightningDataModule):
         """
         if split != "train" or self.max_train_images is None:
             return dataset
+        self._train_total = len(dataset)
         return dataset.subset(subset_indices(dataset.labels, self.max_train_images, self.seed))
 
     # ----------------------------------------------------------------------------------------------
@@ -639,7 +640,9 @@ class ImageDataModule(pl.LightningDataModule):
         """Extra lines of the report (class names, attributes, vocabulary...)."""
         details = {}
         if self.max_train_images is not None:
-            details["subset"] = f"max_train_images={self.max_train_images} (seed {self.seed})"
+            total = getattr(self, "_train_total", None)
+            details["subset"] = (f"max_train_images={self.max_train_images}: {len(self._dataset('train'))} of {total} "
+                                 f"training images (seed {self.seed}{', class-stratified' if self.num_classes else ''})")
         names = getattr(self, "class_names", None)
         if names:
             details["class names"] = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")

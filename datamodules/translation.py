@@ -431,6 +431,7 @@ class UnpairedImageDataModule(_TranslationDataModule):
         if split != "train" or self.max_train_images is None:
             return dataset
         n = self.max_train_images
+        self._train_total = len(dataset)
         unlabelled = lambda count: torch.full((count,), -1, dtype=torch.int64)  # noqa: E731
         return dataset.subset(subset_indices(unlabelled(len(dataset.paths_a)), n, self.seed),
                               subset_indices(unlabelled(len(dataset.paths_b)), n, self.seed + 1))
