@@ -9,11 +9,11 @@ the base class's loaders, its uint8 -> [-1, 1] conversion on the device and its 
 (exact mid-epoch resume) apply unchanged; only the dataset of a split differs (`_dataset`).
 Use ``num_workers`` > 0: decoding is the bottleneck.
 
-Bad files are found at setup, not an hour into training: `image_file_problem` opens every file
-of a split (its header) and checks that a JPEG ends with its end-of-image marker and a PNG with
-its IEND chunk, which catches the usual damage (non-images with an image extension, files cut
-short by an interrupted copy or download) for about one small read per file; a file failing the
-cheap test is decoded fully to confirm. ``bad_files`` says what happens to one: ``error`` (a
+Bad files are found at setup, not an hour into training: `image_file_problem` reads the first
+and last bytes of every file of a split and checks the format's signature (JPEG, PNG, WebP) and
+its end (JPEG's end-of-image marker, PNG's IEND chunk, WebP's RIFF length), which catches the usual
+damage (a non-image with an image extension, a file cut short by an interrupted copy or download)
+for two small reads per file; a file failing that test is decoded with PIL to confirm. ``bad_files`` says what happens to one: ``error`` (a
 `DataError` naming it) or ``skip`` (one warning naming it). ``genmodels check-data --decode``
 decodes every file.
 
@@ -62,33 +62,33 @@ def find_images(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _ends_intact(path: Path, image_format: Optional[str]) -> bool:
-    if image_format not in ("JPEG", "PNG"):
-        return True
+def _looks_intact(path: Path) -> bool:
+    """True when the file starts with a JPEG, PNG or WebP signature and ends as that format ends:
+    two small reads, no decoding (the check every file gets at setup)."""
     with open(path, "rb") as file:
-        file.seek(0, 2)
-        file.seek(max(0, file.tell() - 32))
+        head = file.read(12)
+        size = file.seek(0, 2)
+        file.seek(max(0, size - 32))
         tail = file.read()
-    if image_format == "JPEG":
+    if head.startswith(b"\xff\xd8\xff"):
         return tail.rstrip(b"\x00\r\n ").endswith(_JPEG_END)  # some writers pad after the marker
-    return tail.endswith(_PNG_END)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(_PNG_END)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return int.from_bytes(head[4:8], "little") + 8 <= size  # RIFF declares the length
+    return False
 
 
 def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[str]:
     """Why ``path`` is not a usable image, or None.
 
-    Reads the header and the file's last bytes (see the module docstring); ``full_decode``
-    decodes the whole image instead.
+    Checks the signature and the last bytes (see the module docstring); a file that fails, or
+    every file with ``full_decode``, is decoded with PIL, and a decoding error is the problem.
     """
     try:
-        with Image.open(path) as image:
-            image_format = image.format
-            if full_decode:
-                image.load()
-                return None
-        if _ends_intact(Path(path), image_format):
+        if not full_decode and _looks_intact(Path(path)):
             return None
-        with Image.open(path) as image:  # no end marker: decode to be sure it is really damaged
+        with Image.open(path) as image:
             image.load()
         return None
     except FileNotFoundError:
