@@ -643,6 +643,8 @@ class ImageDataModule(pl.LightningDataModule):
             total = getattr(self, "_train_total", None)
             details["subset"] = (f"max_train_images={self.max_train_images}: {len(self._dataset('train'))} of {total} "
                                  f"training images (seed {self.seed}{', class-stratified' if self.num_classes else ''})")
+        if self.random_flip:
+            details["augment"] = "random_flip: training images mirrored with probability 1/2, fixed per (seed, epoch, image)"
         names = getattr(self, "class_names", None)
         if names:
             details["class names"] = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")

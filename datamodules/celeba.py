@@ -277,7 +277,8 @@ class CelebADataModule(LazyImageDataModule):
             "Google Drive (https://drive.google.com/drive/folders/0B7EVK8r0v71pWEZsZE9oNnFzTm8) or Baidu Drive "
             "(https://pan.baidu.com/s/1CRxxhoQ97A5qbsKO7iaAJg, password rp0s), see "
             f"http://mmlab.ie.cuhk.edu.hk/projects/CelebA.html; unzip the archive into {target}/ (giving "
-            f"{target / IMAGE_DIR}/000001.jpg ...) and put the two text files in {target}/. "
+            f"{target / IMAGE_DIR}/000001.jpg ...) and put the two text files in {target}/; the Kaggle copy "
+            "(kaggle.com/datasets/jessicali9530/celeba-dataset) works as it unzips. "
             "--data.init_args.download true tries torchvision's Google Drive download, which is often refused by its "
             f"daily quota. The data root is --data.init_args.data_dir, else ${DATA_ENV_VAR}, else ./data."
         )

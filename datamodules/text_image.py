@@ -75,6 +75,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import (
     DATA_ENV_VAR, SPLITS, DataError, DataNotFoundError, ResumableSampler, candidate_dirs, check_int, ignored_entry,
+    searched_dirs,
 )
 from datamodules.image_folder import BadFiles, LazyImageDataModule, image_file_problem
 from genmodels.text.vocabulary import Vocabulary, build_vocab
@@ -583,7 +584,7 @@ class TextImageDataModule(LazyImageDataModule):
                     missing = f"{problem} beside {directory / 'text*'}"  # a folder with captions: what else it lacks
             else:
                 what = missing or f"{_NO_CAPTIONS} of <class>/<image>.txt files"
-                raise DataNotFoundError(self.dataset, what, searched, self._how_to_get())
+                raise DataNotFoundError(self.dataset, what, searched_dirs(self.search_dirs, searched), self._how_to_get())
         return self._layout
 
     def _how_to_get(self) -> str:
