@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Optional, Sequence
+from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from datamodules.base import (
-    SPLITS, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, check_int, check_optional_int, ignored_entry,
+    SPLITS, DataError, DataNotFoundError, ImageDataModule, check_int, ignored_entry,
 )
 from datamodules.digits import holdout_indices
 

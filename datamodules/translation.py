@@ -42,7 +42,6 @@ domain (unpaired; A and B are drawn independently).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
 

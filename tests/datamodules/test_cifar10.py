@@ -12,7 +12,6 @@ import torch
 
 from datamodules import CIFAR10DataModule
 from datamodules.cifar10 import NumpyOnlyUnpickler
-from tests.datamodules.conftest import fake_trainer
 from tests.datamodules.formats import cifar10_batch, write_cifar10
 
 TRAIN_NAMES = [f"data_batch_{i}" for i in range(1, 6)]
