@@ -62,6 +62,7 @@ class DigitsDataModule(ImageDataModule):
     """
 
     dataset_name = "digits"
+    layout_found = "bundled with scikit-learn (sklearn.datasets.load_digits), no files"
     _channels = 1
     _num_classes = 10
 

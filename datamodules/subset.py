@@ -92,6 +92,15 @@ class ClassSubsetDataModule(ImageDataModule):
         return self.dataset.channels
 
     @property
+    def layout_found(self) -> str:  # type: ignore[override]
+        """The wrapped datamodule's layout (known once it has read its files)."""
+        return self.dataset.layout_found
+
+    @property
+    def root_found(self):  # type: ignore[override]
+        return self.dataset.root_found
+
+    @property
     def num_classes(self) -> int:
         """The wrapped dataset's number of classes (labels are not renumbered)."""
         return self.dataset.num_classes

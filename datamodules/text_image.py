@@ -506,6 +506,7 @@ class TextImageDataModule(LazyImageDataModule):
 
     def _read(self, split: str) -> Records:
         if self.dataset == "shapes":
+            self.layout_found = "synthetic shapes, drawn in memory (no files)"
             size = self.synthetic_size if split == "train" else max(4, self.synthetic_size // 4)
             return make_shapes(size, self.image_size, seed=self.seed * 2 + (split == "test"))
         return read_text_image(self.locate(), split, self.captions_per_image, self.screen_files)
