@@ -6,7 +6,7 @@ to the model (uint8 until `on_after_batch_transfer` converts it on the device), 
 ``download=True``, and resumes exactly mid-epoch from its ``state_dict``.
 """
 
-from datamodules.base import ImageDataModule, ResumableSampler
+from datamodules.base import DataError, DataNotFoundError, DataReport, ImageDataModule, ResumableSampler
 from datamodules.celeba import CelebADataModule
 from datamodules.cifar10 import CIFAR10DataModule
 from datamodules.digits import DigitsDataModule
@@ -18,6 +18,9 @@ from datamodules.text_image import TextImageDataModule
 
 __all__ = [
     "ImageDataModule",
+    "DataReport",
+    "DataError",
+    "DataNotFoundError",
     "DigitsDataModule",
     "MNISTDataModule",
     "FashionMNISTDataModule",

@@ -13,19 +13,38 @@ uninterrupted run would have seen (trap 30 of the field notes: plain DataLoaders
 data on resume).
 
 Resume assumes the same dataset, batch size, seed and number of ranks as the interrupted run.
+
+Limited data and augmentation, shared by every datamodule built on this base:
+
+- ``max_train_images: N`` trains on a subset of N training images, a function of (``seed``, the
+  labels) only: class-stratified (each class keeps its share, largest remainders rounded up)
+  where labels exist, a uniform random choice otherwise (StyleGAN2-ADA's ``--subset`` draws its
+  subset with the run's seed in the same way). Every rank and every resume computes the same one.
+- ``random_flip`` mirrors training images left-right with probability 1/2, on the device; whether
+  image i is mirrored in epoch e is a function of (``seed``, e, i) only, so a resumed run sees the
+  same mirrored images as an uninterrupted one (ProGAN/StyleGAN's ``mirror_augment``).
+
+Discovery without training: `ImageDataModule.describe` reads the splits and returns a
+`DataReport` (layout found, root, counts, image shape, classes, samples); ``genmodels check-data``
+prints it. Missing files raise `DataNotFoundError` and unusable files `DataError`, both one-line
+`genmodels.errors.UserError` s that name the path and say how to fix it.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from genmodels.errors import UserError
 
 #: Environment variable naming the data root when ``data_dir`` is not given.
 DATA_ENV_VAR = "GENMODELS_DATA"
@@ -41,6 +60,133 @@ _STAGE_SPLITS = {
     "test": ("test",),
     "predict": ("test",),
 }
+
+
+#: Folders that archives and operating systems add beside the data: never part of a dataset.
+IGNORED_DIRS = ("__MACOSX", "lost+found")
+
+
+class DataNotFoundError(UserError, FileNotFoundError):
+    """The files of a dataset are missing: says what is missing, where it looked and how to get it."""
+
+    def __init__(self, dataset: str, missing: str, searched: Sequence[Path], how_to_get: str) -> None:
+        self.dataset, self.missing, self.searched, self.how_to_get = dataset, missing, list(searched), how_to_get
+        places = ", ".join(str(p) for p in self.searched[:6]) + (", ..." if len(self.searched) > 6 else "")
+        super().__init__(f"{dataset}: {missing} not found (looked in {places}). {how_to_get}")
+
+
+class DataError(UserError, ValueError):
+    """A dataset file that cannot be used (corrupt, truncated, wrong format), or a setting the data
+    cannot satisfy; the message names the file or the numbers."""
+
+
+def ignored_entry(name: str) -> bool:
+    """Hidden entries (``.DS_Store``, ``._x.jpg``) and archive debris (``__MACOSX``) are not data."""
+    return name.startswith(".") or name in IGNORED_DIRS
+
+
+def candidate_dirs(root: Path, preferred: Sequence[Path] = (), depth: int = 2,
+                   accept: Optional[Callable[[Path], bool]] = None) -> Iterator[Path]:
+    """Directories where a dataset may sit: ``preferred`` first, then ``root`` and its subfolders
+    breadth-first down to ``depth`` levels (an archive's extra top folder, a mirror's nesting).
+
+    ``accept(relative_path)`` filters the subfolders yielded (not those descended into). Lazy, so
+    a search stops listing folders as soon as the caller finds the dataset.
+    """
+    seen: set[Path] = set()
+    for directory in [*preferred, root]:
+        if directory not in seen and directory.is_dir():
+            seen.add(directory)
+            yield directory
+    frontier = [root]
+    for _ in range(depth):
+        deeper = []
+        for directory in frontier:
+            try:
+                children = sorted(c for c in directory.iterdir() if not ignored_entry(c.name) and c.is_dir())
+            except OSError:
+                continue
+            for child in children:
+                deeper.append(child)
+                if child not in seen and (accept is None or accept(child.relative_to(root))):
+                    seen.add(child)
+                    yield child
+        frontier = deeper
+
+
+def searched_dirs(preferred: Sequence[Path], candidates: Iterable[Path]) -> list[Path]:
+    """The folders a failed search looked in, for its error message: the preferred ones (even if
+    absent, they say where the files belong) and every other candidate."""
+    return list(dict.fromkeys([*preferred, *candidates]))
+
+
+def subset_indices(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """Sorted indices of ``size`` items drawn with ``seed``, class-stratified when labels exist.
+
+    Each class c of n_c items gets floor(size * n_c / N) places, the places left over go to the
+    classes with the largest remainders (ties: lower label first), and its items are a seeded
+    random choice among its own. Labels < 0 mean "unlabelled": a uniform random choice.
+    """
+    total = len(labels)
+    if size >= total:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(seed)
+    if total == 0 or bool((labels < 0).all()):
+        return torch.randperm(total, generator=generator)[:size].sort().values
+    classes, counts = labels.unique(sorted=True, return_counts=True)
+    quota = counts.double() * size / total
+    places = quota.floor().long()
+    leftover = size - int(places.sum())
+    order = sorted(range(len(classes)), key=lambda c: (-(float(quota[c]) - int(places[c])), c))
+    for c in order[:leftover]:
+        places[c] += 1
+    chosen = []
+    for c, label in enumerate(classes.tolist()):
+        members = (labels == label).nonzero().flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[: int(places[c])]])
+    return torch.cat(chosen).sort().values
+
+
+def flip_decisions(seed: int, epoch: int, size: int) -> torch.Tensor:
+    """Bool (size,): whether item i is mirrored in ``epoch``; a function of (seed, epoch, i) only."""
+    return torch.from_numpy(np.random.default_rng([seed, epoch, 0x666C6970]).random(size) < 0.5)
+
+
+def mirror(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirrors left-right the images (B, C, H, W) whose ``flip`` entry is True."""
+    return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
+
+
+@dataclass
+class DataReport:
+    """What `ImageDataModule.describe` found: printed by ``genmodels check-data``."""
+
+    dataset: str
+    layout: str
+    root: str
+    counts: dict[str, int]
+    image_shape: tuple[int, int, int]
+    num_classes: int = 0
+    details: dict[str, str] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        c, h, w = self.image_shape
+        lines = [
+            f"dataset:    {self.dataset}",
+            f"layout:     {self.layout}",
+            f"root:       {self.root}",
+            "images:     " + ", ".join(f"{split} {count:,}" for split, count in self.counts.items()),
+            f"image size: {c}x{h}x{w} (channels x height x width, after preprocessing)",
+        ]
+        if self.num_classes:
+            lines.append(f"classes:    {self.num_classes}")
+        lines += [f"{key + ':':<11} {value}" for key, value in self.details.items()]
+        lines += [f"sample:     {sample}" for sample in self.samples]
+        if self.skipped:
+            lines.append(f"skipped:    {len(self.skipped)} unusable files, e.g. {self.skipped[0]}")
+        return "\n".join(lines)
 
 
 def resolve_data_dir(data_dir: Optional[str]) -> Path:
@@ -79,6 +225,11 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat(chunks) if chunks else images.new_empty((0, images.shape[1], size, size))
 
 
+def check_optional_int(name: str, value: Any, minimum: int) -> None:
+    if value is not None:
+        check_int(name, value, minimum)
+
+
 def check_int(name: str, value: Any, minimum: int) -> None:
     """Raises a ValueError naming the config key unless ``value`` is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -110,7 +261,13 @@ class InMemoryImageDataset(Dataset):
         # One gather per tensor instead of B `__getitem__` calls plus a stack in `default_collate`.
         # index_select, not `images[index]`: advanced indexing of a large uint8 tensor is ~500x slower.
         index = torch.as_tensor(indices, dtype=torch.long, device=self.images.device)
-        return {"image": self.images.index_select(0, index), "label": self.labels.index_select(0, index)}
+        # "index" lets the datamodule mirror item i of epoch e reproducibly (`random_flip`); it is
+        # removed from the batch on the device, before the model sees it.
+        return {"image": self.images.index_select(0, index), "label": self.labels.index_select(0, index), "index": index}
+
+    def subset(self, index: torch.Tensor) -> "InMemoryImageDataset":
+        """The items at ``index`` (a `max_train_images` subset)."""
+        return InMemoryImageDataset(self.images[index], self.labels[index])
 
 
 class ResumableSampler(DistributedSampler):
@@ -203,7 +360,15 @@ class ImageDataModule(pl.LightningDataModule):
         on_device: hold the training split on the training device (the GPU) and gather each batch
             there: no per-batch host work and no host-to-device copy. For datasets that fit (as uint8:
             MNIST 47 MB, CIFAR-10 150 MB); needs ``num_workers=0`` and ``pin_memory=False``.
+        max_train_images: train on this many training images only (a subset fixed by ``seed``,
+            class-stratified where there are labels); ``None`` uses them all.
+        random_flip: mirror training images left-right with probability 1/2, reproducibly per
+            (``seed``, epoch, image).
     """
+
+    #: How the files were found (set by the subclass's search; shown by ``check-data``).
+    layout_found: str = ""
+    root_found: Optional[Path] = None
 
     dataset_name: str = "images"
     _channels: int = 1
@@ -219,9 +384,12 @@ class ImageDataModule(pl.LightningDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         on_device: bool = False,
+        max_train_images: Optional[int] = None,
+        random_flip: bool = False,
     ) -> None:
         super().__init__()
         check_int("batch_size", batch_size, 1)
+        check_optional_int("max_train_images", max_train_images, 1)
         if on_device and (num_workers or pin_memory):
             raise ValueError(
                 "on_device gathers batches on the training device in the main process; set "
@@ -239,6 +407,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.pin_memory = pin_memory
         self.on_device = on_device
+        self.max_train_images = max_train_images
+        self.random_flip = random_flip
+        self._flips: Optional[tuple[int, int, torch.Tensor]] = None  # (epoch, size, decisions)
         self._datasets: dict[str, InMemoryImageDataset] = {}
         self._device_train: Optional[InMemoryImageDataset] = None
         # Position in the training stream: epoch of the current train iteration and batches of it
@@ -292,19 +463,32 @@ class ImageDataModule(pl.LightningDataModule):
             self.download_files()
 
     def setup(self, stage: Optional[str] = None) -> None:
-        """Loads (once) the splits needed by ``stage``; ``None`` loads all of them."""
+        """Loads (once) the splits needed by ``stage``; ``None`` loads all of them.
+
+        Fitting checks here, before any step, that a batch fits in the training set.
+        """
         for split in _STAGE_SPLITS.get(stage, SPLITS) if stage else SPLITS:
             self._dataset(split)
+        if stage == "fit":
+            self.check_batch_size(len(self._dataset("train")))
+
+    def check_batch_size(self, num_train: int) -> None:
+        """Refuses a batch larger than the training images of one rank (training drops the last batch)."""
+        num_replicas, _ = self._world()
+        per_rank = num_train // num_replicas
+        if per_rank < self.batch_size:
+            ranks = f" ({per_rank} per rank on {num_replicas} ranks)" if num_replicas > 1 else ""
+            raise DataError(
+                f"batch_size={self.batch_size} is larger than the {num_train} training images of {self.dataset_name}{ranks}, "
+                "and training drops incomplete batches; lower --data.init_args.batch_size"
+                + (" or raise --data.init_args.max_train_images" if self.max_train_images else "")
+            )
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._training_dataset()
         num_replicas, rank = self._world()
         sampler = ResumableSampler(dataset, num_replicas, rank, seed=self.seed, on_iter=self._on_train_iter)
-        if len(sampler) < self.batch_size:
-            raise ValueError(
-                f"batch_size={self.batch_size} is larger than the {len(sampler)} training images per rank "
-                f"of {self.dataset_name}; lower --data.init_args.batch_size"
-            )
+        self.check_batch_size(len(dataset))
         self._position_sampler(sampler)
         return self._loader(dataset, sampler=sampler, drop_last=True)
 
@@ -322,10 +506,23 @@ class ImageDataModule(pl.LightningDataModule):
         return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, dict) and "image" in batch and batch["image"].dtype == torch.uint8:
+        if not isinstance(batch, dict):
+            return batch
+        batch = dict(batch)
+        index = batch.pop("index", None)
+        if "image" in batch and batch["image"].dtype == torch.uint8:
             # Only uint8 is converted, so a batch passing through twice is not rescaled twice.
-            batch = {**batch, "image": to_model_range(batch["image"])}
+            batch["image"] = to_model_range(batch["image"])
+        if self.random_flip and index is not None and self.trainer is not None and self.trainer.training:
+            batch["image"] = mirror(batch["image"], self.flip_decisions(self._epoch)[index.cpu()])
         return batch
+
+    def flip_decisions(self, epoch: int) -> torch.Tensor:
+        """Bool (N,) over the training set: which images ``random_flip`` mirrors in ``epoch``."""
+        size = len(self._dataset("train"))
+        if self._flips is None or self._flips[:2] != (epoch, size):
+            self._flips = (epoch, size, flip_decisions(self.seed, epoch, size))
+        return self._flips[2]
 
     # ----------------------------------------------------------------------------------------------
     # Exact mid-epoch resume.
@@ -396,8 +593,76 @@ class ImageDataModule(pl.LightningDataModule):
         if split not in self._datasets:
             images, labels = self.read_split(split)
             self._check_split(split, images, labels)
-            self._datasets[split] = InMemoryImageDataset(resize_uint8(images, self.image_size), labels)
+            dataset = InMemoryImageDataset(resize_uint8(images, self.image_size), labels)
+            self._datasets[split] = self.limit_train(split, dataset)
         return self._datasets[split]
+
+    def limit_train(self, split: str, dataset: Any) -> Any:
+        """The `max_train_images` subset of the training split (other splits unchanged).
+
+        ``dataset`` needs ``labels`` and ``subset(index)``.
+        """
+        if split != "train" or self.max_train_images is None:
+            return dataset
+        self._train_total = len(dataset)
+        return dataset.subset(subset_indices(dataset.labels, self.max_train_images, self.seed))
+
+    # ----------------------------------------------------------------------------------------------
+    # Discovery without training (``genmodels check-data``).
+
+    def describe(self, full_decode: bool = False) -> DataReport:
+        """Finds and reads the dataset as `setup` would, and reports what it found.
+
+        Args:
+            full_decode: also decode every image file (slow; the setup check reads headers only).
+
+        Raises:
+            DataNotFoundError: files are missing. DataError: a file is unusable.
+        """
+        counts = {split: len(self._dataset(split)) for split in SPLITS}
+        if self.max_train_images is not None:
+            counts["train"] = len(self._dataset("train"))
+        if full_decode:
+            self.decode_all()
+        return DataReport(
+            dataset=self.dataset_name,
+            layout=self.layout_found or "in memory",
+            root=str(self.root_found or self.data_dir),
+            counts=counts,
+            image_shape=self.image_shape,
+            num_classes=self.num_classes,
+            details=self.report_details(),
+            samples=self.sample_descriptions(3),
+            skipped=list(getattr(self, "skipped_files", [])),
+        )
+
+    def report_details(self) -> dict[str, str]:
+        """Extra lines of the report (class names, attributes, vocabulary...)."""
+        details = {}
+        if self.max_train_images is not None:
+            total = getattr(self, "_train_total", None)
+            details["subset"] = (f"max_train_images={self.max_train_images}: {len(self._dataset('train'))} of {total} "
+                                 f"training images (seed {self.seed}{', class-stratified' if self.num_classes else ''})")
+        if self.random_flip:
+            details["augment"] = "random_flip: training images mirrored with probability 1/2, fixed per (seed, epoch, image)"
+        names = getattr(self, "class_names", None)
+        if names:
+            details["class names"] = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        return details
+
+    def sample_descriptions(self, count: int) -> list[str]:
+        """``count`` training items, described by their label."""
+        dataset = self._dataset("train")
+        names = getattr(self, "class_names", None) or []
+        out = []
+        for i in range(min(count, len(dataset))):
+            label = int(dataset.labels[i])
+            name = f" ({names[label]})" if 0 <= label < len(names) else ""
+            out.append(f"train[{i}] label {label}{name}")
+        return out
+
+    def decode_all(self) -> None:
+        """Decodes every item of every split (in-memory datasets are decoded already)."""
 
     def _check_split(self, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Catches a reader returning the wrong layout before it turns into a shape error later."""

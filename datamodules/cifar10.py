@@ -4,7 +4,9 @@ Dataset: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images",
 University of Toronto, 2009. https://www.cs.toronto.edu/~kriz/cifar.html
 
 Files: ``<data_dir>/cifar-10-batches-py/{data_batch_1..data_batch_5, test_batch}`` (the folder
-``cifar-10-python.tar.gz`` extracts to; the files directly in ``<data_dir>`` are accepted too).
+``cifar-10-python.tar.gz`` extracts to; the files directly in ``<data_dir>``, or in any folder up
+to two levels below it, e.g. ``<data_dir>/cifar10/cifar-10-batches-py/``, are accepted too).
+``batches.meta``, when present, gives the class names.
 Each is a pickled dict with ``b"data"``, a uint8 array (N, 3072) holding the R, G and B planes of
 each 32x32 image in row-major order, and ``b"labels"``, a list of N ints in 0..9.
 train = the five data batches (50k images); val = test = ``test_batch`` (10k images).
@@ -13,9 +15,10 @@ Pickle executes whatever a file asks for, so these files are loaded with `NumpyO
 which only resolves the few numpy globals needed to rebuild arrays: a file that tries to call
 anything else (``os.system``...) is rejected with a ValueError before anything runs. The reader
 checks shapes and dtypes, not checksums of the originals, so small files in the same format work.
+A batch file that fails to load is refused with a `DataError` naming it.
 
-Optional augmentation: ``random_flip`` flips training images horizontally with probability 0.5,
-on the device, after the batch is transferred (it draws from the device's global RNG).
+Optional augmentation: ``random_flip`` (see `datamodules.base`), as in the CIFAR-10 setups of
+StyleGAN2-ADA and StudioGAN.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from datamodules.base import DATA_ENV_VAR, ImageDataModule
+from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, searched_dirs
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -79,7 +82,7 @@ def _unpickle(path: Path) -> Any:
         with path.open("rb") as handle:
             return NumpyOnlyUnpickler(handle, encoding="bytes").load()
     except Exception as err:  # a damaged pickle can fail with almost any exception type
-        raise ValueError(f"{path}: not a readable CIFAR-10 batch ({type(err).__name__}: {err})") from err
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(err).__name__}: {err})") from err
 
 
 def _field(batch: dict, key: str) -> Any:
@@ -95,24 +98,18 @@ def read_cifar_batch(path: Path, num_classes: int = 10) -> tuple[torch.Tensor, t
     """
     batch = _unpickle(path)
     if not isinstance(batch, dict):
-        raise ValueError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
+        raise DataError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
     data, labels = _field(batch, "data"), _field(batch, "labels")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * _SIDE**2:
         found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise ValueError(f"{path}: b'data' must be a uint8 array (N, {3 * _SIDE**2}), found {found}")
+        raise DataError(f"{path}: b'data' must be a uint8 array (N, {3 * _SIDE**2}), found {found}")
     labels = np.asarray(labels if labels is not None else [])
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (len(data),):
-        raise ValueError(f"{path}: b'labels' must hold {len(data)} integers, found {labels.dtype} {labels.shape}")
+        raise DataError(f"{path}: b'labels' must hold {len(data)} integers, found {labels.dtype} {labels.shape}")
     if len(labels) and not (0 <= labels.min() and labels.max() < num_classes):
-        raise ValueError(f"{path}: labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+        raise DataError(f"{path}: labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
     images = torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, 3, _SIDE, _SIDE)
     return images, torch.from_numpy(labels.astype(np.int64))
-
-
-def random_hflip(images: torch.Tensor) -> torch.Tensor:
-    """Flips each image of (B, C, H, W) left-right with probability 0.5, on its device."""
-    flip = torch.rand(images.shape[0], device=images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
 class CIFAR10DataModule(ImageDataModule):
@@ -128,7 +125,9 @@ class CIFAR10DataModule(ImageDataModule):
         seed: seed of the training order.
         pin_memory: pin batches for faster host-to-GPU copies.
         on_device: keep the training split on the training device (see `ImageDataModule`).
-        random_flip: flip training images horizontally with probability 0.5 (on the device).
+        random_flip: mirror training images left-right with probability 0.5, reproducibly per
+            (seed, epoch, image) (see `ImageDataModule`).
+        max_train_images: train on this many images only, class-stratified (see `ImageDataModule`).
     """
 
     dataset_name = "CIFAR-10"
@@ -146,14 +145,27 @@ class CIFAR10DataModule(ImageDataModule):
         pin_memory: bool = False,
         on_device: bool = False,
         random_flip: bool = False,
+        max_train_images: Optional[int] = None,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
-        self.random_flip = random_flip
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
+                         max_train_images, random_flip)
 
     @property
     def search_dirs(self) -> list[Path]:
-        """Directories searched for the batch files, in order."""
+        """The preferred directories for the batch files, in order (subfolders are searched after them)."""
         return [self.data_dir / FOLDER, self.data_dir]
+
+    @property
+    def class_names(self) -> list[str]:
+        """The ten names from ``batches.meta`` when the files have been found and it is there, else []."""
+        meta = self.root_found / "batches.meta" if self.root_found is not None else None
+        if meta is None or not meta.is_file():
+            return []
+        try:
+            names = _field(_unpickle(meta), "label_names")
+        except (DataError, AttributeError):
+            return []
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in names or []]
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [read_cifar_batch(path, self.num_classes) for path in self._find_files(_SPLIT_BATCHES[split])]
@@ -169,27 +181,23 @@ class CIFAR10DataModule(ImageDataModule):
         except Exception as err:  # network errors come in many types; all need the same advice
             raise RuntimeError(f"Downloading CIFAR-10 failed ({err}). {self._how_to_get()}") from err
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        batch = super().on_after_batch_transfer(batch, dataloader_idx)
-        if self.random_flip and self.trainer is not None and self.trainer.training:
-            batch = {**batch, "image": random_hflip(batch["image"])}
-        return batch
+    def _candidates(self):
+        return candidate_dirs(self.data_dir, self.search_dirs, depth=2, accept=lambda rel: "cifar-100" not in str(rel).lower())
 
     def _locate(self, names: tuple[str, ...]) -> Optional[list[Path]]:
-        """Paths of ``names`` in the first search dir holding all of them."""
-        for directory in self.search_dirs:
+        """Paths of ``names`` in the first candidate directory holding all of them."""
+        for directory in self._candidates():
             if all((directory / name).is_file() for name in names):
+                self.root_found = directory
+                self.layout_found = "python version (cifar-10-batches-py/)" if directory.name == FOLDER else "python-version batch files in a folder"
                 return [directory / name for name in names]
         return None
 
     def _find_files(self, names: tuple[str, ...]) -> list[Path]:
         paths = self._locate(names)
         if paths is None:
-            searched = "\n".join(f"  {directory}" for directory in self.search_dirs)
-            raise FileNotFoundError(
-                f"CIFAR-10 files {', '.join(names)} not found. Searched:\n{searched}\n"
-                f"Expected layout: {self.data_dir / FOLDER}/{{{', '.join(TRAIN_BATCHES + TEST_BATCHES)}}}.\n"
-                f"{self._how_to_get()}"
+            raise DataNotFoundError(
+                "CIFAR-10", f"the batch files {FOLDER}/{{{', '.join(TRAIN_BATCHES + TEST_BATCHES)}}}", searched_dirs(self.search_dirs, self._candidates()), self._how_to_get()
             )
         return paths
 

@@ -57,9 +57,12 @@ class DigitsDataModule(ImageDataModule):
         pin_memory: pin batches for faster host-to-GPU copies.
         on_device: keep the training split on the training device (see `ImageDataModule`).
         val_fraction: share of the images held out for val (= test), in (0, 1).
+        max_train_images: train on this many images only, class-stratified (see `ImageDataModule`).
+        random_flip: mirror training images left-right at random (see `ImageDataModule`).
     """
 
     dataset_name = "digits"
+    layout_found = "bundled with scikit-learn (sklearn.datasets.load_digits), no files"
     _channels = 1
     _num_classes = 10
 
@@ -74,13 +77,16 @@ class DigitsDataModule(ImageDataModule):
         pin_memory: bool = False,
         on_device: bool = False,
         val_fraction: float = 0.1,
+        max_train_images: Optional[int] = None,
+        random_flip: bool = False,
     ) -> None:
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
             raise ValueError(
                 f"val_fraction must be a number in (0, 1), got {val_fraction!r} "
                 "(set it with --data.init_args.val_fraction 0.1)"
             )
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
+                         max_train_images, random_flip)
         self.val_fraction = float(val_fraction)
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

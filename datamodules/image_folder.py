@@ -9,6 +9,14 @@ the base class's loaders, its uint8 -> [-1, 1] conversion on the device and its 
 (exact mid-epoch resume) apply unchanged; only the dataset of a split differs (`_dataset`).
 Use ``num_workers`` > 0: decoding is the bottleneck.
 
+Bad files are found at setup, not an hour into training: `image_file_problem` reads the first
+and last bytes of every file of a split and checks the format's signature (JPEG, PNG, WebP) and
+its end (JPEG's end-of-image marker, PNG's IEND chunk, WebP's RIFF length), which catches the usual
+damage (a non-image with an image extension, a file cut short by an interrupted copy or download)
+for two small reads per file; a file failing that test is decoded with PIL to confirm. ``bad_files`` says what happens to one: ``error`` (a
+`DataError` naming it) or ``skip`` (one warning naming it). ``genmodels check-data --decode``
+decodes every file.
+
 Geometry: the centred square of side ``crop_size`` (default: the shorter side, i.e. the same as
 "resize the shorter side, then centre-crop") is resized to ``image_size`` x ``image_size`` with
 PIL's antialiased bilinear filter (the crop is cut first, so no pixel outside it leaks in).
@@ -16,30 +24,77 @@ PIL's antialiased bilinear filter (the crop is cut first, so no pixel outside it
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Literal, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from datamodules.base import SPLITS, ImageDataModule, check_int
+from datamodules.base import (
+    SPLITS, DataError, DataNotFoundError, ImageDataModule, check_int, ignored_entry,
+)
 from datamodules.digits import holdout_indices
 
-__all__ = ["ImageFolderDataModule", "LazyImageDataModule", "LazyImageDataset", "find_images", "load_image", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "ImageFolderDataModule", "LazyImageDataModule", "LazyImageDataset", "find_images", "load_image", "IMAGE_EXTENSIONS",
+    "image_file_problem",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+BadFiles = Literal["error", "skip"]
+
+# The last bytes of an intact file: JPEG's end-of-image marker, PNG's IEND chunk (with its CRC).
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND\xaeB`\x82"
 
 
 def find_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries skipped."""
+    """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
+    (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
     found = []
     for path in root.rglob("*"):
         relative = path.relative_to(root).parts
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(p.startswith(".") for p in relative) and path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
             found.append(path)
     return sorted(found)
+
+
+def _looks_intact(path: Path) -> bool:
+    """True when the file starts with a JPEG, PNG or WebP signature and ends as that format ends:
+    two small reads, no decoding (the check every file gets at setup)."""
+    with open(path, "rb") as file:
+        head = file.read(12)
+        size = file.seek(0, 2)
+        file.seek(max(0, size - 32))
+        tail = file.read()
+    if head.startswith(b"\xff\xd8\xff"):
+        return tail.rstrip(b"\x00\r\n ").endswith(_JPEG_END)  # some writers pad after the marker
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(_PNG_END)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return int.from_bytes(head[4:8], "little") + 8 <= size  # RIFF declares the length
+    return False
+
+
+def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[str]:
+    """Why ``path`` is not a usable image, or None.
+
+    Checks the signature and the last bytes (see the module docstring); a file that fails, or
+    every file with ``full_decode``, is decoded with PIL, and a decoding error is the problem.
+    """
+    try:
+        if not full_decode and _looks_intact(Path(path)):
+            return None
+        with Image.open(path) as image:
+            image.load()
+        return None
+    except FileNotFoundError:
+        return "file missing"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        return f"not a readable image, truncated or corrupt ({type(err).__name__}: {err})"
 
 
 def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: Optional[int] = None) -> torch.Tensor:
@@ -102,6 +157,16 @@ class LazyImageDataset(Dataset):
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
         self.attributes = attributes
 
+    def subset(self, index: torch.Tensor) -> "LazyImageDataset":
+        """The items at ``index`` (a `max_train_images` subset)."""
+        return LazyImageDataset(
+            [self.paths[i] for i in index.tolist()], self.labels[index], self.image_size, self.channels,
+            self.crop_size, None if self.attributes is None else self.attributes[index],
+        )
+
+    def files(self) -> list[str]:
+        return list(self.paths)
+
     def __len__(self) -> int:
         return len(self.paths)
 
@@ -113,7 +178,7 @@ class LazyImageDataset(Dataset):
         index = torch.as_tensor(list(indices), dtype=torch.long)
         images = [load_image(self.paths[i], self.image_size, self.channels, self.crop_size) for i in index.tolist()]
         empty = torch.empty((0, self.channels, self.image_size, self.image_size), dtype=torch.uint8)
-        batch = {"image": torch.stack(images) if images else empty, "label": self.labels.index_select(0, index)}
+        batch = {"image": torch.stack(images) if images else empty, "label": self.labels.index_select(0, index), "index": index}
         if self.attributes is not None:
             batch["attributes"] = self.attributes.index_select(0, index)
         return batch
@@ -128,7 +193,48 @@ class LazyImageDataModule(ImageDataModule):
     """An `ImageDataModule` whose splits are `LazyImageDataset` s built by `lazy_split`.
 
     `read_split` (the base contract) decodes a whole split into memory: use it on small sets only.
+    Subclasses screen their files with `screen_files` (``bad_files``: ``error`` or ``skip``).
     """
+
+    bad_files: BadFiles = "error"
+
+    def screen_files(self, paths: Sequence[str | Path], check: Callable[[Path], Optional[str]] = image_file_problem) -> list[bool]:
+        """Which of ``paths`` are usable; an unusable one raises a `DataError` naming it, or with
+        ``bad_files: skip`` is left out with one warning naming it."""
+        keep = []
+        for path in paths:
+            problem = check(Path(path))
+            keep.append(problem is None)
+            if problem is None:
+                continue
+            if self.bad_files == "error" and problem == "file missing":
+                raise DataNotFoundError(self.dataset_name, f"the listed file {Path(path).name}", [Path(path).parent],
+                                        "The copy is incomplete: re-download or re-extract the dataset, or set "
+                                        "--data.init_args.bad_files skip to leave missing files out")
+            if self.bad_files == "error":
+                raise DataError(f"{path}: {problem}. Replace the file (re-download the dataset) or delete it, "
+                                "or set --data.init_args.bad_files skip to leave unusable files out")
+            warnings.warn(f"skipping {path}: {problem}", stacklevel=2)
+            self.skipped_files.append(str(path))
+        return keep
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Files left out as unusable (``bad_files: skip``)."""
+        if "_skipped" not in self.__dict__:
+            self._skipped: list[str] = []
+        return self._skipped
+
+    def decode_all(self) -> None:
+        """Decodes every image file of every split; a failure is a `DataError` naming the files."""
+        bad = []
+        for split in SPLITS:
+            for path in self._dataset(split).files():
+                problem = image_file_problem(path, full_decode=True)
+                if problem is not None:
+                    bad.append(f"{path} ({problem})")
+        if bad:
+            raise DataError(f"{len(bad)} image files do not decode, e.g. {bad[0]}; replace or delete them")
 
     def lazy_split(self, split: str) -> LazyImageDataset:
         """The lazily decoded dataset of ``split`` ("train", "val" or "test")."""
@@ -142,7 +248,7 @@ class LazyImageDataModule(ImageDataModule):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._datasets:
-            self._datasets[split] = self.lazy_split(split)  # type: ignore[assignment]
+            self._datasets[split] = self.limit_train(split, self.lazy_split(split))  # type: ignore[assignment]
         return self._datasets[split]  # type: ignore[return-value]
 
 
@@ -168,6 +274,10 @@ class ImageFolderDataModule(LazyImageDataModule):
             when the training order changes).
         labels_from_subfolders: label images by their top-level subfolder.
         crop_size: side of the centred square cut before resizing (None: the shorter side).
+        max_train_images: train on this many images only (see `ImageDataModule`).
+        random_flip: mirror training images left-right at random (see `ImageDataModule`).
+        bad_files: ``skip`` (default: a scraped folder often holds a few broken files; each is
+            named in a warning) or ``error``.
     """
 
     dataset_name = "image folder"
@@ -188,6 +298,9 @@ class ImageFolderDataModule(LazyImageDataModule):
         split_seed: int = 0,
         labels_from_subfolders: bool = False,
         crop_size: Optional[int] = None,
+        max_train_images: Optional[int] = None,
+        random_flip: bool = False,
+        bad_files: BadFiles = "skip",
     ) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r} (set it with --data.init_args.channels)")
@@ -196,7 +309,11 @@ class ImageFolderDataModule(LazyImageDataModule):
         check_int("split_seed", split_seed, 0)
         if crop_size is not None:
             check_int("crop_size", crop_size, 1)
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        if bad_files not in ("error", "skip"):
+            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
+                         max_train_images=max_train_images, random_flip=random_flip)
+        self.bad_files = bad_files
         self._channels = channels
         self.val_fraction, self.split_seed = float(val_fraction), split_seed
         self.labels_from_subfolders, self.crop_size = labels_from_subfolders, crop_size
@@ -208,7 +325,7 @@ class ImageFolderDataModule(LazyImageDataModule):
         if not self.labels_from_subfolders:
             return []
         self._check_folder()
-        return sorted(p.name for p in self.data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p.name for p in self.data_dir.iterdir() if p.is_dir() and not ignored_entry(p.name))
 
     @property
     def num_classes(self) -> int:
@@ -229,10 +346,15 @@ class ImageFolderDataModule(LazyImageDataModule):
             self._check_folder()
             paths = find_images(self.data_dir)
             if not paths:
-                raise FileNotFoundError(
-                    f"no images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)}) found under {self.data_dir} "
-                    "(searched recursively). Put the images there, or point --data.init_args.data_dir at their folder."
+                raise DataNotFoundError(
+                    self.dataset_name, f"images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)})", [self.data_dir],
+                    "Put the images there (subfolders are searched), or point --data.init_args.data_dir at their folder.",
                 )
+            paths = [p for p, ok in zip(paths, self.screen_files(paths)) if ok]
+            if not paths:
+                raise DataError(f"every image file under {self.data_dir} is unusable (see the warnings)")
+            self.layout_found = "class subfolders (<class>/*)" if self.labels_from_subfolders else "images, searched recursively"
+            self.root_found = self.data_dir
             self._index = paths, self._labels(paths)
         return self._index
 
@@ -253,7 +375,7 @@ class ImageFolderDataModule(LazyImageDataModule):
 
     def _check_folder(self) -> None:
         if not self.data_dir.is_dir():
-            raise FileNotFoundError(
-                f"image folder {self.data_dir} does not exist. Point --data.init_args.data_dir at a folder of images "
-                f"({', '.join(IMAGE_EXTENSIONS)}, searched recursively)."
+            raise DataNotFoundError(
+                self.dataset_name, f"the folder {self.data_dir}", [self.data_dir],
+                f"Point --data.init_args.data_dir at a folder of images ({', '.join(IMAGE_EXTENSIONS)}, searched recursively).",
             )

@@ -9,8 +9,14 @@ Datasets:
 Both are 28x28 grayscale, 10 classes, 60k train and 10k test images in four IDX files
 (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
 ``t10k-labels-idx1-ubyte``, each optionally gzipped). They are looked up in torchvision's layout
-``<data_dir>/MNIST/raw/`` (``FashionMNIST/raw/``), then ``<data_dir>/MNIST/``, then ``<data_dir>/``.
+``<data_dir>/MNIST/raw/`` (``FashionMNIST/raw/``), then ``<data_dir>/MNIST/``, then ``<data_dir>/``,
+then in subfolders (two levels down) whose path names the dataset (``mnist/``,
+``fashion-mnist/data/fashion/``; for MNIST, not a path naming "fashion", whose files have the
+same names). Also accepted: the Kaggle copy's names (``train-images.idx3-ubyte``, a dot instead of
+a hyphen) and its duplicate folders (``train-images-idx3-ubyte/train-images-idx3-ubyte``).
 train = the train files; val = test = the t10k files (the datasets have no separate val split).
+A truncated or damaged file is refused with a `DataError` naming it (one bad IDX file holds a
+whole split, so there is nothing to skip).
 Images are resized from 28 to ``image_size`` (32 by default, a power of two for conv nets).
 
 The reader checks the IDX header and sizes, not checksums of the original files, so small
@@ -29,7 +35,7 @@ from typing import Optional
 
 import torch
 
-from datamodules.base import DATA_ENV_VAR, ImageDataModule
+from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, searched_dirs
 
 #: IDX magic numbers: 0x08 = unsigned byte data, last byte = number of dimensions.
 IDX_IMAGES_MAGIC = 0x00000803
@@ -48,7 +54,7 @@ def _read_bytes(path: Path) -> bytes:
         with gzip.open(path, "rb") as handle:
             return handle.read()
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({err})") from err
+        raise DataError(f"{path}: corrupt or truncated gzip file ({err}); re-download it") from err
 
 
 def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
@@ -62,21 +68,21 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
     """
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise ValueError(f"{path}: truncated IDX file ({len(raw)} bytes, not even a header)")
+        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, not even a header)")
     magic = int.from_bytes(raw[:4], "big")
     if magic != expected_magic:
-        raise ValueError(
+        raise DataError(
             f"{path}: not the expected IDX file (magic number 0x{magic:08x}, expected 0x{expected_magic:08x})"
         )
     ndim = magic & 0xFF
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} of {header_size} bytes)")
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} of {header_size} bytes)")
     dims = struct.unpack(f">{ndim}I", raw[4:header_size])
     expected_size = header_size + math.prod(dims)
     if len(raw) != expected_size:
         problem = "truncated" if len(raw) < expected_size else "longer than its header says"
-        raise ValueError(
+        raise DataError(
             f"{path}: {problem}: header declares shape {dims}, i.e. {expected_size} bytes, but the file has {len(raw)}"
         )
     if math.prod(dims) == 0:
@@ -90,9 +96,9 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int = 10) -
     images = read_idx(images_path, IDX_IMAGES_MAGIC)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC).to(torch.int64)
     if len(images) != len(labels):
-        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+        raise DataError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     if len(labels) and int(labels.max()) >= num_classes:
-        raise ValueError(f"{labels_path}: label {int(labels.max())} is outside 0..{num_classes - 1}")
+        raise DataError(f"{labels_path}: label {int(labels.max())} is outside 0..{num_classes - 1}")
     return images.unsqueeze(1), labels
 
 
@@ -109,6 +115,8 @@ class MNISTDataModule(ImageDataModule):
         seed: seed of the training order.
         pin_memory: pin batches for faster host-to-GPU copies.
         on_device: keep the training split on the training device (see `ImageDataModule`).
+        max_train_images: train on this many images only, class-stratified (see `ImageDataModule`).
+        random_flip: mirror training images left-right at random (see `ImageDataModule`).
     """
 
     dataset_name = "MNIST"
@@ -128,13 +136,22 @@ class MNISTDataModule(ImageDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         on_device: bool = False,
+        max_train_images: Optional[int] = None,
+        random_flip: bool = False,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
+                         max_train_images, random_flip)
 
     @property
     def search_dirs(self) -> list[Path]:
-        """Directories searched for the IDX files, in order."""
+        """The preferred directories for the IDX files, in order (subfolders are searched after them)."""
         return [self.data_dir / self.folder / "raw", self.data_dir / self.folder, self.data_dir]
+
+    def _names_this_dataset(self, relative: Path) -> bool:
+        path = str(relative).lower()
+        if self.folder == "FashionMNIST":
+            return "fashion" in path
+        return "mnist" in path and "fashion" not in path
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         images_path, labels_path = self._find_files(_SPLIT_FILES[split])
@@ -150,29 +167,38 @@ class MNISTDataModule(ImageDataModule):
         except Exception as err:  # network errors come in many types; all need the same advice
             raise RuntimeError(f"Downloading {self.dataset_name} failed ({err}). {self._how_to_get()}") from err
 
+    def _candidates(self):
+        return candidate_dirs(self.data_dir, self.search_dirs, depth=3, accept=self._names_this_dataset)
+
     def _locate(self, names: tuple[str, ...]) -> Optional[list[Path]]:
-        """Paths of ``names`` (plain or .gz) in the first search dir holding all of them."""
-        for directory in self.search_dirs:
+        """Paths of ``names`` (plain or .gz, any accepted spelling) in the first directory holding all of them."""
+        for directory in self._candidates():
             paths = [self._existing(directory, name) for name in names]
             if all(path is not None for path in paths):
+                self.root_found = directory
+                kaggle = any("." in p.name.removesuffix(".gz") or p.parent.name == p.name for p in paths)  # type: ignore[union-attr]
+                where = "torchvision (<root>/%s/raw/)" % self.folder if directory == self.search_dirs[0] else "IDX files in a folder"
+                self.layout_found = where + (", Kaggle file names" if kaggle else "") + (", gzipped" if paths[0].suffix == ".gz" else "")  # type: ignore[union-attr]
                 return paths  # type: ignore[return-value]
         return None
 
     @staticmethod
     def _existing(directory: Path, name: str) -> Optional[Path]:
         # Prefer the extracted file: torchvision keeps both and reading it skips decompression.
-        for candidate in (directory / name, directory / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
+        # Kaggle's copy spells "train-images.idx3-ubyte" and repeats each file in a folder of its name.
+        dotted = name.replace("-idx", ".idx")
+        for stem in (name, dotted):
+            for candidate in (directory / stem, directory / f"{stem}.gz", directory / stem / stem):
+                if candidate.is_file():
+                    return candidate
         return None
 
     def _find_files(self, names: tuple[str, ...]) -> list[Path]:
         paths = self._locate(names)
         if paths is None:
-            searched = "\n".join(f"  {directory}" for directory in self.search_dirs)
-            raise FileNotFoundError(
-                f"{self.dataset_name} files {' and '.join(names)} (optionally .gz) not found. Searched:\n"
-                f"{searched}\n{self._how_to_get()}"
+            raise DataNotFoundError(
+                self.dataset_name, f"the IDX files {' and '.join(names)} (optionally .gz)",
+                searched_dirs(self.search_dirs, self._candidates()), self._how_to_get(),
             )
         return paths
 

@@ -51,6 +51,9 @@ class ClassSubsetDataModule(ImageDataModule):
         data_dir, batch_size, num_workers, image_size, download, seed, pin_memory: as for every
             `ImageDataModule`; passed to the wrapped datamodule too.
         dataset_args: further arguments of the wrapped datamodule (e.g. ``{val_fraction: 0.2}``).
+        max_train_images: train on this many of the kept images only, stratified over the kept
+            classes (see `ImageDataModule`).
+        random_flip: mirror training images left-right at random (see `ImageDataModule`).
     """
 
     def __init__(
@@ -65,8 +68,11 @@ class ClassSubsetDataModule(ImageDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         dataset_args: Optional[dict[str, Any]] = None,
+        max_train_images: Optional[int] = None,
+        random_flip: bool = False,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
+                         max_train_images=max_train_images, random_flip=random_flip)
         self.dataset = import_datamodule(dataset)(
             data_dir=data_dir,
             batch_size=batch_size,
@@ -84,6 +90,15 @@ class ClassSubsetDataModule(ImageDataModule):
     @property
     def channels(self) -> int:
         return self.dataset.channels
+
+    @property
+    def layout_found(self) -> str:  # type: ignore[override]
+        """The wrapped datamodule's layout (known once it has read its files)."""
+        return self.dataset.layout_found
+
+    @property
+    def root_found(self):  # type: ignore[override]
+        return self.dataset.root_found
 
     @property
     def num_classes(self) -> int:

@@ -13,15 +13,30 @@ Datasets and the caption files:
   triangle on black, captions naming both ("a small red circle"). Trains on a CPU in minutes and
   lets tests measure whether a model follows its captions.
 
-Layouts (those of the StackGAN and AttnGAN repositories' ``data/birds`` and ``data/flowers``),
-under ``<data_dir>/birds`` or ``<data_dir>`` for CUB, ``<data_dir>/flowers`` or ``<data_dir>``
-for Oxford-102::
+Layouts. The folder holding the captions is ``<data_dir>/birds`` (CUB) or ``<data_dir>/flowers``
+(Oxford-102), ``<data_dir>`` itself, or any folder up to two levels below (``cvpr2016_flowers/``,
+an archive's extra top folder). It holds a caption folder, ``text/`` or ``text_c10/``, of
+``<class>/<image>.txt`` files (anything else in it, such as Reed et al.'s ``.t7`` and ``.h5``
+files, is ignored), and a split, either
+
+- StackGAN/AttnGAN's ``train/filenames.pickle`` and ``test/filenames.pickle`` (what their
+  published numbers used; preferred when both kinds are present, as their code does), or
+- Reed et al.'s class lists ``trainvalclasses.txt`` and ``testclasses.txt``, beside the caption
+  folder (cvpr2016 data) or inside it.
+
+The images: CUB's ``CUB_200_2011/images/<class>/<image>.jpg`` (with ``images.txt`` and
+``bounding_boxes.txt`` beside ``images/``), Oxford-102's ``jpg/image_XXXXX.jpg`` (``102flowers.tgz``),
+in the caption folder's parent (the StackGAN layout), next to it, or in ``<data_dir>``::
 
     birds/CUB_200_2011/images/<class>/<image>.jpg      flowers/jpg/image_XXXXX.jpg
-    birds/CUB_200_2011/images.txt                       flowers/text_c10/class_XXXXX/image_XXXXX.txt
-    birds/CUB_200_2011/bounding_boxes.txt               flowers/text_c10/trainvalclasses.txt
-    birds/text/<class>/<image>.txt                      flowers/text_c10/testclasses.txt
-    birds/train/filenames.pickle   birds/test/filenames.pickle
+    birds/CUB_200_2011/{images,bounding_boxes}.txt      flowers/text_c10/class_XXXXX/image_XXXXX.txt
+    birds/text/<class>/<image>.txt                      flowers/{train,test}/filenames.pickle
+    birds/{train,test}/filenames.pickle                 or cvpr2016_flowers/{trainval,test}classes.txt
+
+Bad files: every image is checked at setup (`datamodules.image_folder.image_file_problem`) and
+every caption file is read; an unreadable image or a caption file without a caption is refused
+with a `DataError` naming it (``bad_files: error``, the default), or with ``bad_files: skip``
+left out (the image with its captions) with a warning naming it.
 
 Cropping: a bird is cut out around its bounding box (x, y, w, h) as StackGAN and AttnGAN do: a
 square of half-side r = int(0.75 * max(w, h)) around the box centre (int((2x + w) / 2),
@@ -58,14 +73,20 @@ import torch
 from PIL import Image, ImageDraw, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.base import DATA_ENV_VAR, SPLITS, ResumableSampler, check_int
-from datamodules.cifar10 import random_hflip
-from datamodules.image_folder import LazyImageDataModule
+from datamodules.base import (
+    DATA_ENV_VAR, SPLITS, DataError, DataNotFoundError, ResumableSampler, candidate_dirs, check_int, ignored_entry,
+    searched_dirs,
+)
+from datamodules.image_folder import BadFiles, LazyImageDataModule, image_file_problem
 from genmodels.text.vocabulary import Vocabulary, build_vocab
 
-__all__ = ["TextImageDataModule", "TextImageDataset", "read_filenames", "stackgan_crop_box", "SHAPE_COLOURS", "SHAPES"]
+__all__ = [
+    "TextImageDataModule", "TextImageDataset", "TextImageLayout", "read_filenames", "stackgan_crop_box", "SHAPE_COLOURS",
+    "SHAPES",
+]
 
 DATASETS = ("cub", "oxford102", "shapes")
+_NO_CAPTIONS = "a caption folder text/ or text_c10/"
 Box = tuple[float, float, float, float]
 
 #: Colours and shapes of the synthetic set (RGB on a black background).
@@ -95,21 +116,19 @@ def read_filenames(path: Path) -> list[str]:
     try:
         with open(path, "rb") as file:
             names = _ListOfStringsUnpickler(file, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable pickle ({err})") from err
+    except (pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise DataError(f"{path}: not a readable filenames.pickle ({err}); re-download it") from err
     if not isinstance(names, list) or not all(isinstance(n, (str, bytes)) for n in names):
-        raise ValueError(f"{path}: expected a list of '<class>/<image>' strings, got {type(names).__name__}")
+        raise DataError(f"{path}: expected a list of '<class>/<image>' strings, got {type(names).__name__}")
     return [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
 
 
 def read_captions(path: Path, limit: int) -> list[str]:
-    """The first ``limit`` non-empty lines of a caption file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"caption file missing: {path}")
+    """The first ``limit`` non-empty lines of a caption file (a `DataError` if it has none)."""
     lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
     captions = [line for line in lines if line][:limit]
     if not captions:
-        raise ValueError(f"{path} holds no caption")
+        raise DataError(f"{path} holds no caption")
     return captions
 
 
@@ -121,7 +140,7 @@ def _read_table(path: Path, columns: int) -> dict[str, list[str]]:
         if not fields:
             continue
         if len(fields) != columns:
-            raise ValueError(f"{path}, line {number}: expected {columns} fields, got {line!r}")
+            raise DataError(f"{path}, line {number}: expected {columns} fields, got {line!r}")
         table[fields[0]] = fields[1:]
     return table
 
@@ -164,45 +183,93 @@ class Records:
     captions: list[list[str]]
 
 
-def read_cub(root: Path, split: str, captions_per_image: int) -> Records:
-    """CUB in the StackGAN layout (see the module docstring); val is the test split."""
-    cub = root / "CUB_200_2011"
-    keys = read_filenames(root / ("train" if split == "train" else "test") / "filenames.pickle")
-    paths = {name.rsplit(".", 1)[0]: image_id for image_id, (name,) in _read_table(cub / "images.txt", 2).items()}
-    boxes = _read_table(cub / "bounding_boxes.txt", 5)
-    missing = [k for k in keys if k not in paths]
-    if missing:
-        raise ValueError(f"{cub / 'images.txt'} does not list {len(missing)} images of the split, e.g. {missing[0]}")
-    return Records(
-        images=[str(cub / "images" / f"{key}.jpg") for key in keys],
-        boxes=[tuple(float(v) for v in boxes[paths[key]]) for key in keys],  # type: ignore[misc]
-        labels=torch.tensor([_class_number(key.split("/")[0]) for key in keys], dtype=torch.int64),
-        captions=[read_captions(root / "text" / f"{key}.txt", captions_per_image) for key in keys],
-    )
+@dataclass
+class TextImageLayout:
+    """Where the parts of a CUB or Oxford-102 copy were found (see the module docstring)."""
+
+    root: Path  # the folder holding the caption folder
+    captions: Path  # text/ or text_c10/
+    images: Path  # CUB_200_2011/images or jpg/
+    split_files: tuple[Path, Path]  # (train, test): filenames.pickle files or class lists
+    split_kind: Literal["pickle", "classes"]
+    cub_tables: Optional[Path] = None  # CUB_200_2011/ with images.txt and bounding_boxes.txt
+
+    def describe(self) -> str:
+        source = "StackGAN/AttnGAN" if self.split_kind == "pickle" else "Reed et al. (cvpr2016)"
+        split = ("train|test/filenames.pickle" if self.split_kind == "pickle"
+                 else f"class lists in {self.split_files[0].parent.relative_to(self.root) or '.'}/")
+        boxes = "" if self.cub_tables is None else ", bounding boxes"
+        return f"{source}: captions {self.captions.name}/, split {split}, images {self.images}{boxes}"
 
 
-def read_oxford102(root: Path, split: str, captions_per_image: int) -> Records:
-    """Oxford-102 in the StackGAN layout: classes from ``text_c10/{trainval,test}classes.txt``."""
-    text = root / "text_c10"
-    listing = text / ("trainvalclasses.txt" if split == "train" else "testclasses.txt")
-    classes = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    images, labels, captions = [], [], []
+def _file_index(folder: Path, suffix: str, depth: int) -> dict[str, Path]:
+    """``{stem: path}`` of the ``suffix`` files exactly ``depth`` levels below ``folder`` (1: in it,
+    2: in its subfolders), hidden entries and ``__MACOSX`` skipped."""
+    pattern = "/".join(["*"] * depth) + suffix
+    return {p.stem: p for p in sorted(folder.glob(pattern))
+            if not any(ignored_entry(part) for part in p.relative_to(folder).parts) and p.is_file()}
+
+
+def _split_keys(layout: TextImageLayout, split: str, captions: dict[str, Path]) -> list[str]:
+    """The image stems of ``split``, in the order of the split file (pickle) or of the class lists."""
+    path = layout.split_files[0 if split == "train" else 1]
+    if layout.split_kind == "pickle":
+        # CUB keys are "<class>/<image>"; only the image name is needed (names are unique).
+        return [Path(key).name.removesuffix(".jpg") for key in read_filenames(path)]
+    classes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    keys = []
     for name in classes:
-        folder = text / name
+        folder = layout.captions / name
         if not folder.is_dir():
-            raise FileNotFoundError(f"{listing} lists {name} but {folder} does not exist")
-        for caption_file in sorted(folder.glob("image_*.txt")):
-            images.append(str(root / "jpg" / f"{caption_file.stem}.jpg"))
-            labels.append(_class_number(name))
-            captions.append(read_captions(caption_file, captions_per_image))
-    return Records(images, [None] * len(images), torch.tensor(labels, dtype=torch.int64), captions)
+            raise DataError(f"{path} lists the class {name} but {folder} does not exist; the captions are incomplete")
+        keys += [p.stem for p in sorted(folder.glob("*.txt")) if not ignored_entry(p.name)]
+    return keys
+
+
+def read_text_image(layout: TextImageLayout, split: str, captions_per_image: int, screen: Any) -> Records:
+    """One split of CUB or Oxford-102: images, StackGAN crop boxes (CUB), species and captions.
+
+    ``screen(paths, check)`` is the datamodule's bad-file policy (`LazyImageDataModule.screen_files`).
+    """
+    caption_files = _file_index(layout.captions, ".txt", depth=2)
+    image_files = {**_file_index(layout.images, ".jpg", depth=1), **_file_index(layout.images, ".jpg", depth=2)}
+    keys = _split_keys(layout, split, caption_files)
+    for key in keys:
+        if key not in caption_files:
+            raise DataError(f"no caption file {key}.txt in the class folders of {layout.captions} "
+                            f"(listed by {layout.split_files[0 if split == 'train' else 1]})")
+        if key not in image_files:
+            raise DataError(f"no image {key}.jpg under {layout.images} (listed by {layout.split_files[0 if split == 'train' else 1]})")
+    boxes: dict[str, Box] = {}
+    if layout.cub_tables is not None:
+        names = {image_id: Path(name).stem for image_id, (name,) in _read_table(layout.cub_tables / "images.txt", 2).items()}
+        boxes = {names[i]: tuple(float(v) for v in box) for i, box in  # type: ignore[misc]
+                 _read_table(layout.cub_tables / "bounding_boxes.txt", 5).items() if i in names}
+
+    def caption_problem(path: Path) -> Optional[str]:
+        try:
+            read_captions(path, 1)
+        except DataError:
+            return "an empty caption file (no caption)"
+        return None
+
+    keep = screen([caption_files[k] for k in keys], check=caption_problem)
+    keys = [k for k, ok in zip(keys, keep) if ok]
+    keep = screen([image_files[k] for k in keys], check=image_file_problem)
+    keys = [k for k, ok in zip(keys, keep) if ok]
+    return Records(
+        images=[str(image_files[k]) for k in keys],
+        boxes=[boxes.get(k) for k in keys],
+        labels=torch.tensor([_class_number(caption_files[k].parent.name) for k in keys], dtype=torch.int64),
+        captions=[read_captions(caption_files[k], captions_per_image) for k in keys],
+    )
 
 
 def _class_number(name: str) -> int:
     """0-based class from "001.Black_footed_Albatross" or "class_00001"."""
     digits = name.split(".")[0].removeprefix("class_")
     if not digits.isdigit():
-        raise ValueError(f"cannot read a class number from folder name {name!r}")
+        raise DataError(f"cannot read a class number from folder name {name!r}")
     return int(digits) - 1
 
 
@@ -268,6 +335,16 @@ class TextImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records.labels)
 
+    def subset(self, index: torch.Tensor) -> "TextImageDataset":
+        """The images at ``index`` with their captions (a `max_train_images` subset)."""
+        r, rows = self.records, index.tolist()
+        images = r.images[index] if isinstance(r.images, torch.Tensor) else [r.images[i] for i in rows]
+        records = Records(images, [r.boxes[i] for i in rows], r.labels[index], [r.captions[i] for i in rows])
+        return TextImageDataset(records, self.vocab, self.image_size, self.max_length, self.seed)
+
+    def files(self) -> list[str]:
+        return [] if isinstance(self.records.images, torch.Tensor) else list(self.records.images)
+
     def caption_index(self, image: int, epoch: int) -> int:
         """Which caption of ``image`` epoch ``epoch`` shows: a function of (seed, epoch, image) only."""
         count = len(self.records.captions[image])
@@ -308,6 +385,7 @@ class TextImageDataset(Dataset):
             "tokens": tokens,
             "lengths": lengths,
             "caption": captions,
+            "index": torch.tensor([i for i, _ in pairs], dtype=torch.long),
         }
 
 
@@ -338,8 +416,12 @@ class TextImageDataModule(LazyImageDataModule):
         max_length: words per caption (AttnGAN: 18); longer captions keep their first words.
         min_word_count: words seen fewer times in the training captions map to ``<unk>``.
         synthetic_size: ``shapes`` only: training images (val and test have a quarter as many).
-        random_flip: flip training images horizontally with probability 0.5, on the device (the
-            public StackGAN/AttnGAN/DF-GAN code flips; captions rarely say left or right).
+        random_flip: mirror training images left-right with probability 0.5, on the device,
+            reproducibly per (seed, epoch, image) (the public StackGAN/AttnGAN/DF-GAN code flips;
+            captions rarely say left or right).
+        max_train_images: train on this many images only, stratified by species (see
+            `ImageDataModule`); the vocabulary still comes from all training captions.
+        bad_files: ``error`` (default) or ``skip`` for unreadable images and empty caption files.
     """
 
     dataset_name = "text-image"
@@ -361,17 +443,23 @@ class TextImageDataModule(LazyImageDataModule):
         min_word_count: int = 1,
         synthetic_size: int = 1024,
         random_flip: bool = False,
+        max_train_images: Optional[int] = None,
+        bad_files: BadFiles = "error",
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
         for name, value, minimum in [("captions_per_image", captions_per_image, 1), ("max_length", max_length, 1),
                                      ("min_word_count", min_word_count, 1), ("synthetic_size", synthetic_size, 4)]:
             check_int(name, value, minimum)
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        if bad_files not in ("error", "skip"):
+            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
+                         max_train_images=max_train_images, random_flip=random_flip)
         self.dataset, self.dataset_name = dataset, dataset
         self.captions_per_image, self.max_length = captions_per_image, max_length
         self.min_word_count, self.synthetic_size = min_word_count, synthetic_size
-        self.random_flip = random_flip
+        self.bad_files = bad_files
+        self._layout: Optional[TextImageLayout] = None
         self._records: dict[str, Records] = {}
         self._vocab: Optional[Vocabulary] = None
 
@@ -418,11 +506,10 @@ class TextImageDataModule(LazyImageDataModule):
 
     def _read(self, split: str) -> Records:
         if self.dataset == "shapes":
+            self.layout_found = "synthetic shapes, drawn in memory (no files)"
             size = self.synthetic_size if split == "train" else max(4, self.synthetic_size // 4)
             return make_shapes(size, self.image_size, seed=self.seed * 2 + (split == "test"))
-        root = self._locate()
-        reader = read_cub if self.dataset == "cub" else read_oxford102
-        return reader(root, split, self.captions_per_image)
+        return read_text_image(self.locate(), split, self.captions_per_image, self.screen_files)
 
     def lazy_split(self, split: str) -> TextImageDataset:  # type: ignore[override]
         return TextImageDataset(self.records(split), self.vocabulary, self.image_size, self.max_length, self.seed)
@@ -431,19 +518,19 @@ class TextImageDataModule(LazyImageDataModule):
         dataset = self._dataset("train")
         num_replicas, rank = self._world()
         sampler = EpochCaptionSampler(dataset, num_replicas, rank, seed=self.seed, on_iter=self._on_train_iter)
-        if len(sampler) < self.batch_size:
-            raise ValueError(
-                f"batch_size={self.batch_size} is larger than the {len(sampler)} training images per rank "
-                f"of {self.dataset}; lower --data.init_args.batch_size"
-            )
+        self.check_batch_size(len(dataset))
         self._position_sampler(sampler)
         return self._loader(dataset, sampler=sampler, drop_last=True)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        batch = super().on_after_batch_transfer(batch, dataloader_idx)
-        if self.random_flip and self.trainer is not None and self.trainer.training:
-            batch = {**batch, "image": random_hflip(batch["image"])}
-        return batch
+    def report_details(self) -> dict[str, str]:
+        details = super().report_details()
+        details["vocabulary"] = f"{len(self.vocabulary.words):,} words (with <pad> and <unk>; min_word_count={self.min_word_count})"
+        details["captions"] = f"up to {self.captions_per_image} per image, {self.max_length} words kept"
+        return details
+
+    def sample_descriptions(self, count: int) -> list[str]:
+        records = self._dataset("train").records
+        return [f"train[{i}] class {int(records.labels[i])}: {records.captions[i][0]!r}" for i in range(min(count, len(records.labels)))]
 
     def download_files(self) -> None:
         raise RuntimeError(f"{self.dataset} cannot be downloaded automatically. {self._how_to_get()}")
@@ -451,35 +538,68 @@ class TextImageDataModule(LazyImageDataModule):
     # -- locating the files -------------------------------------------------------------------
     @property
     def search_dirs(self) -> list[Path]:
+        """The preferred folders for the captions (subfolders of ``data_dir`` are searched after them)."""
         sub = "birds" if self.dataset == "cub" else "flowers"
         return [self.data_dir / sub, self.data_dir]
 
-    def _complete(self, directory: Path) -> bool:
+    def _layout_in(self, directory: Path) -> tuple[Optional[TextImageLayout], str]:
+        """The layout rooted at ``directory``, or (None, what is missing there)."""
+        names = ("text", "text_c10") if self.dataset == "cub" else ("text_c10", "text")
+        captions = next((directory / n for n in names if (directory / n).is_dir()), None)
+        if captions is None:
+            return None, _NO_CAPTIONS
+        pickles = (directory / "train" / "filenames.pickle", directory / "test" / "filenames.pickle")
+        if all(p.is_file() for p in pickles):
+            split_files, kind = pickles, "pickle"
+        else:
+            lists = next(((d / "trainvalclasses.txt", d / "testclasses.txt") for d in (directory, captions)
+                          if (d / "trainvalclasses.txt").is_file() and (d / "testclasses.txt").is_file()), None)
+            if lists is None:
+                return None, "a split: train/ and test/filenames.pickle, or trainvalclasses.txt and testclasses.txt"
+            split_files, kind = lists, "classes"
         if self.dataset == "cub":
-            needed = ["CUB_200_2011/images.txt", "CUB_200_2011/bounding_boxes.txt", "train/filenames.pickle", "test/filenames.pickle"]
-            return all((directory / n).is_file() for n in needed) and (directory / "text").is_dir()
-        needed = ["text_c10/trainvalclasses.txt", "text_c10/testclasses.txt"]
-        return all((directory / n).is_file() for n in needed) and (directory / "jpg").is_dir()
+            folders = [directory / "CUB_200_2011", directory, directory.parent / "CUB_200_2011", self.data_dir / "CUB_200_2011"]
+            cub = next((d for d in folders if (d / "images").is_dir()), None)
+            if cub is None:
+                return None, "the images CUB_200_2011/images/<class>/<image>.jpg"
+            tables = cub if (cub / "images.txt").is_file() and (cub / "bounding_boxes.txt").is_file() else None
+            return TextImageLayout(directory, captions, cub / "images", split_files, kind, tables), ""  # type: ignore[arg-type]
+        folders = [directory / "jpg", directory / "images", directory.parent / "jpg", self.data_dir / "jpg"]
+        images = next((d for d in folders if d.is_dir()), None)
+        if images is None:
+            return None, "the images jpg/image_XXXXX.jpg (from 102flowers.tgz)"
+        return TextImageLayout(directory, captions, images, split_files, kind), ""  # type: ignore[arg-type]
 
-    def _locate(self) -> Path:
-        for directory in self.search_dirs:
-            if self._complete(directory):
-                return directory
-        searched = "\n".join(f"  {d}" for d in self.search_dirs)
-        raise FileNotFoundError(f"{self.dataset} files not found. Searched:\n{searched}\n{self._how_to_get()}")
+    def locate(self) -> TextImageLayout:
+        """The first complete layout among the candidate folders (see the module docstring)."""
+        if self._layout is None:
+            missing = ""
+            searched = []
+            for directory in candidate_dirs(self.data_dir, self.search_dirs, depth=2):
+                searched.append(directory)
+                layout, problem = self._layout_in(directory)
+                if layout is not None:
+                    self._layout, self.root_found, self.layout_found = layout, layout.root, layout.describe()
+                    break
+                if not missing and problem != _NO_CAPTIONS:
+                    missing = f"{problem} beside {directory / 'text*'}"  # a folder with captions: what else it lacks
+            else:
+                what = missing or f"{_NO_CAPTIONS} of <class>/<image>.txt files"
+                raise DataNotFoundError(self.dataset, what, searched_dirs(self.search_dirs, searched), self._how_to_get())
+        return self._layout
 
     def _how_to_get(self) -> str:
         if self.dataset == "cub":
             return (
-                f"Expected {self.data_dir}/birds/CUB_200_2011/{{images/,images.txt,bounding_boxes.txt}}, "
-                f"{self.data_dir}/birds/text/<class>/<image>.txt and {{train,test}}/filenames.pickle. Get CUB_200_2011.tgz "
+                f"Expected {self.data_dir}/birds/ with CUB_200_2011/ (images/, images.txt, bounding_boxes.txt), text/<class>/<image>.txt "
+                "and train|test/filenames.pickle (or Reed et al.'s trainvalclasses.txt / testclasses.txt). Get CUB_200_2011.tgz "
                 "from https://www.vision.caltech.edu/datasets/cub_200_2011/ and the captions and filenames.pickle from the "
                 "AttnGAN/StackGAN repositories' birds.zip (github.com/taoxugit/AttnGAN, data/birds), then unpack both into "
                 f"{self.data_dir}/birds/. The data root is --data.init_args.data_dir, else ${DATA_ENV_VAR}, else ./data."
             )
         return (
-            f"Expected {self.data_dir}/flowers/jpg/image_XXXXX.jpg and {self.data_dir}/flowers/text_c10/class_XXXXX/"
-            "image_XXXXX.txt with text_c10/trainvalclasses.txt and testclasses.txt. Get 102flowers.tgz from "
+            f"Expected {self.data_dir}/flowers/ with jpg/image_XXXXX.jpg, text_c10/class_XXXXX/image_XXXXX.txt and a split: "
+            "train|test/filenames.pickle (StackGAN) or trainvalclasses.txt / testclasses.txt (Reed et al.). Get 102flowers.tgz from "
             "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ and the captions (text_c10) from Reed et al.'s "
             "cvpr2016 data (github.com/reedscot/cvpr2016) or StackGAN's flowers data, then unpack both into "
             f"{self.data_dir}/flowers/. The data root is --data.init_args.data_dir, else ${DATA_ENV_VAR}, else ./data."

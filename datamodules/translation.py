@@ -9,7 +9,10 @@ and `UnpairedImageDataModule` the CycleGAN ones (Zhu et al. 2017, arXiv:1703.105
     <data_dir>/<name>/{trainA,trainB,testA,testB}/*.jpg
 
 ``scripts/download_pix2pix.sh NAME`` and ``scripts/download_cyclegan.sh NAME`` fetch them (nothing
-downloads from here). Batches are ``{"A": (B,3,H,W), "B": (B,3,H,W), "image": (B,3,H,W)}``, uint8 in
+downloads from here). The dataset folder is found as ``<data_dir>/<name>``, as ``<data_dir>``
+itself when it holds the split folders, or as any folder named ``<name>`` up to three levels
+below ``<data_dir>`` (a tar unpacked into a folder of its own name, the CycleGAN repository's
+``datasets/<name>``). Files other than images (``.DS_Store``, ``__MACOSX/``) are ignored. Batches are ``{"A": (B,3,H,W), "B": (B,3,H,W), "image": (B,3,H,W)}``, uint8 in
 the DataLoader and float in [-1, 1] on the device; ``image`` is the target domain (B after
 ``direction``), so real-image statistics (FID reference) are those of the target domain.
 
@@ -29,13 +32,16 @@ Bad files: when a split is listed, every file's header is read. A file that is n
 a paired file that is not twice as wide as high (A and B side by side), is an error naming the
 file (``bad_files: error``, the default), or with ``bad_files: skip`` is left out with a warning
 naming it. An empty or missing folder is an error that says the expected layout and how to get
-the data. A file truncated after its header is only found when decoded: a ValueError naming it
-stops training (re-download the dataset). Images of any size are accepted (they are resized).
+the data. The end of each JPEG/PNG is checked too (`datamodules.image_folder.image_file_problem`),
+so a file cut short by an interrupted download is found at setup as well. Images of any size are
+accepted (they are resized).
+
+``max_train_images`` keeps a seeded subset of the training pairs (paired) or of each training
+domain (unpaired; A and B are drawn independently).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
 
@@ -44,8 +50,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.base import ResumableSampler, check_int, to_model_range
-from datamodules.image_folder import IMAGE_EXTENSIONS, LazyImageDataModule
+from datamodules.base import (
+    DataError, DataNotFoundError, ResumableSampler, candidate_dirs, check_int, ignored_entry, subset_indices, to_model_range,
+)
+from datamodules.image_folder import IMAGE_EXTENSIONS, LazyImageDataModule, image_file_problem
 
 __all__ = [
     "PairedImageDataModule", "UnpairedImageDataModule", "PairedImageDataset", "UnpairedImageDataset",
@@ -152,6 +160,17 @@ class PairedImageDataset(_TranslationDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def labels(self) -> torch.Tensor:
+        return torch.full((len(self.paths),), -1, dtype=torch.int64)
+
+    def subset(self, index: torch.Tensor) -> "PairedImageDataset":
+        return PairedImageDataset([self.paths[i] for i in index.tolist()], self.image_size, self.load_size,
+                                  self.direction, self.flip)
+
+    def files(self) -> list[str]:
+        return list(self.paths)
+
     def pair(self, index: int, seed: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
         whole = _read(self.paths[index])
         width, height = whole.size
@@ -175,6 +194,13 @@ class UnpairedImageDataset(_TranslationDataset):
 
     def __len__(self) -> int:
         return len(self.paths_a)
+
+    def subset(self, index_a: torch.Tensor, index_b: torch.Tensor) -> "UnpairedImageDataset":
+        return UnpairedImageDataset([self.paths_a[i] for i in index_a.tolist()], [self.paths_b[i] for i in index_b.tolist()],
+                                    self.image_size, self.load_size, self.flip)
+
+    def files(self) -> list[str]:
+        return self.paths_a + self.paths_b
 
     def pair(self, index: int, seed: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
         if seed is None:
@@ -213,22 +239,38 @@ class _TranslationDataModule(LazyImageDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         download: bool = False,
+        max_train_images: Optional[int] = None,
     ) -> None:
         if not name or "/" in name:
             raise ValueError(f"name must be a dataset folder name such as 'facades', got {name!r} (--data.init_args.name)")
         if bad_files not in ("error", "skip"):
             raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory)
+        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
+                         max_train_images=max_train_images)
         # pix2pix/CycleGAN jitter 256 crops out of 286: keep that ratio for other sizes.
         self.load_size = int(load_size) if load_size is not None else round(image_size * 286 / 256)
         check_int("load_size", self.load_size, image_size)
         self.name, self.flip, self.bad_files = name, flip, bad_files
         self.dataset_name = name
 
+    #: Folders whose presence marks the dataset's folder.
+    split_folders: tuple[str, ...] = ()
+
     @property
     def root(self) -> Path:
-        """``<data_dir>/<name>``."""
-        return self.data_dir / self.name
+        """The dataset's folder: the first of ``<data_dir>/<name>``, ``<data_dir>`` and folders named
+        ``<name>`` below it that holds the split folders; ``<data_dir>/<name>`` if none does."""
+        if self.root_found is None:
+            for directory in candidate_dirs(self.data_dir, [self.data_dir / self.name, self.data_dir], depth=3,
+                                            accept=lambda rel: rel.name == self.name):
+                if all((directory / split).is_dir() for split in self.split_folders):
+                    self.root_found = directory
+                    nested = "" if directory in (self.data_dir / self.name, self.data_dir) else f" (found at {directory})"
+                    self.layout_found = self.layout + nested
+                    break
+            else:
+                return self.data_dir / self.name
+        return self.root_found
 
     def download_files(self) -> None:
         raise FileNotFoundError(
@@ -240,23 +282,17 @@ class _TranslationDataModule(LazyImageDataModule):
     def list_folder(self, folder: Path, paired: bool = False) -> list[Path]:
         """Image files of ``folder`` (sorted), headers checked; bad ones raise or are skipped."""
         if not folder.is_dir() or not (paths := _image_files(folder)):
-            what = "does not exist" if not folder.is_dir() else "holds no images (" + ", ".join(IMAGE_EXTENSIONS) + ")"
-            raise FileNotFoundError(
-                f"{folder} {what}. {type(self).__name__} expects the layout {self.layout} under "
-                f"{self.data_dir}; get the dataset with `bash {self.download_script} {self.name} {self.data_dir}` "
-                "or point --data.init_args.data_dir / --data.init_args.name at it."
+            what = f"the folder {folder.name}/" if not folder.is_dir() else f"images ({', '.join(IMAGE_EXTENSIONS)}) in {folder.name}/"
+            raise DataNotFoundError(
+                self.name, what, [folder],
+                f"{type(self).__name__} expects the layout {self.layout} under {self.data_dir}; get the dataset with "
+                f"`bash {self.download_script} {self.name} {self.data_dir}` or point --data.init_args.data_dir / "
+                "--data.init_args.name at it.",
             )
-        good = []
-        for path in paths:
-            problem = _header_problem(path, paired)
-            if problem is None:
-                good.append(path)
-            elif self.bad_files == "error":
-                raise ValueError(f"{path}: {problem}. Remove or replace the file, or set --data.init_args.bad_files skip")
-            else:
-                warnings.warn(f"skipping {path}: {problem}", stacklevel=2)
+        keep = self.screen_files(paths, check=lambda path: _header_problem(path, paired))
+        good = [path for path, ok in zip(paths, keep) if ok]
         if not good:
-            raise FileNotFoundError(f"{folder}: every image file was skipped as unreadable")
+            raise DataError(f"{folder}: every image file was skipped as unreadable")
         return good
 
     # -- loaders and batches --------------------------------------------------------------------
@@ -264,11 +300,7 @@ class _TranslationDataModule(LazyImageDataModule):
         dataset = self._dataset("train")
         num_replicas, rank = self._world()
         sampler = TranslationSampler(dataset, num_replicas, rank, seed=self.seed, on_iter=self._on_train_iter)
-        if len(sampler) < self.batch_size:
-            raise ValueError(
-                f"batch_size={self.batch_size} is larger than the {len(sampler)} training images per rank "
-                f"of {self.name}; lower --data.init_args.batch_size"
-            )
+        self.check_batch_size(len(dataset))
         self._position_sampler(sampler)
         return self._loader(dataset, sampler=sampler, drop_last=True)
 
@@ -285,16 +317,16 @@ class _TranslationDataModule(LazyImageDataModule):
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not ignored_entry(p.name) and p.is_file())
 
 
 def _header_problem(path: Path, paired: bool) -> Optional[str]:
-    """Why ``path`` cannot be used (from its header alone), or None."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        return f"not a readable image ({type(err).__name__})"
+    """Why ``path`` cannot be used (from its header and its last bytes), or None."""
+    problem = image_file_problem(path)
+    if problem is not None:
+        return problem
+    with Image.open(path) as image:
+        width, height = image.size
     if paired and width != 2 * height:
         return (f"a paired image must be twice as wide as high (A and B side by side), got {width}x{height}; "
                 "is this the pix2pix layout?")
@@ -313,18 +345,21 @@ class PairedImageDataModule(_TranslationDataModule):
         num_workers: DataLoader workers (JPEG decoding happens there).
         image_size: side of the crops the model sees (256).
         load_size: side of the resize before the random crop (default ``image_size * 286 / 256``).
-        flip: random horizontal mirror in training.
+        flip: random horizontal mirror in training (the same mirror for A and B), reproducible per
+            (seed, epoch, image): this datamodule's ``random_flip``.
         bad_files: ``error`` or ``skip`` (with a warning) for unreadable / not-2:1 files.
         seed: seed of the training order and of the augmentation.
         pin_memory: pin batches for host-to-GPU copies.
         download: only raises a hint to run ``scripts/download_pix2pix.sh``.
+        max_train_images: train on this many pairs only (a subset fixed by ``seed``).
 
     A missing ``val`` folder falls back to ``test`` and a missing ``test`` to ``val`` (maps and
     edges2shoes come with train and val only).
     """
 
-    layout = "<name>/{train,val,test}/*.jpg (A|B side by side)"
+    layout = "pix2pix (<name>/{train,val,test}/*.jpg, A|B side by side)"
     download_script = "scripts/download_pix2pix.sh"
+    split_folders = ("train",)
 
     def __init__(
         self,
@@ -340,10 +375,12 @@ class PairedImageDataModule(_TranslationDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         download: bool = False,
+        max_train_images: Optional[int] = None,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r} (--data.init_args.direction)")
-        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory, download)
+        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
+                         download, max_train_images)
         self.direction = direction
 
     def lazy_split(self, split: str) -> PairedImageDataset:  # type: ignore[override]
@@ -363,10 +400,12 @@ class UnpairedImageDataModule(_TranslationDataModule):
         name: the dataset folder (``horse2zebra``, ``monet2photo``, ``summer2winter_yosemite``, ...).
         data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
             download: as for `PairedImageDataModule`.
+        max_train_images: keep this many images of each training domain (seeded, independently).
     """
 
-    layout = "<name>/{trainA,trainB,testA,testB}/*.jpg"
+    layout = "CycleGAN (<name>/{trainA,trainB,testA,testB}/*.jpg)"
     download_script = "scripts/download_cyclegan.sh"
+    split_folders = ("trainA", "trainB")
 
     def __init__(
         self,
@@ -381,8 +420,20 @@ class UnpairedImageDataModule(_TranslationDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         download: bool = False,
+        max_train_images: Optional[int] = None,
     ) -> None:
-        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory, download)
+        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
+                         download, max_train_images)
+
+    def limit_train(self, split: str, dataset: Any) -> Any:
+        # The domains are unaligned and of different sizes: each keeps its own seeded subset.
+        if split != "train" or self.max_train_images is None:
+            return dataset
+        n = self.max_train_images
+        self._train_total = len(dataset)
+        unlabelled = lambda count: torch.full((count,), -1, dtype=torch.int64)  # noqa: E731
+        return dataset.subset(subset_indices(unlabelled(len(dataset.paths_a)), n, self.seed),
+                              subset_indices(unlabelled(len(dataset.paths_b)), n, self.seed + 1))
 
     def lazy_split(self, split: str) -> UnpairedImageDataset:  # type: ignore[override]
         prefix = "train" if split == "train" else "test"

@@ -28,7 +28,6 @@ A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; C
 from __future__ import annotations
 
 import importlib
-import os
 from argparse import ArgumentError
 import secrets
 import string
@@ -46,7 +45,6 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.compat import wandb_run_started
-from genmodels.conditioning import ConditionError
 from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.callbacks.nonfinite import NonFiniteGuard

@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "sample",
     "interpolate",
     "export",
+    "check_data",
     "evaluate",
     "train_classifier",
     "prefetch_weights",

@@ -109,25 +109,41 @@ def celeba_image(index: int) -> "Image.Image":
     return Image.fromarray(pixels)
 
 
-def write_celeba(root: Path, splits: tuple[int, int, int] = (6, 3, 3), nested: bool = True) -> dict:
-    """Writes a tiny CelebA in its official layout under ``root/celeba`` (or ``root`` if not ``nested``).
+def write_celeba(root: Path, splits: tuple[int, int, int] = (6, 3, 3), nested: bool = True, layout: str = "official",
+                 folder_name: str = "celeba") -> dict:
+    """Writes a tiny CelebA under ``root/<folder_name>`` (or ``root`` if not ``nested``) in one of its
+    public layouts; image i has attribute j set iff ``(i + j) % 3 == 0``.
 
-    Files: ``img_align_celeba/000001.jpg ...``, ``list_attr_celeba.txt`` (count, the 40 names, +-1 rows)
-    and ``list_eval_partition.txt``; image i has attribute j set iff ``(i + j) % 3 == 0``.
+    ``official`` (the official zip and lists, torchvision's layout): ``img_align_celeba/000001.jpg ...``,
+    ``list_attr_celeba.txt`` (count, the 40 names, +-1 rows), ``list_eval_partition.txt``.
+    ``kaggle`` (the Kaggle "celeba-dataset" copy): ``img_align_celeba/img_align_celeba/*.jpg``,
+    ``list_attr_celeba.csv`` (``image_id,<40 names>``), ``list_eval_partition.csv``
+    (``image_id,partition``), plus its bbox/landmark CSVs. ``drive`` (the official Google Drive
+    folder): ``Img/img_align_celeba/``, ``Anno/list_attr_celeba.txt``, ``Eval/list_eval_partition.txt``.
     Returns ``{"files": [...], "partition": [...], "attributes": float array (N, 40)}``.
     """
     from datamodules.celeba import CELEBA_ATTRIBUTES
 
-    folder = Path(root) / "celeba" if nested else Path(root)
-    (folder / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    folder = Path(root) / folder_name if nested else Path(root)
+    images = {"official": "img_align_celeba", "kaggle": "img_align_celeba/img_align_celeba", "drive": "Img/img_align_celeba"}[layout]
+    (folder / images).mkdir(parents=True, exist_ok=True)
     partition = [code for code, count in enumerate(splits) for _ in range(count)]
     files = [f"{i + 1:06d}.jpg" for i in range(len(partition))]
     attributes = np.array([[(i + j) % 3 == 0 for j in range(40)] for i in range(len(files))], dtype=np.float32)
     for i, name in enumerate(files):
-        celeba_image(i).save(folder / "img_align_celeba" / name, format="JPEG", quality=95)
+        celeba_image(i).save(folder / images / name, format="JPEG", quality=95)
+    if layout == "kaggle":
+        rows = [f"{name}," + ",".join("1" if v else "-1" for v in attributes[i]) for i, name in enumerate(files)]
+        (folder / "list_attr_celeba.csv").write_text("\n".join(["image_id," + ",".join(CELEBA_ATTRIBUTES), *rows]) + "\n")
+        (folder / "list_eval_partition.csv").write_text("image_id,partition\n" + "".join(f"{n},{p}\n" for n, p in zip(files, partition)))
+        (folder / "list_bbox_celeba.csv").write_text("image_id,x_1,y_1,width,height\n")
+        return {"files": files, "partition": partition, "attributes": attributes}
+    anno, evaluation = ("Anno", "Eval") if layout == "drive" else ("", "")
+    (folder / anno).mkdir(exist_ok=True)
+    (folder / evaluation).mkdir(exist_ok=True)
     rows = [f"{name} " + " ".join("1" if v else "-1" for v in attributes[i]) for i, name in enumerate(files)]
-    (folder / "list_attr_celeba.txt").write_text("\n".join([str(len(files)), " ".join(CELEBA_ATTRIBUTES) + " ", *rows]) + "\n")
-    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(files, partition)))
+    (folder / anno / "list_attr_celeba.txt").write_text("\n".join([str(len(files)), " ".join(CELEBA_ATTRIBUTES) + " ", *rows]) + "\n")
+    (folder / evaluation / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(files, partition)))
     return {"files": files, "partition": partition, "attributes": attributes}
 
 
@@ -228,14 +244,21 @@ def _text_colour(index: int) -> str:
     return list(TEXT_COLOURS)[index % len(TEXT_COLOURS)]
 
 
-def write_cub(root: Path, n_train: int = 6, n_test: int = 3, captions: int = 10) -> dict:
-    """A tiny CUB in ``root/birds`` (StackGAN layout). Image k is white except the StackGAN crop of
-    its box, which has colour ``_text_colour(k)``; every caption of image k names that colour.
+def write_cub(root: Path, n_train: int = 6, n_test: int = 3, captions: int = 10, layout: str = "attngan") -> dict:
+    """A tiny CUB. Image k is white except the StackGAN crop of its box, which has colour
+    ``_text_colour(k)``; every caption of image k names that colour.
+
+    ``attngan``: ``root/birds/{CUB_200_2011/, text/, train|test/filenames.pickle}`` (StackGAN/AttnGAN).
+    ``reed``: Reed et al.'s ``root/cvpr2016_cub/{text_c10/<class>/<image>.txt (+ .t7 files),
+    allclasses.txt, trainvalclasses.txt, testclasses.txt}`` beside ``root/CUB_200_2011/``; the
+    split is by class (class 1 trains, class 2 tests).
     Returns ``{"train": [keys], "test": [keys], "colours": {key: colour}}``."""
     from PIL import Image
 
-    birds = Path(root) / "birds"
-    cub = birds / "CUB_200_2011"
+    reed = layout == "reed"
+    birds = Path(root) / ("cvpr2016_cub" if reed else "birds")
+    cub = Path(root) / "CUB_200_2011" if reed else birds / "CUB_200_2011"
+    text = birds / ("text_c10" if reed else "text")
     keys, colours, rows, boxes = [], {}, [], []
     for k in range(n_train + n_test):
         cls = f"{k % 2 + 1:03d}.Bird_{k % 2 + 1}"
@@ -247,25 +270,42 @@ def write_cub(root: Path, n_train: int = 6, n_test: int = 3, captions: int = 10)
         pixels[top:bottom, left:right] = TEXT_COLOURS[colours[key]]
         (cub / "images" / cls).mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(cub / "images" / f"{key}.jpg", format="JPEG", quality=95)
-        (birds / "text" / cls).mkdir(parents=True, exist_ok=True)
+        (text / cls).mkdir(parents=True, exist_ok=True)
         lines = [f"this bird is {colours[key]} number {j}." for j in range(captions)]
-        (birds / "text" / f"{key}.txt").write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+        (text / f"{key}.txt").write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
         rows.append(f"{k + 1} {key}.jpg")
         boxes.append(f"{k + 1} " + " ".join(str(v) for v in CUB_BOX))
     (cub / "images.txt").write_text("\n".join(rows) + "\n")
     (cub / "bounding_boxes.txt").write_text("\n".join(boxes) + "\n")
+    if reed:
+        classes = sorted({key.split("/")[0] for key in keys})
+        for name in classes:
+            (text / f"{name}.t7").write_bytes(b"\x00torch7 blob")  # Reed's char-CNN-RNN inputs: not captions
+        (birds / "allclasses.txt").write_text("\n".join(classes) + "\n")
+        (birds / "trainvalclasses.txt").write_text(classes[0] + "\n")
+        (birds / "testclasses.txt").write_text(classes[1] + "\n")
+        split = {"train": sorted(k for k in keys if k.startswith(classes[0])), "test": sorted(k for k in keys if k.startswith(classes[1]))}
+        return {**split, "colours": colours}
     for split, part in (("train", keys[:n_train]), ("test", keys[n_train:])):
         (birds / split).mkdir(parents=True, exist_ok=True)
         (birds / split / "filenames.pickle").write_bytes(pickle.dumps(part, protocol=2))
     return {"train": keys[:n_train], "test": keys[n_train:], "colours": colours}
 
 
-def write_oxford102(root: Path, train_classes: int = 2, test_classes: int = 1, per_class: int = 3) -> dict:
-    """A tiny Oxford-102 in ``root/flowers`` (StackGAN layout): uniformly coloured 40x32 JPEGs whose
-    captions name their colour. Returns ``{"train": [stems], "test": [stems], "colours": {stem: colour}}``."""
+def write_oxford102(root: Path, train_classes: int = 2, test_classes: int = 1, per_class: int = 3,
+                    layout: str = "lists_in_text", folder: str = "flowers", pickle_keys: str = "class") -> dict:
+    """A tiny Oxford-102 in ``root/<folder>``: uniformly coloured 40x32 JPEGs in ``jpg/`` (as
+    102flowers.tgz unpacks), captions naming their colour in ``text_c10/class_XXXXX/image_XXXXX.txt``.
+
+    The split, by ``layout``: ``lists_in_text`` (``text_c10/{trainval,test}classes.txt``),
+    ``reed`` (Reed et al.'s cvpr2016 data: ``{all,trainval,test}classes.txt`` beside ``text_c10/``,
+    which also holds ``.t7`` and ``.h5`` files), ``stackgan`` (``train|test/filenames.pickle``, keys
+    ``class_XXXXX/image_XXXXX`` or with ``pickle_keys="jpg"`` ``jpg/image_XXXXX``; no class lists),
+    ``both`` (Reed's lists and StackGAN's pickles, the pickles holding a different split: the LAST
+    train class tests). Returns ``{"train": [stems], "test": [stems], "colours": {stem: colour}}``."""
     from PIL import Image
 
-    flowers = Path(root) / "flowers"
+    flowers = Path(root) / folder
     (flowers / "jpg").mkdir(parents=True, exist_ok=True)
     result: dict = {"train": [], "test": [], "colours": {}}
     number = 0
@@ -282,9 +322,40 @@ def write_oxford102(root: Path, train_classes: int = 2, test_classes: int = 1, p
             result["train" if c < train_classes else "test"].append(stem)
             result["colours"][stem] = colour
     classes = [f"class_{c + 1:05d}" for c in range(train_classes + test_classes)]
-    (flowers / "text_c10" / "trainvalclasses.txt").write_text("\n".join(classes[:train_classes]) + "\n")
-    (flowers / "text_c10" / "testclasses.txt").write_text("\n".join(classes[train_classes:]) + "\n")
+    lists = flowers / "text_c10" if layout == "lists_in_text" else flowers
+    if layout in ("lists_in_text", "reed", "both"):
+        (lists / "trainvalclasses.txt").write_text("\n".join(classes[:train_classes]) + "\n")
+        (lists / "testclasses.txt").write_text("\n".join(classes[train_classes:]) + "\n")
+    if layout in ("reed", "both"):
+        (lists / "allclasses.txt").write_text("\n".join(classes) + "\n")
+        for name in classes:
+            (flowers / "text_c10" / f"{name}.t7").write_bytes(b"\x00torch7 blob")
+            (flowers / "text_c10" / name / f"{name}.h5").write_bytes(b"\x89HDF")
+    if layout in ("stackgan", "both"):
+        by_class = {name: sorted(p.stem for p in (flowers / "text_c10" / name).glob("image_*.txt")) for name in classes}
+        train_names = classes[: train_classes - 1] if layout == "both" else classes[:train_classes]
+        split = {"train": [n for n in classes if n in train_names], "test": [n for n in classes if n not in train_names]}
+        for part, names in split.items():
+            keys = [f"{'jpg' if pickle_keys == 'jpg' else name}/{stem}" for name in names for stem in by_class[name]]
+            (flowers / part).mkdir(exist_ok=True)
+            (flowers / part / "filenames.pickle").write_bytes(pickle.dumps(keys, protocol=2))
+            result[part] = [stem for name in names for stem in by_class[name]]
     return result
+
+
+def write_mnist_kaggle(root: Path, n_train: int = 40, n_test: int = 20) -> dict:
+    """MNIST as the Kaggle copy unpacks: ``train-images.idx3-ubyte`` (a dot, not a hyphen), each
+    file again inside a folder of the hyphenated name, and ``.DS_Store`` debris."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    arrays = {"train": mnist_arrays(n_train, seed=1), "test": mnist_arrays(n_test, seed=2)}
+    for split, names in MNIST_FILES.items():
+        for name, array in zip(names, arrays[split]):
+            (root / name).mkdir()
+            (root / name / name).write_bytes(idx_bytes(array))
+            (root / name.replace("-idx", ".idx")).write_bytes(idx_bytes(array))
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    return arrays
 
 
 def experiment_fixture_cub(root: Path) -> list[str]:

@@ -50,7 +50,7 @@ def test_train_batches_are_resized_to_image_size(tmp_path):
 def test_fashion_mnist_reads_its_own_folder(tmp_path):
     write_mnist(tmp_path / "MNIST" / "raw", n_train=40)
     fashion_arrays = write_mnist(tmp_path / "FashionMNIST" / "raw", n_train=24, n_test=16, gz=True)
-    dm = FashionMNISTDataModule(data_dir=str(tmp_path), image_size=28)
+    dm = FashionMNISTDataModule(data_dir=str(tmp_path), image_size=28, batch_size=8)
     dm.setup("fit")
     assert len(dm._dataset("train")) == 24
     assert torch.equal(dm._dataset("val").labels, torch.from_numpy(fashion_arrays["test"][1]).long())
@@ -130,7 +130,7 @@ def test_download_goes_through_torchvision_only_when_asked_and_missing(tmp_path,
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
     MNISTDataModule(data_dir=str(tmp_path)).prepare_data()
     assert calls == []  # download=False never fetches
-    dm = MNISTDataModule(data_dir=str(tmp_path), download=True)
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=True, batch_size=8)
     dm.prepare_data()
     dm.prepare_data()  # files present now: no second download
     assert calls == [(str(tmp_path), True)]

@@ -143,19 +143,3 @@ def test_mid_epoch_resume_gives_the_same_images_and_captions():
         assert caps_a == caps_b and torch.equal(images_a, images_b)
     other_epoch = batches({"epoch": 2, "batches_consumed": 0})
     assert [c for b in other_epoch for c in b[0]] != [c for b in full for c in b[0]]
-
-
-def test_random_flip_flips_training_images_only():
-    from types import SimpleNamespace
-
-    dm = TextImageDataModule("shapes", image_size=8, synthetic_size=64, batch_size=64, num_workers=0, random_flip=True)
-    batch = _all(dm, "train")
-    torch.manual_seed(0)
-    dm.trainer = SimpleNamespace(training=True)
-    flipped = dm.on_after_batch_transfer(batch, 0)["image"]
-    plain = batch["image"].float() / 127.5 - 1
-    same = [torch.equal(a, b) for a, b in zip(flipped, plain)]
-    mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(flipped, plain)]
-    assert all(s or m for s, m in zip(same, mirrored)) and 10 < sum(mirrored) < 54
-    dm.trainer = SimpleNamespace(training=False)
-    assert torch.equal(dm.on_after_batch_transfer(batch, 0)["image"], plain)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -118,12 +120,12 @@ def test_images_of_other_sizes_are_resized(tmp_path):
 
 
 def test_missing_or_empty_folder_names_the_layout_and_the_download_script(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"facades/train does not exist.*download_pix2pix.sh facades"):
+    with pytest.raises(FileNotFoundError, match=r"facades: the folder train/ not found \(looked in \S*facades/train\).*download_pix2pix.sh facades"):
         paired(tmp_path)._dataset("train")
     (tmp_path / "facades" / "train").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match=r"holds no images"):
+    with pytest.raises(FileNotFoundError, match=r"images \(.png.*\) in train/ not found"):
         paired(tmp_path)._dataset("train")
-    with pytest.raises(FileNotFoundError, match=r"trainA does not exist.*download_cyclegan.sh horse2zebra"):
+    with pytest.raises(FileNotFoundError, match=r"the folder trainA/ not found.*download_cyclegan.sh horse2zebra"):
         UnpairedImageDataModule(data_dir=str(tmp_path))._dataset("train")
 
 
@@ -146,13 +148,16 @@ def test_a_non_image_is_named_or_skipped(tmp_path):
         assert len(UnpairedImageDataModule(data_dir=str(tmp_path), image_size=16, bad_files="skip")._dataset("train")) == 4
 
 
-def test_a_truncated_file_is_named_when_decoded(tmp_path):
+def test_a_truncated_file_is_named_at_setup_or_skipped(tmp_path):
     folder = write_pix2pix(tmp_path, counts={"train": 2, "val": 1})
     data = (folder / "train" / "2.jpg").read_bytes()
     (folder / "train" / "2.jpg").write_bytes(data[: len(data) // 2])  # header intact, pixels cut
-    dataset = paired(tmp_path)._dataset("train")
     with pytest.raises(ValueError, match=r"2.jpg: not a readable image, truncated or corrupt"):
-        dataset.__getitems__([0, 1])
+        paired(tmp_path)._dataset("train")  # found when the split is listed, not when the batch is decoded
+    with pytest.warns(UserWarning, match=r"skipping \S*2.jpg: not a readable image"):
+        dm = paired(tmp_path, bad_files="skip")
+        assert [Path(p).name for p in dm._dataset("train").paths] == ["1.jpg"]
+    assert dm.skipped_files == [str(folder / "train" / "2.jpg")]
 
 
 def test_bad_options_name_the_key(tmp_path):
