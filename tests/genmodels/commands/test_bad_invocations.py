@@ -38,14 +38,14 @@ CASES: list[tuple[str, list[str], str]] = [
     ("validate", ["--config", DIGITS, "--ckpt_path", "{missing}", "--trainer.default_root_dir", "{work}/run"], "checkpoint not found"),
     ("validate", ["--no-such-option"], "unrecognized arguments"),
     ("test", ["--config", "{root}/nowhere.yaml"], "File does not exist"),
-    ("test", ["--config", DIGITS, "--ckpt_path", "{text}", "--trainer.default_root_dir", "{work}/run"], "refusing to load"),
+    ("test", ["--config", DIGITS, "--ckpt_path", "{text}", "--trainer.default_root_dir", "{work}/run"], "not a PyTorch checkpoint"),
     ("test", ["--no-such-option"], "unrecognized arguments"),
     # sample
     ("sample", ["--ckpt", "{dcgan}"], "required: --out"),
     ("sample", ["--ckpt", "{dcgan}", "--num-samples", "many", "--out", "{work}/g.png"], "invalid positive integer value"),
     ("sample", ["--ckpt", "{dcgan}", "--num-samples", HUGE, "--out", "{work}/g.png"], "--max-memory-gb"),
     ("sample", ["--ckpt", "{dcgan}", "--out", "{unwritable}/g.png"], "cannot be written"),
-    ("sample", ["--ckpt", "{text}", "--out", "{work}/g.png"], "refusing to load"),
+    ("sample", ["--ckpt", "{text}", "--out", "{work}/g.png"], "not a PyTorch checkpoint"),
     ("sample", ["--ckpt", "{missing}", "--out", "{work}/g.png"], "checkpoint not found"),
     ("sample", ["--ckpt", "{dcgan}", "--out", "{work}/g.jpg"], "must be a .png file or a directory"),
     # interpolate
@@ -127,7 +127,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train-damsm", ["--dataset", "shapes", "--out", "{unwritable}/d.ckpt"], "cannot be written"),
     ("train-damsm", ["--dataset", "shapes", "--image-size", "100000", "--out", "{work}/d.ckpt"], "--image-size 100000 is over"),
     ("train-damsm", ["--dataset", "cub", "--data-dir", "{root}/nowhere", "--out", "{work}/d.ckpt"], "is not a folder"),
-    ("train-damsm", ["--dataset", "cub", "--data-dir", "{root}", "--out", "{work}/d.ckpt"], "cub files not found"),
+    ("train-damsm", ["--dataset", "cub", "--data-dir", "{root}", "--out", "{work}/d.ckpt"], "files not found (looked in"),
     # r-precision
     ("r-precision", ["--ckpt", "{dcgan}", "--damsm", "{text}", "--dataset", "shapes"], "not a text-to-image model"),
     ("r-precision", ["--ckpt", "{dcgan}", "--dataset", "shapes"], "required: --damsm"),
@@ -137,6 +137,10 @@ CASES: list[tuple[str, list[str], str]] = [
     ("serve", ["--ckpt", "{missing}"], "checkpoint not found"),
     ("serve", ["--ckpt", "{dcgan}", "--threads", "0"], "must be >= 1"),
     ("serve", ["--ckpt", "{dcgan}", "--log-level", "loud"], "invalid choice: 'loud'"),
+    # check-data
+    ("check-data", [], "required: --config"),
+    ("check-data", ["--config", "{root}/nowhere.yaml"], "nowhere.yaml"),
+    ("check-data", ["--config", str(EXPERIMENTS / "dcgan/mnist.yaml"), "--data.init_args.data_dir", "{missing}"], "MNIST"),
     # compare
     ("compare", [], "required: RUN_DIR"),
     ("compare", ["{root}/no-run"], "is not a run directory"),

@@ -80,8 +80,8 @@ def test_lightning_command_help_is_lightningclis_without_the_args_warning(name, 
 
 
 def test_adding_a_command_is_one_registry_entry(monkeypatch, capsys):
-    module = types.ModuleType("genmodels.commands.check_data")
-    module.NAME, module.HELP = "check-data", "check a dataset"
+    module = types.ModuleType("genmodels.commands.example_command")
+    module.NAME, module.HELP = "example", "an example command"
 
     def add_parser(subparsers):
         parser = subparsers.add_parser(module.NAME, help=module.HELP)
@@ -90,11 +90,11 @@ def test_adding_a_command_is_one_registry_entry(monkeypatch, capsys):
 
     module.add_parser = add_parser
     module.run = lambda args: f"checked {args.root}"
-    monkeypatch.setitem(sys.modules, "genmodels.commands.check_data", module)
-    monkeypatch.setattr("genmodels.commands.COMMANDS", [*COMMANDS, "check_data"])
-    assert invoke(["check-data", "--root", "data"]) == "checked data"
-    assert "check-data" in _help_lines(capsys)[-1]
+    monkeypatch.setitem(sys.modules, "genmodels.commands.example_command", module)
+    monkeypatch.setattr("genmodels.commands.COMMANDS", [*COMMANDS, "example_command"])
+    assert invoke(["example", "--root", "data"]) == "checked data"
+    assert "example" in _help_lines(capsys)[-1]
     with pytest.raises(SystemExit) as exit_info:
-        invoke(["check-data"])
+        invoke(["example"])
     assert exit_info.value.code == 2
     assert "the following arguments are required: --root" in capsys.readouterr().err
