@@ -24,7 +24,10 @@
   up to ``caption_bank``), filled when fitting starts, else the first training batches; before
   training, random words. So every consumer of ``sample(n)`` (SampleGrid, the GenerativeMetrics
   callback, ``genmodels evaluate``) samples text-conditionally on validation captions: IS and
-  FID are those of AttnGAN's protocol (images generated from held-out captions).
+  FID are those of AttnGAN's protocol (images generated from held-out captions). The IS
+  these papers publish for CUB/Oxford-102 uses an Inception fine-tuned on the birds/flowers
+  classes (StackGAN-inception-model); ``is_inception`` (ImageNet Inception-v3) is not comparable
+  with it (`genmodels.text.metrics`).
 
 The vocabulary is a list of strings in the hyperparameters (so checkpoints load with
 ``weights_only=True``) and must equal the datamodule's (checked when fitting).
