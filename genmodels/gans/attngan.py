@@ -8,26 +8,30 @@ The attentional generative network (Sec. 3.1) draws the image in m = 3 stages, a
   GLU, as in the authors' code) to S/4 with ngf channels;
 - h_i = F_i(h_{i-1}, F_i^attn(e, h_{i-1})) for i = 1, 2: the attention model (Eq. 2) projects the
   word features e (D x T) into h's space (e' = U e) and gives every sub-region j a word-context
-  vector c_j = sum_i beta_{j,i} e'_i with beta_{j,i} = softmax_i(h_j^T e'_i); [h, c] goes through a
-  joint 3x3 conv, two residual blocks and an upsampling block;
+  vector c_j = sum_i beta_{j,i} e'_i with beta_{j,i} = softmax_i(h_j^T e'_i); [h, c] (2 ngf
+  channels) goes through the residual blocks and an upsampling block back to ngf (NEXT_STAGE_G);
 - x̂_i = G_i(h_i): a 3x3 conv and tanh at each stage.
 
-Each stage has its discriminator (the conditional one of StackGAN: image code at 4x4 with the
-sentence embedding replicated, trained with the matching-aware pairs of `TextToImageGAN`). The
+Each stage has its discriminator (D_NET64/128/256 of the authors' code): the image code at 4x4
+(8 ndf), a conditional head (the sentence feature replicated, a 3x3 conv, a 4x4 conv) and an
+unconditional head (a 4x4 conv on the code); `StackGANDiscriminator` with ``unconditional``. The
 three discriminators are one module here (`MultiScaleDiscriminator`) with one Adam optimizer:
 Adam's update is per parameter, so one optimizer over the three networks equals three optimizers
-with the same settings, and the `AdversarialModel` loop applies unchanged. Its losses are summed
-over the stages (Eq. 3-5).
+with the same settings, and the `AdversarialModel` loop applies unchanged. Each stage's D loss is
+the code's (discriminator_loss in miscc/losses.py): [A(r_c) + A(r_u)] / 2 + [B(f_c) + B(f_u) +
+B(w_c)] / 3 (`genmodels.gans.text_to_image.matching_aware_d_loss`), summed over the stages.
 
-G's objective (Eq. 3): sum of the stages' adversarial losses + lambda L_DAMSM (lambda = 5 for CUB)
-+ the KL term of conditioning augmentation. L_DAMSM (Eq. 7-12) compares the final image, through
-the frozen DAMSM image encoder, with the caption's word and sentence features; both DAMSM encoders
-come from ``damsm_ckpt`` (``genmodels train-damsm``). The image encoder is loaded when fitting
-starts and is not saved in the model's checkpoints (sampling does not need it); without
-``damsm_ckpt`` the DAMSM term is left out (with a warning).
+G's objective (Eq. 3; generator_loss in miscc/losses.py): sum over the stages of the conditional
+plus the unconditional adversarial loss, + lambda L_DAMSM (lambda = 5 for CUB) + the KL term of
+conditioning augmentation (the code's KL_loss: the mean over batch and dimensions, weight 1).
+L_DAMSM (Eq. 7-12) compares the final image, through the frozen DAMSM image encoder, with the
+caption's word and sentence features; both DAMSM encoders come from ``damsm_ckpt`` (``genmodels
+train-damsm``). The image encoder is loaded when fitting starts and is not saved in the model's
+checkpoints (sampling does not need it); without ``damsm_ckpt`` the DAMSM term is left out (with a
+warning). Conditioning augmentation is the code's CA_NET (a fully connected layer to 4 x 100 and a
+GLU).
 
-Differences from the paper: each stage's D has the conditional output only (the authors' code adds
-an unconditional one); training images are flipped (``random_flip``) but not randomly cropped.
+Differences from the paper: training images are flipped (``random_flip``) but not randomly cropped.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
-from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
+from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal,
+                                          matching_aware_d_loss, matching_aware_g_loss)
 from genmodels.text.damsm import damsm_loss
 
 __all__ = ["AttnGAN", "AttentionalGenerator", "WordAttention", "MultiScaleDiscriminator"]
@@ -80,19 +85,17 @@ class WordAttention(nn.Module):
 
 
 class _NextStage(nn.Module):
-    """F_i: [h, attention context] -> joint conv -> residual blocks -> x2 upsampling."""
+    """F_i (NEXT_STAGE_G): [h, attention context] (2 ngf channels) -> residual blocks -> x2 upsampling to ngf."""
 
     def __init__(self, channels: int, text_dim: int, residual_blocks: int) -> None:
         super().__init__()
         self.attention = WordAttention(channels, text_dim)
-        self.joint = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * channels),
-                                   nn.GLU(dim=1))
-        self.residual = nn.Sequential(*[_Residual(channels) for _ in range(residual_blocks)])
-        self.up = _up(channels, channels)
+        self.residual = nn.Sequential(*[_Residual(2 * channels) for _ in range(residual_blocks)])
+        self.up = _up(2 * channels, channels)
 
     def forward(self, h: Tensor, words: Tensor, lengths: Tensor) -> Tensor:
         context, _ = self.attention(h, words, lengths)
-        return self.up(self.residual(self.joint(torch.cat([h, context], dim=1))))
+        return self.up(self.residual(torch.cat([h, context], dim=1)))
 
 
 class AttentionalGenerator(nn.Module):
@@ -105,7 +108,7 @@ class AttentionalGenerator(nn.Module):
         ups = math.log2(first / 4)
         if image_size % 4 or ups < 1 or ups != int(ups):
             raise ValueError(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
-        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        self.ca = ConditioningAugmentation(text_dim, condition_dim, "glu")
         channels = 16 * ngf
         self.fc = nn.Sequential(nn.Linear(latent_dim + condition_dim, 2 * channels * 16, bias=False),
                                 nn.BatchNorm1d(2 * channels * 16), nn.GLU(dim=1))
@@ -115,22 +118,22 @@ class AttentionalGenerator(nn.Module):
             channels = max(channels // 2, ngf)
         self.stage0 = nn.Sequential(*blocks, *([] if channels == ngf else [nn.Conv2d(channels, ngf, 1)]))
         self.stages = nn.ModuleList([_NextStage(ngf, text_dim, residual_blocks) for _ in range(2)])
-        self.to_image = nn.ModuleList([nn.Sequential(nn.Conv2d(ngf, 3, 3, 1, 1), nn.Tanh()) for _ in range(3)])
+        self.to_image = nn.ModuleList([nn.Sequential(nn.Conv2d(ngf, 3, 3, 1, 1, bias=False), nn.Tanh()) for _ in range(3)])
 
     def forward(self, z: Tensor, sentence: Tensor, words: Tensor, lengths: Tensor,
                 generator: Optional[torch.Generator] = None) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
-        """-> ((x̂_0, x̂_1, x̂_2), mu, log_sigma)."""
-        c, mu, log_sigma = self.ca(sentence, generator)
+        """-> ((x̂_0, x̂_1, x̂_2), mu, log sigma^2)."""
+        c, mu, logvar = self.ca(sentence, generator)
         h = self.stage0(self.fc(torch.cat([c, z], dim=1)).view(z.shape[0], -1, 4, 4))
         images = [self.to_image[0](h)]
         for stage, head in zip(self.stages, self.to_image[1:]):
             h = stage(h, words, lengths)
             images.append(head(h))
-        return tuple(images), mu, log_sigma
+        return tuple(images), mu, logvar
 
 
 class MultiScaleDiscriminator(nn.Module):
-    """One StackGAN-style conditional D per stage; scores (B, 3), one column per stage.
+    """One D per stage (conditional and unconditional heads); scores (B, 3, 2): stage, [cond, uncond].
 
     Takes the three images of a generated pyramid, or one real image, which it resizes to the
     stages' sizes itself.
@@ -139,7 +142,7 @@ class MultiScaleDiscriminator(nn.Module):
     def __init__(self, image_size: int, text_dim: int, df_dim: int) -> None:
         super().__init__()
         self.sizes = (image_size // 4, image_size // 2, image_size)
-        self.nets = nn.ModuleList([StackGANDiscriminator(size, text_dim, df_dim) for size in self.sizes])
+        self.nets = nn.ModuleList([StackGANDiscriminator(size, text_dim, df_dim, unconditional=True) for size in self.sizes])
 
     def pyramid(self, images: Any) -> Sequence[Tensor]:
         if isinstance(images, Tensor):
@@ -164,7 +167,8 @@ class AttnGAN(TextToImageGAN):
         df_dim: each D's first-layer width (64).
         residual_blocks: per attention stage (2).
         damsm_weight: lambda of L_DAMSM (5 for CUB; 50 for COCO).
-        kl_weight: weight of the conditioning-augmentation KL term (1).
+        kl_weight: weight of the conditioning-augmentation KL term, a mean over batch and dimensions (1,
+            as in the code's trainer: errG_total += KL_loss(mu, logvar)).
         gammas: DAMSM's (gamma1, gamma2, gamma3) for L_DAMSM (4, 5, 10).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
         **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)).
@@ -237,24 +241,23 @@ class AttnGAN(TextToImageGAN):
         return self.generator(z, sentence, words, batch["lengths"], generator)[0]
 
     def discriminator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Sum over the stages of L(D(x, t)) + 1/2 [L(D(G, t)) + L(D(x, t'))] (matching-aware)."""
+        """Sum over the stages of the code's matching-aware loss with unconditional heads (`matching_aware_d_loss`)."""
         real, text = batch["image"], self.condition(batch)
         real_out, fake_out = self.discriminate(real, text), self.discriminate(fake, text)
         wrong_out = self.discriminate(real, text.roll(1, dims=0))
         target = 1.0 - self.label_smoothing
-        loss = sum(0.5 * (self.d_loss_fn(real_out[:, k], fake_out[:, k], real_target=target)
-                          + self.d_loss_fn(real_out[:, k], wrong_out[:, k], real_target=target)) for k in range(3))
-        logs = self._discriminator_stats(real_out, fake_out)
-        logs["train/d_wrong"] = self._discriminator_stats(real_out, wrong_out)["train/d_fake"]
+        loss = sum(matching_aware_d_loss(self.d_loss_fn, real_out[:, k], fake_out[:, k], wrong_out[:, k], target)
+                   for k in range(3))
+        logs = self._discriminator_stats(real_out[..., 0], fake_out[..., 0])
+        logs["train/d_wrong"] = self._discriminator_stats(real_out[..., 0], wrong_out[..., 0])["train/d_fake"]
         return loss, logs
 
     def generator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 3: sum of the stages' adversarial losses + lambda L_DAMSM(final image) + KL."""
+        """Eq. 3: sum over the stages of the conditional + unconditional losses + lambda L_DAMSM(final image) + KL."""
         words, sentence = self._text(batch)
         out = self.discriminate(fake, sentence)
-        adversarial = sum(self.g_loss_fn(out[:, k]) for k in range(3))
-        mu, log_sigma = self.generator.ca.fc(sentence).chunk(2, dim=1)
-        kl = kl_to_standard_normal(mu, log_sigma)
+        adversarial = sum(matching_aware_g_loss(self.g_loss_fn, out[:, k]) for k in range(3))
+        kl = kl_to_standard_normal(*self.generator.ca.encode(sentence))
         logs = {"train/kl": kl.detach()}
         loss = adversarial + self.kl_weight * kl
         if self._image_encoder and self.damsm_weight > 0:

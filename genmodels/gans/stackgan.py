@@ -5,15 +5,28 @@ augmentation (Sec. 3.2) turns the text embedding t into c ~ N(mu(t), sigma(t)^2)
 maps [c, z] through a fully connected layer to 4x4 features (8 gf_dim = 1024 channels) and upsampling blocks
 (nearest-neighbour x2, 3x3 convolution, BatchNorm, ReLU) to the image; the discriminator
 downsamples the image to 4x4 (4x4 stride-2 convolutions, BatchNorm, LeakyReLU), concatenates the
-text embedding compressed to 128 dimensions and replicated spatially, and scores the pair with a
-1x1 and a 4x4 convolution. Stage II (Sec. 3.4) takes the stage-I image s0 and a new c (its own
+condition replicated spatially, and scores the pair with a 3x3 convolution (BatchNorm, LeakyReLU)
+and a 4x4 convolution. Stage II (Sec. 3.4) takes the stage-I image s0 and a new c (its own
 conditioning augmentation; no z): a downsampling encoder to 16x16, the replicated c concatenated,
 residual blocks, and upsampling blocks to 256x256; its discriminator has more downsampling
-layers. Stage II trains with the stage-I generator frozen (loaded from ``stage1_ckpt``).
+layers and, beside the conditional score, an unconditional one (real vs fake, text ignored).
+Stage II trains with the stage-I generator frozen (loaded from ``stage1_ckpt``).
 
 Objective (Eq. 3-6): the matching-aware discriminator of `TextToImageGAN` (real/right text, fake/
 right text, real/wrong text), and for G the adversarial loss plus lambda * D_KL(N(mu, sigma^2) ||
-N(0, I)) with lambda = 1. Adam 2e-4 for both players, beta1 0.5 (Sec. 4).
+N(0, I)). Adam 2e-4 for both players, beta1 0.5 (Sec. 4).
+
+Where the paper and the authors' code (hanzhanggit/StackGAN-Pytorch: code/model.py, code/trainer.py,
+code/miscc/utils.py, code/miscc/config.py) differ, this follows the code:
+
+- the KL term is the mean over batch AND dimensions (KL_loss), weighted by TRAIN.COEFF.KL = 2
+  (the paper: a sum over dimensions, lambda = 1);
+- conditioning augmentation is a fully connected layer followed by a ReLU (CA_NET);
+- D is conditioned on the detached conditioning-augmentation mean mu(t) of G (the code passes
+  ``mu`` to compute_discriminator_loss / compute_generator_loss), not on a compressed t;
+- stage II's D has an unconditional head (get_uncond_logits), with the code's averaging:
+  L_D = [A(r_c) + A(r_u)] / 2 + [B(f_c) + B(f_u) + B(w_c)] / 3, L_G = L_c + L_u
+  (`genmodels.gans.text_to_image.matching_aware_d_loss`); stage I's D has none (STAGE1_D).
 
 Differences from the paper: the text embedding is the sentence feature of AttnGAN's DAMSM text
 encoder (Xu et al. 2018; `genmodels.text.damsm`), as StackGAN-v2 and later work do, instead of the
@@ -33,7 +46,8 @@ from torch import Tensor, nn
 
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
-from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
+from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal,
+                                          matching_aware_g_loss)
 
 __all__ = ["StackGAN", "StageIGenerator", "StageIIGenerator", "StackGANDiscriminator"]
 
@@ -77,7 +91,7 @@ class StageIGenerator(nn.Module):
 
     def __init__(self, image_size: int, text_dim: int, condition_dim: int, latent_dim: int, gf_dim: int) -> None:
         super().__init__()
-        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        self.ca = ConditioningAugmentation(text_dim, condition_dim, "relu")
         channels = 8 * gf_dim
         self.fc = nn.Sequential(nn.Linear(condition_dim + latent_dim, channels * 16, bias=False),
                                 nn.BatchNorm1d(channels * 16), nn.ReLU(inplace=True))
@@ -86,13 +100,13 @@ class StageIGenerator(nn.Module):
             blocks.append(_upsample(channels, max(channels // 2, 8)))
             channels = max(channels // 2, 8)
         self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Tanh())
+        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
 
     def forward(self, z: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
-        """-> (image, mu, log_sigma)."""
-        c, mu, log_sigma = self.ca(text, generator)
+        """-> (image, mu, log sigma^2)."""
+        c, mu, logvar = self.ca(text, generator)
         h = self.fc(torch.cat([c, z], dim=1)).view(z.shape[0], -1, 4, 4)
-        return self.to_image(self.up(h)), mu, log_sigma
+        return self.to_image(self.up(h)), mu, logvar
 
 
 class StageIIGenerator(nn.Module):
@@ -101,9 +115,9 @@ class StageIIGenerator(nn.Module):
     def __init__(self, image_size: int, stage1_size: int, text_dim: int, condition_dim: int, gf_dim: int,
                  residual_blocks: int = 4) -> None:
         super().__init__()
-        self.ca = ConditioningAugmentation(text_dim, condition_dim)
+        self.ca = ConditioningAugmentation(text_dim, condition_dim, "relu")
         downs = _doublings(16, stage1_size, "StackGAN stage-I size (>= 16)") if stage1_size > 16 else 0
-        layers: list[nn.Module] = [nn.Conv2d(3, gf_dim, 3, 1, 1), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [nn.Conv2d(3, gf_dim, 3, 1, 1, bias=False), nn.ReLU(inplace=True)]
         channels = gf_dim
         for _ in range(downs):
             layers += [nn.Conv2d(channels, 2 * channels, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * channels), nn.ReLU(inplace=True)]
@@ -117,23 +131,25 @@ class StageIIGenerator(nn.Module):
             blocks.append(_upsample(channels, max(channels // 2, 8)))
             channels = max(channels // 2, 8)
         self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Tanh())
+        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
 
     def forward(self, stage1: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
-        c, mu, log_sigma = self.ca(text, generator)
+        c, mu, logvar = self.ca(text, generator)
         h = self.encode(stage1)
         h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1))
-        return self.to_image(self.up(self.residual(h))), mu, log_sigma
+        return self.to_image(self.up(self.residual(h))), mu, logvar
 
 
 class StackGANDiscriminator(nn.Module):
-    """Image -> 4x4 x (8 df_dim) code; [code, compressed t replicated] -> 1x1 conv -> 4x4 conv -> logit.
+    """Image -> 4x4 x (8 df_dim) code; [code, condition replicated] -> 3x3 conv -> 4x4 conv -> logit.
 
     Images larger than 64 get more downsampling layers (stage II), whose extra channels are brought
-    back to 8 df_dim by 3x3 convolutions, as in the paper's stage-II discriminator.
+    back to 8 df_dim by 3x3 convolutions (STAGE2_D; AttnGAN's D_NET128/256 likewise). With
+    ``unconditional`` a second head (a 4x4 convolution on the code alone) scores real vs fake
+    whatever the text, and the output is (B, 2): [conditional, unconditional].
     """
 
-    def __init__(self, image_size: int, text_dim: int, df_dim: int, embedding_dim: int = 128) -> None:
+    def __init__(self, image_size: int, condition_dim: int, df_dim: int, unconditional: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels, cin = df_dim, 3
@@ -144,16 +160,19 @@ class StackGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(cin, cin // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(cin // 2), nn.LeakyReLU(0.2, inplace=True)]
             cin //= 2
         self.encode = nn.Sequential(*layers)
-        self.compress = nn.Sequential(nn.Linear(text_dim, embedding_dim), nn.LeakyReLU(0.2, inplace=True))
-        self.joint = nn.Sequential(nn.Conv2d(cin + embedding_dim, cin, 1, bias=False), nn.BatchNorm2d(cin),
+        self.joint = nn.Sequential(nn.Conv2d(cin + condition_dim, cin, 3, 1, 1, bias=False), nn.BatchNorm2d(cin),
                                    nn.LeakyReLU(0.2, inplace=True))
-        self.logit = nn.Conv2d(cin, 1, 4)
+        self.logit = nn.Conv2d(cin, 1, 4, 4)
+        self.unconditional_logit = nn.Conv2d(cin, 1, 4, 4) if unconditional else None
 
-    def forward(self, images: Tensor, text: Tensor) -> Tensor:
-        """One logit per (image, text) pair, (B,)."""
+    def forward(self, images: Tensor, condition: Tensor) -> Tensor:
+        """Scores of (image, condition) pairs: (B,), or (B, 2) with the unconditional head."""
         code = self.encode(images)
-        t = self.compress(text.to(code.dtype))[:, :, None, None].expand(-1, -1, *code.shape[2:])
-        return self.logit(self.joint(torch.cat([code, t], dim=1))).flatten()
+        c = condition.to(code.dtype)[:, :, None, None].expand(-1, -1, *code.shape[2:])
+        conditional = self.logit(self.joint(torch.cat([code, c], dim=1))).flatten()
+        if self.unconditional_logit is None:
+            return conditional
+        return torch.stack([conditional, self.unconditional_logit(code).flatten()], dim=1)
 
 
 class StackGAN(TextToImageGAN):
@@ -172,7 +191,8 @@ class StackGAN(TextToImageGAN):
         gf_dim: G's base width: stage I starts at 8 gf_dim channels (128 * 8 = 1024), stage II's
             encoder ends at 4 gf_dim (512).
         df_dim: D's first-layer width (64); the 4x4 code has 8 df_dim channels.
-        kl_weight: lambda of the KL term (1).
+        kl_weight: weight of the KL term, a mean over batch and dimensions (2, the code's
+            TRAIN.COEFF.KL; see the module docstring).
         residual_blocks: stage II's residual blocks (4 in the code of the paper's authors).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
         **kwargs: training options of `AdversarialModel` (loss, lr_g, lr_d, betas, ema_decay, ...).
@@ -196,7 +216,7 @@ class StackGAN(TextToImageGAN):
         condition_dim: int = 128,
         gf_dim: int = 128,
         df_dim: int = 64,
-        kl_weight: float = 1.0,
+        kl_weight: float = 2.0,
         residual_blocks: int = 4,
         text_dim: int = 256,
         word_embedding_dim: int = 300,
@@ -224,7 +244,8 @@ class StackGAN(TextToImageGAN):
                 raise ValueError(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
             self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
             generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
-        self.build(generator, StackGANDiscriminator(size, text_dim, df_dim))
+        # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
+        self.build(generator, StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2))
         self._stage1_loaded = False
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------
@@ -263,7 +284,7 @@ class StackGAN(TextToImageGAN):
 
     # -- G ------------------------------------------------------------------------------------
     def synthesize(self, generator: nn.Module, text: Tensor, n: int, rng: Optional[torch.Generator]) -> tuple[Tensor, Tensor, Tensor]:
-        """(image, mu, log_sigma) of ``generator`` (stage I or II) for sentence embeddings ``text``."""
+        """(image, mu, log sigma^2) of ``generator`` (stage I or II) for sentence embeddings ``text``."""
         z = self.sample_latent(n, rng)
         if self.stage1 is None:
             return generator(z, text, rng)
@@ -276,14 +297,19 @@ class StackGAN(TextToImageGAN):
         text = self.condition(batch)
         return self.synthesize(self.generator, text, text.shape[0], generator)[0]
 
+    def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
+        """D's scores conditioned, as in the authors' code, on G's detached conditioning mean mu(t)."""
+        mu = self.generator.ca.encode(condition)[0].detach()
+        return super().discriminate(images, mu)
+
     def generator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 4 / 6: the adversarial loss on (fake, right text) + lambda D_KL(N(mu, sigma^2) || N(0, I))."""
-        adversarial, logs = super().generator_loss(batch, fake)
+        """Eq. 4 / 6: the adversarial loss on (fake, right text) + kl_weight * mean KL (the code's KL_loss)."""
+        text = self.condition(batch)
+        adversarial = matching_aware_g_loss(self.g_loss_fn, self.discriminate(fake, text))
         # mu and sigma are a deterministic function of the text: recomputed here rather than kept
         # from `generate`, so each micro-batch's KL term goes with its own fakes.
-        mu, log_sigma = self.generator.ca.fc(self.condition(batch)).chunk(2, dim=1)
-        kl = kl_to_standard_normal(mu, log_sigma)
-        return adversarial + self.kl_weight * kl, dict(logs, **{"train/kl": kl.detach()})
+        kl = kl_to_standard_normal(*self.generator.ca.encode(text))
+        return adversarial + self.kl_weight * kl, {"train/kl": kl.detach()}
 
     @torch.no_grad()
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:

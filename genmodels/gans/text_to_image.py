@@ -11,8 +11,11 @@
 - the discriminator is matching-aware (Reed et al. 2016, arXiv:1605.05396, GAN-CLS, as in
   StackGAN and DF-GAN): besides (real image, its text) and (fake image, its text) it sees
   (real image, mismatched text) as fake; the mismatched text is the batch's captions rolled by
-  one. With an additive loss L(real) + L(fake) this gives
-  L_D = L(D(x, t)) + 1/2 [L(D(G(z, t), t)) + L(D(x, t'))];
+  one (the authors' code pairs image i with caption i + 1 for the first B - 1 images: the same
+  pairs but one, with the same weight). With an additive loss L(real) + L(fake) this gives
+  L_D = L(D(x, t)) + 1/2 [L(D(G(z, t), t)) + L(D(x, t'))], and with an unconditional head beside
+  the conditional one (StackGAN stage II, AttnGAN) the authors' averages of
+  `matching_aware_d_loss`;
 - ``sample(n, condition=...)`` takes a caption (every image), a list of ``n`` captions, or
   ``{"tokens", "lengths"}``; words outside the vocabulary become ``<unk>`` (one warning lists
   them), captions over ``max_length`` words keep their first ones (a warning), a caption without
@@ -21,7 +24,10 @@
   up to ``caption_bank``), filled when fitting starts, else the first training batches; before
   training, random words. So every consumer of ``sample(n)`` (SampleGrid, the GenerativeMetrics
   callback, ``genmodels evaluate``) samples text-conditionally on validation captions: IS and
-  FID are those of AttnGAN's protocol (images generated from held-out captions).
+  FID are those of AttnGAN's protocol (images generated from held-out captions). The IS
+  these papers publish for CUB/Oxford-102 uses an Inception fine-tuned on the birds/flowers
+  classes (StackGAN-inception-model); ``is_inception`` (ImageNet Inception-v3) is not comparable
+  with it (`genmodels.text.metrics`).
 
 The vocabulary is a list of strings in the hyperparameters (so checkpoints load with
 ``weights_only=True``) and must equal the datamodule's (checked when fitting).
@@ -31,9 +37,10 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.conditioning import ConditionError
@@ -41,29 +48,80 @@ from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
 
-__all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal"]
+__all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
+           "matching_aware_g_loss"]
 
 DEFAULT_VOCAB = ("<pad>", "<unk>", "a", "caption")
 
 
 class ConditioningAugmentation(nn.Module):
-    """c ~ N(mu(t), diag(sigma(t)^2)) from a text embedding t (StackGAN, Zhang et al. 2017, Sec. 3.2)."""
+    """c ~ N(mu(t), diag(sigma(t)^2)) from a text embedding t (StackGAN, Zhang et al. 2017, Sec. 3.2).
 
-    def __init__(self, text_dim: int, condition_dim: int) -> None:
+    As in the authors' code (CA_NET in StackGAN-Pytorch and AttnGAN model.py), one fully connected
+    layer and an activation give (mu, log sigma^2): ``activation="relu"`` is StackGAN's (its fc
+    outputs 2 condition_dim), ``"glu"`` AttnGAN's (fc to 4 condition_dim, halved by the GLU),
+    ``"none"`` a plain linear layer.
+    """
+
+    def __init__(self, text_dim: int, condition_dim: int, activation: Literal["relu", "glu", "none"] = "none") -> None:
         super().__init__()
-        self.fc = nn.Linear(text_dim, 2 * condition_dim)  # mu and log sigma from one fully connected layer
+        if activation not in ("relu", "glu", "none"):
+            raise ValueError(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
+        self.fc = nn.Linear(text_dim, (4 if activation == "glu" else 2) * condition_dim)
+        self.activation = activation
         self.condition_dim = condition_dim
 
+    def encode(self, text: Tensor) -> tuple[Tensor, Tensor]:
+        """t (B, text_dim) -> (mu, log sigma^2), each (B, condition_dim)."""
+        x = self.fc(text)
+        if self.activation == "relu":
+            x = torch.relu(x)
+        elif self.activation == "glu":
+            x = F.glu(x, dim=1)
+        return x[:, : self.condition_dim], x[:, self.condition_dim :]
+
     def forward(self, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
-        """t (B, text_dim) -> (c, mu, log_sigma), each (B, condition_dim); c = mu + sigma * eps."""
-        mu, log_sigma = self.fc(text).chunk(2, dim=1)
+        """t (B, text_dim) -> (c, mu, log sigma^2), each (B, condition_dim); c = mu + sigma * eps."""
+        mu, logvar = self.encode(text)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + log_sigma.exp() * eps, mu, log_sigma
+        return mu + (0.5 * logvar).exp() * eps, mu, logvar
 
 
-def kl_to_standard_normal(mu: Tensor, log_sigma: Tensor) -> Tensor:
-    """D_KL(N(mu, sigma^2) || N(0, I)), summed over dimensions, averaged over the batch (StackGAN Eq. 3-4)."""
-    return 0.5 * (mu.pow(2) + (2 * log_sigma).exp() - 1 - 2 * log_sigma).sum(dim=1).mean()
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """D_KL(N(mu, sigma^2) || N(0, I)) per dimension, averaged over the batch AND the dimensions.
+
+    The paper writes the sum over dimensions (StackGAN Eq. 3-4); the authors' code (KL_loss in
+    StackGAN-Pytorch miscc/utils.py and AttnGAN miscc/losses.py) takes the mean over all elements,
+    which is what the published weights (2 in StackGAN, 1 in AttnGAN) multiply.
+    """
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).mean()
+
+
+def matching_aware_d_loss(d_loss_fn: Callable[..., Tensor], real_out: Tensor, fake_out: Tensor, wrong_out: Tensor,
+                          real_target: float = 1.0) -> Tensor:
+    """D's loss with the averaging of the authors' code, for one discriminator.
+
+    ``*_out`` are (B,) conditional scores, or (B, 2) with the unconditional score in column 1
+    (StackGAN stage II, AttnGAN). With L(r, f) = A(r) + B(f) a mean over elements, the code's
+    formulas are means over concatenated scores:
+
+    - conditional only: A(r) + [B(f) + B(w)] / 2 (compute_discriminator_loss in StackGAN-Pytorch
+      miscc/utils.py; DF-GAN's errD_real + (errD_fake + errD_mismatch) / 2);
+    - with an unconditional head: [A(r_c) + A(r_u)] / 2 + [B(f_c) + B(f_u) + B(w_c)] / 3
+      (the same function and AttnGAN's discriminator_loss in miscc/losses.py).
+    """
+    if real_out.dim() == 1:
+        return d_loss_fn(real_out, torch.cat([fake_out, wrong_out]), real_target=real_target)
+    real = torch.cat([real_out[:, 0], real_out[:, 1]])
+    fake = torch.cat([fake_out[:, 0], fake_out[:, 1], wrong_out[:, 0]])
+    return d_loss_fn(real, fake, real_target=real_target)
+
+
+def matching_aware_g_loss(g_loss_fn: Callable[[Tensor], Tensor], fake_out: Tensor) -> Tensor:
+    """G's adversarial loss for one discriminator: conditional + unconditional (summed, as in the authors' code)."""
+    if fake_out.dim() == 1:
+        return g_loss_fn(fake_out)
+    return g_loss_fn(fake_out[:, 0]) + g_loss_fn(fake_out[:, 1])
 
 
 class TextToImageGAN(LatentGAN):
@@ -243,13 +301,11 @@ class TextToImageGAN(LatentGAN):
 
     # -- matching-aware discriminator ---------------------------------------------------------
     def discriminator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """L(D(x, t)) + 1/2 [L(D(G(z, t), t)) + L(D(x, t'))] with t' the captions rolled by one."""
+        """`matching_aware_d_loss` of (real, t), (G(z, t), t) and (real, t') with t' the captions rolled by one."""
         real, text = batch["image"], self.condition(batch)
         real_out, fake_out = self.discriminate(real, text), self.discriminate(fake, text)
         wrong_out = self.discriminate(real, text.roll(1, dims=0))
-        target = 1.0 - self.label_smoothing
-        # With L(r, f) = A(r) + B(f): A(r) + B(f)/2 + B(w)/2 = (L(r, f) + L(r, w)) / 2.
-        loss = 0.5 * (self.d_loss_fn(real_out, fake_out, real_target=target) + self.d_loss_fn(real_out, wrong_out, real_target=target))
+        loss = matching_aware_d_loss(self.d_loss_fn, real_out, fake_out, wrong_out, 1.0 - self.label_smoothing)
         logs = self._discriminator_stats(real_out, fake_out)
         logs["train/d_wrong"] = self._discriminator_stats(real_out, wrong_out)["train/d_fake"]
         return loss, logs

@@ -15,7 +15,9 @@ Two encoders map captions and images into one space of dimension D (256 in the p
 The DAMSM objective (Eq. 7-11) matches each word to an attention-weighted context of the image
 regions (gamma1 sharpens the attention, gamma2 the aggregation over words, gamma3 the softmax
 over the batch), plus the same softmax matching of sentence and global image features:
-L = L1_w + L2_w + L1_s + L2_s. As in the AttnGAN code, a mismatched pair whose image has the
+L = L1_w + L2_w + L1_s + L2_s. As in the authors' code (words_loss in AttnGAN miscc/losses.py),
+the word-level score is log(sum_t exp(gamma2 R(c_t, e_t))), without the paper's 1/gamma2 power
+of Eq. 10; the sentence score is gamma3 times the cosine similarity (sent_loss). As in the AttnGAN code, a mismatched pair whose image has the
 same class as the caption's is left out of the softmax (it is not a true negative).
 
 Pluggable text encoders: a text-to-image model builds its encoder by name from `TEXT_ENCODERS`.
@@ -188,7 +190,7 @@ class CNNEncoder(nn.Module):
 
 
 def word_region_similarity(words: Tensor, lengths: Tensor, regions: Tensor, gamma1: float, gamma2: float) -> Tensor:
-    """R(Q_j, D_i) of every image j and caption i (Eq. 7-10): (B_images, B_captions).
+    """R(Q_j, D_i) of every image j and caption i (Eq. 7-10 as in the authors' code): (B_images, B_captions).
 
     Args:
         words: e, (B, D, T); lengths (B,): valid words per caption.
@@ -204,9 +206,11 @@ def word_region_similarity(words: Tensor, lengths: Tensor, regions: Tensor, gamm
     alpha = (gamma1 * s).softmax(dim=3)
     context = torch.einsum("jitn,jdn->jitd", alpha, regions)
     relevance = F.cosine_similarity(context, words.transpose(1, 2)[None], dim=3)  # R(c_t, e_t)
-    # Eq. 10: R(Q, D) = log(sum_t exp(gamma2 R(c_t, e_t)))^(1/gamma2) over the valid words
+    # Eq. 10 as the authors' code computes it (words_loss in miscc/losses.py):
+    # R(Q, D) = log(sum_t exp(gamma2 R(c_t, e_t))) over the valid words. The paper's exponent
+    # 1/gamma2 is not applied, so gamma3 multiplies a score gamma2 times larger than the paper's.
     relevance = (gamma2 * relevance).masked_fill(~valid[None], float("-inf"))
-    return torch.logsumexp(relevance, dim=2) / gamma2
+    return torch.logsumexp(relevance, dim=2)
 
 
 def matching_loss(scores: Tensor, gamma3: float, labels: Optional[Tensor] = None) -> Tensor:

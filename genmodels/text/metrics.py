@@ -9,6 +9,13 @@
 - `shape_colour_accuracy`: on the synthetic ``shapes`` set, the share of images whose colour (the
   nearest palette colour of the mean of the non-black pixels) is the colour named in the caption;
   chance is 1 / 4.
+
+Inception score: the IS that StackGAN, AttnGAN and DF-GAN publish for CUB (and StackGAN for
+Oxford-102) is computed with an Inception-v3 fine-tuned on the birds (flowers) classes, the
+TensorFlow model of hanzhanggit/StackGAN-inception-model, on about 30k images from test captions.
+``genmodels evaluate --metrics is`` reports ``is_inception``, the score of the ImageNet Inception-v3
+extractor: another network and another scale, not comparable with those published values (see
+docs/reproducing/text-to-image.md). FID uses ImageNet Inception features in both.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""AttnGAN: word attention masks padding and sums to one, three stages at S/4, S/2, S, the paper's
-defaults, multi-scale matching-aware D loss, and G's DAMSM term from a trained DAMSM."""
+"""AttnGAN: word attention masks padding and sums to one, three stages at S/4, S/2, S, the code's
+defaults and next-stage structure, each stage's D with conditional and unconditional heads and the
+code's loss averaging, G's loss with the mean KL, and G's DAMSM term from a trained DAMSM."""
 
+import math
 import warnings
 
 import torch
@@ -8,7 +10,7 @@ import torch.nn.functional as F
 
 from genmodels import AttnGAN
 from genmodels.cli import main
-from genmodels.gans.attngan import WordAttention
+from genmodels.gans.attngan import WordAttention, _NextStage
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 
 TINY = dict(ngf=4, df_dim=4, condition_dim=8, **TINY_TEXT)
@@ -39,7 +41,26 @@ def test_three_stages_and_paper_defaults():
     assert [tuple(x.shape[-2:]) for x in images] == [(8, 8), (16, 16), (32, 32)]
 
 
-def test_discriminator_loss_sums_the_stages():
+def test_next_stage_is_the_codes_residual_blocks_on_2_ngf_then_the_up_block():
+    # NEXT_STAGE_G: ATT_NET(ngf, nef); R_NUM ResBlock(2 ngf); upBlock(2 ngf, ngf). No conv between.
+    ngf, nef, r = 32, 256, 2
+    stage = _NextStage(ngf, nef, r)
+    res_block = 2 * ngf * (4 * ngf) * 9 + 2 * (4 * ngf) + (2 * ngf) * (2 * ngf) * 9 + 2 * (2 * ngf)  # conv-BN-GLU-conv-BN
+    up_block = (2 * ngf) * (2 * ngf) * 9 + 2 * (2 * ngf)  # conv3x3(2 ngf -> 2 ngf), BN, GLU
+    attention = nef * ngf  # conv_context 1x1, no bias
+    assert sum(p.numel() for p in stage.parameters()) == attention + r * res_block + up_block
+    assert list(stage.residual[0].body[0].weight.shape) == [4 * ngf, 2 * ngf, 3, 3]
+    assert [name for name, _ in stage.named_children()] == ["attention", "residual", "up"]
+    h, words = torch.randn(2, ngf, 4, 4), torch.randn(2, nef, 5)
+    assert stage.eval()(h, words, torch.tensor([5, 3])).shape == (2, ngf, 8, 8)
+
+
+def _bce(logits, target):
+    values = [-math.log(p) if target == 1 else -math.log(1 - p) for p in torch.sigmoid(logits).tolist()]
+    return sum(values) / len(values)
+
+
+def test_discriminator_loss_is_the_codes_per_stage_average_summed_over_stages():
     torch.manual_seed(0)
     model = AttnGAN((3, 32, 32), VOCAB, **TINY).eval()
     batch = {"image": torch.rand(3, 3, 32, 32) * 2 - 1, "tokens": torch.tensor([[2, 3], [2, 4], [3, 4]]),
@@ -47,12 +68,33 @@ def test_discriminator_loss_sums_the_stages():
     fake = model.generate(batch)
     loss, _ = model.discriminator_loss(batch, fake)
     text = model.condition(batch)
-    expected = 0
-    for k, (net, x) in enumerate(zip(model.discriminator.nets, fake)):
+    expected = 0.0
+    for net, x in zip(model.discriminator.nets, fake):
+        assert net.unconditional_logit is not None  # UNCOND_DNET in every D_NET
         real = F.interpolate(batch["image"], size=x.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
         r, f, w = net(real, text), net(x, text), net(real, text.roll(1, 0))
-        expected = expected + F.softplus(-r).mean() + 0.5 * F.softplus(f).mean() + 0.5 * F.softplus(w).mean()
-    torch.testing.assert_close(loss, expected)
+        # discriminator_loss of miscc/losses.py with UNCOND_DNET:
+        expected += (_bce(r[:, 0], 1) + _bce(r[:, 1], 1)) / 2 + (_bce(f[:, 1], 0) + _bce(f[:, 0], 0) + _bce(w[:, 0], 0)) / 3
+    torch.testing.assert_close(loss, torch.tensor(expected))
+
+
+def test_generator_loss_sums_both_heads_of_every_stage_and_the_mean_kl():
+    torch.manual_seed(0)
+    model = AttnGAN((3, 32, 32), VOCAB, **TINY).eval()
+    batch = {"image": torch.zeros(3, 3, 32, 32), "tokens": torch.tensor([[2, 3], [2, 4], [3, 4]]),
+             "lengths": torch.tensor([2, 2, 2])}
+    fake = model.generate(batch)
+    loss, logs = model.generator_loss(batch, fake)
+    text = model.condition(batch)
+    x = F.glu(model.generator.ca.fc(text), dim=1)  # CA_NET: fc to 4 c_dim, GLU
+    mu, logvar = x[:, :8], x[:, 8:]
+    kl = -0.5 * sum(1 + lv - m * m - math.exp(lv) for m, lv in zip(mu.flatten().tolist(), logvar.flatten().tolist())) / mu.numel()
+    torch.testing.assert_close(logs["train/kl"], torch.tensor(kl))
+    adversarial = 0.0
+    for net, image in zip(model.discriminator.nets, fake):
+        out = net(image, text)
+        adversarial += _bce(out[:, 1], 1) + _bce(out[:, 0], 1)  # errG + cond_errG
+    torch.testing.assert_close(loss, torch.tensor(adversarial + 1.0 * kl))
 
 
 def test_training_with_a_damsm_adds_its_loss_to_g(tmp_path):

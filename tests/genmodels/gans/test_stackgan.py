@@ -1,6 +1,8 @@
-"""StackGAN: conditioning augmentation and its KL term, the matching-aware D loss, the paper's default
-sizes, stage II on a frozen stage-I checkpoint, captions in `sample`, weights-only checkpoints."""
+"""StackGAN: conditioning augmentation and its KL term (the authors' KL_loss and weight), the matching-aware
+D loss with the code's averaging of conditional and unconditional heads, the default sizes, stage II on a
+frozen stage-I checkpoint, captions in `sample`, weights-only checkpoints."""
 
+import math
 import warnings
 
 import pytest
@@ -10,44 +12,116 @@ import torch.nn.functional as F
 from genmodels import StackGAN
 from genmodels.checkpoints import load_model
 from genmodels.conditioning import ConditionError
-from genmodels.gans.text_to_image import ConditioningAugmentation, kl_to_standard_normal
+from genmodels.gans.losses import LOSSES
+from genmodels.gans.stackgan import StackGANDiscriminator
+from genmodels.gans.text_to_image import (ConditioningAugmentation, kl_to_standard_normal, matching_aware_d_loss,
+                                          matching_aware_g_loss)
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 
 TINY = dict(gf_dim=4, df_dim=4, condition_dim=8, **TINY_TEXT)
 
 
-def test_conditioning_augmentation_and_kl():
-    ca = ConditioningAugmentation(16, 8)
-    c, mu, log_sigma = ca(torch.randn(5, 16), torch.Generator().manual_seed(0))
-    assert c.shape == mu.shape == log_sigma.shape == (5, 8)
+def _official_kl(mu, logvar):
+    """KL_loss of StackGAN-Pytorch miscc/utils.py, element by element: -1/2 mean(1 + logvar - mu^2 - exp(logvar))."""
+    total, count = 0.0, 0
+    for m, lv in zip(mu.flatten().tolist(), logvar.flatten().tolist()):
+        total += 1 + lv - m * m - math.exp(lv)
+        count += 1
+    return -0.5 * total / count
+
+
+def test_kl_is_the_codes_mean_and_stackgan_weights_it_by_two():
+    mu = torch.tensor([[0.5, -1.0, 0.0], [2.0, 0.3, -0.2]])
+    logvar = torch.tensor([[0.1, -0.5, 1.0], [0.0, 0.7, -1.2]])
+    torch.testing.assert_close(kl_to_standard_normal(mu, logvar), torch.tensor(_official_kl(mu, logvar)))
     assert kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)) == 0
-    mu, log_sigma = torch.full((1, 2), 1.0), torch.full((1, 2), 0.5)
-    expected = 2 * 0.5 * (1.0 + torch.exp(torch.tensor(1.0)) - 1 - 1.0)  # per dim: (mu^2 + sigma^2 - 1 - log sigma^2) / 2
-    torch.testing.assert_close(kl_to_standard_normal(mu, log_sigma), expected)
+    # In G's loss: TRAIN.COEFF.KL = 2 times KL_loss(mu, logvar), mu and logvar from CA_NET (fc, ReLU).
+    torch.manual_seed(0)
+    model = StackGAN((3, 16, 16), ["<pad>", "<unk>", "a", "red", "blue"], **TINY).eval()
+    batch = {"image": torch.zeros(2, 3, 16, 16), "tokens": torch.tensor([[2, 3], [2, 4]]), "lengths": torch.tensor([2, 2])}
+    text = model.condition(batch)
+    x = torch.relu(model.generator.ca.fc(text))
+    mu, logvar = x[:, :8], x[:, 8:]
+    fake = torch.rand(2, 3, 16, 16) * 2 - 1
+    loss, logs = model.generator_loss(batch, fake)
+    torch.testing.assert_close(logs["train/kl"], torch.tensor(_official_kl(mu, logvar)))
+    adversarial = F.softplus(-model.discriminator(fake, mu)).mean()  # D conditioned on mu, as in the code
+    torch.testing.assert_close(loss, adversarial + 2.0 * logs["train/kl"])
 
 
-def test_default_sizes_are_the_papers():
+def test_conditioning_augmentation_samples_with_sigma_from_logvar():
+    ca = ConditioningAugmentation(16, 8, "relu")
+    text = torch.randn(5, 16)
+    c, mu, logvar = ca(text, torch.Generator().manual_seed(0))
+    assert c.shape == mu.shape == logvar.shape == (5, 8) and (mu >= 0).all() and (logvar >= 0).all()
+    eps = torch.randn((5, 8), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(c, mu + torch.exp(0.5 * logvar) * eps)
+    glu = ConditioningAugmentation(16, 8, "glu")
+    assert glu.fc.out_features == 32 and glu(text)[1].shape == (5, 8)
+
+
+def test_default_sizes_are_the_codes():
     model = StackGAN(vocab=["<pad>", "<unk>", "bird"])
     g, d = model.generator, model.discriminator
     assert g.fc[0].in_features == 128 + 100 and g.fc[0].out_features == 128 * 8 * 16  # [c (Ng=128), z (100)] -> 4x4x1024
-    assert g.ca.fc.in_features == 256  # the DAMSM sentence embedding
-    assert d.compress[0].out_features == 128 and d.joint[0].in_channels == 64 * 8 + 128  # N_d = 128, M_d = 4
-    assert model.kl_weight == 1.0 and model.betas == (0.5, 0.999) and model.lr_g == model.lr_d == 2e-4
+    assert g.ca.fc.in_features == 256 and g.ca.fc.out_features == 2 * 128  # the DAMSM sentence embedding -> mu, logvar
+    assert d.joint[0].in_channels == 64 * 8 + 128 and d.joint[0].kernel_size == (3, 3)  # [code, mu] (D_GET_LOGITS)
+    assert d.unconditional_logit is None  # STAGE1_D: conditional only
+    assert model.kl_weight == 2.0 and model.betas == (0.5, 0.999) and model.lr_g == model.lr_d == 2e-4
+
+
+def _bce(logits, target):
+    """nn.BCELoss on sigmoid outputs, as the authors' code computes it, one element at a time."""
+    values = [-math.log(p) if target == 1 else -math.log(1 - p) for p in torch.sigmoid(logits).tolist()]
+    return sum(values) / len(values)
+
+
+def test_d_loss_averages_conditional_and_unconditional_heads_as_the_code():
+    real = torch.tensor([[1.5, 0.2], [-0.3, 0.8], [0.7, -1.1]])
+    fake = torch.tensor([[-0.4, 0.1], [0.9, -2.0], [0.0, 0.3]])
+    wrong = torch.tensor([[0.6, 5.0], [-1.3, 5.0], [0.2, 5.0]])  # its unconditional column is never used
+    d_loss, g_loss = LOSSES["nonsaturating"]
+    # compute_discriminator_loss with get_uncond_logits (StackGAN-Pytorch miscc/utils.py):
+    expected = ((_bce(real[:, 0], 1) + _bce(real[:, 1], 1)) / 2
+                + (_bce(fake[:, 0], 0) + _bce(wrong[:, 0], 0) + _bce(fake[:, 1], 0)) / 3)
+    torch.testing.assert_close(matching_aware_d_loss(d_loss, real, fake, wrong), torch.tensor(expected))
+    # ... and without it: errD_real + (errD_fake + errD_wrong) * 0.5
+    expected = _bce(real[:, 0], 1) + 0.5 * (_bce(fake[:, 0], 0) + _bce(wrong[:, 0], 0))
+    torch.testing.assert_close(matching_aware_d_loss(d_loss, real[:, 0], fake[:, 0], wrong[:, 0]), torch.tensor(expected))
+    # compute_generator_loss: conditional + unconditional, summed.
+    torch.testing.assert_close(matching_aware_g_loss(g_loss, fake), torch.tensor(_bce(fake[:, 0], 1) + _bce(fake[:, 1], 1)))
+
+
+def test_stage_two_discriminator_has_the_unconditional_head():
+    d = StackGANDiscriminator(256, 128, 64, unconditional=True)
+    assert d.unconditional_logit.in_channels == 64 * 8 and d.unconditional_logit.kernel_size == (4, 4)
+    # STAGE2_D's encoder: six 4x4 stride-2 convolutions to 4x4 x 32 ndf, then 3x3 to 16 ndf and 8 ndf.
+    convs = [m for m in d.encode.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size[0]) for m in convs] == [
+        (3, 64, 4), (64, 128, 4), (128, 256, 4), (256, 512, 4), (512, 1024, 4), (1024, 2048, 4), (2048, 1024, 3), (1024, 512, 3)]
+    tiny = StackGANDiscriminator(16, 8, 4, unconditional=True).eval()
+    images, condition = torch.randn(3, 3, 16, 16), torch.randn(3, 8)
+    out = tiny(images, condition)
+    assert out.shape == (3, 2)
+    torch.testing.assert_close(out[:, 1], tiny(images, torch.randn(3, 8))[:, 1])  # ignores the text
+    torch.testing.assert_close(out[:, 1], tiny.unconditional_logit(tiny.encode(images)).flatten())
 
 
 def test_matching_aware_discriminator_loss():
     torch.manual_seed(0)
-    model = StackGAN((3, 16, 16), ["<pad>", "<unk>", "a", "red", "blue"], **TINY)
-    batch = {"image": torch.rand(4, 3, 16, 16) * 2 - 1, "tokens": torch.tensor([[2, 3], [2, 4], [2, 3], [2, 4]]),
+    model = StackGAN((3, 32, 32), ["<pad>", "<unk>", "a", "red", "blue"], stage=2, stage1_size=16, residual_blocks=1,
+                     **TINY)
+    batch = {"image": torch.rand(4, 3, 32, 32) * 2 - 1, "tokens": torch.tensor([[2, 3], [2, 4], [2, 3], [2, 4]]),
              "lengths": torch.tensor([2, 2, 2, 2])}
-    fake = torch.rand(4, 3, 16, 16) * 2 - 1
+    fake = torch.rand(4, 3, 32, 32) * 2 - 1
     model.eval()
     loss, logs = model.discriminator_loss(batch, fake)
-    text = model.condition(batch)
-    real_out, fake_out = model.discriminator(batch["image"], text), model.discriminator(fake, text)
-    wrong_out = model.discriminator(batch["image"], text.roll(1, 0))
-    expected = F.softplus(-real_out).mean() + 0.5 * F.softplus(fake_out).mean() + 0.5 * F.softplus(wrong_out).mean()
-    torch.testing.assert_close(loss, expected)
+    mu = torch.relu(model.generator.ca.fc(model.condition(batch)))[:, :8]
+    real_out, fake_out = model.discriminator(batch["image"], mu), model.discriminator(fake, mu)
+    wrong_out = model.discriminator(batch["image"], mu.roll(1, 0))
+    expected = ((_bce(real_out[:, 0], 1) + _bce(real_out[:, 1], 1)) / 2
+                + (_bce(fake_out[:, 0], 0) + _bce(wrong_out[:, 0], 0) + _bce(fake_out[:, 1], 0)) / 3)
+    torch.testing.assert_close(loss, torch.tensor(expected))
     assert "train/d_wrong" in logs
 
 

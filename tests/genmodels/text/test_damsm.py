@@ -1,5 +1,8 @@
-"""DAMSM: encoder shapes and padding, the loss prefers true pairs, class masking, training lowers the
+"""DAMSM: encoder shapes and padding, the word and sentence losses equal the authors' words_loss and
+sent_loss (computed here with loops), the loss prefers true pairs, class masking, training lowers the
 loss, checkpoints round-trip with weights_only, the pluggable text-encoder registry."""
+
+import math
 
 import pytest
 import torch
@@ -49,6 +52,69 @@ def test_word_similarity_ignores_padding_words():
     changed = words.clone()
     changed[0, :, 2:] = 100.0  # garbage after the end of caption 0
     torch.testing.assert_close(word_region_similarity(changed, lengths, regions, 4.0, 5.0), scores)
+
+
+def _official_words_and_sentence_loss(words, lengths, regions, sentence, global_, gammas, labels=None):
+    """AttnGAN's words_loss and sent_loss (code/miscc/losses.py, code/GlobalAttention.py), one number at a time."""
+    gamma1, gamma2, gamma3 = gammas
+    n, d = words.shape[0], words.shape[1]
+
+    def cosine(a, b):
+        dot = sum(x * y for x, y in zip(a, b))
+        return dot / max(math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)), 1e-8)
+
+    def softmax(values):
+        top = max(values)
+        exps = [math.exp(v - top) for v in values]
+        return [e / sum(exps) for e in exps]
+
+    def cross_entropy(rows):  # rows[i]: logits of query i, target i (-inf entries left out)
+        total = 0.0
+        for i, row in enumerate(rows):
+            finite = [v for v in row if v != -math.inf]
+            top = max(finite)
+            total += -(row[i] - top - math.log(sum(math.exp(v - top) for v in finite)))
+        return total / len(rows)
+
+    W, R = words.tolist(), regions.tolist()
+    similarity = [[0.0] * n for _ in range(n)]  # similarity[j][i]: image j, caption i
+    for i in range(n):
+        T = int(lengths[i])
+        e = [[W[i][k][t] for k in range(d)] for t in range(T)]  # the caption's words
+        for j in range(n):
+            v = [[R[j][k][r] for k in range(d)] for r in range(len(R[j][0]))]  # image j's regions
+            attn = [[sum(a * b for a, b in zip(v_r, e_t)) for e_t in e] for v_r in v]  # Eq. 7: regions x words
+            attn = [softmax(row) for row in attn]  # Eq. 8: over the words, per region
+            score = 0.0
+            for t in range(T):
+                alpha = softmax([gamma1 * attn[r][t] for r in range(len(v))])  # Eq. 9
+                context = [sum(alpha[r] * v[r][k] for r in range(len(v))) for k in range(d)]
+                score += math.exp(gamma2 * cosine(e[t], context))
+            similarity[j][i] = math.log(score)  # row_sim.mul_(GAMMA2).exp_().sum().log(): no 1/gamma2
+    G, S = global_.tolist(), sentence.tolist()
+    sentence_scores = [[gamma3 * cosine(G[j], S[i]) for i in range(n)] for j in range(n)]
+    word_scores = [[gamma3 * x for x in row] for row in similarity]
+    for scores in (word_scores, sentence_scores):
+        for i in range(n):
+            for j in range(n):
+                if labels is not None and i != j and labels[i] == labels[j]:
+                    scores[i][j] = -math.inf
+    transpose = lambda m: [list(col) for col in zip(*m)]  # noqa: E731
+    return (cross_entropy(word_scores) + cross_entropy(transpose(word_scores)),
+            cross_entropy(sentence_scores) + cross_entropy(transpose(sentence_scores)))
+
+
+def test_word_and_sentence_losses_equal_the_authors_code():
+    torch.manual_seed(0)
+    words, regions = torch.randn(3, 4, 5, dtype=torch.float64), torch.randn(3, 4, 6, dtype=torch.float64)
+    sentence, global_ = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    lengths = torch.tensor([5, 2, 3])
+    for labels in (None, torch.tensor([0, 1, 0])):
+        word_loss, sentence_loss = damsm_loss(words, sentence, lengths, regions, global_, (4.0, 5.0, 10.0), labels)
+        expected_word, expected_sentence = _official_words_and_sentence_loss(
+            words, lengths, regions, sentence, global_, (4.0, 5.0, 10.0), None if labels is None else labels.tolist())
+        assert word_loss.item() == pytest.approx(expected_word, rel=1e-9)
+        assert sentence_loss.item() == pytest.approx(expected_sentence, rel=1e-9)
 
 
 def test_damsm_loss_prefers_matching_features():
