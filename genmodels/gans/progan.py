@@ -22,8 +22,12 @@ code does, so D never sees a real/fake resolution mismatch. This keeps every dat
 growing. ``sample`` returns images at the final resolution (nearest-neighbour upsampled while the
 networks are still growing).
 
-Not implemented: the per-resolution minibatch sizes and the Adam-state reset at each new
-resolution of the official code (one batch size from the config; the optimizer keeps its state).
+**Official training loop** (tkarras/progressive_growing_of_gans train.py / config.py): the
+per-resolution minibatch (``minibatch_schedule`` = ``minibatch_dict``, run as accumulated loader
+batches), per-resolution learning rates (``lr_schedule_by_resolution``), the Adam state reset when
+a fade starts and when it ends (``reset_opt_for_new_lod``), the first dense layer's gain sqrt(2)/4
+(``G_paper``) and a constant EMA decay per update (``G_smoothing`` 0.999). The phase is fixed for
+a whole update, so gradient accumulation never mixes resolutions or alphas.
 `ProgressiveGAN` is the growing machinery shared with StyleGAN (`genmodels.gans.stylegan`).
 """
 

@@ -3,35 +3,45 @@
 **StyleGAN** (``architecture: stylegan``): a mapping network f: z -> w (8 equalized FC layers,
 lr multiplier 0.01, Sec. 2) feeds a synthesis network that starts from a learned constant 4x4
 input; after every convolution, per-pixel noise with a learned per-channel scale is added
-(Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Training: progressive growing as in ProGAN
-(600k-image fades and stabilizations in the official config; the schedule code of
-`genmodels.gans.progan`), the ProGAN discriminator, the non-saturating logistic loss with R1
-(gamma = 10), style-mixing regularization (90% of the batches use two latents with a random
-crossover layer, Sec. 3.1), Adam (0.001, betas (0, 0.99)) and a G EMA. The truncation trick
-(Sec. 2, App. B) moves w toward the average w, tracked as an EMA (decay 0.995) in the generator's
-``w_avg`` buffer, which is in the state dict (checkpoints and exports carry it).
+(Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Upsampling is nearest-neighbour followed by
+the [1, 2, 1] blur, and D blurs before its downsampling convolution (official ``G_style`` /
+``D_basic``). Training follows the official config (NVlabs/stylegan train.py): progressive growing
+from 8x8 with 600k-image fades and stabilizations (the schedule code of `genmodels.gans.progan`,
+with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
+non-saturating logistic loss with R1 (gamma = 10), style-mixing regularization (90% of the batches
+use two latents with one random crossover layer for the batch, Sec. 3.1), Adam (0.001, betas
+(0, 0.99)) and a G EMA with a 10k-image half-life. The truncation trick (Sec. 2, App. B) moves w
+toward the average w, tracked as an EMA (decay 0.995) in the generator's ``w_avg`` buffer, which
+is in the state dict (checkpoints and exports carry it).
 
 **StyleGAN2** (``architecture: stylegan2``, or the `StyleGAN2` class with its paper defaults):
 modulated/demodulated convolutions instead of AdaIN (Sec. 2.2, grouped-convolution
 implementation in `genmodels.nn.modulated_conv`), noise and bias outside the style block, a
 "skip" generator summing upsampled RGB outputs of every resolution and a residual discriminator
-(Sec. 4.1, Fig. 7), no growing, lazy R1 (every 16 iterations, weighted by 16; Sec. 3.1) and lazy
-path-length regularization (every 4 iterations, weight 2, target a = EMA of path lengths with
-decay 0.01, batch halved; Sec. 3.2, Eq. 4).
+(Sec. 4.1, Fig. 7), all resampling with the [1, 3, 3, 1] FIR filter (`genmodels.nn.upfirdn2d`:
+transposed conv + filter up, filter + stride-2 conv down), no growing, and the official lazy
+regularization (Sec. 3.1; training_loop.py): R1 every 16 iterations and path length (weight 2,
+target a = EMA of path lengths with decay 0.01, batch halved, style mixing on; Sec. 3.2, Eq. 4)
+every 4, each as its own optimizer step on k times the regularizer, with that player's Adam at
+lr * c and betas ** c, c = k / (k + 1). ``lazy_regularization: fused`` adds the k-weighted
+regularizer to the main loss instead (the paper's description, Adam unchanged).
 
 One system class serves both (``architecture``) because everything but the networks and the
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
 ``class_path: genmodels.StyleGAN2`` needs no other argument.
 
-Deviations (simpler code, same role): bilinear up/downsampling instead of nearest + [1, 2, 1]
-blur (StyleGAN) or transposed conv + [1, 3, 3, 1] blur (StyleGAN2); average pooling in D; the
-truncation trick applies to all layers (the official code cuts off after 8 layers in StyleGAN);
-Adam's betas and lr are not rescaled for lazy regularization. Not implemented: the mixed-precision
-tricks of the official StyleGAN2 (fp16 top layers, conv clamping) and the path-length metric's
-own training (PPL evaluation is in `genmodels.apps.style`).
+Deviations from the official code: the leaky-ReLU gain sqrt(2) sits in the equalized weight scale
+rather than after the activation (the bias is then not scaled by it); the truncation trick applies
+to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
+for D and G (the official loop draws separate latents for each phase), and G's EMA is updated after
+G's step. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
+Not implemented: the mixed-precision tricks of the official StyleGAN2 (fp16 top layers, conv
+clamping) and the path-length metric's own training (PPL evaluation is in `genmodels.apps.style`).
 
-Sampling (``sample``, ``synthesis``) uses each layer's fixed noise image (the official
-``noise_mode='const'``), so an image is a function of z (or w) alone, which the apps rely on.
+Noise: `sample` draws fresh per-layer noise (from its ``generator``, so a seed repeats its images),
+as the official metrics do (``noise_mode='random'``); ``sample_noise: const`` uses each layer's
+fixed noise image instead. `synthesis` (the apps' W-space hook) always uses the fixed noise, like
+the official generate.py (``noise_mode='const'``), so an image is a function of w alone.
 """
 
 from __future__ import annotations
