@@ -260,6 +260,7 @@ class AdversarialModel(GenerativeModel):
         # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
         d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
         loss_d, logs = self._update(opt_d, d_losses, "d")
+        logs.update(self.regularization_step("d", opt_d, micro_batches))
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
@@ -269,18 +270,31 @@ class AdversarialModel(GenerativeModel):
             g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
             loss_g, logs_g = self._update(opt_g, g_losses, "g")
             logs.update(logs_g, **{"train/loss_g": loss_g})
+            logs.update(self.regularization_step("g", opt_g, micro_batches))
             if self.generator_ema is not None:
-                update_ema(self.generator_ema, self.generator, ema_decay_at(self.iteration, self.ema_decay, self.ema_start))
+                update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
 
         self.iteration += 1
         if self._logging_step:
             self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
 
-    def _update(self, optimizer: Any, losses: list[Any], player: str) -> tuple[Tensor, dict[str, Tensor]]:
+    def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """A separate regularization update of ``player`` ("d" or "g") after its main update; none here.
+
+        StyleGAN2's lazy regularization overrides this (its own optimizer step on the regularizer).
+        """
+        return {}
+
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """Decay of G's moving average for this update."""
+        return ema_decay_at(self.iteration, self.ema_decay, self.ema_start)
+
+    def _update(self, optimizer: Any, losses: list[Any], player: str, step_schedulers: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
         """One toggled update of ``optimizer`` from the mean of ``losses`` (one per micro-batch).
 
         zero_grad, a backward per micro-batch (all-reduced under DDP only on the last one), step,
-        then the LR schedulers unless AMP skipped the step.
+        then the LR schedulers unless AMP skipped the step (or ``step_schedulers`` is off: a
+        regularization step is not an iteration).
         """
         total: Optional[Tensor] = None
         logs: dict[str, Tensor] = {}
@@ -297,7 +311,7 @@ class AdversarialModel(GenerativeModel):
             optimizer.step()  # clipping happens in on_before_optimizer_step, after unscaling
             if self._logging_step:
                 logs[f"train/grad_norm_{player}"] = _grad_norm(optimizer)
-        if not self._amp_skipped_step(scale_before):
+        if step_schedulers and not self._amp_skipped_step(scale_before):
             self._step_schedulers(optimizer)
         return total / len(losses), logs
 

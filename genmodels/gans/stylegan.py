@@ -3,35 +3,45 @@
 **StyleGAN** (``architecture: stylegan``): a mapping network f: z -> w (8 equalized FC layers,
 lr multiplier 0.01, Sec. 2) feeds a synthesis network that starts from a learned constant 4x4
 input; after every convolution, per-pixel noise with a learned per-channel scale is added
-(Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Training: progressive growing as in ProGAN
-(600k-image fades and stabilizations in the official config; the schedule code of
-`genmodels.gans.progan`), the ProGAN discriminator, the non-saturating logistic loss with R1
-(gamma = 10), style-mixing regularization (90% of the batches use two latents with a random
-crossover layer, Sec. 3.1), Adam (0.001, betas (0, 0.99)) and a G EMA. The truncation trick
-(Sec. 2, App. B) moves w toward the average w, tracked as an EMA (decay 0.995) in the generator's
-``w_avg`` buffer, which is in the state dict (checkpoints and exports carry it).
+(Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Upsampling is nearest-neighbour followed by
+the [1, 2, 1] blur, and D blurs before its downsampling convolution (official ``G_style`` /
+``D_basic``). Training follows the official config (NVlabs/stylegan train.py): progressive growing
+from 8x8 with 600k-image fades and stabilizations (the schedule code of `genmodels.gans.progan`,
+with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
+non-saturating logistic loss with R1 (gamma = 10), style-mixing regularization (90% of the batches
+use two latents with one random crossover layer for the batch, Sec. 3.1), Adam (0.001, betas
+(0, 0.99)) and a G EMA with a 10k-image half-life. The truncation trick (Sec. 2, App. B) moves w
+toward the average w, tracked as an EMA (decay 0.995) in the generator's ``w_avg`` buffer, which
+is in the state dict (checkpoints and exports carry it).
 
 **StyleGAN2** (``architecture: stylegan2``, or the `StyleGAN2` class with its paper defaults):
 modulated/demodulated convolutions instead of AdaIN (Sec. 2.2, grouped-convolution
 implementation in `genmodels.nn.modulated_conv`), noise and bias outside the style block, a
 "skip" generator summing upsampled RGB outputs of every resolution and a residual discriminator
-(Sec. 4.1, Fig. 7), no growing, lazy R1 (every 16 iterations, weighted by 16; Sec. 3.1) and lazy
-path-length regularization (every 4 iterations, weight 2, target a = EMA of path lengths with
-decay 0.01, batch halved; Sec. 3.2, Eq. 4).
+(Sec. 4.1, Fig. 7), all resampling with the [1, 3, 3, 1] FIR filter (`genmodels.nn.upfirdn2d`:
+transposed conv + filter up, filter + stride-2 conv down), no growing, and the official lazy
+regularization (Sec. 3.1; training_loop.py): R1 every 16 iterations and path length (weight 2,
+target a = EMA of path lengths with decay 0.01, batch halved, style mixing on; Sec. 3.2, Eq. 4)
+every 4, each as its own optimizer step on k times the regularizer, with that player's Adam at
+lr * c and betas ** c, c = k / (k + 1). ``lazy_regularization: fused`` adds the k-weighted
+regularizer to the main loss instead (the paper's description, Adam unchanged).
 
 One system class serves both (``architecture``) because everything but the networks and the
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
 ``class_path: genmodels.StyleGAN2`` needs no other argument.
 
-Deviations (simpler code, same role): bilinear up/downsampling instead of nearest + [1, 2, 1]
-blur (StyleGAN) or transposed conv + [1, 3, 3, 1] blur (StyleGAN2); average pooling in D; the
-truncation trick applies to all layers (the official code cuts off after 8 layers in StyleGAN);
-Adam's betas and lr are not rescaled for lazy regularization. Not implemented: the mixed-precision
-tricks of the official StyleGAN2 (fp16 top layers, conv clamping) and the path-length metric's
-own training (PPL evaluation is in `genmodels.apps.style`).
+Deviations from the official code: the leaky-ReLU gain sqrt(2) sits in the equalized weight scale
+rather than after the activation (the bias is then not scaled by it); the truncation trick applies
+to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
+for D and G (the official loop draws separate latents for each phase), and G's EMA is updated after
+G's step. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
+Not implemented: the mixed-precision tricks of the official StyleGAN2 (fp16 top layers, conv
+clamping) and the path-length metric's own training (PPL evaluation is in `genmodels.apps.style`).
 
-Sampling (``sample``, ``synthesis``) uses each layer's fixed noise image (the official
-``noise_mode='const'``), so an image is a function of z (or w) alone, which the apps rely on.
+Noise: `sample` draws fresh per-layer noise (from its ``generator``, so a seed repeats its images),
+as the official metrics do (``noise_mode='random'``); ``sample_noise: const`` uses each layer's
+fixed noise image instead. `synthesis` (the apps' W-space hook) always uses the fixed noise, like
+the official generate.py (``noise_mode='const'``), so an image is a function of w alone.
 """
 
 from __future__ import annotations
@@ -43,16 +53,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.gans.progan import DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
+from functools import partial
+
+from genmodels.gans.progan import Blur, DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
 from genmodels.nn.equalized import EqualizedConv2d
 from genmodels.nn.mapping import MappingNetwork
 from genmodels.nn.modulated_conv import ModulatedConv2d
 from genmodels.nn.noise import NoiseInjection
 from genmodels.nn.normalization import AdaIN
+from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
 
 __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
 NoiseMode = Literal["random", "const"]
+Resample = Literal["fir", "bilinear"]
 
 
 def mean_over_ranks(x: Tensor) -> Tensor:
@@ -84,8 +98,13 @@ class _NoisyActivation(nn.Module):
         self.register_buffer("const_noise", torch.randn(1, 1, resolution, resolution, generator=torch.Generator().manual_seed(resolution)))
         self.gain = gain
 
-    def forward(self, x: Tensor, noise_mode: NoiseMode) -> Tensor:
-        noise = self.const_noise.expand(x.shape[0], -1, -1, -1).to(x.dtype) if noise_mode == "const" else None
+    def forward(self, x: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
+        if noise_mode == "const":
+            noise: Optional[Tensor] = self.const_noise.expand(x.shape[0], -1, -1, -1).to(x.dtype)
+        elif generator is not None:  # seeded random noise: sample(n, generator=...) is reproducible
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator, device=x.device).to(x.dtype)
+        else:
+            noise = None  # NoiseInjection draws it
         x = self.noise(x, noise) + self.bias.view(1, -1, 1, 1).to(x.dtype)
         return F.leaky_relu(x, 0.2) * self.gain
 
@@ -95,27 +114,36 @@ class _NoisyActivation(nn.Module):
 
 
 class _StyleLayer(nn.Module):
-    """[upsample, 3x3 conv,] noise, bias, leaky ReLU, AdaIN(w). Without conv: the constant input's layer."""
+    """[upsample, 3x3 conv, blur,] noise, bias, leaky ReLU, AdaIN(w). Without conv: the constant input's layer.
 
-    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int, conv: bool = True, up: bool = False) -> None:
+    ``resample="fir"`` is the official G_style: nearest-neighbour x2, conv, then the [1, 2, 1] blur;
+    ``"bilinear"`` resizes bilinearly before the conv and does not blur.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, resolution: int, w_dim: int, conv: bool = True, up: bool = False, resample: Resample = "fir"
+    ) -> None:
         super().__init__()
         self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
-        self.up = up
+        self.up, self.resample = up, resample
+        self.blur = Blur((1.0, 2.0, 1.0)) if up and resample == "fir" else nn.Identity()
         self.act = _NoisyActivation(out_channels, resolution, out_channels)
         self.adain = AdaIN(out_channels, w_dim)
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
         if self.up:
-            x = _bilinear_up(x)
+            x = upsample2(x) if self.resample == "fir" else _bilinear_up(x)
         if self.conv is not None:
-            x = self.conv(x)
-        return self.adain(self.act(x, noise_mode), w)
+            x = self.blur(self.conv(x))
+        return self.adain(self.act(x, noise_mode, generator), w)
 
 
 class StyleGANSynthesis(nn.Module):
     """ws (N, num_ws, w_dim) -> image at the phase's resolution; two style layers per resolution."""
 
-    def __init__(self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 16384, channel_max: int = 512) -> None:
+    def __init__(
+        self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 16384, channel_max: int = 512, resample: Resample = "fir"
+    ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
@@ -123,17 +151,20 @@ class StyleGANSynthesis(nn.Module):
         self.layers = nn.ModuleList()
         for k in range(levels):
             res, c_in = 4 * 2**k, ch[max(k - 1, 0)]
-            self.layers.append(_StyleLayer(c_in, ch[k], res, w_dim, conv=k > 0, up=k > 0))
+            self.layers.append(_StyleLayer(c_in, ch[k], res, w_dim, conv=k > 0, up=k > 0, resample=resample))
             self.layers.append(_StyleLayer(ch[k], ch[k], res, w_dim))
         self.to_rgb = nn.ModuleList(EqualizedConv2d(c, image_channels, 1, gain=1.0) for c in ch)
         self.num_ws = 2 * levels
 
-    def forward(self, ws: Tensor, level: int, alpha: float = 1.0, noise_mode: NoiseMode = "random") -> Tensor:
+    def forward(
+        self, ws: Tensor, level: int, alpha: float = 1.0, noise_mode: NoiseMode = "random", generator: Optional[torch.Generator] = None
+    ) -> Tensor:
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         previous = x
         for k in range(level + 1):
             previous = x
-            x = self.layers[2 * k + 1](self.layers[2 * k](x, ws[:, 2 * k], noise_mode), ws[:, 2 * k + 1], noise_mode)
+            x = self.layers[2 * k](x, ws[:, 2 * k], noise_mode, generator)
+            x = self.layers[2 * k + 1](x, ws[:, 2 * k + 1], noise_mode, generator)
         current = self.to_rgb[level](x)
         if level == 0 or alpha >= 1.0:
             return current
@@ -147,13 +178,13 @@ class StyleGANSynthesis(nn.Module):
 class _ModulatedLayer(nn.Module):
     """Modulated (and demodulated) 3x3 conv, then noise, bias, leaky ReLU * sqrt(2) (Fig. 2d)."""
 
-    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int, up: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int, up: bool = False, resample: Resample = "fir") -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up)
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up, resample=resample)
         self.act = _NoisyActivation(out_channels, resolution, 1, gain=math.sqrt(2))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode) -> Tensor:
-        return self.act(self.conv(x, w), noise_mode)
+    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
+        return self.act(self.conv(x, w), noise_mode, generator)
 
 
 class _ToRGB(nn.Module):
@@ -171,7 +202,9 @@ class _ToRGB(nn.Module):
 class StyleGAN2Synthesis(nn.Module):
     """ws (N, num_ws, w_dim) -> image at the final resolution (StyleGAN2 does not grow)."""
 
-    def __init__(self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512) -> None:
+    def __init__(
+        self, w_dim: int = 512, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512, resample: Resample = "fir"
+    ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
@@ -179,45 +212,61 @@ class StyleGAN2Synthesis(nn.Module):
         self.convs = nn.ModuleList([_ModulatedLayer(ch[0], ch[0], 4, w_dim)])
         for k in range(1, levels):
             res = 4 * 2**k
-            self.convs.append(_ModulatedLayer(ch[k - 1], ch[k], res, w_dim, up=True))
+            self.convs.append(_ModulatedLayer(ch[k - 1], ch[k], res, w_dim, up=True, resample=resample))
             self.convs.append(_ModulatedLayer(ch[k], ch[k], res, w_dim))
         self.to_rgb = nn.ModuleList(_ToRGB(c, image_channels, w_dim) for c in ch)
-        self.levels, self.num_ws = levels, 2 * levels
+        self.levels, self.num_ws, self.resample = levels, 2 * levels, resample
+        self.register_buffer("resample_filter", fir_filter(DEFAULT_TAPS), persistent=False)
 
-    def forward(self, ws: Tensor, level: Optional[int] = None, alpha: float = 1.0, noise_mode: NoiseMode = "random") -> Tensor:
+    def forward(
+        self, ws: Tensor, level: Optional[int] = None, alpha: float = 1.0, noise_mode: NoiseMode = "random", generator: Optional[torch.Generator] = None
+    ) -> Tensor:
         # Layer k's ws: 4x4 conv ws[0], its toRGB ws[1]; level k >= 1: convs ws[2k-1], ws[2k], toRGB ws[2k+1]
         # (each toRGB shares its w with the next level's first conv, as in the paper's code).
-        x = self.convs[0](self.const.expand(ws.shape[0], -1, -1, -1), ws[:, 0], noise_mode)
+        x = self.convs[0](self.const.expand(ws.shape[0], -1, -1, -1), ws[:, 0], noise_mode, generator)
         image = self.to_rgb[0](x, ws[:, 1])
         for k in range(1, self.levels):
-            x = self.convs[2 * k - 1](x, ws[:, 2 * k - 1], noise_mode)
-            x = self.convs[2 * k](x, ws[:, 2 * k], noise_mode)
-            image = _bilinear_up(image) + self.to_rgb[k](x, ws[:, 2 * k + 1])  # skip generator
+            x = self.convs[2 * k - 1](x, ws[:, 2 * k - 1], noise_mode, generator)
+            x = self.convs[2 * k](x, ws[:, 2 * k], noise_mode, generator)
+            image = self._upsample(image) + self.to_rgb[k](x, ws[:, 2 * k + 1])  # skip generator
         return image
+
+    def _upsample(self, image: Tensor) -> Tensor:
+        return upsample2d(image, self.resample_filter) if self.resample == "fir" else _bilinear_up(image)
 
 
 class _ResidualBlock(nn.Module):
-    """Two 3x3 convs and a 2x downsampling, plus a 1x1-conv skip; the sum scaled by 1/sqrt(2)."""
+    """Two 3x3 convs and a 2x downsampling, plus a 1x1-conv skip; the sum scaled by 1/sqrt(2).
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    ``resample="fir"`` (official): the second conv and the skip downsample with the [1, 3, 3, 1]
+    FIR filter and stride 2; ``"bilinear"``: 2x2 average pooling after the conv and before the skip.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, resample: Resample = "fir") -> None:
         super().__init__()
-        self.conv0, self.conv1 = EqualizedConv2d(in_channels, in_channels, 3), EqualizedConv2d(in_channels, out_channels, 3)
-        self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False, gain=1.0)
+        down = 2 if resample == "fir" else 1
+        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3)
+        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, down=down)
+        self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False, gain=1.0, down=down)
+        self.pool = nn.Identity() if down == 2 else nn.AvgPool2d(2)
 
     def forward(self, x: Tensor) -> Tensor:
-        main = F.avg_pool2d(F.leaky_relu(self.conv1(F.leaky_relu(self.conv0(x), 0.2)), 0.2), 2)
-        return (main + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
+        main = self.pool(F.leaky_relu(self.conv1(F.leaky_relu(self.conv0(x), 0.2)), 0.2))
+        return (main + self.skip(self.pool(x))) / math.sqrt(2)
 
 
 class StyleGAN2Discriminator(nn.Module):
     """image (N, C, r, r) at the final resolution -> one logit per image (residual D)."""
 
-    def __init__(self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512, mbstd_group_size: int = 4) -> None:
+    def __init__(
+        self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512, mbstd_group_size: int = 4,
+        resample: Resample = "fir",
+    ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
         self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1)
-        self.blocks = nn.Sequential(*[_ResidualBlock(ch[k], ch[k - 1]) for k in range(levels - 1, 0, -1)])
+        self.blocks = nn.Sequential(*[_ResidualBlock(ch[k], ch[k - 1], resample) for k in range(levels - 1, 0, -1)])
         self.head = DiscriminatorHead(ch[0], mbstd_group_size)
 
     def forward(self, x: Tensor, level: Optional[int] = None, alpha: float = 1.0) -> Tensor:
@@ -271,20 +320,32 @@ class StyleGAN(ProgressiveGAN):
         mapping_layers, mapping_lr_mul: the mapping network (8 layers, 0.01).
         channel_base, channel_max: feature maps min(channel_base / r, channel_max); null picks
             16384 (StyleGAN) or 32768 (StyleGAN2), max 512.
-        style_mixing: probability of mixing regularization (0.9).
+        resample: ``fir`` (official: StyleGAN nearest + [1, 2, 1] blur, StyleGAN2 [1, 3, 3, 1]
+            upfirdn2d) or ``bilinear`` (bilinear resizing / average pooling).
+        style_mixing: probability that a batch mixes two latents at one random crossover layer (0.9).
         w_avg_decay: decay of the tracked average w (0.995).
         mbstd_group_size: D's minibatch-stddev group size (4).
-        growing, fade_images, stabilize_images: progressive growing (StyleGAN: on, 600k images;
-            StyleGAN2 trains at full resolution, growing must be off).
+        growing, fade_images, stabilize_images, initial_resolution: progressive growing (StyleGAN:
+            on, from 8x8, 600k images per fade and per stabilization; StyleGAN2 must not grow).
+        lr_schedule_by_resolution: StyleGAN's official per-resolution rates
+            ({128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; other resolutions use lr_g / lr_d).
         path_length_weight: StyleGAN2's path-length regularizer weight (2; 0 disables).
         path_length_interval: lazy interval of the path-length regularizer (4).
         path_length_decay: decay of the path-length EMA a (0.01).
         path_length_batch_shrink: the regularizer's batch is the batch divided by this (2).
+        lazy_regularization: ``separate`` (official StyleGAN2 training loop): with an interval k > 1
+            a regularizer is its own optimizer step every k iterations on k times its value, and
+            that player's Adam runs at lr * c with betas ** c, c = k / (k + 1). ``fused``: the
+            k-weighted regularizer is added to the main loss every k iterations, Adam unchanged.
         loss, penalty, penalty_weight, penalty_interval: non-saturating loss with R1, gamma = 10,
-            every iteration (StyleGAN2: every 16, weighted by 16).
+            every iteration (StyleGAN2: every 16).
         lr_g, lr_d, betas: Adam 0.001 (StyleGAN2: 0.002), (0, 0.99).
-        ema_decay: G EMA for sampling (0.999).
-        **kwargs: other training options of `AdversarialModel`.
+        ema_decay, ema_kimg: G EMA for sampling with a 10k-image half-life (``ema_kimg``; see
+            `ProgressiveGAN`); ``ema_decay: null`` disables it.
+        sample_noise: noise of `sample`: ``random`` (official metrics) or ``const`` (each layer's
+            fixed noise image; `synthesis`, used by the apps, always uses it, like the official
+            generate.py).
+        **kwargs: other options of `ProgressiveGAN` and `AdversarialModel`.
 
     Example:
         >>> model = StyleGAN(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
@@ -302,16 +363,20 @@ class StyleGAN(ProgressiveGAN):
         mapping_lr_mul: float = 0.01,
         channel_base: Optional[int] = None,
         channel_max: int = 512,
+        resample: Resample = "fir",
         style_mixing: float = 0.9,
         w_avg_decay: float = 0.995,
         mbstd_group_size: int = 4,
         growing: bool = True,
         fade_images: int = 600_000,
         stabilize_images: int = 600_000,
+        initial_resolution: int = 8,
+        lr_schedule_by_resolution: Optional[dict[int, float]] = None,
         path_length_weight: float = 0.0,
         path_length_interval: int = 4,
         path_length_decay: float = 0.01,
         path_length_batch_shrink: int = 2,
+        lazy_regularization: Literal["separate", "fused"] = "separate",
         loss: Literal["nonsaturating", "hinge", "least_squares", "wasserstein", "minimax"] = "nonsaturating",
         penalty: Optional[Literal["gp", "r1", "r2"]] = "r1",
         penalty_weight: float = 10.0,
@@ -320,27 +385,41 @@ class StyleGAN(ProgressiveGAN):
         lr_d: float = 0.001,
         betas: tuple[float, float] = (0.0, 0.99),
         ema_decay: Optional[float] = 0.999,
+        ema_kimg: Optional[float] = 10.0,
+        sample_noise: NoiseMode = "random",
         **kwargs: Any,
     ) -> None:
-        _check_style_options(architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink)
+        _check_style_options(
+            architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink,
+            resample, lazy_regularization, sample_noise,
+        )
+        if lr_schedule_by_resolution is None and architecture == "stylegan" and growing:
+            lr_schedule_by_resolution = dict(STYLEGAN_LR_BY_RESOLUTION)
         super().__init__(
-            image_shape, latent_dim, growing, fade_images, stabilize_images, loss=loss, penalty=penalty,
+            image_shape, latent_dim, growing, fade_images, stabilize_images, initial_resolution=initial_resolution if growing else 4,
+            lr_schedule_by_resolution=lr_schedule_by_resolution, ema_kimg=ema_kimg, loss=loss, penalty=penalty,
             penalty_weight=penalty_weight, penalty_interval=penalty_interval, lr_g=lr_g, lr_d=lr_d, betas=betas,
             ema_decay=ema_decay, **kwargs,
         )
         self.save_hyperparameters()
-        self.architecture, self.style_mixing = architecture, style_mixing
+        self.architecture, self.style_mixing, self.sample_noise = architecture, style_mixing, sample_noise
         self.path_length = (path_length_weight, path_length_interval, path_length_decay, path_length_batch_shrink)
+        # Lazy regularization as separate optimizer steps (official), per player; interval 1 is never lazy.
+        self.separate_regularization = {
+            "d": lazy_regularization == "separate" and penalty is not None and penalty_weight > 0 and penalty_interval > 1,
+            "g": lazy_regularization == "separate" and path_length_weight > 0 and path_length_interval > 1,
+        }
         self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
         c, size, _ = self.image_shape
         base = channel_base or (16384 if architecture == "stylegan" else 32768)
         mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul)
         if architecture == "stylegan":
-            synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max)
-            discriminator: nn.Module = ProGANDiscriminator(size, c, base, channel_max, mbstd_group_size)
+            synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max, resample)
+            blur = (1.0, 2.0, 1.0) if resample == "fir" else None
+            discriminator: nn.Module = ProGANDiscriminator(size, c, base, channel_max, mbstd_group_size, blur_taps=blur)
         else:
-            synthesis = StyleGAN2Synthesis(w_dim, size, c, base, channel_max)
-            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size)
+            synthesis = StyleGAN2Synthesis(w_dim, size, c, base, channel_max, resample)
+            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size, resample)
         self.build(StyleGenerator(mapping, synthesis, w_avg_decay), discriminator)
 
     # -- latent-space hooks used by the apps (genmodels.apps.latent, W space) ------------------
@@ -355,15 +434,19 @@ class StyleGAN(ProgressiveGAN):
     def truncate(self, w: Tensor, psi: float) -> Tensor:
         return self.sampling_generator.truncate(w, psi)
 
-    def synthesis(self, w: Tensor) -> Tensor:
-        """w (N, w_dim) or per-layer ws (N, num_ws, w_dim) -> images at the final resolution, fixed noise."""
+    def synthesis(self, w: Tensor, noise_mode: NoiseMode = "const", generator: Optional[torch.Generator] = None) -> Tensor:
+        """w (N, w_dim) or per-layer ws (N, num_ws, w_dim) -> images at the final resolution.
+
+        Fixed noise by default, so an image is a function of w (the apps interpolate and edit in W).
+        """
         g, phase = self.sampling_generator, self.phase
-        return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, "const"))
+        return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, noise_mode, generator))
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Images of random z with per-layer noise drawn from ``generator`` (``sample_noise='random'``)."""
         if condition is not None:
             raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
-        return self.synthesis(self.mapping(self.sample_latent(n, generator)))
+        return self.synthesis(self.mapping(self.sample_latent(n, generator)), self.sample_noise, generator)
 
     @property
     def num_ws(self) -> int:
@@ -379,40 +462,80 @@ class StyleGAN(ProgressiveGAN):
     def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
         n, phase = batch["image"].shape[0], self.phase
         ws = self.mixed_ws(n, generator)
-        return self.generator.synthesis(ws, phase.level, phase.alpha)
+        return self.generator.synthesis(ws, phase.level, phase.alpha, "random", generator)
 
     def mixed_ws(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         """ws for a training batch, with style-mixing regularization (Sec. 3.1).
 
-        With probability ``style_mixing`` a sample takes w1 = f(z1) before a random crossover layer
-        and w2 = f(z2) from it on, so the network cannot assume adjacent styles are correlated.
+        With probability ``style_mixing`` the batch takes w1 = f(z1) before a crossover layer
+        drawn uniformly from [1, active layers) and w2 = f(z2) from it on; one draw for the whole
+        batch, as the official code does (StyleGAN's G_style, StyleGAN2-ADA's loss.py).
         """
         g = self.generator
         ws = g.broadcast(g.map(self.sample_latent(n, generator), track_w_avg=self.training))
         if self.style_mixing <= 0 or not self.training:
             return ws
         w2 = g.broadcast(g.map(self.sample_latent(n, generator)))
-        mix = torch.rand(n, 1, generator=generator, device=self.device) < self.style_mixing
-        crossover = torch.randint(1, max(self.num_active_ws, 2), (n, 1), generator=generator, device=self.device)
-        layer = torch.arange(g.num_ws, device=self.device)[None]
-        return torch.where((mix & (layer >= crossover))[:, :, None], w2, ws)
+        cutoff = torch.randint(1, max(self.num_active_ws, 2), (), generator=generator, device=self.device)
+        mix = torch.rand((), generator=generator, device=self.device) < self.style_mixing
+        cutoff = torch.where(mix, cutoff, torch.full_like(cutoff, g.num_ws))  # no mixing: past the last layer
+        layer = torch.arange(g.num_ws, device=self.device)
+        return torch.where((layer >= cutoff)[None, :, None], w2, ws)
+
+    def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Non-saturating loss (+ R1 here only when it is not a separate step)."""
+        if not self.separate_regularization["d"]:
+            return super().discriminator_loss(batch, fake)
+        real_out, fake_out = self.discriminate(batch["image"]), self.discriminate(fake)
+        loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
+        return loss, (self._discriminator_stats(real_out, fake_out) if self._logging_step else {})
 
     def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Non-saturating loss, plus the lazy path-length regularizer (StyleGAN2, Sec. 3.2)."""
+        """Non-saturating loss, plus the lazy path-length regularizer when it is fused (StyleGAN2, Sec. 3.2)."""
         loss, logs = super().generator_loss(batch, fake)
-        weight, interval, _, shrink = self.path_length
-        if weight > 0 and self.iteration % interval == 0:
-            penalty, lengths = self.path_length_penalty(max(1, batch["image"].shape[0] // shrink))
-            loss = loss + weight * interval * penalty
-            logs.update({"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()})
+        weight, interval, _, _ = self.path_length
+        if weight > 0 and not self.separate_regularization["g"] and self.iteration % interval == 0:
+            penalty, penalty_logs = self._path_length_term(batch)
+            loss = loss + penalty
+            logs.update(penalty_logs)
         return loss, logs
 
+    def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Official lazy regularization: R1 (D) every ``penalty_interval`` and path length (G) every
+        ``path_length_interval`` iterations, each its own optimizer step on interval x the regularizer."""
+        if not self.separate_regularization[player]:
+            return {}
+        interval = self.penalty_interval if player == "d" else self.path_length[1]
+        if self.iteration % interval != 0:
+            return {}
+        term = self._r1_term if player == "d" else self._path_length_term
+        _, logs = self._update(optimizer, [partial(term, b) for b in micro_batches], f"{player}_reg", step_schedulers=False)
+        return logs
+
+    def _r1_term(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """(gamma / 2) E||grad D(x)||^2 x interval on the real batch (R2: on fresh fakes)."""
+        fake = None
+        if self.penalty != "r1":
+            with torch.no_grad():
+                fake = self.generate(batch)
+        value, grad_norm = self._penalty_value(batch["image"], fake)
+        return self._penalty_scale() * value, {f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm}
+
+    def _path_length_term(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """weight x interval x the path-length penalty on batch / shrink fresh latents."""
+        weight, interval, _, shrink = self.path_length
+        penalty, lengths = self.path_length_penalty(max(1, batch["image"].shape[0] // shrink))
+        return weight * interval * penalty, {"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()}
+
     def path_length_penalty(self, n: int) -> tuple[Tensor, Tensor]:
-        """E_w,y (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a the EMA of the lengths (Eq. 4)."""
+        """E_w,y (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a the EMA of the lengths (Eq. 4).
+
+        The ws are those of a training batch, style mixing included (official loss.py).
+        """
         _, _, decay, _ = self.path_length
         phase = self.phase
         with torch.autocast(device_type=self.device.type, enabled=False):
-            ws = self.generator.broadcast(self.generator.map(self.sample_latent(n))).float()
+            ws = self.mixed_ws(n).float()
             ws = ws.detach().requires_grad_(True) if not ws.requires_grad else ws
             images = self.generator.synthesis(ws, phase.level, phase.alpha).float()
             y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
@@ -421,6 +544,34 @@ class StyleGAN(ProgressiveGAN):
             target = self.path_length_mean.lerp(mean_over_ranks(lengths.detach().mean()), decay)
             self.path_length_mean.copy_(target)
             return (lengths - target).pow(2).mean(), lengths
+
+    # -- optimizers -----------------------------------------------------------------------------
+    def lazy_ratio(self, player: str) -> float:
+        """c = k / (k + 1) for a player regularized in separate steps every k iterations, else 1."""
+        if not self.separate_regularization[player]:
+            return 1.0
+        k = self.penalty_interval if player == "d" else self.path_length[1]
+        return k / (k + 1)
+
+    def learning_rates(self, resolution: int) -> tuple[float, float]:
+        lr_g, lr_d = super().learning_rates(resolution)
+        return lr_g * self.lazy_ratio("g"), lr_d * self.lazy_ratio("d")
+
+    def configure_optimizers(self) -> Any:
+        # Separate regularization steps add 1 step per k to each player's Adam: the official loop
+        # keeps the moments' time constants per iteration with betas ** c, and the lr with lr * c.
+        config = super().configure_optimizers()
+        optimizers = config[0] if isinstance(config, tuple) else config
+        for optimizer, player in zip(optimizers, ("g", "d")):
+            c = self.lazy_ratio(player)
+            for group in optimizer.param_groups:
+                if "betas" in group:
+                    group["betas"] = tuple(beta**c for beta in self.betas)
+        return config
+
+
+#: StyleGAN's official per-resolution learning rates (train.py, ``sched.G_lrate_dict`` = ``D_lrate_dict``).
+STYLEGAN_LR_BY_RESOLUTION: dict[int, float] = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 
 
 class StyleGAN2(StyleGAN):
@@ -452,7 +603,8 @@ class StyleGAN2(StyleGAN):
 
 
 def _check_style_options(
-    architecture: str, growing: bool, style_mixing: float, w_avg_decay: float, pl_weight: float, pl_interval: int, pl_shrink: int
+    architecture: str, growing: bool, style_mixing: float, w_avg_decay: float, pl_weight: float, pl_interval: int, pl_shrink: int,
+    resample: str, lazy: str, sample_noise: str,
 ) -> None:
     checks = [
         ("architecture", architecture in ("stylegan", "stylegan2"), architecture, "'stylegan' or 'stylegan2'"),
@@ -462,6 +614,9 @@ def _check_style_options(
         ("path_length_weight", pl_weight >= 0, pl_weight, ">= 0"),
         ("path_length_interval", pl_interval >= 1, pl_interval, ">= 1"),
         ("path_length_batch_shrink", pl_shrink >= 1, pl_shrink, ">= 1"),
+        ("resample", resample in ("fir", "bilinear"), resample, "'fir' or 'bilinear'"),
+        ("lazy_regularization", lazy in ("separate", "fused"), lazy, "'separate' or 'fused'"),
+        ("sample_noise", sample_noise in ("random", "const"), sample_noise, "'random' or 'const'"),
     ]
     for key, ok, value, allowed in checks:
         if not ok:

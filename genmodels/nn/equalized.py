@@ -13,11 +13,13 @@ it ``lr_mul`` times less. The same holds for the bias (effective bias = stored b
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upfirdn2d
 
 __all__ = ["EqualizedLinear", "EqualizedConv2d", "RELU_GAIN"]
 
@@ -57,12 +59,23 @@ class EqualizedLinear(nn.Module):
 
 
 class EqualizedConv2d(nn.Module):
-    """A "same"-padded convolution with run-time He scaling ``gain / sqrt(in_channels * k * k)``."""
+    """A "same"-padded convolution with run-time He scaling ``gain / sqrt(in_channels * k * k)``.
+
+    ``down=2`` halves the resolution as StyleGAN2's discriminator does (official ``conv2d_resample``):
+    the FIR low-pass ``taps`` first (padded by k // 2 + 1 per side for [1, 3, 3, 1]), then the
+    convolution with stride 2 and no padding.
+    """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, gain: float = RELU_GAIN, lr_mul: float = 1.0
+        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, gain: float = RELU_GAIN, lr_mul: float = 1.0,
+        down: int = 1, taps: Sequence[float] = DEFAULT_TAPS,
     ) -> None:
         super().__init__()
+        if down not in (1, 2):
+            raise ValueError(f"EqualizedConv2d down must be 1 or 2, got {down}")
+        self.down = down
+        if down > 1:
+            self.register_buffer("resample_filter", fir_filter(taps), persistent=False)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size) / lr_mul)
         self.bias: Optional[nn.Parameter] = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_scale = gain / math.sqrt(in_channels * kernel_size * kernel_size) * lr_mul
@@ -73,8 +86,13 @@ class EqualizedConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         bias = None if self.bias is None else self.bias * self.lr_mul
-        return F.conv2d(x, self.effective_weight(), bias, padding=self.padding)
+        if self.down == 1:
+            return F.conv2d(x, self.effective_weight(), bias, padding=self.padding)
+        fw = self.resample_filter.shape[-1]
+        p0, p1 = self.padding + (fw - self.down + 1) // 2, self.padding + (fw - self.down) // 2
+        x = upfirdn2d(x, self.resample_filter, padding=(p0, p1, p0, p1))
+        return F.conv2d(x, self.effective_weight(), bias, stride=self.down)
 
     def extra_repr(self) -> str:
         out_c, in_c, k, _ = self.weight.shape
-        return f"{in_c}, {out_c}, kernel_size={k}, scale={self.weight_scale:.4g}"
+        return f"{in_c}, {out_c}, kernel_size={k}, scale={self.weight_scale:.4g}" + (f", down={self.down}" if self.down > 1 else "")

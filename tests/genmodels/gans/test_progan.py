@@ -1,5 +1,6 @@
 """ProGAN: the growing schedule, fade-in, real images at the current resolution, exact resume."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from tests.cli.common import fit, load
 from tests.genmodels.helpers import loader
 
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, channel_base=32, channel_max=8)
+
+
+def _trainer(iterations: int, callbacks=()) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0,
+                      callbacks=[*callbacks, StopAtIteration(iterations)])
 
 
 def test_schedule_stabilizes_4x4_then_fades_and_stabilizes_each_level():
@@ -135,3 +142,84 @@ def test_cli_refuses_an_image_size_that_cannot_grow(tmp_path: Path, capsys):
     assert err.value.code == 2
     message = capsys.readouterr().err
     assert "power-of-2" in message and "image_size" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# The official training loop (tkarras/progressive_growing_of_gans, NVlabs/stylegan)
+
+
+def _official_lod(images: int, resolution_log2: int, initial_resolution: int, training: int, transition: int) -> float:
+    """training_schedule() of the official code: lod 0 is the final resolution."""
+    phase_dur = training + transition
+    phase_idx = images // phase_dur
+    lod = resolution_log2 - math.log2(initial_resolution) - phase_idx
+    lod -= max(images - phase_idx * phase_dur - training, 0) / transition
+    return max(lod, 0.0)
+
+
+@pytest.mark.parametrize("initial", [4, 8])
+def test_schedule_matches_the_official_lod(initial):
+    schedule = GrowthSchedule(final_level=4, fade_images=6, stabilize_images=10, initial_level=int(math.log2(initial)) - 2)
+    for images in range(0, 120):
+        lod = _official_lod(images, 6, initial, 10, 6)
+        phase = schedule.phase(images)
+        # level L at alpha a is lod = final - L + (1 - a); at a fade's first image alpha 0 of the
+        # new level is the same network output as the official lod (the previous level at alpha 1).
+        assert phase.level - (1.0 - phase.alpha) == pytest.approx(4 - lod), images
+        assert phase.level in (4 - math.floor(lod), 4 - math.floor(lod) + 1), images
+
+
+def test_first_dense_layer_has_the_official_gain():
+    g = ProGANGenerator(latent_dim=8, resolution=16, image_channels=1, channel_base=32, channel_max=8)
+    assert g.blocks[0].dense.weight_scale == pytest.approx(math.sqrt(2) / 4 / math.sqrt(8))  # G_paper: gain=sqrt(2)/4
+    assert g.blocks[0].conv.conv.weight_scale == pytest.approx(math.sqrt(2) / math.sqrt(8 * 9))
+
+
+class _Record(pl.Callback):
+    """Per update: resolution, alpha, micro-batches, images seen after it, D's Adam step count and lr."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module._micro_batches:
+            return
+        opt_d = module.optimizers()[1].optimizer
+        steps = {int(s["step"]) for s in opt_d.state.values()}
+        self.rows.append((module.iteration, module.accumulate_grad_batches, int(module.images_seen), steps, opt_d.param_groups[0]["lr"]))
+
+
+def test_minibatch_schedule_lr_schedule_and_adam_reset_per_phase():
+    """minibatch_dict as accumulated micro-batches, G/D_lrate_dict, reset_opt_for_new_lod at fade start and end."""
+    torch.manual_seed(0)
+    model = ProGAN(**{**TINY, "image_shape": (1, 8, 8)}, fade_images=16, stabilize_images=32,
+                   minibatch_schedule={4: 16, 8: 8}, lr_schedule_by_resolution={8: 0.004})
+    record = _Record()
+    _trainer(5, [record]).fit(model, loader(64, (1, 8, 8), 8))
+    # [0, 32): 4x4, 16 images = 2 micro-batches per update; [32, 48): fade to 8x8; then 8x8 stable.
+    assert [(it, k, seen) for it, k, seen, _, _ in record.rows] == [(1, 2, 16), (2, 2, 32), (3, 1, 40), (4, 1, 48), (5, 1, 56)]
+    # Adam restarts when the fade starts (update 3) and when it ends (update 5).
+    assert [steps for *_, steps, _ in record.rows] == [{1}, {2}, {1}, {2}, {1}]
+    assert [lr for *_, lr in record.rows] == [0.001, 0.001, 0.004, 0.004, 0.004]
+
+
+def test_minibatch_schedule_must_be_a_multiple_of_the_loader_batch():
+    from genmodels.errors import UserError
+
+    model = ProGAN(**{**TINY, "image_shape": (1, 8, 8)}, fade_images=16, stabilize_images=32, minibatch_schedule={4: 12})
+    with pytest.raises(UserError, match="data.init_args.batch_size"):
+        _trainer(1).fit(model, loader(32, (1, 8, 8), 8))
+
+
+def test_a_phase_boundary_inside_an_accumulated_update_keeps_one_phase():
+    """Regression: with 2 micro-batches per update, the phase is fixed at the update's first micro-batch."""
+    torch.manual_seed(0)
+    model = ProGAN(**{**TINY, "image_shape": (1, 8, 8)}, fade_images=64, stabilize_images=8, accumulate_grad_batches=2)
+    seen: list[tuple] = []
+    discriminate = model.discriminate
+    model.discriminate = lambda images, condition=None: (seen.append((model.iteration, images.shape[-1], model.phase)), discriminate(images))[1]
+    _trainer(2).fit(model, loader(32, (1, 8, 8), 8))
+    # Update 1 starts at 0 images (4x4) although its 2nd micro-batch starts at 8 = the boundary;
+    # update 2 starts at 16 images: level 1, alpha (16 - 8) / 64 for both micro-batches.
+    assert {(it, size, phase) for it, size, phase in seen} == {(0, 4, Phase(0, 1.0)), (1, 8, Phase(1, 0.125))}
+    assert int(model.images_seen) == 32

@@ -17,6 +17,7 @@ from tests.genmodels.helpers import loader
 
 TINY_CLI_ARGS = Path(__file__).parents[2] / "cli" / "tiny" / "stylegan.yaml"
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+SMALL = dict(TINY, image_shape=(1, 8, 8))
 
 
 def _trainer(iterations: int, callbacks=()) -> pl.Trainer:
@@ -72,7 +73,7 @@ def test_style_mixing_switches_w_at_a_crossover_layer():
     assert torch.equal(no_mix, no_mix[:, :1].expand_as(no_mix))
 
 
-def test_noise_changes_training_images_but_not_samples():
+def test_noise_changes_training_images_and_a_seed_repeats_its_samples():
     torch.manual_seed(0)
     model = StyleGAN(**TINY, growing=False)
     with torch.no_grad():
@@ -136,3 +137,109 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, config):
     assert a.keys() == b.keys() and {"generator.w_avg", "path_length_mean", "images_seen"} <= set(a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+# ---------------------------------------------------------------------------------------------
+# The official training loop (StyleGAN2-ADA training_loop.py / loss.py, StyleGAN train.py)
+
+
+def test_style_mixing_draws_one_crossover_per_batch():
+    """One mixing decision and one cutoff in [1, num_ws) per batch (official loss.py style_mixing)."""
+    torch.manual_seed(0)
+    model = StyleGAN2(**TINY, style_mixing=0.5).train()
+    cutoffs = []
+    for _ in range(100):
+        ws = model.mixed_ws(8)
+        switch = [k for k in range(1, 6) if not torch.equal(ws[:, k], ws[:, k - 1])]
+        assert len(switch) <= 1
+        cutoff = switch[0] if switch else 6
+        # every sample switches at the same layer, from its w1 to its w2
+        assert torch.equal(ws[:, :cutoff], ws[:, :1].expand(-1, cutoff, -1))
+        assert torch.equal(ws[:, cutoff:], ws[:, -1:].expand(-1, 6 - cutoff, -1))
+        cutoffs.append(cutoff)
+    assert set(cutoffs) == {1, 2, 3, 4, 5, 6}  # 6: not mixed
+    assert 30 < cutoffs.count(6) < 70  # P(no mixing) = 0.5
+
+
+def test_path_length_pass_uses_mixed_styles():
+    torch.manual_seed(0)
+    model = StyleGAN2(**TINY, style_mixing=1.0).train()
+    seen = []
+    model.generator.synthesis.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    model.path_length_penalty(4)
+    (ws,) = seen
+    assert not torch.equal(ws[:, 0], ws[:, -1])  # two latents: crossover before the last layer
+
+
+def test_sample_draws_random_noise_from_the_generator_and_synthesis_keeps_it_fixed():
+    torch.manual_seed(0)
+    model = StyleGAN2(**TINY).eval()
+    with torch.no_grad():
+        for layer in model.generator_ema.synthesis.convs:
+            layer.act.noise.weight.fill_(0.5)
+    seeded = lambda s: model.sample(2, generator=torch.Generator().manual_seed(s))  # noqa: E731
+    torch.testing.assert_close(seeded(0), seeded(0))  # reproducible from the generator
+    z = model.sample_latent(2, torch.Generator().manual_seed(0))
+    fixed = model.synthesis(model.mapping(z))  # const noise (apps, official generate.py)
+    assert not torch.allclose(seeded(0), fixed)  # same z, random noise
+    torch.testing.assert_close(model.synthesis(model.mapping(z)), fixed)
+    const = StyleGAN2(**TINY, sample_noise="const").eval()
+    const.load_state_dict(model.state_dict())
+    torch.testing.assert_close(const.sample(2, generator=torch.Generator().manual_seed(0)), fixed)
+
+
+def test_ema_beta_is_the_official_half_life():
+    model = StyleGAN2(**TINY, ema_kimg=10.0)
+    batches = [{"image": torch.zeros(32, 1, 16, 16)}]
+    assert model.ema_beta(batches) == pytest.approx(0.5 ** (32 / 10_000))  # config F, no ramp
+    assert model.ema_beta(batches * 2) == pytest.approx(0.5 ** (64 / 10_000))  # an update of 2 micro-batches
+    ramped = StyleGAN2(**TINY, ema_kimg=20.0, ema_rampup=0.05)
+    ramped._update_start_images = 1000  # half-life min(20k, 0.05 * 1000) = 50 images
+    assert ramped.ema_beta(batches) == pytest.approx(0.5 ** (32 / 50))
+
+
+def _r1_independently(model, real):
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.discriminator(x, model.phase.level, model.phase.alpha).sum(), x)
+    return grad.pow(2).sum(dim=(1, 2, 3)).mean()
+
+
+def test_separate_lazy_regularization_steps_and_adam_scaling():
+    """Official loop: Dreg every k (R1 * gamma/2 * k), Greg every k, Adam lr * c and betas ** c, c = k / (k + 1)."""
+    torch.manual_seed(0)
+    model = StyleGAN2(**SMALL, penalty_weight=0.5, penalty_interval=2, path_length_interval=2)
+    opt_g, opt_d = model.configure_optimizers()
+    for opt in (opt_g, opt_d):
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.002 * 2 / 3)
+        assert opt.param_groups[0]["betas"] == pytest.approx((0.0, 0.99 ** (2 / 3)))
+    real = torch.rand(4, 1, 8, 8) * 2 - 1
+    value, logs = model._r1_term({"image": real})
+    torch.testing.assert_close(value, _r1_independently(model, real) * 0.5 / 2 * 2)
+    # Trained 4 iterations: D steps = 4 main + 2 R1 steps, G steps = 4 main + 2 path-length steps.
+    _trainer(4).fit(model, loader(32, (1, 8, 8), 8))
+    opt_g, opt_d = (o.optimizer for o in model.optimizers())
+    d, g = model.discriminator, model.generator
+    assert {int(opt_d.state[p]["step"]) for p in d.parameters() if p is not d.head.out.bias} == {6}
+    assert int(opt_d.state[d.head.out.bias]["step"]) == 4  # no R1 gradient: it does not change dD/dx
+    assert int(opt_g.state[g.mapping.layers[0].weight]["step"]) == 6
+    assert int(opt_g.state[g.synthesis.to_rgb[-1].bias]["step"]) == 4  # no path-length gradient
+
+
+def test_fused_lazy_regularization_adds_the_penalty_to_the_main_loss():
+    torch.manual_seed(0)
+    model = StyleGAN2(**SMALL, penalty_weight=0.5, penalty_interval=2, path_length_interval=2, lazy_regularization="fused")
+    opt_g, opt_d = model.configure_optimizers()
+    assert opt_d.param_groups[0]["lr"] == 0.002 and opt_d.param_groups[0]["betas"] == (0.0, 0.99)
+    r1_at: list[int] = []
+    penalty = model._penalty_value
+    model._penalty_value = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
+    _trainer(4).fit(model, loader(32, (1, 8, 8), 8))
+    assert r1_at == [0, 2]
+    assert {int(s["step"]) for s in model.optimizers()[1].optimizer.state.values()} == {4}
+
+
+def test_stylegan_official_growth_starts_at_8x8_with_per_resolution_rates():
+    model = StyleGAN(**{**TINY, "image_shape": (1, 256, 256)}, fade_images=10, stabilize_images=10)
+    assert model.phase.resolution == 8
+    assert [model.learning_rates(r)[0] for r in (64, 128, 256)] == [0.001, 0.0015, 0.002]
+    assert model.schedule.phase(10).resolution == 16 and model.schedule.phase(15).alpha == 0.5
