@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from genmodels.base import GenerativeModel
 from genmodels.compat import ddp_kwargs_of, logger_will_write
 from genmodels.gans.losses import LOSSES, PROBABILITY_LOSSES, clip_weights_, gradient_penalty, r1_penalty
+from genmodels.gans.losses import require_per_sample_critic
 from genmodels.gans.stabilization import (
     apply_spectral_norm,
     ema_decay_at,
@@ -149,6 +150,7 @@ class AdversarialModel(GenerativeModel):
         """Install the two networks and the options that wrap them (spectral norm, EMA)."""
         if self.feature_matching and not callable(getattr(discriminator, "features", None)):
             raise ValueError(f"feature_matching needs a discriminator with a features() method; {type(discriminator).__name__} has none")
+        require_per_sample_critic(discriminator, self.penalty)
         self.generator = generator
         self.discriminator = apply_spectral_norm(discriminator) if self.use_spectral_norm else discriminator
         self.generator_ema = make_ema(generator) if self.ema_decay is not None else None
