@@ -70,6 +70,8 @@ class AdversarialModel(GenerativeModel):
         lr_schedule: ``constant`` | ``linear`` | ``cosine``, stepped per iteration.
         lr_warmup_iterations: linear warm-up length.
         lr_decay_start, lr_decay_end: iterations where the decay starts and reaches 0.
+        lr_decay_every: the decayed rate changes only every k iterations (k = iterations per epoch
+            reproduces a schedule stepped once per epoch, as CycleGAN's authors' code does).
         ema_decay: keep an exponential moving average of G with this decay (e.g. 0.999); `sample`
             and the metrics then use it. Null disables.
         ema_start: iteration from which the average starts (before it, the EMA copies G).
@@ -111,6 +113,7 @@ class AdversarialModel(GenerativeModel):
         lr_warmup_iterations: int = 0,
         lr_decay_start: int = 0,
         lr_decay_end: int = 0,
+        lr_decay_every: int = 1,
         ema_decay: Optional[float] = None,
         ema_start: int = 0,
         grad_clip_norm: Optional[float] = None,
@@ -129,6 +132,7 @@ class AdversarialModel(GenerativeModel):
         self.instance_noise, self.instance_noise_iterations = instance_noise, instance_noise_iterations
         self.optimizer_name, self.lr_g, self.lr_d, self.betas = optimizer, lr_g, lr_d, tuple(betas)
         self.lr_schedule = (lr_schedule, lr_warmup_iterations, lr_decay_start, lr_decay_end)
+        self.lr_decay_every = lr_decay_every
         self.ema_decay, self.ema_start = ema_decay, ema_start
         self.grad_clip_norm = grad_clip_norm
         self.accumulate_grad_batches = accumulate_grad_batches
@@ -141,6 +145,9 @@ class AdversarialModel(GenerativeModel):
         self._val_seed = 1234
         self._logging_step = False
         self._micro_batches: list[dict[str, Tensor]] = []
+
+    #: Update G before D in each iteration, both on the same fakes (CycleGAN's authors' order).
+    generator_first: bool = False
 
     # -- networks -----------------------------------------------------------------------------
     generator: nn.Module
@@ -259,24 +266,37 @@ class AdversarialModel(GenerativeModel):
         with torch.set_grad_enabled(update_generator):
             fakes = [self.generate(b) for b in micro_batches]
 
-        # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
+        if self.generator_first:
+            # CycleGAN's optimize_parameters order: G through the current D, then D on the same fakes.
+            logs = self._generator_step(opt_g, micro_batches, fakes) if update_generator else {}
+            logs.update(self._discriminator_step(opt_d, micro_batches, fakes))
+        else:
+            # 2. D on real and detached fakes; 3. G through the updated D on the same fakes.
+            logs = self._discriminator_step(opt_d, micro_batches, fakes)
+            if update_generator:
+                logs.update(self._generator_step(opt_g, micro_batches, fakes))
+
+        self.iteration += 1
+        if self._logging_step:
+            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
+
+    def _discriminator_step(self, opt_d: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
+        """D's update on real and detached fakes, then its weight clipping (WGAN)."""
         d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
         loss_d, logs = self._update(opt_d, d_losses, "d")
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
+        return logs
 
-        # 3. Generator step through the updated D on the same fakes, then the moving average of G.
-        if update_generator:
-            g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
-            loss_g, logs_g = self._update(opt_g, g_losses, "g")
-            logs.update(logs_g, **{"train/loss_g": loss_g})
-            if self.generator_ema is not None:
-                update_ema(self.generator_ema, self.generator, ema_decay_at(self.iteration, self.ema_decay, self.ema_start))
-
-        self.iteration += 1
-        if self._logging_step:
-            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
+    def _generator_step(self, opt_g: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
+        """G's update through D on the fakes, then the moving average of G."""
+        g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
+        loss_g, logs = self._update(opt_g, g_losses, "g")
+        logs["train/loss_g"] = loss_g
+        if self.generator_ema is not None:
+            update_ema(self.generator_ema, self.generator, ema_decay_at(self.iteration, self.ema_decay, self.ema_start))
+        return logs
 
     def _update(self, optimizer: Any, losses: list[Any], player: str) -> tuple[Tensor, dict[str, Tensor]]:
         """One toggled update of ``optimizer`` from the mean of ``losses`` (one per micro-batch).
@@ -348,7 +368,7 @@ class AdversarialModel(GenerativeModel):
             # Driven by the model's iteration, not the scheduler's own count (G steps less often
             # than D with n_critic > 1). A scheduler steps at the end of an iteration, setting the
             # rate of the next one; step 0 is construction (or re-construction on resume).
-            return lr_factor(self.iteration + (1 if step > 0 else 0), schedule, warmup, start, end)
+            return lr_factor(self.iteration + (1 if step > 0 else 0), schedule, warmup, start, end, self.lr_decay_every)
 
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
@@ -416,6 +436,7 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
         ("lr_g", options["lr_g"] > 0, "positive"),
         ("lr_d", options["lr_d"] > 0, "positive"),
         ("lr_schedule", options["lr_schedule"] in ("constant", "linear", "cosine"), "constant, linear or cosine"),
+        ("lr_decay_every", options["lr_decay_every"] >= 1, ">= 1"),
         ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
         ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),
         ("accumulate_grad_batches", options["accumulate_grad_batches"] >= 1, ">= 1"),
