@@ -21,7 +21,7 @@ import math
 from typing import Any, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
 
@@ -202,8 +202,13 @@ class LikelihoodModel(GenerativeModel):
         bpd = self.bits_per_dim(batch, generator=generator).mean()
         self.log_dict({f"{stage}/bits_per_dim": bpd}, batch_size=batch["image"].shape[0], sync_dist=True)
 
+    def make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """Adam with the configured rate and L2; a model with another optimizer overrides this."""
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        # Frozen copies (a Polyak average) are never optimized.
+        optimizer = self.make_optimizer([p for p in self.parameters() if p.requires_grad])
         if self.warmup_iterations == 0:
             return optimizer
         warmup = self.warmup_iterations
