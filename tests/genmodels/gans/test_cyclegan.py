@@ -1,6 +1,5 @@
 """CycleGAN: the paper's model by default, its objective, cycle loss going down, and the image pool resuming exactly."""
 
-import warnings
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from genmodels.nn.resnet_generator import ResnetBlock
 from tests.cli.common import EXPERIMENTS, fit, load
 from tests.datamodules.formats import experiment_fixture_red2blue
 from tests.genmodels.apps.control_helpers import single_thread
+from tests.genmodels.gans.schedule_helpers import official_lr_per_epoch
 
 
 @pytest.fixture(autouse=True)
@@ -125,25 +125,6 @@ def test_resumed_run_equals_uninterrupted_run_pool_included(tmp_path: Path):
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert a["lr_schedulers"] == b["lr_schedulers"]
     assert a["lr_schedulers"][0]["_last_lr"][0] < 2e-4  # the linear decay is under way
-
-
-def official_lr_per_epoch(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> list[float]:
-    """The authors' multiplier for each training epoch, computed as their code does.
-
-    models/networks.py get_scheduler('linear'): LambdaLR with
-    ``1 - max(0, epoch + epoch_count - n_epochs) / (n_epochs_decay + 1)``; train.py calls
-    update_learning_rate() (one scheduler.step()) at the start of every epoch.
-    """
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    rule = lambda epoch: 1.0 - max(0, epoch + epoch_count - n_epochs) / float(n_epochs_decay + 1)  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
-    rates = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": the authors' order
-        for _ in range(epoch_count, n_epochs + n_epochs_decay + 1):
-            scheduler.step()
-            rates.append(optimizer.param_groups[0]["lr"])
-    return rates
 
 
 def test_horse2zebra_schedule_equals_the_authors_per_epoch_rule():
