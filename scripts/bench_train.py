@@ -41,7 +41,7 @@ def build(name: str, image_size: int):
     if name == "dcgan":
         return DCGAN(image_shape=shape, latent_dim=64, feature_maps=16)
     if name == "wgangp":
-        return WGANGP(image_shape=shape, latent_dim=64, feature_maps=16)
+        return WGANGP(image_shape=shape, latent_dim=64, feature_maps=16, architecture="dcgan", discriminator_norm="layer")
     raise ValueError(f"unknown model {name!r}")
 
 

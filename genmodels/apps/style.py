@@ -9,15 +9,23 @@
   w' = w_avg + psi (w - w_avg); psi = 0 is the average image, negative psi its "opposite".
 - **Interpolation in Z or W**: Z paths are spherical in Z then mapped; W paths are linear in W
   (``genmodels interpolate --space z|w``; the default is W for models that have one).
-- **Perceptual path length** (Sec. 4.2, Eq. 2-3) through torchmetrics' `PerceptualPathLength`,
-  LPIPS on VGG16 features. The VGG16 weights cannot be downloaded offline; without them in the
-  torch hub cache the command stops with a message saying which file to fetch and where to put it.
+- **Perceptual path length** (Sec. 4.2, Eq. 2-3) with the authors' protocol
+  (NVlabs/stylegan metrics/perceptual_path_length.py): pairs of latents, t ~ U[0, 1)
+  (``full``) or t = 0 (``end``), slerp in Z / lerp in W between t and t + epsilon (1e-4),
+  the same (constant) noise for both images, optional face crop (``crop``: rows 3/8-7/8, columns
+  2/8-6/8, what the authors use for FFHQ), box-filter downsampling to 256 px only for larger
+  images, LPIPS (VGG16) distance / epsilon^2, the values outside the 1st-99th percentiles
+  dropped, 100,000 samples. The result is named like the authors' metrics (``ppl_wend``,
+  ``ppl_zfull``, ...). LPIPS is torchmetrics' VGG16 LPIPS (Zhang et al. 2018), the same network
+  as the authors' ``vgg16_zhang_perceptual``. The VGG16 weights cannot be downloaded offline;
+  without them in the torch hub cache the command stops with a message saying which file to
+  fetch and where to put it.
 
 Commands::
 
     genmodels style-mix --ckpt last.ckpt --rows 0 1 2 --cols 10 11 12 13 --styles coarse --out mix.png
     genmodels truncation-grid --ckpt last.ckpt --seeds 0 1 2 3 --psi -1 -0.5 0 0.5 0.7 1 --out trunc.png
-    genmodels ppl --ckpt last.ckpt --space w --num-samples 10000
+    genmodels ppl --ckpt last.ckpt --space w --sampling end --num-samples 100000
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from genmodels.protocols import StyleBased
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
-    "vgg16_weights_path",
+    "unit_slerp", "ppl_images", "within_percentiles", "vgg16_weights_path",
 ]
 
 Styles = Literal["coarse", "middle", "fine"]
@@ -113,41 +121,63 @@ def vgg16_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG16_Weights.IMAGENET1K_V1.url).name
 
 
-class _PathGenerator(nn.Module):
-    """torchmetrics' generator interface: ``sample(n)`` latents, ``forward(latents)`` images in [0, 255]."""
-
-    def __init__(self, model: Any, space: LatentSpace, kind: str, seed: int) -> None:
-        super().__init__()
-        self.__dict__["model"], self.__dict__["space"] = model, space
-        self.kind, self.rng = kind, seeded_generator(seed, space.device)
-
-    def sample(self, n: int) -> Tensor:
-        z = self.space.prior(n, self.rng)
-        return z if self.kind == "z" else self.space.to_codes(z)
-
-    def forward(self, latents: Tensor) -> Tensor:
-        codes = self.space.to_codes(latents) if self.kind == "z" else latents
-        images = self.space.decode(codes)
-        images = images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images  # LPIPS takes RGB
-        return (images.float().clamp(-1, 1) + 1) * 127.5
+def unit_slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """The authors' slerp for PPL: between the unit vectors of ``a`` and ``b`` at per-row ``t``, normalized."""
+    a = a / a.norm(dim=1, keepdim=True)
+    b = b / b.norm(dim=1, keepdim=True)
+    cos = (a * b).sum(1, keepdim=True).clamp(-1, 1)
+    angle = t[:, None] * cos.acos()
+    orthogonal = b - cos * a
+    orthogonal = orthogonal / orthogonal.norm(dim=1, keepdim=True)
+    out = a * angle.cos() + orthogonal * angle.sin()
+    return out / out.norm(dim=1, keepdim=True)
 
 
+def ppl_images(images: Tensor, crop: bool) -> Tensor:
+    """What the distance sees: the face crop (optional), 256 px at most (box filter), RGB, in [-1, 1]."""
+    if crop:
+        c = images.shape[2] // 8
+        images = images[:, :, 3 * c : 7 * c, 2 * c : 6 * c]
+    if images.shape[2] > 256:
+        factor = images.shape[2] // 256
+        images = torch.nn.functional.avg_pool2d(images, factor)
+    return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images  # LPIPS takes RGB
+
+
+def within_percentiles(values: Tensor, low: float = 1.0, high: float = 99.0) -> Tensor:
+    """The values between the ``low``-th percentile (rounded down) and the ``high``-th (rounded up), inclusive."""
+    lo = torch.quantile(values, low / 100, interpolation="lower")
+    hi = torch.quantile(values, high / 100, interpolation="higher")
+    return values[(values >= lo) & (values <= hi)]
+
+
+def _lpips_vgg16() -> nn.Module:
+    """torchmetrics' LPIPS with VGG16 features and no resizing: per-pair distances (N, 1, 1, 1)."""
+    from torchmetrics.functional.image.lpips import _LPIPS  # the per-sample network behind its metrics
+
+    return _LPIPS(pretrained=True, net="vgg", resize=None).eval()
+
+
+@torch.no_grad()
 def perceptual_path_length(
     model: Any,
     space_kind: Literal["z", "w"] = "w",
-    num_samples: int = 10_000,
+    num_samples: int = 100_000,
     epsilon: float = 1e-4,
+    sampling: Literal["full", "end"] = "end",
+    crop: bool = False,
     batch_size: int = 64,
     seed: int = 0,
     sim_net: Optional[nn.Module] = None,
-) -> dict[str, float]:
-    """PPL (mean, std) between the path ends t and t + epsilon; lerp in W, slerp in Z (Sec. 4.2).
+) -> dict[str, Any]:
+    """PPL with the authors' protocol (see the module docstring); ``sim_net`` replaces LPIPS (tests).
 
-    ``sim_net`` replaces LPIPS-VGG16 (tests); otherwise the VGG16 weights must be in the hub cache.
+    Returns ``{"ppl_<space><sampling>": mean of the filtered distances, "..._std": their std,
+    "num_samples", "epsilon", "sampling", "crop"}``.
     """
-    from torchmetrics.image import PerceptualPathLength
-
     space = _w_space(model, "PPL")
+    if sampling not in ("full", "end"):
+        raise ValueError(f"sampling must be 'full' or 'end', got {sampling!r}")
     if sim_net is None and not vgg16_weights_path().is_file():
         raise FileNotFoundError(
             f"PPL needs the LPIPS backbone: torchvision's VGG16 ImageNet weights at {vgg16_weights_path()} "
@@ -155,11 +185,24 @@ def perceptual_path_length(
             "`python -c \"import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')\"` and copy the file "
             "from its torch hub cache to that path (or set TORCH_HOME)"
         )
-    metric = PerceptualPathLength(
-        num_samples=num_samples, batch_size=batch_size, epsilon=epsilon, interpolation_method="lerp" if space_kind == "w" else "slerp_any",
-        resize=64, sim_net=sim_net if sim_net is not None else "vgg",
-    )
-    metric.update(_PathGenerator(model, space, space_kind, seed))
-    with torch.no_grad():
-        mean, std, _ = metric.compute()
-    return {f"ppl_{space_kind}": float(mean), f"ppl_{space_kind}_std": float(std), "num_samples": num_samples, "epsilon": epsilon}
+    distance = (sim_net if sim_net is not None else _lpips_vgg16()).to(space.device)
+    rng = seeded_generator(seed, space.device)
+    distances = []
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        z0, z1 = space.prior(n, rng), space.prior(n, rng)
+        t = torch.rand(n, generator=rng, device=space.device) * (1.0 if sampling == "full" else 0.0)
+        if space_kind == "z":
+            codes = space.to_codes(torch.cat([unit_slerp(z0, z1, t), unit_slerp(z0, z1, t + epsilon)]))
+        else:
+            w0, w1 = space.to_codes(z0), space.to_codes(z1)
+            t_w = t.view(-1, *([1] * (w0.dim() - 1)))
+            codes = torch.cat([torch.lerp(w0, w1, t_w), torch.lerp(w0, w1, t_w + epsilon)])
+        images = ppl_images(space.decode(codes).float().clamp(-1, 1), crop)
+        a, b = images.chunk(2)
+        distances.append(distance(a, b).flatten().float() / epsilon**2)
+    kept = within_percentiles(torch.cat(distances))
+    name = f"ppl_{space_kind}{sampling}"
+    return {name: float(kept.mean()), f"{name}_std": float(kept.std()), "num_samples": num_samples, "epsilon": epsilon,
+            "sampling": sampling, "crop": crop}
+

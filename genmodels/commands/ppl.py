@@ -2,7 +2,7 @@
 
 Needs the VGG16 weights in the torch hub cache (nothing is downloaded). Example::
 
-    genmodels ppl --ckpt last.ckpt --space w --num-samples 10000 --out ppl.json
+    genmodels ppl --ckpt last.ckpt --space w --sampling end --out ppl.json
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from typing import Any
 from genmodels.commands import common as c
 
 NAME = "ppl"
-HELP = "perceptual path length (LPIPS/VGG16) in W or Z"
+HELP = "perceptual path length with the authors' protocol (LPIPS/VGG16 at 256 px, percentile filtering) in W or Z"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(NAME, help=HELP, description="Perceptual path length (StyleGAN Sec. 4.2).")
     c.add_ckpt(p)
     c.option(p, "--space", choices=("w", "z"), default="w", help="latent space of the paths (default w)")
-    c.add_num_samples(p, 10_000, "path pairs sampled")
+    c.option(p, "--sampling", choices=("end", "full"), default="end",
+             help="t = 0 (end, the StyleGAN paper's tables) or t ~ U[0, 1) (full) (default end)")
+    c.option(p, "--crop", action="store_true", help="the authors' face crop before LPIPS (FFHQ / CelebA-HQ faces)")
+    c.add_num_samples(p, 100_000, "path pairs sampled (the authors' protocol: 100,000)")
     c.option(p, "--epsilon", type=c.positive_float, default=1e-4, help="step along the path (default 1e-4)")
     c.add_batch_size(p, 64, "pairs per batch")
     c.add_seed(p)
@@ -40,7 +43,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                    "lower --batch-size", args.max_memory_gb)
     from genmodels.apps.style import perceptual_path_length
 
-    values = perceptual_path_length(model, args.space, args.num_samples, args.epsilon, args.batch_size, args.seed)
+    values = perceptual_path_length(
+        model, args.space, args.num_samples, args.epsilon, args.sampling, args.crop, args.batch_size, args.seed
+    )
     print(json.dumps(values))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

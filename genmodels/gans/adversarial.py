@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from genmodels.base import GenerativeModel
 from genmodels.compat import ddp_kwargs_of, has_trainer, logger_will_write
 from genmodels.gans.losses import LOSSES, PROBABILITY_LOSSES, clip_weights_, gradient_penalty, r1_penalty
+from genmodels.gans.losses import require_per_sample_critic
 from genmodels.gans.stabilization import (
     apply_spectral_norm,
     ema_decay_at,
@@ -69,6 +70,8 @@ class AdversarialModel(GenerativeModel):
         lr_schedule: ``constant`` | ``linear`` | ``cosine``, stepped per iteration.
         lr_warmup_iterations: linear warm-up length.
         lr_decay_start, lr_decay_end: iterations where the decay starts and reaches 0.
+        lr_decay_every: the decayed rate changes only every k iterations (k = iterations per epoch
+            reproduces a schedule stepped once per epoch, as CycleGAN's authors' code does).
         ema_decay: keep an exponential moving average of G with this decay (e.g. 0.999); `sample`
             and the metrics then use it. Null disables.
         ema_start: iteration from which the average starts (before it, the EMA copies G).
@@ -110,6 +113,7 @@ class AdversarialModel(GenerativeModel):
         lr_warmup_iterations: int = 0,
         lr_decay_start: int = 0,
         lr_decay_end: int = 0,
+        lr_decay_every: int = 1,
         ema_decay: Optional[float] = None,
         ema_start: int = 0,
         grad_clip_norm: Optional[float] = None,
@@ -128,6 +132,7 @@ class AdversarialModel(GenerativeModel):
         self.instance_noise, self.instance_noise_iterations = instance_noise, instance_noise_iterations
         self.optimizer_name, self.lr_g, self.lr_d, self.betas = optimizer, lr_g, lr_d, tuple(betas)
         self.lr_schedule = (lr_schedule, lr_warmup_iterations, lr_decay_start, lr_decay_end)
+        self.lr_decay_every = lr_decay_every
         self.ema_decay, self.ema_start = ema_decay, ema_start
         self.grad_clip_norm = grad_clip_norm
         self.accumulate_grad_batches = accumulate_grad_batches
@@ -141,6 +146,9 @@ class AdversarialModel(GenerativeModel):
         self._logging_step = False
         self._micro_batches: list[dict[str, Tensor]] = []
 
+    #: Update G before D in each iteration, both on the same fakes (CycleGAN's authors' order).
+    generator_first: bool = False
+
     # -- networks -----------------------------------------------------------------------------
     generator: nn.Module
     discriminator: nn.Module
@@ -149,6 +157,7 @@ class AdversarialModel(GenerativeModel):
         """Install the two networks and the options that wrap them (spectral norm, EMA)."""
         if self.feature_matching and not callable(getattr(discriminator, "features", None)):
             raise ValueError(f"feature_matching needs a discriminator with a features() method; {type(discriminator).__name__} has none")
+        require_per_sample_critic(discriminator, self.penalty)
         self.generator = generator
         self.discriminator = apply_spectral_norm(discriminator) if self.use_spectral_norm else discriminator
         self.generator_ema = make_ema(generator) if self.ema_decay is not None else None
@@ -257,26 +266,39 @@ class AdversarialModel(GenerativeModel):
         with torch.set_grad_enabled(update_generator):
             fakes = [self.generate(b) for b in micro_batches]
 
-        # 2. Discriminator step on real and detached fakes (then clip its weights for WGAN).
+        if self.generator_first:
+            # CycleGAN's optimize_parameters order: G through the current D, then D on the same fakes.
+            logs = self._generator_step(opt_g, micro_batches, fakes) if update_generator else {}
+            logs.update(self._discriminator_step(opt_d, micro_batches, fakes))
+        else:
+            # 2. D on real and detached fakes; 3. G through the updated D on the same fakes.
+            logs = self._discriminator_step(opt_d, micro_batches, fakes)
+            if update_generator:
+                logs.update(self._generator_step(opt_g, micro_batches, fakes))
+
+        self.iteration += 1
+        if self._logging_step:
+            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
+
+    def _discriminator_step(self, opt_d: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
+        """D's update on real and detached fakes, then its weight clipping (WGAN)."""
         d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
         loss_d, logs = self._update(opt_d, d_losses, "d")
         logs.update(self.regularization_step("d", opt_d, micro_batches))
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
+        return logs
 
-        # 3. Generator step through the updated D on the same fakes, then the moving average of G.
-        if update_generator:
-            g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
-            loss_g, logs_g = self._update(opt_g, g_losses, "g")
-            logs.update(logs_g, **{"train/loss_g": loss_g})
-            logs.update(self.regularization_step("g", opt_g, micro_batches))
-            if self.generator_ema is not None:
-                update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
-
-        self.iteration += 1
-        if self._logging_step:
-            self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
+    def _generator_step(self, opt_g: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
+        """G's update through D on the fakes, its separate regularization step, then the moving average of G."""
+        g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
+        loss_g, logs = self._update(opt_g, g_losses, "g")
+        logs["train/loss_g"] = loss_g
+        logs.update(self.regularization_step("g", opt_g, micro_batches))
+        if self.generator_ema is not None:
+            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
+        return logs
 
     def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """A separate regularization update of ``player`` ("d" or "g") after its main update; none here.
@@ -360,7 +382,7 @@ class AdversarialModel(GenerativeModel):
             # Driven by the model's iteration, not the scheduler's own count (G steps less often
             # than D with n_critic > 1). A scheduler steps at the end of an iteration, setting the
             # rate of the next one; step 0 is construction (or re-construction on resume).
-            return lr_factor(self.iteration + (1 if step > 0 else 0), schedule, warmup, start, end)
+            return lr_factor(self.iteration + (1 if step > 0 else 0), schedule, warmup, start, end, self.lr_decay_every)
 
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
@@ -429,6 +451,7 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
         ("lr_d", options["lr_d"] > 0, "positive"),
         ("betas", len(options["betas"]) == 2 and all(0.0 <= b < 1.0 for b in options["betas"]), "two values in [0, 1)"),
         ("lr_schedule", options["lr_schedule"] in ("constant", "linear", "cosine"), "constant, linear or cosine"),
+        ("lr_decay_every", options["lr_decay_every"] >= 1, ">= 1"),
         ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
         ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),
         ("accumulate_grad_batches", options["accumulate_grad_batches"] >= 1, ">= 1"),

@@ -16,7 +16,12 @@ Networks: ResNet generators with 9 (256 px) or 6 (128 px) residual blocks, refle
 and instance normalization (`genmodels.nn.resnet_generator`); 70x70 PatchGANs with instance
 normalization. Adam, lr 2e-4, beta1 0.5, batch 1; the LR is constant for the first 100 epochs and
 decays linearly to 0 over the next 100: ``lr_schedule: linear`` with ``lr_decay_start`` /
-``lr_decay_end`` in iterations (epochs x images per epoch at batch 1, see the experiment YAMLs).
+``lr_decay_end`` in iterations and ``lr_decay_every`` = iterations per epoch, which reproduces the
+authors' per-epoch LambdaLR exactly (see experiments/cyclegan/horse2zebra.yaml).
+
+Each iteration updates G and F first, through the current discriminators, and then D_X and D_Y on
+the fakes of the same forward pass, the order of the authors' ``optimize_parameters``
+(``generator_first``).
 
 The two generators share one optimizer and the two discriminators another (their losses are
 independent sums, so one joint step equals two separate ones), which fits the
@@ -168,6 +173,7 @@ class CycleGAN(TranslationModel):
         return nets.G(source) if direction == "AtoB" else nets.F(source)
 
     bidirectional = True
+    generator_first = True  # the authors' order: G step, then D step on the same fakes
     input_multiple = 4  # two stride-2 convolutions in each generator
 
     def grid_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:

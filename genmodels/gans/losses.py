@@ -24,10 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.errors import UserError
+
 __all__ = [
     "d_loss_nonsaturating", "g_loss_nonsaturating", "g_loss_minimax", "d_loss_hinge", "g_loss_hinge",
     "d_loss_least_squares", "g_loss_least_squares", "d_loss_wasserstein", "g_loss_wasserstein",
-    "gradient_penalty", "r1_penalty", "clip_weights_", "LOSSES", "PROBABILITY_LOSSES",
+    "gradient_penalty", "r1_penalty", "require_per_sample_critic", "clip_weights_", "LOSSES", "PROBABILITY_LOSSES",
 ]
 
 
@@ -130,6 +132,24 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], images: Tensor) -> tuple[Tens
     with _autocast_off(images):
         squared = _input_gradient(critic, images).flatten(1).pow(2).sum(dim=1)
         return squared.mean(), squared.detach().sqrt().mean()
+
+
+def require_per_sample_critic(discriminator: nn.Module, penalty: Optional[str]) -> None:
+    """Refuse an input-gradient penalty (GP, R1, R2) on a discriminator containing BatchNorm.
+
+    The penalties constrain the gradient of each sample's own output, d D(x_i) / d x_i. With
+    BatchNorm in training mode D(x_i) also depends on every other x_j of the batch through the
+    batch statistics, so the computed gradient is not the per-sample one and the penalty is
+    silently wrong (Gulrajani et al. 2017, Sec. 4, "No critic batch normalization").
+    """
+    if penalty is None:
+        return
+    batch_norms = [name for name, module in discriminator.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if batch_norms:
+        raise UserError(
+            f"penalty {penalty!r} needs a discriminator without BatchNorm (found {type(discriminator).__name__}.{batch_norms[0]}): "
+            "the penalty is per sample and BatchNorm couples the samples; use layer/instance normalization or none, or set penalty: null"
+        )
 
 
 @torch.no_grad()

@@ -66,15 +66,18 @@ def ema_decay_at(iteration: int, decay: float, start: int) -> float:
 
 
 def lr_factor(
-    iteration: int, schedule: LRSchedule, warmup: int = 0, decay_start: int = 0, decay_end: int = 0
+    iteration: int, schedule: LRSchedule, warmup: int = 0, decay_start: int = 0, decay_end: int = 0, every: int = 1
 ) -> float:
     """Multiplier of the base learning rate at ``iteration``.
 
     Linear warm-up over ``warmup`` iterations, then constant until ``decay_start``, then a linear
     or cosine decay reaching 0 at ``decay_end`` (CycleGAN's "constant, then linearly to zero").
+    With ``every`` = k the decay is read at the start of each block of k iterations, so the rate
+    is piecewise constant (a per-epoch scheduler in iteration units).
     """
     if warmup > 0 and iteration < warmup:
         return (iteration + 1) / warmup
+    iteration = iteration // every * every
     if schedule == "constant" or iteration < decay_start or decay_end <= decay_start:
         return 1.0
     progress = min(1.0, (iteration - decay_start) / (decay_end - decay_start))

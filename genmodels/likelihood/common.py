@@ -21,7 +21,7 @@ import math
 from typing import Any, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
 
@@ -146,7 +146,8 @@ class LikelihoodModel(GenerativeModel):
     Args:
         image_shape: ``(C, H, W)``, linked from the datamodule.
         lr: Adam learning rate.
-        weight_decay: L2 penalty added by Adam (RealNVP uses 5e-5).
+        weight_decay: L2 penalty on every parameter, added by Adam (0: none; RealNVP's own L2 is
+            its ``l2_coefficient``).
         warmup_iterations: linear learning-rate warm-up from 0 over this many iterations
             (Glow and PixelCNN++ warm up; flows often diverge without it).
     """
@@ -177,10 +178,18 @@ class LikelihoodModel(GenerativeModel):
         raise NotImplementedError
 
     # -- Lightning hooks ------------------------------------------------------------------------
+    def regularization(self) -> Optional[Tensor]:
+        """A penalty added to the training loss (in bits/dim units); none by default."""
+        return None
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self.bits_per_dim(batch).mean()
-        self.log_train({"train/bits_per_dim": loss.detach()})
-        return loss
+        bpd = self.bits_per_dim(batch).mean()
+        logs = {"train/bits_per_dim": bpd.detach()}
+        penalty = self.regularization()
+        if penalty is not None:
+            logs["train/regularization"] = penalty.detach()
+        self.log_train(logs)
+        return bpd if penalty is None else bpd + penalty
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "val")
@@ -193,8 +202,13 @@ class LikelihoodModel(GenerativeModel):
         bpd = self.bits_per_dim(batch, generator=generator).mean()
         self.log_dict({f"{stage}/bits_per_dim": bpd}, batch_size=batch["image"].shape[0], sync_dist=True)
 
+    def make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """Adam with the configured rate and L2; a model with another optimizer overrides this."""
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        # Frozen copies (a Polyak average) are never optimized.
+        optimizer = self.make_optimizer([p for p in self.parameters() if p.requires_grad])
         if self.warmup_iterations == 0:
             return optimizer
         warmup = self.warmup_iterations

@@ -27,6 +27,15 @@ and ``x^2`` and the count) across all ranks with ``all_reduce`` before setting i
 so every rank initializes from the same global batch and the ranks agree. The ``initialized``
 flag is a buffer, saved in checkpoints, so a resumed run never re-initializes.
 
+Optimization as in the authors' code (openai/glow optim.py, train.py defaults): ``optimizer:
+adamax`` is their Adamax variant (`GlowAdamax`) and ``polyak_iterations`` T keeps a Polyak
+(exponential moving) average of the weights with decay ``beta2 = 1 - 1/T``, the same beta2 as
+Adamax's second moment; the authors use T = one epoch of iterations (``polyak_epochs`` 1). The
+average starts from the weights after the data-dependent init, is saved in checkpoints
+(``flow_polyak``), and is what evaluation and sampling use (``polyak_evaluation``; the authors'
+train.py has its ``polyak_swap`` calls commented out, so their logged test numbers used the raw
+weights: ``polyak_evaluation: false`` reproduces that).
+
 Not implemented: the reduced bit depth (``n_bits < 8``) of the paper's CelebA-HQ runs, the
 class-conditional prior, and the reversal/shuffle permutation baselines of Sec. 5.1.
 """
@@ -41,6 +50,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.gans.stabilization import make_ema, update_ema
 from genmodels.likelihood.common import (
     LikelihoodModel,
     check_at_least_one,
@@ -54,7 +64,7 @@ from genmodels.likelihood.common import (
     unsqueeze,
 )
 
-__all__ = ["Glow", "GlowFlow", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
+__all__ = ["Glow", "GlowFlow", "GlowAdamax", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -346,6 +356,46 @@ class GlowFlow(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
+class GlowAdamax(torch.optim.Optimizer):
+    """The authors' Adamax (openai/glow optim.py ``adamax``), per parameter w with gradient g:
+
+        m <- beta1 m + (1 - beta1) g
+        u <- max(beta2 u, |g|)
+        w <- w - lr sqrt(1 - beta2^t) / (1 - beta1^t) * m / (u + eps)
+
+    It differs from ``torch.optim.Adamax`` by the ``sqrt(1 - beta2^t)`` factor (with beta2 close to
+    1 it ramps the first steps up, like Adam's bias correction) and by adding ``eps`` outside the
+    max. ``beta2 = 1 - 1/T`` for a Polyak horizon of T iterations (`Glow`).
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["u"] = torch.zeros_like(p)
+                state["step"] += 1
+                t = state["step"]
+                state["m"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                torch.maximum(state["u"].mul_(beta2), p.grad.abs(), out=state["u"])
+                step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                p.addcdiv_(state["m"], state["u"] + group["eps"], value=-step_size)
+        return loss
+
+
 class Glow(LikelihoodModel):
     """Glow trained by maximum likelihood on uniformly dequantized, centred images.
 
@@ -357,9 +407,14 @@ class Glow(LikelihoodModel):
         hidden_channels: width of the coupling networks (512 in the paper).
         lu: LU-decomposed 1x1 convolutions (Eq. 10-11).
         coupling: ``affine`` or ``additive``.
-        lr: Adam learning rate (1e-3 in the paper).
-        weight_decay: L2 penalty.
-        warmup_iterations: linear learning-rate warm-up.
+        lr: learning rate (1e-3 in the paper and the authors' code).
+        weight_decay: L2 penalty (Adam only; the authors' default is none).
+        warmup_iterations: linear learning-rate warm-up (the authors': 10 epochs).
+        optimizer: ``adam`` (torch Adam, beta2 0.999) or ``adamax`` (`GlowAdamax`, the authors'
+            default; beta2 = 1 - 1/``polyak_iterations``, or 0.999 without averaging).
+        polyak_iterations: T, the horizon of the Polyak average of the weights (decay 1 - 1/T);
+            the authors use one epoch, ceil(train images / batch); null: no averaging.
+        polyak_evaluation: evaluate and sample with the averaged weights (when averaging).
 
     Example:
         >>> model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
@@ -378,18 +433,56 @@ class Glow(LikelihoodModel):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_iterations: int = 200,
+        optimizer: Literal["adam", "adamax"] = "adam",
+        polyak_iterations: Optional[int] = None,
+        polyak_evaluation: bool = True,
     ) -> None:
         super().__init__(image_shape, lr=lr, weight_decay=weight_decay, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
         check_at_least_one(num_levels=num_levels, steps_per_level=steps_per_level, hidden_channels=hidden_channels)
         if coupling not in ("affine", "additive"):
             raise ValueError(f"model option coupling={coupling!r} is invalid: must be affine or additive")
+        if optimizer not in ("adam", "adamax"):
+            raise ValueError(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
+        if polyak_iterations is not None and polyak_iterations < 1:
+            raise ValueError(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
         check_squeezable(self.image_shape, num_levels, "Glow", "num_levels")
         self.flow = GlowFlow(self.image_shape, num_levels, steps_per_level, hidden_channels, lu, coupling == "affine")
+        self.optimizer_name, self.polyak_evaluation = optimizer, polyak_evaluation
+        self.polyak_decay = 1.0 - 1.0 / polyak_iterations if polyak_iterations is not None else None
+        self.flow_polyak: Optional[nn.Module] = make_ema(self.flow) if polyak_iterations is not None else None
+
+    # -- optimization: the authors' Adamax and Polyak averaging -----------------------------------
+    def make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        if self.optimizer_name == "adam":
+            return super().make_optimizer(params)
+        beta2 = self.polyak_decay if self.polyak_decay is not None else 0.999
+        return GlowAdamax(params, lr=self.lr, betas=(0.9, beta2))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = super().training_step(batch, batch_idx)
+        if self.flow_polyak is not None and self.iteration == 0:
+            # The average starts from the weights as initialized, which for actnorm means after
+            # the first batch's data-dependent init (the authors' shadow variables start from the
+            # variables' initialized values); this runs after the forward, before the first step.
+            update_ema(self.flow_polyak, self.flow, 0.0)
+        return loss
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.flow_polyak is not None:
+            update_ema(self.flow_polyak, self.flow, self.polyak_decay)
+
+    @property
+    def evaluation_flow(self) -> GlowFlow:
+        """The flow that evaluation and sampling use: the Polyak average when kept and enabled."""
+        if self.flow_polyak is not None and self.polyak_evaluation and not self.training:
+            return self.flow_polyak  # type: ignore[return-value]
+        return self.flow
 
     def log_density(self, y: Tensor) -> Tensor:
         """``log p(y)`` per example for ``y`` in [0, 1)^D; the centring ``y - 1/2`` has unit Jacobian."""
-        _, log_det, log_prior = self.flow(y - 0.5)
+        _, log_det, log_prior = self.evaluation_flow(y - 0.5)
         return log_prior + log_det
 
     def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
@@ -413,8 +506,9 @@ class Glow(LikelihoodModel):
         was_training = self.training
         self.eval()
         try:
-            top = self.flow.sample_top(n, temperature, generator)
-            latents: list[Optional[Tensor]] = [None] * (len(self.flow.latent_shapes) - 1) + [top]
-            return quantize(self.flow.inverse(latents, temperature, generator) + 0.5)
+            flow = self.evaluation_flow
+            top = flow.sample_top(n, temperature, generator)
+            latents: list[Optional[Tensor]] = [None] * (len(flow.latent_shapes) - 1) + [top]
+            return quantize(flow.inverse(latents, temperature, generator) + 0.5)
         finally:
             self.train(was_training)

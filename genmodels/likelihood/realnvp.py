@@ -20,6 +20,12 @@ Implemented:
   log-determinant; uniform dequantization and bits/dim as in `genmodels.likelihood.common`;
 - sampling ``z ~ N(0, T^2 I)`` with temperature ``T``.
 
+- the authors' L2 regularization (tensorflow/models research/real_nvp,
+  ``l2_coeff * sum(v^2)`` over the weight-normalization magnitudes and the couplings' ``tanh``
+  scales, coefficient 5e-5; "L2 regularization on the weight scale parameters", Sec. 4.1) and
+  nothing else: the authors add it to the loss in nats per image, so here it is divided by
+  ``D ln 2`` to keep its weight relative to the bits/dim loss.
+
 Not implemented: batch normalization as a flow layer (Sec. 3.7; it makes the density depend on
 the batch while training), the paper's ResNet depth and width (set by ``hidden_channels`` and
 ``num_blocks``).
@@ -266,7 +272,8 @@ class RealNVP(LikelihoodModel):
         num_blocks: residual blocks per ``s, t`` ResNet.
         alpha: the logit pre-processing's margin ``a`` (0.05 in the paper).
         lr: Adam learning rate.
-        weight_decay: L2 penalty (5e-5 in the paper).
+        l2_coefficient: the authors' ``l2_coeff`` (5e-5) on the weight-norm magnitudes and coupling
+            scales only (see `weight_scale_l2`); 0 disables it.
         warmup_iterations: linear learning-rate warm-up.
 
     Example:
@@ -283,17 +290,42 @@ class RealNVP(LikelihoodModel):
         num_blocks: int = 4,
         alpha: float = 0.05,
         lr: float = 1e-3,
-        weight_decay: float = 5e-5,
+        l2_coefficient: float = 5e-5,
         warmup_iterations: int = 200,
     ) -> None:
-        super().__init__(image_shape, lr=lr, weight_decay=weight_decay, warmup_iterations=warmup_iterations)
+        super().__init__(image_shape, lr=lr, weight_decay=0.0, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
+        if l2_coefficient < 0:
+            raise ValueError(f"model option l2_coefficient={l2_coefficient!r} is invalid: must be >= 0")
+        self.l2_coefficient = l2_coefficient
         check_at_least_one(num_scales=num_scales, hidden_channels=hidden_channels, num_blocks=num_blocks)
         if not 0 <= alpha < 0.5:
             raise ValueError(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
         check_squeezable(self.image_shape, num_scales - 1, "RealNVP", "num_scales")
         self.preprocess = LogitTransform(alpha)
         self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks)
+
+    def weight_scale_l2(self) -> Tensor:
+        """``sum(v^2)`` over the parameters the authors regularize: every weight-normalization
+        magnitude ``g`` and every coupling's ``tanh`` scale (their "magnitude" and
+        "rescaling_scale" variables); convolution directions and biases are not penalized."""
+        return sum((p.pow(2).sum() for p in self.regularized_parameters()), torch.zeros((), device=self.device))
+
+    def regularized_parameters(self) -> list[nn.Parameter]:
+        params: list[nn.Parameter] = []
+        for module in self.modules():
+            if isinstance(module, AffineCoupling):
+                params.append(module.scale)
+            parametrizations = getattr(module, "parametrizations", None)
+            if parametrizations is not None and "weight" in parametrizations:
+                params.append(parametrizations.weight.original0)  # weight_norm's g
+        return params
+
+    def regularization(self) -> Optional[Tensor]:
+        if self.l2_coefficient == 0:
+            return None
+        # The authors' loss is nats per image; ours is bits/dim = nats / (D ln 2).
+        return self.l2_coefficient * self.weight_scale_l2() / (self.num_dims * math.log(2))
 
     def encode(self, y: Tensor) -> tuple[list[Tensor], Tensor]:
         """Dequantized images ``y`` in [0, 1) -> (latents, log|det| of the whole bijection)."""

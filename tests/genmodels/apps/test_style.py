@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -11,10 +12,13 @@ from genmodels.apps.export import export_weights
 from genmodels.apps.generation import generate
 from genmodels.apps.style import (
     perceptual_path_length,
+    ppl_images,
     style_layer_ranges,
     style_mixing_grid,
     truncation_grid,
+    unit_slerp,
     vgg16_weights_path,
+    within_percentiles,
     z_interpolation_frames,
 )
 from genmodels.cli import main
@@ -71,11 +75,69 @@ class _L2(torch.nn.Module):
 
 def test_ppl_with_a_given_similarity_net_and_a_clear_error_without_vgg(model, monkeypatch, tmp_path):
     values = perceptual_path_length(model, "w", num_samples=16, batch_size=8, sim_net=_L2())
-    assert values["ppl_w"] > 0 and set(values) == {"ppl_w", "ppl_w_std", "num_samples", "epsilon"}
+    assert values["ppl_wend"] > 0
+    assert set(values) == {"ppl_wend", "ppl_wend_std", "num_samples", "epsilon", "sampling", "crop"}
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     assert not vgg16_weights_path().is_file()
     with pytest.raises(FileNotFoundError, match="VGG16"):
         perceptual_path_length(model, "w", num_samples=16)
+
+
+def test_ppl_defaults_are_the_authors_protocol():
+    import inspect
+
+    defaults = {k: v.default for k, v in inspect.signature(perceptual_path_length).parameters.items()}
+    assert (defaults["num_samples"], defaults["epsilon"]) == (100_000, 1e-4)
+
+
+def test_percentile_filter_matches_numpy():
+    values = torch.cat([torch.arange(1000.0), torch.tensor([1e9, -1e9])])
+    expected = np.extract((values.numpy() >= np.percentile(values.numpy(), 1, method="lower"))
+                          & (values.numpy() <= np.percentile(values.numpy(), 99, method="higher")), values.numpy())
+    kept = within_percentiles(values)
+    # 1002 sorted values: ranks 10.01 (down: 10, value 9) and 990.99 (up: 991, value 990).
+    assert kept.min() == 9.0 and kept.max() == 990.0  # the two outliers and the extreme ranks are dropped
+    np.testing.assert_array_equal(kept.numpy(), expected)
+
+
+def test_unit_slerp_walks_the_great_circle_between_unit_vectors():
+    a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+    torch.testing.assert_close(unit_slerp(a, b, torch.tensor([0.5])), torch.tensor([[0.5**0.5, 0.5**0.5]]))
+    torch.testing.assert_close(unit_slerp(a, b, torch.tensor([1.0 / 3])), torch.tensor([[3**0.5 / 2, 0.5]]))
+
+
+def test_ppl_images_crop_and_downsample_as_the_authors():
+    images = torch.arange(16 * 16, dtype=torch.float32).view(1, 1, 16, 16)
+    cropped = ppl_images(images, crop=True)  # c = 2: rows 6..13, columns 4..11
+    assert cropped.shape == (1, 3, 8, 8)
+    torch.testing.assert_close(cropped[0, 0], images[0, 0, 6:14, 4:12])
+    big = torch.arange(512 * 512, dtype=torch.float32).view(1, 1, 512, 512)
+    small = ppl_images(big, crop=False)
+    assert small.shape == (1, 3, 256, 256)
+    assert small[0, 0, 0, 0].item() == (0 + 1 + 512 + 513) / 4  # a 2x2 box average
+    assert ppl_images(images, crop=False).shape[-1] == 16  # never upsampled
+
+
+def test_full_w_ppl_equals_a_direct_computation(model):
+    # Independently: draw the same z pairs and t, lerp the mapped w's, synthesize, squared
+    # distance / eps^2, drop outside the 1st/99th percentiles (numpy), mean.
+    eps, n = 1e-2, 12
+    got = perceptual_path_length(model, "w", num_samples=n, epsilon=eps, sampling="full", batch_size=n, seed=3, sim_net=_L2())
+    rng = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        z0, z1 = model.sample_latent(n, rng), model.sample_latent(n, rng)
+        t = torch.rand(n, generator=rng)
+        w0, w1 = model.mapping(z0), model.mapping(z1)
+        dists = []
+        for i in range(n):
+            ti = t[i].item()
+            img_a = model.synthesis((w0[i] + ti * (w1[i] - w0[i]))[None])
+            img_b = model.synthesis((w0[i] + (ti + eps) * (w1[i] - w0[i]))[None])
+            dists.append(((img_a.clamp(-1, 1) - img_b.clamp(-1, 1)) ** 2).mean().item() / eps**2)
+    d = np.array(dists)
+    kept = d[(d >= np.percentile(d, 1, method="lower")) & (d <= np.percentile(d, 99, method="higher"))]
+    assert got["ppl_wfull"] == pytest.approx(kept.mean(), rel=1e-4)
+    assert got["sampling"] == "full" and got["crop"] is False
 
 
 def test_commands_write_grids_and_gifs(model, tmp_path: Path, capsys):

@@ -9,12 +9,14 @@ import yaml
 
 from datamodules import UnpairedImageDataModule
 from datamodules.synthetic_translation import write_red2blue
-from genmodels import CycleGAN
+from genmodels import CycleGAN, Pix2Pix
 from genmodels.callbacks import StopAtIteration
+from genmodels.gans.stabilization import lr_factor
 from genmodels.nn.resnet_generator import ResnetBlock
 from tests.cli.common import EXPERIMENTS, fit, load
 from tests.datamodules.formats import experiment_fixture_red2blue
 from tests.genmodels.apps.control_helpers import single_thread
+from tests.genmodels.gans.schedule_helpers import official_lr_per_epoch
 
 
 @pytest.fixture(autouse=True)
@@ -125,9 +127,67 @@ def test_resumed_run_equals_uninterrupted_run_pool_included(tmp_path: Path):
     assert a["lr_schedulers"][0]["_last_lr"][0] < 2e-4  # the linear decay is under way
 
 
-def test_horse2zebra_experiment_expresses_the_papers_schedule_in_iterations():
+def test_horse2zebra_schedule_equals_the_authors_per_epoch_rule():
     config = yaml.safe_load((EXPERIMENTS / "cyclegan/horse2zebra.yaml").read_text())
     model = config["model"]["init_args"]
     epoch = max(1067, 1334)  # horse2zebra trainA / trainB sizes; the reference code's epoch at batch 1
     assert model["lr_schedule"] == "linear" and config["data"]["init_args"]["batch_size"] == 1
-    assert (model["lr_decay_start"], model["lr_decay_end"], config["max_iterations"]) == (100 * epoch, 200 * epoch, 200 * epoch)
+    assert config["max_iterations"] == 200 * epoch and model["lr_decay_every"] == epoch
+    official = official_lr_per_epoch(100, 100)
+    assert official[98] == 1.0 and official[99] == pytest.approx(100 / 101) and official[199] == 0.0
+    schedule = ("linear", 0, model["lr_decay_start"], model["lr_decay_end"], model["lr_decay_every"])
+    for k, rate in enumerate(official):
+        for i in (k * epoch, k * epoch + epoch // 2, (k + 1) * epoch - 1):  # first, middle, last iteration
+            assert lr_factor(i, *schedule) == pytest.approx(rate, abs=1e-12), (k, i)
+
+
+class LRProbe(pl.Callback):
+    def __init__(self):
+        self.rates = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.rates.append((trainer.optimizers[0].param_groups[0]["lr"], trainer.optimizers[1].param_groups[0]["lr"]))
+
+
+def test_training_follows_the_authors_schedule_iteration_by_iteration(tmp_path):
+    # 8 images at batch 4: 2 iterations per epoch; n_epochs = n_epochs_decay = 2 -> 4 epochs.
+    per_epoch, n_epochs, n_decay = 2, 2, 2
+    model = CycleGAN(image_shape=(3, 32, 32), ngf=4, ndf=4, n_blocks=1, pool_size=2, lr_schedule="linear",
+                     lr_decay_start=(n_epochs - 2) * per_epoch, lr_decay_end=(n_epochs + n_decay - 1) * per_epoch,
+                     lr_decay_every=per_epoch)
+    probe = LRProbe()
+    pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, max_epochs=-1, num_sanity_val_steps=0, limit_val_batches=0,
+               callbacks=[probe, StopAtIteration(8)]).fit(model, datamodule=red2blue(tmp_path))
+    expected = [rate * 2e-4 for rate in official_lr_per_epoch(n_epochs, n_decay) for _ in range(per_epoch)]
+    assert [g for g, _ in probe.rates] == pytest.approx(expected) and [d for _, d in probe.rates] == pytest.approx(expected)
+    assert expected[-1] == 0.0  # the authors' last epoch trains at rate 0
+
+
+class Order(CycleGAN):
+    """Records which player steps first and what D is trained on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = []
+
+    def generator_loss(self, batch, fakes):
+        self.calls.append("g")
+        return super().generator_loss(batch, fakes)
+
+    def discriminator_loss(self, batch, fakes):
+        self.calls.append("d")
+        with torch.no_grad():  # G has already stepped, so it no longer produces the fakes D sees
+            self.d_sees_pre_update_fakes = not torch.allclose(self.generator.G(batch["A"]), fakes[0])
+        return super().discriminator_loss(batch, fakes)
+
+
+def test_generator_is_updated_before_the_discriminator_on_the_same_fakes(tmp_path):
+    # models/cycle_gan_model.py optimize_parameters: forward, G step (D frozen), then D step on
+    # the fakes of that forward pass (through the image pool).
+    model = Order(image_shape=(3, 32, 32), ngf=4, ndf=4, n_blocks=1, pool_size=0, lr_g=1e-2)
+    pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, max_epochs=-1, num_sanity_val_steps=0, limit_val_batches=0,
+               callbacks=[StopAtIteration(3)]).fit(model, datamodule=red2blue(tmp_path))
+    assert model.calls == ["g", "d"] * 3 and model.d_sees_pre_update_fakes
+    assert CycleGAN.generator_first and not Pix2Pix.generator_first  # pix2pix's authors update D first

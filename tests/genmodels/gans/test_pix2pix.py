@@ -4,6 +4,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+import yaml
 
 from datamodules import PairedImageDataModule
 from datamodules.synthetic_translation import write_edges2shapes
@@ -11,9 +12,12 @@ from genmodels import Pix2Pix
 from genmodels.callbacks import StopAtIteration
 from genmodels.checkpoints import load_model
 from genmodels.conditioning import ConditionError
+from genmodels.gans.stabilization import lr_factor
 from genmodels.metrics.classifier import save_classifier
 from genmodels.nn.unet import AlwaysDropout
+from tests.cli.common import EXPERIMENTS
 from tests.genmodels.apps.control_helpers import save_model_checkpoint, single_thread
+from tests.genmodels.gans.schedule_helpers import official_lr_per_epoch
 from tests.genmodels.metrics.fixtures import make_classifier
 
 
@@ -156,3 +160,14 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert a["PairedImageDataModule"] == b["PairedImageDataModule"]
+
+
+def test_maps_schedule_equals_the_authors_per_epoch_rule():
+    config = yaml.safe_load((EXPERIMENTS / "pix2pix/maps.yaml").read_text())
+    model, epoch = config["model"]["init_args"], 1096  # maps training pairs at batch 1
+    assert config["data"]["init_args"]["batch_size"] == 1 and config["max_iterations"] == 200 * epoch
+    schedule = (model["lr_schedule"], 0, model["lr_decay_start"], model["lr_decay_end"], model["lr_decay_every"])
+    for k, rate in enumerate(official_lr_per_epoch(100, 100)):
+        for i in (k * epoch, (k + 1) * epoch - 1):
+            assert lr_factor(i, *schedule) == pytest.approx(rate, abs=1e-12), (k, i)
+    assert not Pix2Pix.generator_first  # pix2pix_model.py optimize_parameters: D, then G

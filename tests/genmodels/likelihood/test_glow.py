@@ -110,3 +110,106 @@ def test_sampling_never_triggers_the_data_dependent_init():
     model.sample(2, generator=torch.Generator().manual_seed(0))
     assert model.training
     assert all(m.initialized.item() == 0 for m in model.modules() if isinstance(m, ActNorm))
+
+
+# -- the authors' optimizer: Adamax and Polyak averaging (openai/glow optim.py) ------------------
+
+import math  # noqa: E402
+
+import pytorch_lightning as pl  # noqa: E402
+import yaml  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from genmodels.likelihood.glow import GlowAdamax  # noqa: E402
+from tests.cli.common import EXPERIMENTS  # noqa: E402
+
+
+def test_glow_adamax_matches_the_authors_update_by_hand():
+    lr, beta1, beta2, eps = 0.01, 0.9, 0.99, 1e-8
+    grads = [[0.1, -0.2], [0.3, 0.05], [-0.2, 0.1]]
+    w = torch.nn.Parameter(torch.tensor([0.5, -1.0], dtype=torch.float64))
+    optimizer = GlowAdamax([w], lr=lr, betas=(beta1, beta2), eps=eps)
+    expected, m, u = [0.5, -1.0], [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(grads, start=1):
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+        alpha = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        for i in range(2):
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+            u[i] = max(beta2 * u[i], abs(g[i]))
+            expected[i] -= alpha * m[i] / (u[i] + eps)
+        assert w.tolist() == pytest.approx(expected, rel=1e-12), t
+    # Not torch's Adamax: its first step is lr * m / ((1 - beta1) u) = lr, ten times the authors'
+    # lr * sqrt(1 - beta2) here.
+    v = torch.nn.Parameter(torch.tensor([0.5, -1.0], dtype=torch.float64))
+    torch_adamax = torch.optim.Adamax([v], lr=lr, betas=(beta1, beta2), eps=eps)
+    v.grad = torch.tensor(grads[0], dtype=torch.float64)
+    torch_adamax.step()
+    assert 0.5 - v[0].item() == pytest.approx(lr, rel=1e-6)
+
+
+class _Weights(pl.Callback):
+    """Records one coupling weight after every optimizer step."""
+
+    def __init__(self):
+        self.after = []
+
+    def on_train_batch_end(self, trainer, model, outputs, batch, batch_idx):
+        self.after.append(_coupling_weight(model.flow).detach().clone())
+
+
+def _coupling_weight(flow):
+    return next(p for name, p in flow.named_parameters() if name.endswith("nn.conv1.weight"))
+
+
+def _fit_tiny(model, steps):
+    torch.manual_seed(0)
+    images = [{"image": torch.rand(1, 8, 8) * 2 - 1} for _ in range(4 * steps)]
+    probe = _Weights()
+    pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, max_steps=steps, callbacks=[probe]).fit(model, DataLoader(images, batch_size=4))
+    return probe.after
+
+
+def test_polyak_average_matches_a_hand_computed_moving_average():
+    torch.manual_seed(0)
+    model = Glow(image_shape=(1, 8, 8), num_levels=1, steps_per_level=1, hidden_channels=4, warmup_iterations=0,
+                 optimizer="adamax", polyak_iterations=4)
+    initial = _coupling_weight(model.flow).detach().clone()  # actnorm's init does not touch couplings
+    after = _fit_tiny(model, 3)
+    decay = 1 - 1 / 4
+    average = initial
+    for w in after:
+        average = decay * average + (1 - decay) * w
+    torch.testing.assert_close(_coupling_weight(model.flow_polyak), average)
+    assert not torch.equal(after[-1], average)
+    assert isinstance(model.optimizers().optimizer, GlowAdamax)
+    assert model.optimizers().optimizer.param_groups[0]["betas"] == (0.9, decay)
+    # Actnorm in the average starts from the data-dependent init, not from its constructor values.
+    flags = [b for name, b in model.flow_polyak.named_buffers() if name.endswith("initialized")]
+    assert flags and all(f.item() == 1 for f in flags)
+    assert all(not p.requires_grad for p in model.flow_polyak.parameters())
+
+
+def test_evaluation_and_sampling_use_the_average():
+    torch.manual_seed(0)
+    model = Glow(image_shape=(1, 8, 8), num_levels=1, steps_per_level=1, hidden_channels=4, warmup_iterations=0,
+                 optimizer="adamax", polyak_iterations=2)
+    _fit_tiny(model, 2)
+    model.eval()
+    y = torch.rand(3, 1, 8, 8)
+    _, log_det, log_prior = model.flow_polyak(y - 0.5)
+    torch.testing.assert_close(model.log_density(y), log_prior + log_det)
+    raw = model.flow(y - 0.5)
+    assert not torch.allclose(model.log_density(y), raw[2] + raw[1])
+    model.polyak_evaluation = False
+    torch.testing.assert_close(model.log_density(y), raw[2] + raw[1])
+
+
+def test_cifar10_config_uses_the_authors_optimizer():
+    config = yaml.safe_load((EXPERIMENTS / "glow/cifar10.yaml").read_text())
+    args, batch = config["model"]["init_args"], config["data"]["init_args"]["batch_size"]
+    assert args["optimizer"] == "adamax" and args["lr"] == 1e-3 and batch == 64
+    assert args["polyak_iterations"] == math.ceil(50_000 / batch)  # polyak_epochs 1: train_its
+    assert args["warmup_iterations"] == math.ceil(10 * 50_000 / batch)  # epochs_warmup 10
+    assert "gradient_clip_val" not in config["trainer"]  # the authors do not clip

@@ -1,10 +1,14 @@
 """RealNVP: exact inverse, log-determinant against autograd, shapes, errors and sampling."""
 
+import math
+
 import pytest
 import torch
+import yaml
 
 from genmodels import RealNVP
 from genmodels.likelihood.realnvp import AffineCoupling, checkerboard_mask
+from tests.cli.common import EXPERIMENTS
 from tests.genmodels.likelihood.helpers import brute_force_log_det, perturb_
 
 
@@ -81,3 +85,52 @@ def test_bits_per_dim_counts_the_dequantization_scaling():
     batch = {"image": torch.zeros(2, 1, 4, 4)}
     bpd = model.bits_per_dim(batch, torch.Generator().manual_seed(0))
     assert bpd.shape == (2,) and (bpd > 0).all()
+
+
+# -- the authors' L2 and the paper's CIFAR-10 configuration ---------------------------------------
+
+
+def test_l2_covers_only_weight_norm_magnitudes_and_coupling_scales():
+    torch.manual_seed(0)
+    model = RealNVP(image_shape=(1, 8, 8), num_scales=2, hidden_channels=4, num_blocks=1, l2_coefficient=5e-5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.5)
+    # Count by hand: every coupling (3 checkerboard + 3 channel-wise + 4 final = 10) has one
+    # ScaleTranslationNet with 1 input conv + 2 convs per residual block, all weight-normalized
+    # (g: one value per output channel, 4 here), and one tanh scale per changed channel.
+    scale_channels = 3 * 1 + 3 * 2 + 4 * 2  # checkerboard on 1 channel, channel-wise on 4/2, final on 2
+    magnitudes = 10 * 3 * 4
+    expected = 0.25 * (magnitudes + scale_channels)
+    assert model.weight_scale_l2().item() == pytest.approx(expected)
+    assert model.regularization().item() == pytest.approx(5e-5 * expected / (64 * math.log(2)))
+    # Biases and convolution directions are not penalized: changing them leaves the L2 unchanged.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or name.endswith("original1"):
+                p.fill_(3.0)
+    assert model.weight_scale_l2().item() == pytest.approx(expected)
+    assert RealNVP(image_shape=(1, 8, 8), num_scales=2, hidden_channels=4, num_blocks=1).weight_decay == 0.0
+
+
+def test_training_loss_is_bits_per_dim_plus_the_l2():
+    torch.manual_seed(0)
+    model = RealNVP(image_shape=(1, 8, 8), num_scales=2, hidden_channels=4, num_blocks=1, l2_coefficient=0.1)
+    model.log_train = lambda logs: None
+    batch = {"image": torch.rand(2, 1, 8, 8) * 2 - 1}
+    torch.manual_seed(1)
+    loss = model.training_step(batch, 0)
+    torch.manual_seed(1)
+    bpd = model.bits_per_dim(batch).mean()
+    torch.testing.assert_close(loss, bpd + 0.1 * model.weight_scale_l2() / (64 * math.log(2)))
+
+
+def test_cifar10_config_is_the_papers_architecture():
+    config = yaml.safe_load((EXPERIMENTS / "realnvp/cifar10.yaml").read_text())
+    args = config["model"]["init_args"]
+    assert (args["num_scales"], args["num_blocks"], args["hidden_channels"]) == (2, 8, 64)  # one downscaling
+    model = RealNVP(image_shape=(3, 32, 32), **{**args, "hidden_channels": 4, "num_blocks": 1})
+    assert [shape[1] for shape in model.flow.latent_shapes] == [16, 16]  # one squeeze: 32 -> 16
+    assert args["l2_coefficient"] == 5e-5 and config["data"]["init_args"]["batch_size"] == 64
+    # The authors clip the global norm of the nats-per-image gradient at 100.
+    assert config["trainer"]["gradient_clip_val"] == pytest.approx(100 / (3072 * math.log(2)), rel=1e-3)

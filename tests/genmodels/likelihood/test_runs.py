@@ -25,14 +25,24 @@ TINY_GLOW = [
 N = 4
 
 
+POLYAK = ["--model.init_args.optimizer", "adamax", "--model.init_args.polyak_iterations", "3"]
+
+
 @pytest.mark.slow
-def test_resumed_glow_equals_uninterrupted_glow(tmp_path: Path):
+@pytest.mark.parametrize("options", [[], POLYAK], ids=["adam", "adamax_polyak"])
+def test_resumed_glow_equals_uninterrupted_glow(tmp_path: Path, options):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    fit("glow/digits.yaml", straight, "--max_iterations", str(2 * N), *TINY_GLOW)
-    fit("glow/digits.yaml", resumed, "--max_iterations", str(N), *TINY_GLOW)
-    fit("glow/digits.yaml", resumed, "--max_iterations", str(2 * N), "--ckpt_path", "last", *TINY_GLOW)
+    fit("glow/digits.yaml", straight, "--max_iterations", str(2 * N), *TINY_GLOW, *options)
+    fit("glow/digits.yaml", resumed, "--max_iterations", str(N), *TINY_GLOW, *options)
+    fit("glow/digits.yaml", resumed, "--max_iterations", str(2 * N), "--ckpt_path", "last", *TINY_GLOW, *options)
 
     a, b = load(straight / "checkpoints/last.ckpt"), load(resumed / "checkpoints/last.ckpt")
+    # The Polyak average is saved and restored (equal below), and has moved away from the weights.
+    averaged = [k for k in b["state_dict"] if k.startswith("flow_polyak.")]
+    assert bool(averaged) == bool(options)
+    if options:
+        key = next(k for k in averaged if k.endswith("conv1.weight"))
+        assert not torch.equal(b["state_dict"][key], b["state_dict"][key.replace("flow_polyak.", "flow.", 1)])
     flags = [k for k in b["state_dict"] if k.endswith("initialized")]
     assert flags and all(b["state_dict"][k].item() == 1 for k in flags)
     # Equal weights prove actnorm was not re-initialized on the resumed launch's first batch.
