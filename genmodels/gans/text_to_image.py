@@ -205,7 +205,10 @@ class TextToImageGAN(LatentGAN):
         """(words (B, D, T), sentence (B, D)) from the frozen text encoder."""
         # Eval mode here, not only in train(): Lightning restores saved per-module modes directly.
         self.text_encoder.eval()
-        return self.text_encoder(tokens, lengths)
+        # In fp32 whatever the precision: oneDNN has no bf16 LSTM on some CPUs, and the frozen
+        # encoder is a small share of the step.
+        with torch.autocast(device_type=tokens.device.type, enabled=False):
+            return self.text_encoder(tokens, lengths)
 
     def condition(self, batch: dict[str, Any]) -> Tensor:
         """The sentence embeddings of the batch's captions, (B, D).

@@ -154,7 +154,10 @@ class _RecordGP(WGANGP):
 @pytest.mark.slow
 def test_gradient_penalty_drives_critic_gradient_norm_toward_one():
     torch.manual_seed(0)
-    model = _RecordGP(image_shape=(1, 16, 16), latent_dim=8, feature_maps=8)
+    # The DCGAN-style critic starts far from unit gradient norm (measured: mean 0.686 over the first
+    # 10 steps, 0.944 over the last 10); the authors' critic with their init starts at 1.004, which
+    # leaves nothing to drive.
+    model = _RecordGP(image_shape=(1, 16, 16), latent_dim=8, feature_maps=8, architecture="dcgan", discriminator_norm="layer")
     _fit(model, 150)
     start, end = sum(model.norms[:10]) / 10, sum(model.norms[-10:]) / 10
     assert abs(end - 1.0) < 0.5 * abs(start - 1.0), (start, end)
