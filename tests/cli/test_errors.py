@@ -174,7 +174,7 @@ def test_a_model_on_a_datamodule_without_its_batch_keys(capsys, tmp_path):
     (["--model.init_args.feature_maps", "many"], 'Parser key "feature_maps"'),
     (["--trainer.precision", "17"], 'Parser key "trainer.precision"'),
     (["--trainer.accelerator", "mps"], "MPSAccelerator"),
-    (["--model.init_args.betas", "[1.5, 0.999]"], "betas=[1.5, 0.999] is invalid"),
+    (["--model.init_args.betas", "[1.5, 0.999]"], "betas=(1.5, 0.999) is invalid"),
     (["--ckpt_path", "best"], "--ckpt_path best has no meaning for fit"),
     (["--trainer.default_root_dir", "README.md"], "is a file, not a directory"),
 ], ids=["unknown-option", "not-an-int", "precision", "accelerator", "betas", "ckpt-best", "run-dir-is-a-file"])
