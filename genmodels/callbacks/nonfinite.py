@@ -74,9 +74,17 @@ class NonFiniteGuard(pl.Callback):
         iteration = int(getattr(pl_module, "iteration", trainer.global_step))
         if iteration % every:
             return
+        what = None
         for key, value in trainer.callback_metrics.items():
             if key.startswith("train/") and "loss" in key and not math.isfinite(float(value)):
-                raise NonFiniteError(diverged_message(iteration, f"the loss {key} ({float(value)})", trainer))
-        name = first_nonfinite(pl_module)
-        if name is not None:
-            raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))
+                what = f"the loss {key} ({float(value)})"
+                break
+        if what is None:
+            name = first_nonfinite(pl_module)
+            what = None if name is None else f"the weight {name}"
+        # Every rank stops together: a rank left running would wait forever in the next all-reduce.
+        stop = what is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            raise NonFiniteError(diverged_message(iteration, what or "a loss or weight on another rank", trainer))

@@ -167,3 +167,38 @@ def test_a_model_on_a_datamodule_without_its_batch_keys(capsys, tmp_path):
     assert "Traceback" not in message
     assert re.search(r"Pix2Pix reads batch key '[AB]'", message) and "DigitsDataModule" in message and "'image'" in message
     assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model.init_args.lerning_rate", "0.1"], "Option 'lerning_rate' is not accepted"),
+    (["--model.init_args.feature_maps", "many"], 'Parser key "feature_maps"'),
+    (["--trainer.precision", "17"], 'Parser key "trainer.precision"'),
+    (["--trainer.accelerator", "mps"], "MPSAccelerator"),
+    (["--model.init_args.betas", "[1.5, 0.999]"], "betas=(1.5, 0.999) is invalid"),
+    (["--ckpt_path", "best"], "--ckpt_path best has no meaning for fit"),
+    (["--trainer.default_root_dir", "README.md"], "is a file, not a directory"),
+], ids=["unknown-option", "not-an-int", "precision", "accelerator", "betas", "ckpt-best", "run-dir-is-a-file"])
+def test_fit_user_errors_are_one_line(capsys, tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("a file\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN, *DIGITS,
+              "--trainer.default_root_dir", str(tmp_path / "run"), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("genmodels: error: ")]
+    assert len(errors) == 1 and expected in errors[0], err
+    assert "usage:" not in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_checkpoint_record_without_an_iteration_count_is_refused(capsys, tmp_path):
+    ckpt = _crafted_checkpoint(tmp_path / "edited.ckpt", "genmodels.DCGAN")
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["genmodels"]["iteration"] = "many"
+    torch.save(checkpoint, ckpt)
+    message = _exit_message(capsys, [
+        "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, *TINY_DCGAN, *DIGITS,
+        "--trainer.default_root_dir", str(tmp_path / "run"), "--ckpt_path", str(ckpt),
+    ])
+    assert "iteration 'many', not a count" in message
