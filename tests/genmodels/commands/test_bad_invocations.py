@@ -194,6 +194,7 @@ def _console(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(executable), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and Lightning: ~20 s each on a loaded 2-core CPU
 @pytest.mark.parametrize("args, message", [
     (["predict", "--config", DIGITS], "invalid choice: 'predict'"),
     (["sample", "--ckpt", "{dcgan}", "--num-samples", HUGE, "--out", "g.png"], "--max-memory-gb"),
