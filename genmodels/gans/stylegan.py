@@ -47,13 +47,12 @@ the official generate.py (``noise_mode='const'``), so an image is a function of 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from functools import partial
 
 from genmodels.gans.progan import Blur, DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
 from genmodels.nn.equalized import EqualizedConv2d
