@@ -8,7 +8,7 @@ changing behaviour.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -75,13 +75,18 @@ def wandb_run_started(logger: WandbLogger) -> bool:
     return logger._experiment is not None
 
 
-def save_model_checkpoint_now(callback: ModelCheckpoint, trainer: pl.Trainer) -> None:
+def save_model_checkpoint_now(
+    callback: ModelCheckpoint, trainer: pl.Trainer, before_save: Optional[Callable[[], None]] = None
+) -> None:
     """Let ``callback`` save its top-k and last checkpoints now, as Lightning does after validation.
 
-    Skipped when Lightning would skip (this step already saved, sanity checking, fast_dev_run).
+    Skipped when Lightning would skip (this step already saved, sanity checking, fast_dev_run);
+    otherwise ``before_save`` runs first and may raise to refuse the save.
     """
     if callback._should_skip_saving_checkpoint(trainer):
         return
+    if before_save is not None:
+        before_save()
     candidates = callback._monitor_candidates(trainer)
     callback._save_topk_checkpoint(trainer, candidates)
     callback._save_last_checkpoint(trainer, candidates)

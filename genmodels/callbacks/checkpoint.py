@@ -25,6 +25,7 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
+from genmodels.compat import save_model_checkpoint_now
 
 __all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
 
@@ -166,19 +167,18 @@ class IterationCheckpoint(ModelCheckpoint):
         pass  # iteration-driven only
 
     def save_now(self, trainer: pl.Trainer) -> None:
-        if self._should_skip_saving_checkpoint(trainer):
-            return
-        # Never overwrite a good checkpoint with non-finite weights (one host sync per save).
-        name = first_nonfinite(trainer.lightning_module)
-        if name is not None:
-            iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
-            raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        save_model_checkpoint_now(self, trainer, before_save=lambda: _refuse_nonfinite(trainer))
         self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
         candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", trainer.global_step))
         return candidates
+
+
+def _refuse_nonfinite(trainer: pl.Trainer) -> None:
+    """Never overwrite a good checkpoint with non-finite weights (one host sync per save)."""
+    name = first_nonfinite(trainer.lightning_module)
+    if name is not None:
+        iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))

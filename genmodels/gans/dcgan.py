@@ -139,7 +139,7 @@ class DCGAN(LatentGAN):
         discriminator_norm: Literal["batch", "layer", "none"] = "batch",
         **kwargs: Any,
     ) -> None:
-        _check_dcgan_shape(image_shape, feature_maps)
+        check_dcgan_shape(image_shape, feature_maps)
         super().__init__(image_shape, latent_dim, latent_distribution, **kwargs)
         self.save_hyperparameters()
         self.build(
@@ -148,7 +148,7 @@ class DCGAN(LatentGAN):
         )
 
 
-def _check_dcgan_shape(image_shape: tuple[int, int, int], feature_maps: int) -> None:
+def check_dcgan_shape(image_shape: tuple[int, int, int], feature_maps: int) -> None:
     """Fail before building anything."""
     if image_shape[1] != image_shape[2]:
         raise ValueError(f"DCGAN needs square images, got image_shape {tuple(image_shape)}")

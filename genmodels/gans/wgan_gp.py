@@ -33,7 +33,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from genmodels.gans.dcgan import DCGANDiscriminator, DCGANGenerator, _check_dcgan_shape
+from genmodels.gans.dcgan import DCGANDiscriminator, DCGANGenerator, check_dcgan_shape
 from genmodels.gans.gan import LatentGAN
 
 __all__ = ["WGANGP", "GulrajaniGenerator", "GulrajaniCritic", "tflib_conv_std"]
@@ -231,7 +231,7 @@ def _check_wgan_gp_options(
             "(the gradient penalty is per sample); use 'none' (the authors') or 'layer'"
         )
     if architecture == "dcgan":
-        _check_dcgan_shape(image_shape, feature_maps)
+        check_dcgan_shape(image_shape, feature_maps)
         return
     if image_shape[1] != image_shape[2] or image_shape[1] < 8:
         raise ValueError(f"WGAN-GP's networks need square images of at least 8x8, got image_shape {tuple(image_shape)}")
