@@ -20,8 +20,9 @@ reproduce the augmentations (they "leak" only when T is not invertible in distri
   r_t = E[sign(D(x_real))] toward a target (0.6), adjusted every 4 iterations by a step that lets
   p cross 0 -> 1 in 500k real images (training/training_loop.py).
 
-Everything is batched tensor code on the images' device (no per-sample Python loops, no host
-synchronisation): ADA's p is a device scalar buffer (saved in checkpoints, so a resumed run
+Everything is batched tensor code on the images' device (no per-sample Python loops; ADA reads
+one padding size back to the host per call, as the official code does): ADA's p is a device
+scalar buffer (saved in checkpoints, so a resumed run
 continues with the same p and the same partial statistics), and under DDP the sign statistics are
 summed over ranks, so p is the same everywhere. Not implemented: ADA's image-space filtering,
 additive noise and cutout ops (off in the official ``bgc`` config), and its fixed-p mode (p can
@@ -218,6 +219,22 @@ def _separable_filter(x: Tensor, taps: Tensor, pad0: int, pad1: int) -> Tensor:
     return x.reshape(b, c, *x.shape[2:])
 
 
+def _reflection_margin(g_inv: Tensor, h: int, w: int, filter_pad: int) -> tuple[int, int, int, int]:
+    """Reflection padding (x0, y0, x1, y1) that covers every transformed image corner plus the filter.
+
+    Read back to the host once per call (as in the official code): padding sizes are Python
+    ints, and padding by the bound (size - 1) on every call would cost up to 9x the pixels.
+    """
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    corners = torch.tensor([[-cx, -cy, 1.0], [cx, -cy, 1.0], [cx, cy, 1.0], [-cx, cy, 1.0]], device=g_inv.device)
+    moved = (g_inv @ corners.t())[:, :2, :].permute(1, 0, 2).flatten(1)  # (xy, B * 4)
+    margin = torch.cat([-moved, moved]).amax(dim=1)  # x0, y0, x1, y1
+    margin = margin + torch.tensor([filter_pad * 2 - cx, filter_pad * 2 - cy] * 2, device=g_inv.device)
+    margin = torch.minimum(margin.clamp(min=0), torch.tensor([w - 1, h - 1] * 2, device=g_inv.device))
+    x0, y0, x1, y1 = (int(v) for v in margin.ceil().tolist())
+    return x0, y0, x1, y1
+
+
 def upsample2(x: Tensor, taps: Tensor) -> Tensor:
     """Zero-insertion 2x upsampling then the (flipped, gain-2 per axis) filter: size H -> 2H."""
     b, c, h, w = x.shape
@@ -352,10 +369,9 @@ class AdaptiveAugment(nn.Module):
         b, c, h, w = images.shape
         taps = self.sym6
         filter_pad = taps.numel() // 4
-        # The official code pads by the transformed corners' extent, clipped to size - 1: padding
-        # by the clip itself gives the same pixels without reading the extent back to the host.
-        my, mx = h - 1, w - 1
-        images = F.pad(images, [mx, mx, my, my], mode="reflect")
+        mx0, my0, mx1, my1 = _reflection_margin(g_inv, h, w, filter_pad)
+        images = F.pad(images, [mx0, mx1, my0, my1], mode="reflect")
+        g_inv = translate2d(torch.full((b,), (mx0 - mx1) / 2, device=images.device), torch.full((b,), (my0 - my1) / 2, device=images.device)) @ g_inv
         images = upsample2(images, taps)
         # Into the upsampled image's pixel grid (pixel centres at half-integers), then into the
         # normalized [-1, 1] coordinates of affine_grid for the output canvas.
