@@ -260,28 +260,29 @@ class _Images(torch.utils.data.Dataset):
 
 def _ada_p_after_training(train_images, memory):
     torch.manual_seed(0)
-    model = GAN(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,), augment="ada", ada_kimg=0.1)
+    model = GAN(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,), augment="ada", ada_kimg=1.0)
     model.discriminator = _MemorizingDiscriminator(memory)
-    rts = []
+    rts, ps = [], []
     adjust = model.augment_pipe.adjust
-    model.augment_pipe.adjust = lambda: (adjust(), rts.append(float(model.augment_pipe.rt)))
-    data = torch.utils.data.DataLoader(_Images(train_images, 4 * 120), batch_size=4)
-    _fit(model, 120, data)
-    return float(model.augment_pipe.p), rts
+    model.augment_pipe.adjust = lambda: (adjust(), rts.append(float(model.augment_pipe.rt)), ps.append(float(model.augment_pipe.p)))
+    data = torch.utils.data.DataLoader(_Images(train_images, 4 * 80), batch_size=4)
+    _fit(model, 80, data)
+    return ps, rts
 
 
 def test_ada_p_rises_when_d_overfits_a_tiny_set_and_stays_at_0_on_a_large_one():
     """r_t = E[sign D(x_real)]: a D that memorized the 4 training images says +1 on every real image,
-    so p rises until enough augmented reals fool it (r_t back near the 0.6 target); the same D on a
-    1,000-image set has memorized 4 of them, r_t is about -1 and p stays 0."""
+    so p rises until enough augmented reals fool it (r_t pulled back around the 0.6 target); the
+    same D on a 1,000-image set has memorized 4 of them, r_t is about -1 and p stays 0."""
     g = torch.Generator().manual_seed(0)
     full = torch.rand(1000, 1, 8, 8, generator=g) * 2 - 1
     tiny = full[:4]
-    p_tiny, rts_tiny = _ada_p_after_training(tiny, tiny)
-    p_full, rts_full = _ada_p_after_training(full, tiny)
-    assert rts_tiny[0] == 1.0 and 0.1 < p_tiny < 1.0  # rose, then stopped: augmented reals are "unseen"
-    assert min(rts_tiny[-10:]) < 0.6 < max(rts_tiny[:3])  # r_t pulled down toward the target
-    assert p_full == 0.0 and max(rts_full) < 0.0
+    ps_tiny, rts_tiny = _ada_p_after_training(tiny, tiny)
+    ps_full, rts_full = _ada_p_after_training(full, tiny)
+    # Every adjustment moves p by 16 images / 1 kimg = 0.016: up while r_t > 0.6, down below.
+    assert rts_tiny[0] == 1.0 and ps_tiny[:2] == pytest.approx([0.016, 0.032])
+    assert min(rts_tiny) < 0.6 and 0 < sum(ps_tiny[10:]) / 10 < 0.2  # held where augmented reals fool D
+    assert max(ps_full) == 0.0 and max(rts_full) < 0.0
 
 
 def test_invalid_augmentation_options_name_the_key():
