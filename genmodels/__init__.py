@@ -8,7 +8,7 @@ from genmodels.base import CheckpointMismatchError, GenerativeModel
 from genmodels.gans.adversarial import AdversarialModel
 from genmodels.autoencoders import VAE, AutoEncoder
 from genmodels.gans import (
-    DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, ConditionalGAN, CycleGAN, Pix2Pix, ProGAN, StackGAN, StyleGAN, StyleGAN2,
+    DCGAN, DFGAN, GAN, WGAN, WGANGP, AttnGAN, BigGAN, ConditionalGAN, CycleGAN, Pix2Pix, ProGAN, StackGAN, StyleGAN, StyleGAN2,
 )
 from genmodels.likelihood import Glow, IndependentPixels, PixelCNN, RealNVP
 from genmodels.text.damsm import DAMSM
@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GenerativeModel", "AdversarialModel", "CheckpointMismatchError",
     # adversarial
-    "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN",
+    "GAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "BigGAN",
     "ProGAN", "StyleGAN", "StyleGAN2",
     "Pix2Pix", "CycleGAN",
     "StackGAN", "AttnGAN", "DFGAN", "DAMSM",

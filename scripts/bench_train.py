@@ -6,7 +6,7 @@ number of iterations by ``Trainer.fit`` and by a plain loop, alternating the two
 several repeats in one invocation. Prints iterations/s per side and ``ratio = genmodels / plain``
 (median over repeats).
 
-    python scripts/bench_train.py [--models gan,dcgan,wgangp] [--iterations 300] [--repeats 5] [--device cpu]
+    python scripts/bench_train.py [--models gan,dcgan,dcgan_diffaugment,wgangp] [--iterations 300] [--repeats 5] [--device cpu]
 
 The Lightning side runs as users run it from the CLI: a CSV logger writing every 50 iterations,
 checkpointing disabled (saving costs the same on both sides), no progress bar.
@@ -40,6 +40,9 @@ def build(name: str, image_size: int):
         return GAN(image_shape=shape, latent_dim=64, generator_hidden=(256,), discriminator_hidden=(128,), maxout_pieces=2)
     if name == "dcgan":
         return DCGAN(image_shape=shape, latent_dim=64, feature_maps=16)
+    if name == "dcgan_diffaugment":
+        # DiffAugment (color,translation,cutout) on every D input; the plain loop applies the same ops.
+        return DCGAN(image_shape=shape, latent_dim=64, feature_maps=16, augment="diffaugment")
     if name == "wgangp":
         return WGANGP(image_shape=shape, latent_dim=64, feature_maps=16, architecture="dcgan", discriminator_norm="layer")
     raise ValueError(f"unknown model {name!r}")
@@ -90,6 +93,7 @@ def run_plain(model, iterations: int, args) -> float:
     opt_g = torch.optim.Adam(G.parameters(), lr=model.lr_g, betas=model.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=model.lr_d, betas=model.betas)
     d_loss_fn, g_loss_fn = LOSSES[model.loss_name]
+    augment = model.augment_pipe if model.augment_pipe is not None else (lambda x: x)
     n, b = images.shape[0], args.batch_size
     order, pos = torch.randperm(n, device=device), 0
     for it in range(iterations + WARMUP):
@@ -103,14 +107,14 @@ def run_plain(model, iterations: int, args) -> float:
         update_g = (it + 1) % model.n_critic == 0
         with torch.set_grad_enabled(update_g):
             fake = G(torch.randn(b, model.latent_dim, device=device))
-        loss_d = d_loss_fn(D(real), D(fake.detach()))
+        loss_d = d_loss_fn(D(augment(real)), D(augment(fake.detach())))
         if model.penalty == "gp":
             loss_d = loss_d + model.penalty_weight * gradient_penalty(D, real, fake)[0]
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         if update_g:
-            loss_g = g_loss_fn(D(fake))
+            loss_g = g_loss_fn(D(augment(fake)))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()

@@ -1,6 +1,7 @@
 """Adversarial model families, one file per paper."""
 
 from genmodels.gans.attngan import AttnGAN
+from genmodels.gans.biggan import BigGAN
 from genmodels.gans.cgan import ConditionalGAN
 from genmodels.gans.cyclegan import CycleGAN
 from genmodels.gans.dcgan import DCGAN
@@ -14,7 +15,7 @@ from genmodels.gans.wgan import WGAN
 from genmodels.gans.wgan_gp import WGANGP
 
 __all__ = [
-    "GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN",
+    "GAN", "LatentGAN", "DCGAN", "WGAN", "WGANGP", "ConditionalGAN", "BigGAN",
     "ProGAN", "StyleGAN", "StyleGAN2",
     "Pix2Pix", "CycleGAN",
     "StackGAN", "AttnGAN", "DFGAN",

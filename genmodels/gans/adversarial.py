@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
 from genmodels.compat import ddp_kwargs_of, has_trainer, logger_will_write
-from genmodels.gans.losses import LOSSES, PROBABILITY_LOSSES, clip_weights_, gradient_penalty, r1_penalty
+from genmodels.gans.augment import AdaptiveAugment, make_augment
+from genmodels.gans.losses import LOSSES, PROBABILITY_LOSSES, LeCamAnchors, clip_weights_, gradient_penalty, r1_penalty
 from genmodels.gans.losses import require_per_sample_critic
 from genmodels.gans.stabilization import (
     apply_spectral_norm,
@@ -89,6 +90,14 @@ class AdversarialModel(GenerativeModel):
         channels_last: NHWC memory format for networks and images (faster convolutions on
             tensor cores).
         fused_optimizer: fused Adam/RMSprop kernels (one kernel per step instead of one per tensor).
+        augment: differentiable augmentation T of every image D sees in training (reals and
+            fakes in D's step, fakes in G's step, penalty inputs): ``diffaugment`` (Zhao et al.
+            2020), ``ada`` (Karras et al. 2020, adaptive p) or null; see `genmodels.gans.augment`.
+        augment_policy: DiffAugment's ops, a subset of ``color,translation,cutout``.
+        ada_target, ada_interval, ada_kimg: ADA's r_t target (0.6), iterations between p
+            adjustments (4) and thousands of real images for p to move by 1 (500).
+        lecam_weight: weight of LeCam regularization on D (Tseng et al. 2021; 0 disables).
+        lecam_decay: decay of LeCam's EMA anchors (0.99).
     """
 
     def __init__(
@@ -121,6 +130,13 @@ class AdversarialModel(GenerativeModel):
         compile: bool = False,
         channels_last: bool = False,
         fused_optimizer: bool = False,
+        augment: Optional[Literal["diffaugment", "ada"]] = None,
+        augment_policy: str = "color,translation,cutout",
+        ada_target: float = 0.6,
+        ada_interval: int = 4,
+        ada_kimg: float = 500.0,
+        lecam_weight: float = 0.0,
+        lecam_decay: float = 0.99,
     ) -> None:
         super().__init__(image_shape)
         _validate_adversarial_options(locals())
@@ -139,6 +155,10 @@ class AdversarialModel(GenerativeModel):
         self.compile_networks, self.channels_last, self.fused_optimizer = compile, channels_last, fused_optimizer
         self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
         self.generator_ema: Optional[nn.Module] = None
+        # Modules so their state (ADA's p, LeCam's anchors) lives in the state dict and resumes.
+        self.augment_pipe = make_augment(augment, augment_policy, ada_target, ada_interval, ada_kimg)
+        self.lecam_weight = lecam_weight
+        self.lecam = LeCamAnchors(lecam_decay) if lecam_weight > 0 else None
         self.automatic_optimization = False
         # Validation noise comes from its own generator so evaluation never advances the training
         # RNG stream (a resumed run must see the same noise as an uninterrupted one).
@@ -183,6 +203,7 @@ class AdversarialModel(GenerativeModel):
 
     def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
         """D's output on ``images`` (given ``condition``), with annealed instance noise while training."""
+        images = self.augment(images)
         std = instance_noise_std(self.iteration, self.instance_noise, self.instance_noise_iterations)
         if std > 0 and self.training:
             images = images + std * torch.randn_like(images)
@@ -190,8 +211,25 @@ class AdversarialModel(GenerativeModel):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.discriminator(images) if condition is None else self.discriminator(images, condition)
 
+    def augment(self, images: Tensor) -> Tensor:
+        """T(x): the configured differentiable augmentation while training, the identity otherwise."""
+        if self.augment_pipe is None or not self.training:
+            return images
+        return self.augment_pipe(images)
+
+    def output_regularizers(self, real_out: Tensor, fake_out: Tensor, logs: dict[str, Tensor]) -> Any:
+        """D-step terms on D's outputs: ADA's overfitting statistic and LeCam (0 when neither is on)."""
+        if isinstance(self.augment_pipe, AdaptiveAugment):
+            self.augment_pipe.observe(real_out)
+        if self.lecam is None:
+            return 0.0
+        value = self.lecam(real_out, fake_out)
+        logs["train/penalty_lecam"] = value.detach()
+        return self.lecam_weight * value
+
     def discriminator_features(self, images: Tensor, condition: Any = None) -> Tensor:
         """D's last hidden features (feature matching), flattened per sample."""
+        images = self.augment(images)
         features = self.discriminator.features(images) if condition is None else self.discriminator.features(images, condition)
         return features.flatten(1)
 
@@ -207,6 +245,7 @@ class AdversarialModel(GenerativeModel):
         loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
         # D(real)/D(fake) statistics only when they are written: a few kernels less per iteration.
         logs = self._discriminator_stats(real_out, fake_out) if getattr(self, "_logging_step", True) else {}
+        loss = loss + self.output_regularizers(real_out, fake_out, logs)
         if self.penalty is not None and self.iteration % self.penalty_interval == 0:
             value, grad_norm = self._penalty_value(real, fake, condition)
             loss = loss + self._penalty_scale() * value
@@ -225,6 +264,7 @@ class AdversarialModel(GenerativeModel):
 
     def _penalty_value(self, real: Tensor, fake: Tensor, condition: Any = None) -> tuple[Tensor, Tensor]:
         def critic(x: Tensor) -> Tensor:
+            x = self.augment(x)  # the gradient is taken through T, as in the official ADA code
             return self.discriminator(x) if condition is None else self.discriminator(x, condition)
 
         if self.penalty == "gp":
@@ -288,6 +328,11 @@ class AdversarialModel(GenerativeModel):
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
+        if isinstance(self.augment_pipe, AdaptiveAugment):
+            # ADA: p follows the overfitting statistic r_t every `interval` iterations.
+            if (self.iteration + 1) % self.augment_pipe.interval == 0:
+                self.augment_pipe.adjust()
+            logs.update({"train/ada_p": self.augment_pipe.p.clone(), "train/ada_rt": self.augment_pipe.rt.clone()})
         return logs
 
     def _generator_step(self, opt_g: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
@@ -455,6 +500,12 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
         ("ema_decay", options["ema_decay"] is None or 0.0 < options["ema_decay"] < 1.0, "in (0, 1) or null"),
         ("grad_clip_norm", options["grad_clip_norm"] is None or options["grad_clip_norm"] > 0, "positive or null"),
         ("accumulate_grad_batches", options["accumulate_grad_batches"] >= 1, ">= 1"),
+        ("augment", options["augment"] in (None, "diffaugment", "ada"), "diffaugment, ada or null"),
+        ("ada_target", 0.0 < options["ada_target"] < 1.0, "in (0, 1)"),
+        ("ada_interval", options["ada_interval"] >= 1, ">= 1"),
+        ("ada_kimg", options["ada_kimg"] > 0, "positive"),
+        ("lecam_weight", options["lecam_weight"] >= 0, ">= 0"),
+        ("lecam_decay", 0.0 <= options["lecam_decay"] < 1.0, "in [0, 1)"),
     ]
     for key, ok, allowed in checks:
         if not ok:

@@ -13,7 +13,8 @@ gradient penalties).
 - Wasserstein: Arjovsky et al. 2017, arXiv:1701.07875, Eq. 3; weight clipping, Algorithm 1;
 - gradient penalty: Gulrajani et al. 2017, arXiv:1704.00028, Eq. 3 (lambda = 10);
 - R1 / R2: Mescheder et al. 2018, arXiv:1801.04406, Eq. 9; lazy regularization: Karras et al.
-  2020, arXiv:1912.04958, Sec. 3.1.
+  2020, arXiv:1912.04958, Sec. 3.1;
+- LeCam regularization: Tseng et al. 2021, arXiv:2104.03310 (the official code's form).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "d_loss_nonsaturating", "g_loss_nonsaturating", "g_loss_minimax", "d_loss_hinge", "g_loss_hinge",
     "d_loss_least_squares", "g_loss_least_squares", "d_loss_wasserstein", "g_loss_wasserstein",
     "gradient_penalty", "r1_penalty", "require_per_sample_critic", "clip_weights_", "LOSSES", "PROBABILITY_LOSSES",
+    "lecam_penalty", "LeCamAnchors", "sum_over_ranks",
 ]
 
 
@@ -157,3 +159,54 @@ def clip_weights_(module: nn.Module, clip_value: float) -> None:
     """Clamp every parameter of ``module`` to [-c, c] in place (WGAN, Algorithm 1, line 7)."""
     for p in module.parameters():
         p.clamp_(-clip_value, clip_value)
+
+
+# -- LeCam regularization ---------------------------------------------------------------------
+
+
+def sum_over_ranks(x: Tensor) -> Tensor:
+    """``x`` summed over the DDP processes (``x`` itself outside DDP); every rank must call it."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        x = x.clone()
+        dist.all_reduce(x)
+    return x
+
+
+def lecam_penalty(real_out: Tensor, fake_out: Tensor, anchor_real: Tensor, anchor_fake: Tensor) -> Tensor:
+    """E[relu(D(x) - alpha_F)^2] + E[relu(alpha_R - D(G(z)))^2] (Tseng et al. 2021, arXiv:2104.03310).
+
+    alpha_R, alpha_F are moving averages of D's mean output on real and fake images. The paper's
+    Eq. 3 squares the plain differences; the official code (google/lecam-gan, and StudioGAN) keeps
+    only the side where a real output exceeds the fake anchor (or a fake output falls below the
+    real anchor), which is the behaviour used here.
+    """
+    real_out, fake_out = real_out.float(), fake_out.float()
+    return F.relu(real_out - anchor_fake).pow(2).mean() + F.relu(anchor_real - fake_out).pow(2).mean()
+
+
+class LeCamAnchors(nn.Module):
+    """The EMA anchors alpha_R, alpha_F of LeCam, as buffers (checkpointed, equal on every rank)."""
+
+    def __init__(self, decay: float = 0.99) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"model option lecam_decay={decay!r} is invalid: must be in [0, 1)")
+        self.decay = decay
+        self.register_buffer("real", torch.zeros(()))
+        self.register_buffer("fake", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, real_out: Tensor, fake_out: Tensor) -> None:
+        """alpha <- decay * alpha + (1 - decay) * mean output, means taken over every rank's batch."""
+        stats = torch.stack([real_out.detach().float().sum(), fake_out.detach().float().sum(),
+                             torch.tensor(float(real_out.numel()), device=real_out.device),
+                             torch.tensor(float(fake_out.numel()), device=real_out.device)])
+        stats = sum_over_ranks(stats)
+        self.real.lerp_(stats[0] / stats[2], 1 - self.decay)
+        self.fake.lerp_(stats[1] / stats[3], 1 - self.decay)
+
+    def forward(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        """Update the anchors with this batch, then the penalty against them (the official order)."""
+        self.update(real_out, fake_out)
+        return lecam_penalty(real_out, fake_out, self.real, self.fake)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Literal, Optional, Sequence
 
 import torch
@@ -390,13 +389,15 @@ class ProgressiveGAN(LatentGAN):
     # -- the networks at the current phase ----------------------------------------------------
     def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
         phase = self.phase
+        images = self.augment(images)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.discriminator(images, phase.level, phase.alpha)
 
     def _penalty_value(self, real: Tensor, fake: Tensor, condition: Any = None) -> tuple[Tensor, Tensor]:
         phase = self.phase
-        critic = partial(self.discriminator, level=phase.level, alpha=phase.alpha)
+        def critic(x: Tensor) -> Tensor:
+            return self.discriminator(self.augment(x), phase.level, phase.alpha)  # through T, as in ADA
         if self.penalty == "gp":
             return gradient_penalty(critic, real, fake)
         return r1_penalty(critic, real if self.penalty == "r1" else fake)
@@ -598,6 +599,7 @@ class ProGAN(ProgressiveGAN):
         # E[D(G(z))] - E[D(x)] (Wasserstein critic; or the configured loss)
         loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
         logs = self._discriminator_stats(real_out, fake_out)
+        loss = loss + self.output_regularizers(real_out, fake_out, logs)  # ADA statistic, LeCam
         # + eps_drift E[D(x)^2]: keeps the critic's output near zero (otherwise it drifts freely).
         if self.drift > 0:
             drift = real_out.float().pow(2).mean()

@@ -107,7 +107,7 @@ def test_two_nodes_one_process_each_via_torchrun(tmp_path):
 DDP_FAMILIES = [
     "pix2pix/edges2shapes_cpu.yaml", "cyclegan/red2blue_cpu.yaml",
     "stackgan/shapes.yaml", "attngan/shapes.yaml", "dfgan/shapes.yaml",
-    "progan/digits.yaml", "stylegan/digits.yaml", "stylegan2/digits.yaml",
+    "progan/digits.yaml", "stylegan/digits.yaml", "stylegan2/digits.yaml", "biggan/digits.yaml",
 ]
 
 

@@ -40,6 +40,12 @@ TINY: dict[str, dict[str, Any]] = {
         bad_condition=torch.tensor([0, 3]),  # class 3 of 0..2
         good_condition=torch.tensor([2, 0]),
     ),
+    "BigGAN": dict(
+        args=dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8, attention_resolution=8),
+        protocols={LatentGenerator, ClassConditional},
+        bad_condition=torch.tensor([0, 3]),  # class 3 of 0..2
+        good_condition=torch.tensor([2, 0]),
+    ),
     "ProGAN": dict(
         args=dict(image_shape=(1, 16, 16), latent_dim=8, channel_base=32, channel_max=8), protocols={LatentGenerator}
     ),

@@ -1,0 +1,170 @@
+"""BigGAN (genmodels/gans/biggan.py): networks, conditional BN, orthogonal regularization, the loop."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from genmodels import BigGAN
+from genmodels.callbacks import StopAtIteration
+from genmodels.conditioning import ConditionError
+from genmodels.gans.biggan import ConditionalBatchNorm, SelfAttention, orthogonal_regularization
+from tests.cli.common import fit, load
+
+#: The tiny configuration used by the tests (and the contract tests' per-model table).
+TINY_BIGGAN = dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8, attention_resolution=8)
+
+
+class _Labelled(torch.utils.data.Dataset):
+    def __init__(self, n=32, shape=(1, 16, 16), classes=3):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.rand((n, *shape), generator=g) * 2 - 1
+        self.labels = torch.arange(n) % classes
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i], "label": self.labels[i]}
+
+
+def _trainer(iterations, **kwargs):
+    return pl.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, max_epochs=-1, num_sanity_val_steps=0, callbacks=[StopAtIteration(iterations)], **kwargs,
+    )
+
+
+def test_shapes_hierarchical_latent_and_attention_placement():
+    model = BigGAN(**TINY_BIGGAN)
+    g, d = model.generator, model.discriminator
+    assert g.chunk == 4 and len(g.blocks) == 2 and model.latent_dim == 12  # z: linear + 2 blocks, 4 each
+    # every block's cBN reads [shared embedding (8), its z chunk (4)]
+    assert all(block.bn1.gain.in_features == 12 for block in g.blocks)
+    assert g.attention_after == 0  # after the block that outputs 8x8
+    assert isinstance(d.blocks[1], SelfAttention)  # D: after the first (down-sampling) block, at 8x8
+    labels = torch.tensor([0, 1, 2, 2])
+    images = g(torch.randn(4, 12), labels)
+    assert images.shape == (4, 1, 16, 16) and images.abs().max() <= 1
+    assert d(images, labels).shape == (4,)
+    assert model.eval().sample(5, condition=1).shape == (5, 1, 16, 16)
+    cifar = BigGAN()
+    assert len(cifar.generator.blocks) == 3 and cifar.generator.chunk == 32  # 32x32: 4 x 32 = 128
+
+
+def test_spectral_norm_in_g_and_d_but_not_on_the_shared_embedding():
+    model = BigGAN(**TINY_BIGGAN)
+    parametrized = lambda m: hasattr(m, "parametrizations")  # noqa: E731
+    assert parametrized(model.generator.linear) and parametrized(model.generator.blocks[0].bn1.gain)
+    assert parametrized(model.discriminator.embed) and parametrized(model.discriminator.linear)
+    assert not parametrized(model.generator.shared)
+
+
+def test_projection_output_equals_linear_plus_class_embedding_inner_product():
+    d = BigGAN(**TINY_BIGGAN).discriminator.eval()
+    images, labels = torch.rand(3, 1, 16, 16), torch.tensor([2, 0, 1])
+    phi = torch.relu(d.blocks(images)).sum(dim=(2, 3))
+    expected = phi @ d.linear.weight.t() + d.linear.bias + (d.embed.weight[labels] * phi).sum(1, keepdim=True)
+    assert torch.allclose(d(images, labels), expected.squeeze(1), atol=1e-5)
+
+
+def test_conditional_batchnorm_value():
+    cbn = ConditionalBatchNorm(2, 3)
+    with torch.no_grad():
+        cbn.gain.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+        cbn.bias.weight.copy_(torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.0, 0.0]]))
+    x = torch.tensor([[[[1.0, 3.0]], [[0.0, 4.0]]], [[[5.0, 7.0]], [[2.0, 2.0]]]])  # (2, 2, 1, 2)
+    c = torch.tensor([[1.0, 1.0, 2.0], [0.0, -1.0, 0.0]])
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    normalized = (x - mean) / torch.sqrt(var + 1e-5)
+    gain = torch.tensor([[2.0, 3.0], [1.0, -1.0]])  # 1 + W_g c
+    bias = torch.tensor([[2.0, 0.5], [0.0, 0.0]])  # W_b c
+    expected = normalized * gain[:, :, None, None] + bias[:, :, None, None]
+    assert torch.allclose(cbn(x, c), expected, atol=1e-5)
+
+
+def test_orthogonal_regularization_value_and_official_gradient():
+    w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0]], requires_grad=True)
+    value = orthogonal_regularization([w], 1e-4)
+    # W W^T = [[5, 2], [2, 2]]; off-diagonal squared: 2 * 2^2 = 8; times beta / 2
+    assert torch.isclose(value, torch.tensor(4e-4))
+    value.backward()
+    with torch.no_grad():
+        gram = w @ w.t()
+        official = 2 * (gram * (1 - torch.eye(2))) @ w  # BigGAN-PyTorch utils.ortho, times beta
+    assert torch.allclose(w.grad, 1e-4 * official)
+
+
+def test_orthogonal_regularization_covers_g_weights_but_not_the_shared_embedding():
+    model = BigGAN(**TINY_BIGGAN)
+    weights = {id(p) for p in model.ortho_weights()}
+    assert id(model.generator.shared.weight) not in weights
+    assert id(model.generator.blocks[0].conv1.parametrizations.weight.original) in weights
+    model.discriminator.eval()  # no power iteration between the two calls of D
+    batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1, "label": torch.tensor([0, 1, 2, 0])}
+    fake = model.generate(batch)
+    loss, logs = model.generator_loss(batch, fake)
+    hinge = -model.discriminate(fake, batch["label"]).mean()
+    assert torch.allclose(loss, hinge + logs["train/orthogonal_reg"], atol=1e-6)
+
+
+def test_hinge_loop_takes_four_d_steps_per_g_step():
+    model = BigGAN(**TINY_BIGGAN)
+    assert (model.loss_name, model.n_critic, model.betas, model.lr_g, model.lr_d) == ("hinge", 4, (0.0, 0.999), 2e-4, 2e-4)
+    g_before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    d_before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    data = torch.utils.data.DataLoader(_Labelled(), batch_size=4)
+    _trainer(3).fit(model, data)
+    weights = [k for k in g_before if not any(s in k for s in ("._u", "._v", "running_", "num_batches"))]  # not SN/BN state
+    assert all(torch.equal(g_before[k], model.generator.state_dict()[k]) for k in weights)
+    assert any(not torch.equal(v, model.discriminator.state_dict()[k]) for k, v in d_before.items())
+    _trainer(4).fit(model, data)  # the 4th iteration updates G
+    assert any(not torch.equal(v, model.generator.state_dict()[k]) for k, v in g_before.items() if k.endswith("original"))
+
+
+def test_sample_checks_the_condition():
+    model = BigGAN(**TINY_BIGGAN).eval()
+    with pytest.raises(ConditionError):
+        model.sample(2, condition=torch.tensor([0, 5]))
+    torch.manual_seed(0)
+    a = model.sample(3, condition=torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(1))
+    b = model.sample(3, condition=torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+
+
+def test_bad_options_fail_clearly():
+    for kwargs, key in (({"image_shape": (1, 12, 12)}, "image_shape"), ({"channels": 12}, "channels"),
+                        ({"attention_resolution": 16}, "attention_resolution"), ({"orthogonal_reg": -1.0}, "orthogonal_reg")):
+        with pytest.raises(ValueError, match=key):
+            BigGAN(**{**TINY_BIGGAN, **kwargs})
+
+
+def test_bf16_autocast_step_is_finite():
+    model = BigGAN(**TINY_BIGGAN, augment="diffaugment", lecam_weight=0.1)
+    _trainer(4, precision="bf16-mixed").fit(model, torch.utils.data.DataLoader(_Labelled(), batch_size=4))
+    assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.parameters())
+
+
+TINY_CLI = [
+    "--model.init_args.channels", "16", "--model.init_args.latent_dim", "16", "--model.init_args.shared_dim", "8",
+]
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run_ada_and_lecam_included(tmp_path):
+    """G, D, EMA, cBN statistics, ADA's p and statistics, LeCam's anchors all resume exactly."""
+    args = [*TINY_CLI, "--data.init_args.image_size", "16", "--data.init_args.batch_size", "8",
+            "--model.init_args.attention_resolution", "8", "--model.init_args.augment", "ada",
+            "--model.init_args.ada_kimg", "0.01", "--model.init_args.ada_interval", "2", "--model.init_args.lecam_weight", "0.3",
+            "--trainer.logger", "false", "--checkpoint.every_n_iterations", "100", "--sample_grid.every_n_iterations", "100",
+            "--trainer.check_val_every_n_epoch", "1000", "--trainer.callbacks", "[]"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit("biggan/digits.yaml", straight, "--max_iterations", "10", *args)
+    fit("biggan/digits.yaml", resumed, "--max_iterations", "5", *args)
+    fit("biggan/digits.yaml", resumed, "--max_iterations", "10", "--ckpt_path", "last", *args)
+    a, b = load(straight / "checkpoints/last.ckpt")["state_dict"], load(resumed / "checkpoints/last.ckpt")["state_dict"]
+    assert {"augment_pipe.p", "augment_pipe.sign_sum", "lecam.real", "lecam.fake"} <= set(a)
+    assert float(a["augment_pipe.rt"]) != 0 and float(a["lecam.real"]) != 0  # the heuristic ran, the anchors moved
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
