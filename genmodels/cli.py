@@ -389,7 +389,11 @@ class _ResumeRecord:
             for k in keys if configured.get(k, "<unset>") != self.hparams.get(k, "<unset>")
         ]
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        differing = sorted(k for k in set(shapes) | set(self.shapes) if shapes.get(k) != self.shapes.get(k))
+        # Parameters define the networks; buffers may be state that grows in training (CycleGAN's
+        # example sources, image pools) and are restored by the model's own load hooks.
+        parameters = {name for name, _ in model.named_parameters()}
+        compared = parameters | (set(self.shapes) - set(shapes))
+        differing = sorted(k for k in compared if shapes.get(k) != self.shapes.get(k))
         if differing:
             first = differing[0]
             raise UserError(

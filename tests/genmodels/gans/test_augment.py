@@ -197,7 +197,7 @@ def _fit(model, iterations, data):
 
 
 def test_the_same_t_sees_reals_and_fakes_in_d_step_and_fakes_in_g_step_and_penalty_inputs():
-    model = _dcgan(augment="diffaugment", penalty="r1")
+    model = _dcgan(augment="diffaugment", penalty="r1", discriminator_norm="layer")  # a penalty needs a per-sample D
     recorder = model.augment_pipe = _Recorder(model.augment_pipe)
     batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
     torch.manual_seed(0)
