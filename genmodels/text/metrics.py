@@ -15,7 +15,7 @@ Oxford-102) is computed with an Inception-v3 fine-tuned on the birds (flowers) c
 TensorFlow model of hanzhanggit/StackGAN-inception-model, on about 30k images from test captions.
 ``genmodels evaluate --metrics is`` reports ``is_inception``, the score of the ImageNet Inception-v3
 extractor: another network and another scale, not comparable with those published values (see
-docs/reproducing/text-to-image.md). FID uses ImageNet Inception features in both.
+docs/reproducing.md (Text-to-image)). FID uses ImageNet Inception features in both.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ stage I (or AttnGAN) with its frozen text encoder, and check that the images fol
 Measure: for "a <colour> circle" with each of the 4 colours, 50 samples each; an image's colour is the
 nearest palette colour of its mean non-black pixel (`genmodels.text.metrics.shape_colour_accuracy`).
 Chance is 0.25 (at chance, 200 samples give 0.25 +- 0.03). Measured for StackGAN: 0.320 after 1000
-iterations with the authors' code's choices (0.555 before them; docs/reproducing/text-to-image.md).
+iterations with the authors' code's choices (0.555 before them; docs/reproducing.md (Text-to-image)).
 """
 
 import warnings
