@@ -38,7 +38,7 @@ from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
@@ -47,6 +47,7 @@ from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.compat import wandb_run_started
 from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
+from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
 
@@ -79,32 +80,6 @@ def _first_reason(err: Exception) -> str:
         if line.startswith("- ") and not line.startswith("- Expected a <class 'NoneType'>"):
             return line[2:]
     return text
-
-
-class KeepingSaveConfigCallback(SaveConfigCallback):
-    """Save the resolved config in the run directory without ever overwriting an earlier one.
-
-    Lightning's SaveConfigCallback aborts when ``config.yaml`` exists, so a resume into the same
-    directory fails; here the first launch's ``config.yaml`` is kept and each later launch is
-    recorded as ``config.resume-N.yaml``.
-    """
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.already_saved:
-            return
-        run_dir = Path(trainer.default_root_dir)
-        name = self.config_filename
-        if trainer.is_global_zero:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            target = run_dir / name
-            index = 1
-            while target.exists():
-                target = run_dir / f"{Path(name).stem}.resume-{index}{Path(name).suffix}"
-                index += 1
-            self.parser.save(self.config, target, skip_none=False, multifile=self.multifile, overwrite=False)
-            self.saved_path = target
-        self.already_saved = True
-        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
 
 class GenModelsCLI(LightningCLI):
@@ -407,75 +382,6 @@ class _ResumeRecord:
             _warn(f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
                   + "; ".join(changes))
         return changes
-
-
-class ConfiguredOptimizerSettings(pl.Callback):
-    """On a resume with a changed config, make the optimizers use the configured settings.
-
-    Restoring the optimizer state also restores each param group's ``lr``, ``betas``, ... and the
-    schedulers' ``base_lrs``, which would silently undo a changed learning rate. After the restore,
-    the groups take the values of freshly configured optimizers; moments and step counts stay, and
-    a schedule keeps its current factor (lr = new base lr * factor).
-    """
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        fresh = _optimizers_of(pl_module.configure_optimizers())
-        restored = [getattr(o, "optimizer", o) for o in trainer.optimizers]
-        schedulers = [c.scheduler for c in trainer.lr_scheduler_configs]
-        for old, new in zip(restored, fresh):
-            scheduler = next((s for s in schedulers if s.optimizer is old), None)
-            for index, (group, configured) in enumerate(zip(old.param_groups, new.param_groups)):
-                new_base = configured.get("initial_lr", configured["lr"])
-                old_base = group.get("initial_lr", group["lr"])
-                factor = group["lr"] / old_base if old_base else 1.0
-                for key, value in configured.items():
-                    if key not in ("params", "lr", "initial_lr"):
-                        group[key] = value
-                group["lr"] = new_base * factor
-                if "initial_lr" in group:
-                    group["initial_lr"] = new_base
-                if scheduler is not None and hasattr(scheduler, "base_lrs"):
-                    scheduler.base_lrs[index] = new_base
-
-
-def _optimizers_of(configured: Any) -> list[torch.optim.Optimizer]:
-    """The optimizers out of any form ``configure_optimizers`` may return."""
-    if isinstance(configured, torch.optim.Optimizer):
-        return [configured]
-    if isinstance(configured, dict):
-        return _optimizers_of(configured.get("optimizer"))
-    if isinstance(configured, (list, tuple)):
-        if len(configured) == 2 and isinstance(configured[0], (list, tuple)):
-            return _optimizers_of(configured[0])
-        return [o for item in configured for o in _optimizers_of(item)]
-    return []
-
-
-class BatchKeys(pl.Callback):
-    """Remembers the keys of the batches the datamodule yields, to explain a model's KeyError."""
-
-    def __init__(self) -> None:
-        self.keys: Optional[list[str]] = None
-
-    def _record(self, batch: Any) -> None:
-        if self.keys is None and isinstance(batch, dict):
-            self.keys = sorted(str(k) for k in batch)
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        self._record(batch)
-
-    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._record(batch)
-
-    def explain(self, err: KeyError, model: Any, datamodule: Any) -> Optional[UserError]:
-        key = err.args[0] if err.args else None
-        if self.keys is None or not isinstance(key, str) or key in self.keys:
-            return None
-        return UserError(
-            f"{type(model).__name__} reads batch key {key!r}, but {type(datamodule).__name__} yields batches "
-            f"with keys {self.keys}; pair the model with a datamodule that provides {key!r} "
-            "(see the experiments/ configs of this model)"
-        )
 
 
 def _run_directory(config: Any) -> Path:

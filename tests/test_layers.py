@@ -129,3 +129,22 @@ def test_the_checks_see_cycles_and_private_imports(tmp_path):
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_module_is_seen(package):
     assert any(name.startswith(package + ".") for name in modules())
+
+
+def test_every_callback_lives_in_genmodels_callbacks():
+    # Imports every module of the package and lists the Callback subclasses defined elsewhere.
+    import importlib
+    import inspect
+
+    import pytorch_lightning as pl
+
+    outside = []
+    for path in sorted((ROOT / "genmodels").rglob("*.py")):
+        name = module_name(path)
+        if name.endswith("__main__") or name == "genmodels.apps.streamlit_app":
+            continue  # scripts: running them is their only use
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, pl.Callback) and cls.__module__ == name and not name.startswith("genmodels.callbacks"):
+                outside.append(f"{name}.{cls.__name__}")
+    assert outside == []
