@@ -40,4 +40,4 @@ def test_site_builds_strict(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "site/index.html").is_file()
     home = (tmp_path / "site/index.html").read_text(encoding="utf-8")
-    assert "make demo" in home  # the README became the home page
+    assert "Map of the code" in home  # the README became the home page
