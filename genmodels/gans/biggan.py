@@ -229,7 +229,8 @@ class BigGAN(LatentGAN):
         **kwargs: other training options of `AdversarialModel` (augment, lecam_weight, ...).
 
     Example:
-        >>> model = BigGAN(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8)
+        >>> model = BigGAN(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8,
+        ...     attention_resolution=8)
         >>> model.eval().sample(3, condition=torch.tensor([0, 1, 2])).shape
         torch.Size([3, 1, 16, 16])
     """
