@@ -20,7 +20,6 @@ Example (YAML)::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Optional
 
 import torch
@@ -31,14 +30,12 @@ __all__ = ["ClassSubsetDataModule", "import_datamodule"]
 
 
 def import_datamodule(class_path: str) -> type[ImageDataModule]:
-    """The `ImageDataModule` subclass named ``module.Class``, with a clear error for anything else."""
-    module_name, _, class_name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name) if module_name else None
-    except ImportError as err:
-        raise ValueError(f"cannot import datamodule {class_path!r}: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, ImageDataModule)):
-        raise ValueError(f"{class_path!r} is not an ImageDataModule class path (e.g. datamodules.MNISTDataModule)")
+    """The `ImageDataModule` class a name spells, resolved against the allowlist as text before any import."""
+    from genmodels.resolve import datamodule_class
+
+    cls = datamodule_class(class_path, "dataset")
+    if not issubclass(cls, ImageDataModule) or cls is ClassSubsetDataModule:
+        raise ValueError(f"{class_path!r} cannot be wrapped by ClassSubsetDataModule (e.g. datamodules.MNISTDataModule)")
     return cls
 
 

@@ -8,7 +8,6 @@ allowed package (by default ``genmodels``), so a crafted file cannot make us imp
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import pickle
@@ -129,17 +128,22 @@ def load_checkpoint_safely(path: PathLike, map_location: Any = "cpu") -> dict[st
 
 
 def model_class_of(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...] = ("genmodels",)) -> type:
-    """The `GenerativeModel` subclass that wrote ``checkpoint``, imported only from allowed packages."""
+    """The `GenerativeModel` subclass that wrote ``checkpoint``, resolved against the allowlist as text.
+
+    The recorded name must spell a class of `genmodels.resolve.MODELS` (any spelling); nothing
+    else is imported. ``allowed_packages`` is kept for callers and must include ``genmodels``.
+    """
+    from genmodels.resolve import ResolveError, model_class
+
     meta = checkpoint.get("genmodels")
     if not isinstance(meta, dict) or not isinstance(meta.get("model_class"), str):
         raise CheckpointError("not a genmodels checkpoint (no 'genmodels' section naming the model class)")
-    module_name, _, class_name = meta["model_class"].rpartition(".")
-    if not any(module_name == p or module_name.startswith(p + ".") for p in allowed_packages):
-        raise CheckpointError(
-            f"the checkpoint names model class {meta['model_class']!r}, outside the allowed packages "
-            f"{allowed_packages}; pass allowed_packages to trust it"
-        )
-    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if "genmodels" not in allowed_packages:
+        raise CheckpointError(f"allowed_packages {allowed_packages} excludes genmodels: no model class can be built")
+    try:
+        cls = model_class(meta["model_class"], "the checkpoint's model class")
+    except ResolveError as err:
+        raise CheckpointError(str(err)) from None
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
         raise CheckpointError(f"{meta['model_class']!r} is not a genmodels GenerativeModel")
     return cls

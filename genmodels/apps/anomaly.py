@@ -18,7 +18,8 @@ distributions is written next to it.
 
 The datamodule is rebuilt from the checkpoint (LightningCLI records its class path and arguments)
 with every class kept; ``--config experiment.yaml`` takes the ``data:`` section of a YAML instead,
-``--data_dir`` points it at other files. Only datamodules of the ``datamodules`` package are built,
+``--data_dir`` points it at other files. Only allowed datamodules are built (`genmodels.resolve`, names
+compared as text before any import),
 and the checkpoint is opened with ``weights_only=True`` (`genmodels.checkpoints.load_model`).
 Conditional models are refused: scoring them would need the label of the image being judged.
 """
@@ -32,7 +33,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image, ImageDraw
 from torch import Tensor
 
@@ -42,7 +42,6 @@ from genmodels.protocols import Autoencoder, class_count
 __all__ = ["run_anomaly", "score_images", "detection_metrics", "save_histogram", "build_datamodule"]
 
 SCORES = ("auto", "reconstruction", "elbo")
-_ALLOWED_DATA_PACKAGE = "datamodules"
 _SUBSET = "datamodules.ClassSubsetDataModule"
 
 
@@ -108,42 +107,31 @@ def save_histogram(normal: np.ndarray, anomalous: np.ndarray, path: Path, title:
 def build_datamodule(spec: dict[str, Any], data_dir: Optional[str] = None) -> tuple[Any, Optional[list[int]]]:
     """Instantiate ``{"class_path", "init_args"}`` with every class kept; returns it and the classes it had kept.
 
-    Raises:
-        ValueError: a class outside the ``datamodules`` package, or not a datamodule.
-    """
-    from datamodules.subset import import_datamodule
+    Built by `genmodels.resolve.build_datamodule`: every class name (a subset's ``dataset`` too) is
+    resolved against the allowlist as text before anything is imported.
 
-    class_path = str(spec.get("class_path", ""))
-    args = {k: v for k, v in dict(spec.get("init_args") or {}).items() if not k.startswith("_")}
+    Raises:
+        UserError: a class that is not an allowed datamodule, or arguments it rejects.
+    """
+    from genmodels.resolve import build_datamodule as build, resolve_datamodule
+
+    class_path = resolve_datamodule(spec.get("class_path"), "the recorded datamodule")
+    args = {k: v for k, v in dict(spec.get("init_args") or {}).items() if not str(k).startswith("_")}
     trained_classes = None
     if class_path == _SUBSET:
         # The model saw only some classes; anomaly detection tests on all of them.
         trained_classes = args.pop("classes", None)
-        _check_data_class(str(args.get("dataset", "datamodules.DigitsDataModule")))
-    _check_data_class(class_path)
     if data_dir is not None:
         args["data_dir"] = data_dir
-    return import_datamodule(class_path)(**args), trained_classes
-
-
-def _check_data_class(class_path: str) -> None:
-    if not class_path.startswith(_ALLOWED_DATA_PACKAGE + "."):
-        raise ValueError(
-            f"refusing to build datamodule {class_path!r}: only classes of the {_ALLOWED_DATA_PACKAGE} package are built "
-            "from checkpoints and configs here"
-        )
+    return build({"class_path": class_path, "init_args": args}), trained_classes
 
 
 def datamodule_spec(checkpoint: dict[str, Any], config: Optional[str]) -> dict[str, Any]:
     """The datamodule recorded in the checkpoint, or the ``data:`` section of ``config``."""
     if config is not None:
-        path = Path(config)
-        if not path.is_file():
-            raise FileNotFoundError(f"--config {path} not found")
-        data = (yaml.safe_load(path.read_text()) or {}).get("data")
-        if not isinstance(data, dict) or "class_path" not in data:
-            raise ValueError(f"{path} has no 'data: {{class_path: ..., init_args: ...}}' section")
-        return data
+        from genmodels.resolve import data_section
+
+        return data_section(Path(config))
     hparams = checkpoint.get("datamodule_hyper_parameters")
     if not isinstance(hparams, dict) or "_class_path" not in hparams:
         raise ValueError(

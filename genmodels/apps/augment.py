@@ -62,14 +62,9 @@ def resolve_datamodule(spec: str, image_size: int, data_dir: Optional[str] = Non
         from genmodels.metrics.commands import load_datamodule  # only `datamodules` classes are built
 
         return load_datamodule(path)
-    import datamodules
+    from genmodels.resolve import datamodule_class
 
-    wanted = spec.rsplit(".", 1)[-1].lower()
-    for name in datamodules.__all__:
-        if name.endswith("DataModule") and wanted in (name.lower(), name[: -len("DataModule")].lower()):
-            return getattr(datamodules, name)(data_dir=data_dir, image_size=image_size)
-    known = ", ".join(n[: -len("DataModule")].lower() for n in datamodules.__all__ if n.endswith("DataModule"))
-    raise ValueError(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")
+    return datamodule_class(spec, "--data")(data_dir=data_dir, image_size=image_size)
 
 
 def split_tensors(datamodule: Any, split: str) -> tuple[Tensor, Tensor]:
