@@ -31,6 +31,8 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from genmodels.atomic import atomic_write
+
 __all__ = [
     "to_uint8",
     "uint8_grid",
@@ -70,10 +72,8 @@ def save_png(grid: Tensor, path: Union[str, os.PathLike]) -> Path:
     """Write a uint8 (3, H, W) grid as PNG atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
 
 
 def frame_grids(frames: Tensor, nrow: Optional[int] = None, padding: int = 2) -> list[Tensor]:
@@ -109,10 +109,8 @@ def save_gif(
     pictures = [Image.fromarray(grid.permute(1, 2, 0).numpy()) for grid in grids]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:],
+                                                         duration=duration_ms, loop=0))
 
 
 _TEXT_HEIGHT = 12

@@ -169,7 +169,7 @@ def data_section(config_path: Path) -> dict[str, Any]:
     from genmodels.yamlsafe import load_yaml
 
     if not config_path.is_file():
-        raise UserError(f"config file {config_path} not found")
+        raise UserError(f"config file not found: {config_path}")
     document = load_yaml(config_path)
     section = document.get("data", document) if isinstance(document, dict) else None
     if not isinstance(section, dict) or "class_path" not in section:

@@ -36,6 +36,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.checkpoints import load_checkpoint_safely, load_model
 from genmodels.protocols import Autoencoder, class_count
 
@@ -96,7 +97,7 @@ def save_histogram(normal: np.ndarray, anomalous: np.ndarray, path: Path, title:
     draw.rectangle((width - 170, 22, width - 160, 32), fill=(255, 127, 14))
     draw.text((width - 155, 21), f"anomalous ({len(anomalous)})", fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
+    atomic_write(path, lambda f: canvas.save(f, format="PNG"))
     return path
 
 
@@ -239,7 +240,7 @@ def run_anomaly(
     title = f"{what}, higher = more anomalous; ROC-AUC {report['roc_auc']:.3f}, PR-AUC {report['pr_auc']:.3f}"
     report["histogram"] = str(save_histogram(scores[~anomalous], scores[anomalous], histogram_path, title))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_path, json.dumps(report, indent=2) + "\n")
     return report
 
 

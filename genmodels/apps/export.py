@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.apps.generation import num_classes
+from genmodels.atomic import atomic_write
 from genmodels.apps.latent import LatentSpace, latent_space
 from genmodels.base import GenerativeModel
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
@@ -162,9 +163,7 @@ def export_weights(model: GenerativeModel, path: PathLike) -> Path:
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(payload, f))
     model_from_checkpoint(open_checkpoint(path))  # fails here, not at the user's, if it does not reopen
     return path
 

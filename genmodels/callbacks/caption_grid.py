@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.callbacks.base import IterationCallback, eval_mode
 from genmodels.images import captioned_grid, uint8_grid
 
@@ -71,8 +72,8 @@ class CaptionGrid(IterationCallback):
         picture = captioned_grid(images, captions, self.samples_per_caption)
         path = Path(trainer.default_root_dir) / self.dirname / f"iter_{pl_module.iteration:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(path)
-        path.with_suffix(".txt").write_text("\n".join(captions) + "\n")
+        atomic_write(path, lambda f: picture.save(f, format="PNG"))
+        atomic_write_text(path.with_suffix(".txt"), "\n".join(captions) + "\n")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 self._log_wandb(logger, images, captions, pl_module.iteration)

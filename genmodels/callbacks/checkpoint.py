@@ -24,6 +24,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from genmodels.atomic import atomic_write
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
 from genmodels.compat import save_model_checkpoint_now
 
@@ -38,19 +39,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if "://" in str(path):  # remote storage: keep Lightning's fsspec path
             return super().save_checkpoint(checkpoint, path, storage_options)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        _fsync_dir(path.parent)
+        atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -86,19 +75,6 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
             continue
         removed.append(path)
     return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class IterationCheckpoint(ModelCheckpoint):

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "evaluate"
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{name:24s} {value:.6g}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(record, indent=2) + "\n")
         print(f"results written to {out}")
     return record
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write
 from genmodels.commands import common as c
 
 NAME = "interpolate"
@@ -56,6 +57,6 @@ def run(args: argparse.Namespace) -> Path:
         save_gif(images, out, args.nrow, args.frame_ms)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(grid_png(images.transpose(0, 1).reshape(-1, *images.shape[2:]), nrow=args.steps))
+        atomic_write(out, lambda f: f.write(grid_png(images.transpose(0, 1).reshape(-1, *images.shape[2:]), nrow=args.steps)))
     print(f"{args.steps} steps from seed {seed_a} to seed {seed_b} ({args.num_samples} paths) -> {out}")
     return out

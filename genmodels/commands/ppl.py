@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from genmodels.atomic import atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "ppl"
@@ -49,5 +50,5 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     print(json.dumps(values))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(values, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(values, indent=2) + "\n")
     return values

@@ -293,11 +293,6 @@ class StatisticsCache:
         payload = {"key": stats.key, "n": stats.n, "mean": stats.mean.cpu(), "cov": stats.cov.cpu()}
         if stats.features is not None:
             payload["features"] = stats.features.cpu()
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        from genmodels.atomic import atomic_write
+
+        return atomic_write(path, lambda f: torch.save(payload, f))
