@@ -145,6 +145,10 @@ class GenerativeModel(pl.LightningModule):
             "torch_rng": per_rank,
             "host_rng": _capture_host_rng(),
         }
+        if isinstance(checkpoint.get("state_dict"), dict):  # checked at load (genmodels.checkpoints.verify_weights)
+            from genmodels.checkpoints import weights_digest
+
+            checkpoint["genmodels"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_checkpoint_class(checkpoint, type(self))

@@ -27,6 +27,7 @@ A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; C
 
 from __future__ import annotations
 
+import atexit
 import importlib
 from argparse import ArgumentError
 import secrets
@@ -50,6 +51,7 @@ from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, Sto
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
+from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
 
 __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
@@ -94,6 +96,20 @@ class GenModelsCLI(LightningCLI):
             "max_epochs": -1,
         }
         trainer_defaults.update(kwargs.pop("trainer_defaults", {}))
+        try:
+            self._init_cli(trainer_defaults, args, run, **kwargs)
+        except BaseException:  # the run directory's lock ends with this launch, errors included
+            self._release_run_lock()
+            raise
+        if run:
+            self._release_run_lock()
+
+    def _release_run_lock(self) -> None:
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
+
+    def _init_cli(self, trainer_defaults: dict[str, Any], args: Any, run: bool, **kwargs: Any) -> None:
         super().__init__(
             model_class=GenerativeModel,
             subclass_mode_model=True,
@@ -130,6 +146,8 @@ class GenModelsCLI(LightningCLI):
             default=None,
             help="Stop after this many iterations (batches); trainer.max_steps counts optimizer steps.",
         )
+        parser.add_argument("--fork", type=bool, default=False,
+                            help="Resume from a checkpoint older than the run's newest (the later ones are moved aside).")
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         # Text-to-image: the training captions' vocabulary (skipped for models without `vocab`).
         parser.link_arguments("data.vocab", "model.init_args.vocab", apply_on="instantiate")
@@ -152,7 +170,11 @@ class GenModelsCLI(LightningCLI):
             raise UserError(f"--trainer.default_root_dir {run_dir} is a file, not a directory; give a directory for the run")
         checkpoint_dir = _checkpoint_directory(config, run_dir)
         if self.config.subcommand == "fit":
+            self._lock_run(run_dir)  # before anything is written there
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
+            if config.ckpt_path not in (None, "hpc"):
+                check_fork(Path(config.ckpt_path), checkpoint_dir, bool(config.get("fork")))
+                _announce_changed_settings(run_dir, config)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
@@ -164,6 +186,12 @@ class GenModelsCLI(LightningCLI):
             _check_record(checkpoint, ckpt_path)
             self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
             del checkpoint
+
+    def _lock_run(self, run_dir: Path) -> None:
+        if rank_zero_only.rank != 0:  # DDP ranks > 0 join rank 0's run; rank 0 holds the lock
+            return
+        self._run_lock = RunLock(run_dir).acquire()
+        atexit.register(self._run_lock.release)  # errors before the run ends leave a clean record too
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
@@ -181,8 +209,9 @@ class GenModelsCLI(LightningCLI):
         # <run>/checkpoints): "last" and the fresh-launch guard both look there.
         last = checkpoint_dir / "last.ckpt"
         if ckpt_path == "last":
-            if last.is_file():
-                return str(last)
+            newest = newest_checkpoint(checkpoint_dir)  # by iteration: last-v1.ckpt of an older version too
+            if newest is not None:
+                return str(newest[0])
             rank_zero_info(f"--ckpt_path last: no {last} yet, starting a new run in {run_dir}")
             ckpt_path = None
         if ckpt_path is None:
@@ -274,6 +303,16 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _announce_changed_settings(run_dir: Path, config: Any) -> None:
+    """One warning line per setting that differs from the run's last recorded config (batch size, seed, ...)."""
+    recorded = recorded_config(run_dir)
+    if recorded is None:
+        return
+    current = config.as_dict() if hasattr(config, "as_dict") else dict(config)
+    for change in changed_settings(recorded, current):
+        _warn(f"resuming {run_dir} with a changed {change}")
 
 
 def _checkpoint_directory(config: Any, run_dir: Path) -> Path:
@@ -378,9 +417,8 @@ class _ResumeRecord:
                 f"{list(shapes[first]) if first in shapes else 'absent'} configured). Resume with the checkpoint's "
                 "values, or start a new run in another --trainer.default_root_dir"
             )
-        if changes:
-            _warn(f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
-                  + "; ".join(changes))
+        for change in changes:  # one line each, like the datamodule and trainer settings
+            _warn(f"resuming {self.path} with a changed model.init_args.{change} (applied; recorded in config.resume-N.yaml)")
         return changes
 
 

@@ -34,7 +34,7 @@ from genmodels.apps.generation import num_classes
 from genmodels.atomic import atomic_write
 from genmodels.apps.latent import LatentSpace, latent_space
 from genmodels.base import GenerativeModel
-from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
+from genmodels.checkpoints import CheckpointError, build_model, load_checkpoint_safely, model_class_of, weights_digest
 from genmodels.protocols import Autoencoder, LatentGenerator
 
 __all__ = [
@@ -84,19 +84,11 @@ def _qualified_name(cls: type) -> str:
 
 def model_from_checkpoint(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...] = ("genmodels",)) -> GenerativeModel:
     """Rebuild a model from a training checkpoint or an exported weights file (eval mode, CPU)."""
-    cls = model_class_of(checkpoint, allowed_packages)
-    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
-    # Building a model draws its initial weights from the global RNG; loading must not move the
-    # caller's random stream (field notes, trap 33).
-    with torch.random.fork_rng(devices=[]):
-        model = cls(**hparams)
-    state_dict = checkpoint.get("state_dict")
-    if not isinstance(state_dict, dict):
-        raise CheckpointError("the checkpoint holds no state_dict")
-    if checkpoint.get("format") == EXPORT_FORMAT:
-        _load_exported_state(model, state_dict, tuple(checkpoint.get("dropped_prefixes") or ()))
-    else:
-        model.load_state_dict(state_dict)
+    model_class_of(checkpoint, allowed_packages)
+    exported = checkpoint.get("format") == EXPORT_FORMAT
+    model = build_model(checkpoint, strict=not exported)
+    if exported:
+        _load_exported_state(model, checkpoint["state_dict"], tuple(checkpoint.get("dropped_prefixes") or ()))
     model.iteration = int((checkpoint.get("genmodels") or {}).get("iteration", 0))
     return model.eval()
 
@@ -157,7 +149,8 @@ def export_weights(model: GenerativeModel, path: PathLike) -> Path:
         "format": EXPORT_FORMAT,
         "state_dict": state,
         "hyper_parameters": dict(getattr(model, "hparams", {}) or {}),
-        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0))},
+        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0)),
+                      "weights_sha256": weights_digest(state)},
         "dropped_prefixes": list(dropped),
         "config": export_config(model),
     }

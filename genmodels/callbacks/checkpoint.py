@@ -31,6 +31,7 @@ from genmodels.compat import save_model_checkpoint_now
 __all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
 
 _TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")
+_OWN_NAME = re.compile(r"^(last|iter_\d+)\.ckpt$")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -112,6 +113,9 @@ class IterationCheckpoint(ModelCheckpoint):
             every_n_train_steps=0,
             every_n_epochs=0,
             auto_insert_metric_name=False,
+            # A resumed run overwrites last.ckpt instead of writing last-v1.ckpt beside it (a moved or
+            # respelled run directory made Lightning do so, and `--ckpt_path last` then went back in time).
+            enable_version_counter=False,
         )
         self.every_n_iterations = every_n_iterations
         #: The model iteration of the last checkpoint this callback wrote (None: none yet).
@@ -145,6 +149,30 @@ class IterationCheckpoint(ModelCheckpoint):
     def save_now(self, trainer: pl.Trainer) -> None:
         save_model_checkpoint_now(self, trainer, before_save=lambda: _refuse_nonfinite(trainer))
         self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the bookkeeping as names inside the current folder, whatever folder the checkpoint names.
+
+        Lightning keeps absolute paths and deletes the files they name when it rotates checkpoints,
+        so a moved run would forget them and a crafted checkpoint could name any file. Only names
+        of this callback's own checkpoints (``last.ckpt``, ``iter_N.ckpt``) that exist here are kept.
+        """
+        folder = Path(self.dirpath) if self.dirpath else None
+
+        def here(name: Any) -> str:
+            if folder is None or not isinstance(name, str) or not name:
+                return ""
+            candidate = folder / Path(name).name
+            ok = _OWN_NAME.match(candidate.name) and candidate.is_file()
+            return str(candidate) if ok else ""
+
+        best_k = state_dict.get("best_k_models") or {}
+        self.best_k_models = {here(k): v for k, v in best_k.items() if here(k)} if isinstance(best_k, dict) else {}
+        self.kth_best_model_path = here(state_dict.get("kth_best_model_path"))
+        self.kth_value = state_dict.get("kth_value", self.kth_value)
+        self.best_model_score = state_dict.get("best_model_score")
+        self.best_model_path = here(state_dict.get("best_model_path"))
+        self.last_model_path = here(state_dict.get("last_model_path"))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
