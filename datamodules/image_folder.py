@@ -24,6 +24,7 @@ PIL's antialiased bilinear filter (the crop is cut first, so no pixel outside it
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
@@ -55,10 +56,20 @@ def find_images(root: Path) -> list[Path]:
     """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
     (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
     found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root).parts
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
-            found.append(path)
+    seen: set[str] = set()
+    # os.walk with followlinks: a class folder that is a symlink (data kept elsewhere) is read, not
+    # dropped as Path.rglob drops it; each real folder is walked once, so a link loop ends.
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not ignored_entry(d)]
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix.lower() in IMAGE_EXTENSIONS and not ignored_entry(name) and path.is_file():
+                found.append(path)
     return sorted(found)
 
 
@@ -86,6 +97,10 @@ def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[
     every file with ``full_decode``, is decoded with PIL, and a decoding error is the problem.
     """
     try:
+        size = _header_size(path)  # a decompression bomb is refused here, at setup, not mid-run
+        if size[0] * size[1] > MAX_IMAGE_PIXELS:
+            return (f"{size[0]}x{size[1]} pixels, over the {MAX_IMAGE_PIXELS:,}-pixel limit (a decompression bomb, or "
+                    "a photo far larger than training needs: shrink it)")
         if not full_decode and _looks_intact(Path(path)):
             return None
         with Image.open(path) as image:
@@ -93,8 +108,20 @@ def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[
         return None
     except FileNotFoundError:
         return "file missing"
+    except Image.DecompressionBombError as err:
+        return f"over the pixel limit (a decompression bomb?): {err}"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         return f"not a readable image, truncated or corrupt ({type(err).__name__}: {err})"
+
+
+#: Largest image (width x height) a dataset may hold: PIL's own decompression-bomb bound.
+MAX_IMAGE_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def _header_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the header only (PIL decodes nothing until ``load``)."""
+    with Image.open(path) as image:
+        return image.size
 
 
 def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: Optional[int] = None) -> torch.Tensor:
@@ -123,7 +150,7 @@ def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: 
             pixels = np.asarray(square.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except FileNotFoundError:
         raise FileNotFoundError(f"image file missing: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"{path}: not a readable image ({err})") from err
     tensor = torch.from_numpy(pixels.copy())
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()

@@ -50,6 +50,7 @@ from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
+from genmodels.callbacks.preemption import PreemptedBeforeStart
 from genmodels.loggers import WandbLogger
 from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
 
@@ -270,10 +271,16 @@ class GenModelsCLI(LightningCLI):
         # included), so nothing in it needs to be unpickled as code.
         if kwargs.get("weights_only") is None:
             kwargs["weights_only"] = True
+        self.preemption.arm()  # before the W&B run starts and the data is set up
         try:
             self.trainer.fit(model, **kwargs)
         except KeyError as err:
             raise self.batch_keys.explain(err, model, self.datamodule) or err
+        except PreemptedBeforeStart as stop:
+            how = "the SLURM job was requeued" if stop.requeued else "relaunch the same command"
+            rank_zero_info(f"preempted before the first training step: no checkpoint was written (nothing was trained "
+                           f"in this launch); {how}")
+            return
         if self.preemption.preempted_at is not None:
             last = Path(self.trainer.checkpoint_callback.dirpath or self.trainer.default_root_dir) / "last.ckpt"
             how = "the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last"
