@@ -230,13 +230,15 @@ def check_optional_int(name: str, value: Any, minimum: int) -> None:
         check_int(name, value, minimum)
 
 
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """Raises a ValueError naming the config key unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r} "
-            f"(set it with --data.init_args.{name} <value>)"
-        )
+def check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> None:
+    """Raises a ValueError naming the config key unless ``value`` is an int in [``minimum``, ``maximum``]."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+        raise ValueError(f"{name} must be {allowed}, got {value!r} (set it with --data.init_args.{name} <value>)")
+
+
+#: Largest image side a datamodule resizes to (a 4096x4096x3 uint8 image is 48 MiB; a batch of them is GiBs).
+MAX_IMAGE_SIZE = 4096
 
 
 class InMemoryImageDataset(Dataset):
@@ -396,7 +398,7 @@ class ImageDataModule(pl.LightningDataModule):
                 "--data.init_args.num_workers 0 and --data.init_args.pin_memory false with it"
             )
         check_int("num_workers", num_workers, 0)
-        check_int("image_size", image_size, 8)
+        check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
         check_int("seed", seed, 0)
         self.save_hyperparameters()
         self.data_dir = resolve_data_dir(data_dir)

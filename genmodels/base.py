@@ -146,8 +146,6 @@ class GenerativeModel(pl.LightningModule):
             "host_rng": _capture_host_rng(),
         }
         if isinstance(checkpoint.get("state_dict"), dict):  # checked at load (genmodels.checkpoints.verify_weights)
-            from genmodels.checkpoints import weights_digest
-
             checkpoint["genmodels"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -156,6 +154,19 @@ class GenerativeModel(pl.LightningModule):
         self.iteration = int(meta["iteration"])
         self._rng_to_restore = list(meta["torch_rng"])
         self._host_rng_to_restore = meta.get("host_rng")
+
+
+def weights_digest(state_dict: dict[str, Any]) -> dict[str, str]:
+    """A short SHA-256 of each tensor's bytes, written at save and checked at load (one per key, so a
+    mismatch names the tensor)."""
+    import hashlib
+
+    digests = {}
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor):
+            data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+            digests[key] = hashlib.sha256(data.tobytes()).hexdigest()[:16]
+    return digests
 
 
 def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from genmodels.base import GenerativeModel
+from genmodels.base import GenerativeModel, weights_digest
 from genmodels.errors import UserError
 
 __all__ = ["CheckpointError", "load_checkpoint_safely", "load_model", "model_class_of", "build_model", "verify_weights",
@@ -153,19 +153,6 @@ def model_class_of(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...]
 
 #: Default bound on the memory a model rebuilt from a checkpoint may take (``--max-memory-gb``).
 DEFAULT_MAX_MEMORY_GB = 8.0
-
-
-def weights_digest(state_dict: dict[str, Any]) -> dict[str, str]:
-    """A short SHA-256 of each tensor's bytes, written at save and checked at load (one per key, so a
-    mismatch names the tensor)."""
-    import hashlib
-
-    digests = {}
-    for key, value in state_dict.items():
-        if isinstance(value, torch.Tensor):
-            data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
-            digests[key] = hashlib.sha256(data.tobytes()).hexdigest()[:16]
-    return digests
 
 
 def verify_weights(checkpoint: dict[str, Any], path: Any) -> None:

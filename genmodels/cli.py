@@ -130,6 +130,9 @@ class GenModelsCLI(LightningCLI):
         # Parse errors raise (and become one `genmodels: error:` line in `parse_arguments`)
         # instead of printing jsonargparse's usage and a multi-line report.
         kwargs.setdefault("exit_on_error", False)
+        from genmodels.yamlsafe import install_config_checks
+
+        install_config_checks()  # duplicate keys and alias bombs in --config files are refused
         return super().init_parser(**kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -170,6 +173,7 @@ class GenModelsCLI(LightningCLI):
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--trainer.default_root_dir {run_dir} is a file, not a directory; give a directory for the run")
         checkpoint_dir = _checkpoint_directory(config, run_dir)
+        _check_trainer_numbers(config)
         if self.config.subcommand == "fit":
             self._lock_run(run_dir)  # before anything is written there
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
@@ -310,6 +314,17 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _check_trainer_numbers(config: Any) -> None:
+    """Trainer numbers Lightning would reject with a traceback (or accept and misbehave on)."""
+    accumulate = config.trainer.get("accumulate_grad_batches")
+    if accumulate is not None and (isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1):
+        raise ConfigError(f"--trainer.accumulate_grad_batches must be an integer >= 1, got {accumulate!r} (manual-"
+                          "optimization models accumulate with their own accumulate_grad_batches option)")
+    iterations = config.get("max_iterations")
+    if iterations is not None and (isinstance(iterations, bool) or iterations < 1):
+        raise ConfigError(f"--max_iterations must be an integer >= 1, got {iterations!r}")
 
 
 def _announce_changed_settings(run_dir: Path, config: Any) -> None:

@@ -20,18 +20,61 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
+from genmodels.errors import UserError
 
-__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array"]
+__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array", "grid_size", "SweepError"]
+
+
+class SweepError(ValueError, UserError):
+    """A sweep file that cannot be expanded (one line naming the parameter)."""
 
 
 def load_sweep(path: Path) -> dict:
-    spec = yaml.safe_load(Path(path).read_text())
-    if not isinstance(spec, dict) or "parameters" not in spec:
-        raise ValueError(f"{path} is not a sweep file: it needs a 'parameters' mapping")
+    """A checked sweep file: a mapping with a ``parameters`` mapping of parameter specs.
+
+    Read by `genmodels.yamlsafe.load_yaml` (duplicate keys and alias bombs refused); each ``values``
+    is a non-empty list; class names a sweep varies are resolved against the allowlist as text
+    (`genmodels.resolve`), so a sweep file cannot make a run import a module it names.
+    """
+    from genmodels.yamlsafe import load_yaml
+
+    spec = load_yaml(Path(path))
+    if not isinstance(spec, dict) or not isinstance(spec.get("parameters"), dict):
+        raise SweepError(f"{path} is not a sweep file: it needs a 'parameters' mapping (got {type(spec).__name__})")
     if spec.get("method", "grid") not in ("grid", "random"):
-        raise ValueError(f"{path}: method must be 'grid' or 'random' for a local sweep, got {spec.get('method')!r}")
+        raise SweepError(f"{path}: method must be 'grid' or 'random' for a local sweep, got {spec.get('method')!r}")
+    for name, p in spec["parameters"].items():
+        if not isinstance(p, dict):
+            raise SweepError(f"{path}: parameter {name} must be a mapping such as {{values: [...]}}, got {p!r}")
+        if "values" in p and (not isinstance(p["values"], list) or not p["values"]):
+            raise SweepError(f"{path}: parameter {name}: values must be a non-empty list, got {p['values']!r}")
+        for value in p.get("values", []) + ([p["value"]] if "value" in p else []):
+            _check_class_name(str(name), value, path)
+    for arg in spec.get("local_args", []) or []:
+        key, _, value = str(arg).lstrip("-").partition("=")
+        if value:
+            _check_class_name(key, value, path)
     return spec
+
+
+def _check_class_name(name: str, value: Any, path: Path) -> None:
+    from genmodels.resolve import resolve_datamodule, resolve_model
+
+    where = f"{path} parameter {name}"
+    if name == "model.class_path":
+        resolve_model(value, where)
+    elif name in ("data.class_path", "data.init_args.dataset"):
+        resolve_datamodule(value, where)
+    elif name.endswith("class_path"):
+        raise SweepError(f"{where}: a local sweep varies model.class_path and data.class_path only (class names are "
+                         "not imported from sweep files)")
+
+
+def grid_size(spec: dict, count: int = 10) -> int:
+    """How many runs `expand` would make, computed without making them."""
+    if spec.get("method", "grid") != "grid":
+        return count
+    return math.prod(len(p["values"]) if "values" in p else 1 for p in spec["parameters"].values())
 
 
 def _draw(name: str, spec: dict, rng: random.Random) -> Any:

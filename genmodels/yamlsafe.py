@@ -90,3 +90,37 @@ def _check_keys(node: yaml.MappingNode, where: str) -> None:
             raise YAMLError(f"{where}: key {key.value!r} appears twice in one mapping (line {line}); "
                             "YAML would keep only the last one: remove one of them")
         seen.add(key.value)
+
+
+def check_yaml_text(text: str, where: str = "<yaml>") -> None:
+    """The checks of `load_yaml` (duplicate keys, alias expansion) on a document, building nothing."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check(node, where)
+    except yaml.YAMLError:
+        pass  # not YAML: the caller's own loader reports it in its words
+    finally:
+        loader.dispose()
+
+
+def install_config_checks() -> None:
+    """Make jsonargparse (``genmodels fit --config``) run `check_yaml_text` before its own YAML loader.
+
+    Its loader resolves values as the configs expect (``1e-4`` is a float); this only adds the
+    refusals, so a config with a key twice or a billion-laughs file never reaches it.
+    """
+    from jsonargparse import get_loader, set_loader
+
+    original = get_loader("yaml")
+    if getattr(original, "_genmodels_checked", False):
+        return
+
+    def checked(text: str) -> Any:
+        if isinstance(text, str) and ("\n" in text or "&" in text):  # a document, not a one-word CLI value
+            check_yaml_text(text, "the config")
+        return original(text)
+
+    checked._genmodels_checked = True  # type: ignore[attr-defined]
+    set_loader("yaml", checked, exceptions=(yaml.YAMLError, YAMLError))
