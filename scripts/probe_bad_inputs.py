@@ -661,6 +661,7 @@ def _flip(checkpoint: dict) -> None:
 
 def _nan(checkpoint: dict) -> None:
     checkpoint["state_dict"][_first_weight(checkpoint)].view(-1)[0] = float("nan")
+    checkpoint["genmodels"].pop("weights_sha256", None)  # as a file from before hashes: the finiteness check alone
 
 
 def cli_case(group: str, name: str, make_argv: Callable[[Path], list[str]], accept: Optional[str] = None,
@@ -723,7 +724,7 @@ def case_symlinked_class(probe: Probe) -> tuple[str, str]:
     result = _cli(probe, _symlinked_classes(folder))
     if result.rc != 0:
         return classify_refusal(result)
-    return ("refused-cleanly", "4 images found, the linked class included") if " 4 " in result.out or "4 images" in result.out \
+    return ("refused-cleanly", "4 images found, the linked class included") if "train 4," in result.out \
         else ("silent", "complete, but the symlinked class folder was dropped")
 
 

@@ -133,7 +133,7 @@ def nonnegative_int(text: str) -> int:
 def positive_float(text: str) -> float:
     value = float(text)
     if not (value > 0 and math.isfinite(value)):  # inf would switch a bound off
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
+        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {value}")
     return value
 
 

@@ -84,4 +84,4 @@ def test_translate_refuses_two_inputs_that_would_write_one_output(files, tmp_pat
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "0"])
 def test_max_memory_gb_must_be_finite_and_positive(files, value, capsys):
     err = _refused(capsys, ["sample", "--ckpt", str(files.dcgan), "--max-memory-gb", value, "--out", "x.png"])
-    assert "--max-memory-gb" in err and "finite number > 0" in err
+    assert "--max-memory-gb" in err and "must be > 0 and finite" in err
