@@ -784,7 +784,7 @@ ROUND2_CASES = [
     cli_case("round2-bounds", "interpolate: --frame-ms 1e12", lambda f: ["interpolate", "--ckpt", "GOOD",
              "--frame-ms", "1000000000000", "--out", str(f / "a.gif")]),
     cli_case("round2-bounds", "fit: a duplicate YAML key", lambda f: (
-        (f / "dup.yaml").write_text("model:\n  init_args:\n    lr: 0.1\n    lr: 0.2\n"),
+        (f / "dup.yaml").write_text("model:\n  init_args:\n    lr_g: 0.1\n    lr_g: 0.2\n"),
         ["fit", "--config", DIGITS, "--config", str(f / "dup.yaml"), "--trainer.default_root_dir", str(f / "run")])[1]),
     cli_case("round2-bounds", "fit: billion-laughs YAML", lambda f: (
         (f / "bomb.yaml").write_text(BILLION_LAUGHS),

@@ -71,11 +71,11 @@ def test_yaml_aliases_are_bounded_and_duplicate_keys_refused():
 
 def test_fit_refuses_a_config_with_a_duplicate_key_or_an_alias_bomb(tmp_path, capsys):
     twice = tmp_path / "twice.yaml"
-    twice.write_text("model:\n  init_args:\n    lr: 0.1\n    lr: 0.2\n")
+    twice.write_text("model:\n  init_args:\n    lr_g: 0.1\n    lr_g: 0.2\n")
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BILLION_LAUGHS)
     base = ["fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), "--trainer.default_root_dir", str(tmp_path / "run")]
-    assert "'lr' appears twice" in _refused(capsys, [*base, "--config", str(twice)])
+    assert "'lr_g' appears twice" in _refused(capsys, [*base, "--config", str(twice)])
     assert "aliases" in _refused(capsys, [*base, "--config", str(bomb)])
     assert not (tmp_path / "run").exists()
 
