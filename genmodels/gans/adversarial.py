@@ -97,7 +97,8 @@ class AdversarialModel(GenerativeModel):
         ada_target, ada_interval, ada_kimg: ADA's r_t target (0.6), iterations between p
             adjustments (4) and thousands of real images for p to move by 1 (500).
         lecam_weight: weight of LeCam regularization on D (Tseng et al. 2021; 0 disables).
-        lecam_decay: decay of LeCam's EMA anchors (0.99).
+        lecam_decay: decay of LeCam's EMA anchors (0.9, google/lecam-gan; anchors start at 1000, are
+            copied before generator iteration 1000 and the term counts after it: `LeCamAnchors`).
     """
 
     def __init__(
@@ -136,7 +137,7 @@ class AdversarialModel(GenerativeModel):
         ada_interval: int = 4,
         ada_kimg: float = 500.0,
         lecam_weight: float = 0.0,
-        lecam_decay: float = 0.99,
+        lecam_decay: float = 0.9,
     ) -> None:
         super().__init__(image_shape)
         _validate_adversarial_options(locals())
@@ -158,7 +159,7 @@ class AdversarialModel(GenerativeModel):
         # Modules so their state (ADA's p, LeCam's anchors) lives in the state dict and resumes.
         self.augment_pipe = make_augment(augment, augment_policy, ada_target, ada_interval, ada_kimg)
         self.lecam_weight = lecam_weight
-        self.lecam = LeCamAnchors(lecam_decay) if lecam_weight > 0 else None
+        self.lecam = LeCamAnchors(lecam_decay, d_steps_per_iteration=n_critic) if lecam_weight > 0 else None
         self.automatic_optimization = False
         # Validation noise comes from its own generator so evaluation never advances the training
         # RNG stream (a resumed run must see the same noise as an uninterrupted one).
