@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> Path:
 
     from genmodels.text.damsm import DAMSM
 
-    datamodule = _text_data.datamodule(args)
+    # AttnGAN pretrain_DAMSM.py: Scale(int(299 * 76 / 64)) = 355, RandomCrop(299), flip (the
+    # datamodule's `attngan` preprocessing at --image-size 299, and random_flip).
+    datamodule = _text_data.datamodule(args, random_flip=True)
     # `vocabulary` (unlike `vocab`, which is None while the captions are missing) reads the caption
     # files now, so missing data stops here with the files and layout it expects.
     vocab = datamodule.vocabulary.words
