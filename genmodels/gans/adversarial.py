@@ -58,7 +58,7 @@ class AdversarialModel(GenerativeModel):
             regularizer is gamma / 2 times the squared gradient norm).
         penalty_interval: lazy regularization: apply the penalty every k-th D step, weighted by k.
         n_critic: discriminator updates per generator update (each on its own real batch).
-        weight_clip: clamp D's weights to [-c, c] after each D step (WGAN); null disables.
+        weight_clip: clamp D's weights to [-c, c] before each D step (WGAN's official order); null disables.
         spectral_norm: spectrally normalize D's convolutions and linear layers.
         feature_matching: train G to match the mean of D's intermediate features on real and
             fake batches (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.1) instead of fooling D.
@@ -322,12 +322,16 @@ class AdversarialModel(GenerativeModel):
             self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
 
     def _discriminator_step(self, opt_d: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
-        """D's update on real and detached fakes, then its weight clipping (WGAN)."""
+        """D's weight clipping (WGAN), then its update on real and detached fakes.
+
+        The official WGAN (martinarjovsky/WassersteinGAN main.py) clamps D's weights at the start of
+        every D iteration, before its loss: G's step then sees D as updated, not clipped.
+        """
+        if self.weight_clip is not None:
+            clip_weights_(self.discriminator, self.weight_clip)
         d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
         loss_d, logs = self._update(opt_d, d_losses, "d")
         logs.update(self.regularization_step("d", opt_d, micro_batches))
-        if self.weight_clip is not None:
-            clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
         if isinstance(self.augment_pipe, AdaptiveAugment):
             # ADA: p follows the overfitting statistic r_t every `interval` iterations.
