@@ -58,7 +58,7 @@ class AdversarialModel(GenerativeModel):
             regularizer is gamma / 2 times the squared gradient norm).
         penalty_interval: lazy regularization: apply the penalty every k-th D step, weighted by k.
         n_critic: discriminator updates per generator update (each on its own real batch).
-        weight_clip: clamp D's weights to [-c, c] after each D step (WGAN); null disables.
+        weight_clip: clamp D's weights to [-c, c] before each D step (WGAN's official order); null disables.
         spectral_norm: spectrally normalize D's convolutions and linear layers.
         feature_matching: train G to match the mean of D's intermediate features on real and
             fake batches (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.1) instead of fooling D.
@@ -97,7 +97,8 @@ class AdversarialModel(GenerativeModel):
         ada_target, ada_interval, ada_kimg: ADA's r_t target (0.6), iterations between p
             adjustments (4) and thousands of real images for p to move by 1 (500).
         lecam_weight: weight of LeCam regularization on D (Tseng et al. 2021; 0 disables).
-        lecam_decay: decay of LeCam's EMA anchors (0.99).
+        lecam_decay: decay of LeCam's EMA anchors (0.9, google/lecam-gan; anchors start at 1000, are
+            copied before generator iteration 1000 and the term counts after it: `LeCamAnchors`).
     """
 
     def __init__(
@@ -136,7 +137,7 @@ class AdversarialModel(GenerativeModel):
         ada_interval: int = 4,
         ada_kimg: float = 500.0,
         lecam_weight: float = 0.0,
-        lecam_decay: float = 0.99,
+        lecam_decay: float = 0.9,
     ) -> None:
         super().__init__(image_shape)
         _validate_adversarial_options(locals())
@@ -158,7 +159,7 @@ class AdversarialModel(GenerativeModel):
         # Modules so their state (ADA's p, LeCam's anchors) lives in the state dict and resumes.
         self.augment_pipe = make_augment(augment, augment_policy, ada_target, ada_interval, ada_kimg)
         self.lecam_weight = lecam_weight
-        self.lecam = LeCamAnchors(lecam_decay) if lecam_weight > 0 else None
+        self.lecam = LeCamAnchors(lecam_decay, d_steps_per_iteration=n_critic) if lecam_weight > 0 else None
         self.automatic_optimization = False
         # Validation noise comes from its own generator so evaluation never advances the training
         # RNG stream (a resumed run must see the same noise as an uninterrupted one).
@@ -321,12 +322,16 @@ class AdversarialModel(GenerativeModel):
             self.log_dict(dict(logs, iteration=float(self.iteration)), on_step=True, on_epoch=False, logger=True)
 
     def _discriminator_step(self, opt_d: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
-        """D's update on real and detached fakes, then its weight clipping (WGAN)."""
+        """D's weight clipping (WGAN), then its update on real and detached fakes.
+
+        The official WGAN (martinarjovsky/WassersteinGAN main.py) clamps D's weights at the start of
+        every D iteration, before its loss: G's step then sees D as updated, not clipped.
+        """
+        if self.weight_clip is not None:
+            clip_weights_(self.discriminator, self.weight_clip)
         d_losses = [partial(self.discriminator_loss, b, _detach(f)) for b, f in zip(micro_batches, fakes)]
         loss_d, logs = self._update(opt_d, d_losses, "d")
         logs.update(self.regularization_step("d", opt_d, micro_batches))
-        if self.weight_clip is not None:
-            clip_weights_(self.discriminator, self.weight_clip)
         logs["train/loss_d"] = loss_d
         if isinstance(self.augment_pipe, AdaptiveAugment):
             # ADA: p follows the overfitting statistic r_t every `interval` iterations.

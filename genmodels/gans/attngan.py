@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
-from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal,
+from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
                                           matching_aware_d_loss, matching_aware_g_loss)
 from genmodels.text.damsm import damsm_loss
 
@@ -171,7 +171,11 @@ class AttnGAN(TextToImageGAN):
             as in the code's trainer: errG_total += KL_loss(mu, logvar)).
         gammas: DAMSM's (gamma1, gamma2, gamma3) for L_DAMSM (4, 5, 10).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
-        **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)).
+        weight_init: ``orthogonal`` (the code's ``weights_init``), ``normal`` or ``pytorch``: `authors_weight_init`.
+        **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)). With
+            ``ema_decay`` the moving average of G is the code's (trainer.py: 0.999 per G step from the
+            initial weights, no warm-up; BatchNorm statistics are the live G's), and it is what is
+            sampled and evaluated (the code saves and tests ``avg_param_G``).
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
@@ -199,6 +203,7 @@ class AttnGAN(TextToImageGAN):
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
         caption_bank: int = 4096,
+        weight_init: Literal["normal", "orthogonal", "pytorch"] = "orthogonal",
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
@@ -209,8 +214,9 @@ class AttnGAN(TextToImageGAN):
         self.hparams["vocab"] = self.vocab
         self.damsm_weight, self.kl_weight, self.gammas = damsm_weight, kl_weight, tuple(gammas)
         size = self.image_shape[1]
-        self.build(AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf, residual_blocks),
-                   MultiScaleDiscriminator(size, text_dim, df_dim))
+        self.build(*authors_weight_init(weight_init, AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf,
+                                                                         residual_blocks),
+                                        MultiScaleDiscriminator(size, text_dim, df_dim)))
         # The frozen DAMSM image encoder for L_DAMSM: in a tuple, so it is not a submodule (not in
         # checkpoints, not in an optimizer); loaded when fitting starts.
         self._image_encoder: tuple[nn.Module, ...] = ()
@@ -251,6 +257,10 @@ class AttnGAN(TextToImageGAN):
         logs = self._discriminator_stats(real_out[..., 0], fake_out[..., 0])
         logs["train/d_wrong"] = self._discriminator_stats(real_out[..., 0], wrong_out[..., 0])["train/d_fake"]
         return loss, logs
+
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """The code's average of G: a constant decay from the first G step (no warm-up ramp)."""
+        return 0.0 if self.iteration < self.ema_start else float(self.ema_decay)
 
     def generator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 3: sum over the stages of the conditional + unconditional losses + lambda L_DAMSM(final image) + KL."""

@@ -59,8 +59,10 @@ class Pix2Pix(TranslationModel):
         num_downs: U-Net levels; default log2(H), i.e. 8 (U-Net-256) at 256 px.
         n_layers_d: PatchGAN stride-2 layers (3: 70x70 patches).
         norm: ``batch`` (the paper; batch statistics also at test time) or ``instance``.
-        dropout: in the first three decoder layers (0.5).
+        dropout: rate of the decoder's dropout layers (0.5).
         dropout_at_test: keep dropout on at test time (the paper's noise z).
+        dropout_layers: ``junyanz`` (the cited code's layers: decoder 2-4 of U-Net-256) or ``paper``
+            (decoder 1-3, Appendix 6.1.1); see `UNetGenerator`.
         lambda_l1: weight of the L1 term (100).
         num_examples, fid_extractor, fid_weights: see `TranslationModel`.
         **kwargs: options of `AdversarialModel`: ``loss`` (``nonsaturating`` = the paper's
@@ -83,6 +85,7 @@ class Pix2Pix(TranslationModel):
         norm: Literal["batch", "instance"] = "batch",
         dropout: float = 0.5,
         dropout_at_test: bool = True,
+        dropout_layers: Literal["junyanz", "paper"] = "junyanz",
         lambda_l1: float = 100.0,
         num_examples: int = 8,
         fid_extractor: Optional[str] = None,
@@ -102,7 +105,7 @@ class Pix2Pix(TranslationModel):
         self.source_channels = source_channels or channels
         self.lambda_l1 = lambda_l1
         self.build(
-            UNetGenerator(self.source_channels, channels, depth, ngf, norm, dropout, dropout_at_test),
+            UNetGenerator(self.source_channels, channels, depth, ngf, norm, dropout, dropout_at_test, dropout_layers),
             ConditionalPatchGAN(self.source_channels, channels, ndf, n_layers_d, norm),
         )
 

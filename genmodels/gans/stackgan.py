@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
-from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal,
+from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
                                           matching_aware_g_loss)
 
 __all__ = ["StackGAN", "StageIGenerator", "StageIIGenerator", "StackGANDiscriminator"]
@@ -195,6 +195,8 @@ class StackGAN(TextToImageGAN):
             TRAIN.COEFF.KL; see the module docstring).
         residual_blocks: stage II's residual blocks (4 in the code of the paper's authors).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
+        weight_init: ``normal`` (N(0, 0.02), the code's ``weights_init``), ``orthogonal`` or ``pytorch``:
+            `authors_weight_init`.
         **kwargs: training options of `AdversarialModel` (loss, lr_g, lr_d, betas, ema_decay, ...).
 
     Example:
@@ -224,6 +226,7 @@ class StackGAN(TextToImageGAN):
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
         caption_bank: int = 4096,
+        weight_init: Literal["normal", "orthogonal", "pytorch"] = "normal",
         **kwargs: Any,
     ) -> None:
         if stage not in (1, 2):
@@ -245,7 +248,8 @@ class StackGAN(TextToImageGAN):
             self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
             generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
         # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
-        self.build(generator, StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2))
+        discriminator = StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2)
+        self.build(*authors_weight_init(weight_init, generator, discriminator))
         self._stage1_loaded = False
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------

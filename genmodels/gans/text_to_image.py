@@ -48,7 +48,7 @@ from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
 
-__all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
+__all__ = ["authors_weight_init", "TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
            "matching_aware_g_loss"]
 
 DEFAULT_VOCAB = ("<pad>", "<unk>", "a", "caption")
@@ -122,6 +122,41 @@ def matching_aware_g_loss(g_loss_fn: Callable[[Tensor], Tensor], fake_out: Tenso
     if fake_out.dim() == 1:
         return g_loss_fn(fake_out)
     return g_loss_fn(fake_out[:, 0]) + g_loss_fn(fake_out[:, 1])
+
+
+WeightInit = Literal["normal", "orthogonal", "pytorch"]
+# Every layer whose class name holds "Conv", as the authors' class-name test matches.
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+
+
+def authors_weight_init(scheme: WeightInit, *networks: nn.Module) -> tuple[nn.Module, ...]:
+    """Initialize ``networks`` as the authors' ``weights_init`` (applied with ``net.apply``) does.
+
+    ``normal`` (StackGAN: StackGAN-Pytorch code/miscc/utils.py, and the TF code's custom_ops):
+    conv and linear weights N(0, 0.02). ``orthogonal`` (AttnGAN code/miscc/utils.py): conv and
+    linear weights orthogonal with gain 1. Both: BatchNorm weight N(1, 0.02) and bias 0, linear
+    bias 0; conv biases keep PyTorch's default. ``pytorch`` leaves PyTorch's defaults.
+    """
+    if scheme not in ("normal", "orthogonal", "pytorch"):
+        raise ValueError(f"model option weight_init={scheme!r} is invalid: must be normal, orthogonal or pytorch")
+
+    @torch.no_grad()
+    def init(module: nn.Module) -> None:
+        if isinstance(module, _CONVS + (nn.Linear,)):
+            if scheme == "normal":
+                module.weight.normal_(0.0, 0.02)
+            else:
+                nn.init.orthogonal_(module.weight, 1.0)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
+            module.weight.normal_(1.0, 0.02)
+            module.bias.zero_()
+
+    if scheme != "pytorch":
+        for network in networks:
+            network.apply(init)  # post-order, as the authors' net.apply(weights_init)
+    return networks
 
 
 class TextToImageGAN(LatentGAN):
