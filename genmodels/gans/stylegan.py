@@ -30,8 +30,9 @@ One system class serves both (``architecture``) because everything but the netwo
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
 ``class_path: genmodels.StyleGAN2`` needs no other argument.
 
-Deviations from the official code: the leaky-ReLU gain sqrt(2) sits in the equalized weight scale
-rather than after the activation (the bias is then not scaled by it); the truncation trick applies
+Deviations from the official code: in StyleGAN, the leaky-ReLU gain sqrt(2) sits in the equalized
+weight scale rather than after the activation (StyleGAN2 uses the official placement, which trains
+its biases sqrt(2) times faster: ``scale_bias`` in `genmodels.nn.equalized`); the truncation trick applies
 to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
 for D and G (the official loop draws separate latents for each phase), and G's EMA is updated after
 G's step. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
@@ -54,14 +55,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.gans.progan import Blur, DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
+from genmodels.gans.progan import Blur, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
 from genmodels.nn.equalized import EqualizedConv2d
 from genmodels.nn.mapping import MappingNetwork
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
 from genmodels.nn.modulated_conv import ModulatedConv2d
 from genmodels.nn.noise import NoiseInjection
 from genmodels.nn.normalization import AdaIN
-from genmodels.nn.projection import ProjectionHead
+from genmodels.nn.projection import DiscriminatorEpilogue
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
 
 __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
@@ -246,8 +247,8 @@ class _ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, resample: Resample = "fir") -> None:
         super().__init__()
         down = 2 if resample == "fir" else 1
-        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3)
-        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, down=down)
+        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3, scale_bias=True)
+        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, down=down, scale_bias=True)
         self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False, gain=1.0, down=down)
         self.pool = nn.Identity() if down == 2 else nn.AvgPool2d(2)
 
@@ -259,8 +260,9 @@ class _ResidualBlock(nn.Module):
 class StyleGAN2Discriminator(nn.Module):
     """image (N, C, r, r) at the final resolution [, c (N, num_classes)] -> one logit per image (residual D).
 
-    With ``num_classes > 0`` the head is StyleGAN2-ADA's projection (`ProjectionHead`, with a
-    ``mapping_layers``-layer ``cmap`` network of c) and ``forward`` needs the one-hot c.
+    With ``num_classes > 0`` the head is StyleGAN2-ADA's projection (`DiscriminatorEpilogue`, with a
+    ``mapping_layers``-layer ``cmap`` network of c) and ``forward`` needs the one-hot c. Leaky-ReLU
+    layers use StyleGAN2's bias placement (``scale_bias``, `genmodels.nn.equalized`).
     """
 
     def __init__(
@@ -270,15 +272,13 @@ class StyleGAN2Discriminator(nn.Module):
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
-        self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1)
+        self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1, scale_bias=True)
         self.blocks = nn.Sequential(*[_ResidualBlock(ch[k], ch[k - 1], resample) for k in range(levels - 1, 0, -1)])
-        self.head: nn.Module = (
-            ProjectionHead(ch[0], num_classes, None, mbstd_group_size, mapping_layers) if num_classes > 0 else DiscriminatorHead(ch[0], mbstd_group_size)
-        )
+        self.head = DiscriminatorEpilogue(ch[0], num_classes, None, mbstd_group_size, mapping_layers)
 
     def forward(self, x: Tensor, level: Optional[int] = None, alpha: float = 1.0, c: Optional[Tensor] = None) -> Tensor:
         x = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
-        return self.head(x) if c is None else self.head(x, c)
+        return self.head(x, c)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,7 +432,7 @@ class StyleGAN(ProgressiveGAN):
         self.conditioning: Optional[ClassLabels] = make_condition(num_classes) if num_classes else None  # type: ignore[assignment]
         if num_classes:
             self.num_classes = int(num_classes)
-        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, c_dim=int(num_classes))
+        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, c_dim=int(num_classes), scale_bias=architecture == "stylegan2")
         if architecture == "stylegan":
             synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max, resample)
             blur = (1.0, 2.0, 1.0) if resample == "fir" else None

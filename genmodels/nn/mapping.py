@@ -34,10 +34,12 @@ class MappingNetwork(nn.Module):
         lr_mul: their learning-rate multiplier (0.01).
         c_dim: size of the condition (0: unconditional).
         embed_features: size of c's embedding (None: ``w_dim``, as the official default).
+        scale_bias: StyleGAN2's bias placement (gain after bias and activation; `genmodels.nn.equalized`).
     """
 
     def __init__(
-        self, z_dim: int = 512, w_dim: int = 512, num_layers: int = 8, lr_mul: float = 0.01, c_dim: int = 0, embed_features: Optional[int] = None
+        self, z_dim: int = 512, w_dim: int = 512, num_layers: int = 8, lr_mul: float = 0.01, c_dim: int = 0, embed_features: Optional[int] = None,
+        scale_bias: bool = False,
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -49,7 +51,7 @@ class MappingNetwork(nn.Module):
         embed = (embed_features or w_dim) if c_dim > 0 else 0
         self.embed = EqualizedLinear(c_dim, embed, gain=1.0) if c_dim > 0 else None
         sizes = [z_dim + embed] + [w_dim] * num_layers
-        self.layers = nn.ModuleList(EqualizedLinear(a, b, lr_mul=lr_mul) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(EqualizedLinear(a, b, lr_mul=lr_mul, scale_bias=scale_bias) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, z: Optional[Tensor], c: Optional[Tensor] = None) -> Tensor:
         parts = [self.normalize(z)] if self.z_dim > 0 else []

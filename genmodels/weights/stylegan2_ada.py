@@ -8,11 +8,10 @@ and the number of classes (c_dim; class-conditional StyleGAN2 with a projection 
 genmodels does not implement (another G/D architecture, activation or resampling filter, mapping
 features other than w_dim) are refused in one line.
 
-Tensor names follow the official ``training/networks.py``. The only value change: genmodels puts
-the leaky-ReLU gain sqrt(2) in the equalized weight scale instead of after the activation, so the
-bias of every leaky-ReLU layer of the mapping networks and of D is stored times sqrt(2)
-(``lrelu(a) * sqrt(2) = lrelu(sqrt(2) a)``). The synthesis layers keep the official order and take
-their tensors as they are. ``conv_clamp`` (activations clamped at +-256, meant for fp16) and
+Tensor names follow the official ``training/networks.py``; values are taken as they are (genmodels'
+StyleGAN2 layers store weights and biases as the official ones do, `genmodels.nn.equalized`
+``scale_bias``), except for shapes: the constant input, noise strengths and noise images gain
+leading unit dimensions. ``conv_clamp`` (activations clamped at +-256, meant for fp16) and
 ``num_fp16_res`` are not reproduced: genmodels computes in float32 without the clamp.
 
 Options (``--option key=value``): any other `StyleGAN2` constructor argument (training settings
@@ -37,7 +36,6 @@ from genmodels.weights.unpickle import PersistentObject, load_snapshot
 
 __all__ = ["convert", "model_kwargs", "generator_state", "discriminator_state"]
 
-SQRT2 = math.sqrt(2.0)
 FIR = torch.tensor([1.0, 3.0, 3.0, 1.0])
 
 #: StyleGAN2 constructor arguments the snapshot decides (not settable with --option).
@@ -127,17 +125,13 @@ def _same(t: Tensor) -> Tensor:
     return t
 
 
-def _lrelu_bias(t: Tensor) -> Tensor:
-    return t * SQRT2
-
-
 def _mapping_names(official: str, ours: str, names: dict[str, Rename], layers: int, conditional: bool) -> None:
     if conditional:
         names[f"{official}embed.weight"] = (f"{ours}embed.weight", _same)
         names[f"{official}embed.bias"] = (f"{ours}embed.bias", _same)
     for i in range(layers):
         names[f"{official}fc{i}.weight"] = (f"{ours}layers.{i}.weight", _same)
-        names[f"{official}fc{i}.bias"] = (f"{ours}layers.{i}.bias", _lrelu_bias)
+        names[f"{official}fc{i}.bias"] = (f"{ours}layers.{i}.bias", _same)
 
 
 def generator_names(resolution: int, mapping_layers: int, conditional: bool) -> dict[str, Rename]:
@@ -169,11 +163,11 @@ def discriminator_names(resolution: int, mapping_layers: int, conditional: bool)
     """Official Discriminator state_dict names -> StyleGAN2Discriminator names."""
     names: dict[str, Rename] = {
         f"b{resolution}.fromrgb.weight": ("from_rgb.weight", _same),
-        f"b{resolution}.fromrgb.bias": ("from_rgb.bias", _lrelu_bias),
+        f"b{resolution}.fromrgb.bias": ("from_rgb.bias", _same),
         "b4.conv.weight": ("head.conv.weight", _same),
-        "b4.conv.bias": ("head.conv.bias", _lrelu_bias),
+        "b4.conv.bias": ("head.conv.bias", _same),
         "b4.fc.weight": ("head.dense.weight", _same),
-        "b4.fc.bias": ("head.dense.bias", _lrelu_bias),
+        "b4.fc.bias": ("head.dense.bias", _same),
         "b4.out.weight": ("head.out.weight", _same),
         "b4.out.bias": ("head.out.bias", _same),
     }
@@ -181,7 +175,7 @@ def discriminator_names(resolution: int, mapping_layers: int, conditional: bool)
     while res > 4:
         for part in ("conv0", "conv1"):
             names[f"b{res}.{part}.weight"] = (f"blocks.{index}.{part}.weight", _same)
-            names[f"b{res}.{part}.bias"] = (f"blocks.{index}.{part}.bias", _lrelu_bias)
+            names[f"b{res}.{part}.bias"] = (f"blocks.{index}.{part}.bias", _same)
         names[f"b{res}.skip.weight"] = (f"blocks.{index}.skip.weight", _same)
         res, index = res // 2, index + 1
     if conditional:

@@ -10,7 +10,10 @@ form, what the genmodels tests need:
   submodule (``modules``: dotted path -> class name), so a test can re-pickle the snapshot layout;
 - ``<name>/kwargs.json``: the networks' init kwargs and the training_set_kwargs, as pickled;
 - ``<name>/outputs.pt``: fixed inputs (z, c, images) and the official outputs: mapping (psi 1 and
-  0.7), G_ema and G images (noise_mode='const', psi 1 and 0.7), D logits on the fixed images.
+  0.7), G_ema and G images (noise_mode='const', psi 1 and 0.7), D logits on the fixed images;
+- ``step/``: initial networks as above and ``step.pt``: one official training iteration
+  (``training/loss.py`` StyleGAN2Loss phases Dmain, Dreg, Gboth with training_loop.py's Adam
+  settings and G_ema update): batch, z, the losses and every network's state after it.
 
 Usage::
 
@@ -119,6 +122,86 @@ def make(name: str, c_dim: int, out: Path, keep_snapshot: bool) -> dict[str, flo
     return {k: float(v.abs().max()) for k, v in outputs.items() if v.numel()}
 
 
+STEP = dict(r1_gamma=1.0, D_reg_interval=16, lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.01, batch=4)
+
+
+def make_step(out: Path) -> dict[str, float]:
+    """One official training iteration (training_loop.py's phase loop): Dmain, Dreg (R1, gain 16), Gboth.
+
+    Deterministic on purpose: noise strengths 0 (training draws random noise), no style mixing, no
+    path length (its pl_noise is random), fakes' labels = the real batch's labels, and the same z
+    for D's and G's phases (genmodels draws one z per iteration; training_loop.py one per phase).
+    """
+    from torch_utils import training_stats
+    from training.loss import StyleGAN2Loss
+
+    torch.manual_seed(2)
+    G, D, _ = build(10)
+    gen = torch.Generator().manual_seed(102)
+    perturb(G, gen)
+    perturb(D, gen)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.zero_()
+    G_ema = copy.deepcopy(G)
+    perturb(G_ema, gen)
+    directory = out / "step"
+    directory.mkdir(parents=True, exist_ok=True)
+    nets = {"G": G, "D": D, "G_ema": G_ema}
+    torch.save({"state_dict": {k: {n: v.clone() for n, v in net.state_dict().items()} for k, net in nets.items()},
+                "modules": {k: module_classes(net) for k, net in nets.items()}}, directory / "state.pt")
+    kwargs = {key: plain(dict(net.init_kwargs)) for key, net in nets.items()}
+    kwargs["training_set_kwargs"] = dict(class_name="training.dataset.ImageFolderDataset", path="step.zip", use_labels=True, resolution=16)
+    (directory / "kwargs.json").write_text(json.dumps(kwargs, indent=1, sort_keys=True) + "\n")
+
+    n = STEP["batch"]
+    real = torch.randn(n, 3, 16, 16, generator=gen).clamp(-1, 1)
+    labels = torch.tensor([3, 1, 4, 1])
+    c = torch.nn.functional.one_hot(labels, 10).float()
+    z = torch.randn(n, 32, generator=gen)
+    reported: dict[str, torch.Tensor] = {}
+    original_report = training_stats.report
+
+    def report(name, value):  # keep the losses the official code reports
+        reported[name] = value.detach().clone()
+        return original_report(name, value)
+
+    training_stats.report = report
+    import training.loss as loss_module
+    loss_module.training_stats.report = report
+
+    G.train().requires_grad_(False)
+    D.train().requires_grad_(False)
+    loss = StyleGAN2Loss("cpu", G.mapping, G.synthesis, D, augment_pipe=None, style_mixing_prob=0, r1_gamma=STEP["r1_gamma"], pl_weight=0)
+    ratio = STEP["D_reg_interval"] / (STEP["D_reg_interval"] + 1)
+    opt_D = torch.optim.Adam(D.parameters(), lr=STEP["lr"] * ratio, betas=[b**ratio for b in STEP["betas"]], eps=1e-8)
+    opt_G = torch.optim.Adam(G.parameters(), lr=STEP["lr"], betas=list(STEP["betas"]), eps=1e-8)
+    losses = {}
+    for name, module, opt, gain in (("Dmain", D, opt_D, 1), ("Dreg", D, opt_D, STEP["D_reg_interval"]), ("Gboth", G, opt_G, 1)):
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+        reported.clear()
+        loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=z, gen_c=c, sync=True, gain=gain)
+        module.requires_grad_(False)
+        for param in module.parameters():
+            if param.grad is not None:
+                torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+        opt.step()
+        key = {"Dmain": "Loss/D/loss", "Dreg": "Loss/D/reg", "Gboth": "Loss/G/loss"}[name]
+        losses[name] = float(reported[key].mean())
+    with torch.no_grad():  # training_loop.py's G_ema update
+        beta = 0.5 ** (n / max(STEP["ema_kimg"] * 1000, 1e-8))
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+    after = {k: {n: v.clone() for n, v in net.state_dict().items()} for k, net in nets.items()}
+    torch.save({"real": real, "labels": labels, "z": z, "losses": losses, "settings": dict(STEP), "ema_beta": beta, "after": after},
+               directory / "step.pt")
+    return losses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, required=True, help="a checkout of NVlabs/stylegan2-ada-pytorch")
@@ -132,6 +215,7 @@ def main() -> None:
     for name, config in CONFIGS.items():
         magnitudes = make(name, config["c_dim"], args.out, args.keep_snapshot)
         print(name, {k: round(v, 3) for k, v in magnitudes.items()})
+    print("step", make_step(args.out))
 
 
 if __name__ == "__main__":
