@@ -592,10 +592,16 @@ class StyleGAN(ProgressiveGAN):
 
     # -- optimizers -----------------------------------------------------------------------------
     def lazy_ratio(self, player: str) -> float:
-        """c = k / (k + 1) for a player regularized in separate steps every k iterations, else 1."""
-        if not self.separate_regularization[player]:
-            return 1.0
+        """c = k / (k + 1) for a player regularized in separate steps every k iterations, else 1.
+
+        StyleGAN2 with separate steps keeps c even when that regularizer's weight is 0, as the
+        official loop does (train.py sets G_reg_interval 4 and D_reg_interval 16 whatever pl_weight
+        and r1_gamma are, e.g. for --cfg cifar's pl_weight 0): its Adam runs at lr * c, betas ** c.
+        """
         k = self.penalty_interval if player == "d" else self.path_length[1]
+        official_interval = self.architecture == "stylegan2" and self.hparams.get("lazy_regularization", "separate") == "separate"
+        if not (self.separate_regularization[player] or (official_interval and k > 1 and (player == "g" or self.penalty is not None))):
+            return 1.0
         return k / (k + 1)
 
     def learning_rates(self, resolution: int) -> tuple[float, float]:

@@ -12,7 +12,7 @@ form, what the genmodels tests need:
 - ``<name>/outputs.pt``: fixed inputs (z, c, images) and the official outputs: mapping (psi 1 and
   0.7), G_ema and G images (noise_mode='const', psi 1 and 0.7), D logits on the fixed images;
 - ``step/``: initial networks as above and ``step.pt``: one official training iteration
-  (``training/loss.py`` StyleGAN2Loss phases Dmain, Dreg, Gboth with training_loop.py's Adam
+  (``training/loss.py`` StyleGAN2Loss phases Dmain, Dreg, Gmain, Greg with training_loop.py's Adam
   settings and G_ema update): batch, z, the losses and every network's state after it.
 
 Usage::
@@ -122,11 +122,14 @@ def make(name: str, c_dim: int, out: Path, keep_snapshot: bool) -> dict[str, flo
     return {k: float(v.abs().max()) for k, v in outputs.items() if v.numel()}
 
 
-STEP = dict(r1_gamma=1.0, D_reg_interval=16, lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.01, batch=4)
+STEP = dict(r1_gamma=1.0, D_reg_interval=16, G_reg_interval=4, lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.01, batch=4)
 
 
 def make_step(out: Path) -> dict[str, float]:
-    """One official training iteration (training_loop.py's phase loop): Dmain, Dreg (R1, gain 16), Gboth.
+    """One official training iteration (training_loop.py's phase loop): Dmain, Dreg (R1, gain 16), Gmain, Greg.
+
+    As --cfg cifar: pl_weight 0 with G_reg_interval 4 (Greg computes nothing, but G's Adam runs at
+    lr * 4/5, betas ** 4/5, as training_loop.py sets it up).
 
     Deterministic on purpose: noise strengths 0 (training draws random noise), no style mixing, no
     path length (its pl_noise is random), fakes' labels = the real batch's labels, and the same z
@@ -176,9 +179,11 @@ def make_step(out: Path) -> dict[str, float]:
     loss = StyleGAN2Loss("cpu", G.mapping, G.synthesis, D, augment_pipe=None, style_mixing_prob=0, r1_gamma=STEP["r1_gamma"], pl_weight=0)
     ratio = STEP["D_reg_interval"] / (STEP["D_reg_interval"] + 1)
     opt_D = torch.optim.Adam(D.parameters(), lr=STEP["lr"] * ratio, betas=[b**ratio for b in STEP["betas"]], eps=1e-8)
-    opt_G = torch.optim.Adam(G.parameters(), lr=STEP["lr"], betas=list(STEP["betas"]), eps=1e-8)
+    g_ratio = STEP["G_reg_interval"] / (STEP["G_reg_interval"] + 1)
+    opt_G = torch.optim.Adam(G.parameters(), lr=STEP["lr"] * g_ratio, betas=[b**g_ratio for b in STEP["betas"]], eps=1e-8)
     losses = {}
-    for name, module, opt, gain in (("Dmain", D, opt_D, 1), ("Dreg", D, opt_D, STEP["D_reg_interval"]), ("Gboth", G, opt_G, 1)):
+    phases = (("Dmain", D, opt_D, 1), ("Dreg", D, opt_D, STEP["D_reg_interval"]), ("Gmain", G, opt_G, 1), ("Greg", G, opt_G, STEP["G_reg_interval"]))
+    for name, module, opt, gain in phases:
         opt.zero_grad(set_to_none=True)
         module.requires_grad_(True)
         reported.clear()
@@ -188,8 +193,9 @@ def make_step(out: Path) -> dict[str, float]:
             if param.grad is not None:
                 torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
         opt.step()
-        key = {"Dmain": "Loss/D/loss", "Dreg": "Loss/D/reg", "Gboth": "Loss/G/loss"}[name]
-        losses[name] = float(reported[key].mean())
+        key = {"Dmain": "Loss/D/loss", "Dreg": "Loss/D/reg", "Gmain": "Loss/G/loss", "Greg": None}[name]
+        if key is not None:
+            losses[name] = float(reported[key].mean())
     with torch.no_grad():  # training_loop.py's G_ema update
         beta = 0.5 ** (n / max(STEP["ema_kimg"] * 1000, 1e-8))
         for p_ema, p in zip(G_ema.parameters(), G.parameters()):
