@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 import yaml
@@ -43,11 +42,6 @@ ARCHITECTURE_KEYS = {
     "image_shape", "architecture", "latent_dim", "w_dim", "mapping_layers", "mapping_lr_mul", "channel_base", "channel_max",
     "mbstd_group_size", "w_avg_decay", "num_classes", "discriminator_mapping_layers", "growing", "resample",
 }
-
-
-def _get(kwargs: dict[str, Any], key: str, default: Any, where: str) -> Any:
-    value = kwargs.get(key, default)
-    return default if value is None and default is not None else value
 
 
 def _require(condition: bool, message: str) -> None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
-import sys
 
 import pytest
-import torch
 
 from genmodels.commands import invoke
 from genmodels.weights import WeightsError
