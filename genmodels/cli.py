@@ -152,6 +152,13 @@ class GenModelsCLI(LightningCLI):
         )
         parser.add_argument("--fork", type=bool, default=False,
                             help="Resume from a checkpoint older than the run's newest (the later ones are moved aside).")
+        parser.add_argument(
+            "--init_weights",
+            type=Optional[str],
+            default=None,
+            help="fit only: start from the weights of this genmodels model file (e.g. from `genmodels import-weights`) "
+            "to fine-tune; optimizer state and iteration start fresh. The model config must describe the same architecture.",
+        )
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         # Text-to-image: the training captions' vocabulary (skipped for models without `vocab`).
         parser.link_arguments("data.vocab", "model.init_args.vocab", apply_on="instantiate")
@@ -200,6 +207,9 @@ class GenModelsCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
+        init_weights = self.config[self.subcommand].get("init_weights") if self.subcommand else None
+        if init_weights and self.subcommand == "fit":
+            _load_initial_weights(self.model, init_weights, self.config.fit.get("ckpt_path"))
         if self._resume is not None and self.subcommand == "fit":
             changes = self._resume.check_against(self.model)
             if changes:
@@ -335,6 +345,34 @@ def _announce_changed_settings(run_dir: Path, config: Any) -> None:
     current = config.as_dict() if hasattr(config, "as_dict") else dict(config)
     for change in changed_settings(recorded, current):
         _warn(f"resuming {run_dir} with a changed {change}")
+
+
+def _load_initial_weights(model: pl.LightningModule, path: str, ckpt_path: Optional[str]) -> None:
+    """``fit --init_weights``: the model's parameters and buffers from a genmodels model file, all or nothing."""
+    if ckpt_path is not None:
+        raise UserError("--init_weights starts a new run from given weights; --ckpt_path resumes one. Give one of them")
+    checkpoint = load_checkpoint_safely(path)
+    check_checkpoint_class(checkpoint, type(model))
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise UserError(f"--init_weights {path} holds no state_dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshapen:
+        first = (misshapen or missing or unexpected)[0]
+        raise UserError(
+            f"--init_weights {path} does not fit the configured model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(misshapen)} misshapen tensors, e.g. {first}); configure the file's architecture: {_architecture_hint(checkpoint)}"
+        )
+    model.load_state_dict(state)
+    rank_zero_info(f"--init_weights: {len(state)} tensors from {path}")
+
+
+def _architecture_hint(checkpoint: dict[str, Any]) -> str:
+    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not str(k).startswith("_")}
+    return ", ".join(f"{k}={v}" for k, v in list(hparams.items())[:12]) or "(the file records no hyperparameters)"
 
 
 def _checkpoint_directory(config: Any, run_dir: Path) -> Path:

@@ -23,3 +23,5 @@ def test_gpu_suite_commands_run_in_smoke_mode(tmp_path):
     assert "torch-fidelity" in tables["fid10k"] and "relative FID difference" in tables["fid10k"]
     assert "ratio loader/step" in tables["data"] and "2 workers" in tables["data"]
     assert "sec/kimg" in tables["stylegan2"]
+    official = (out / "stylegan2_official.txt").read_text()  # runs when OFFICIAL_STYLEGAN2_ADA names a checkout
+    assert ("skipped" in official) != ("sec/kimg" in official)

@@ -59,6 +59,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("export", ["--ckpt", "{dcgan}", "--out", "{text}"], "already exists; pass --overwrite"),
     ("export", ["--ckpt", "{dcgan}", "--format", "onnx", "--out", "{work}/g.pt"], "invalid choice: 'onnx'"),
     ("export", ["--ckpt", "{dcgan}", "--out", "{unwritable}/g.pt"], "cannot be written"),
+    # import-weights
+    ("import-weights", ["stylegan2-ada", "{dcgan}", "--out", "{work}/w.pt"], "torch.save (zip) file, not an NVlabs network pickle"),
+    ("import-weights", ["stylegan2-ada", "{text}", "--out", "{work}/w.pt"], "not a readable network pickle"),
+    ("import-weights", ["stylegan2-ada", "{missing}", "--out", "{work}/w.pt"], "is not a file"),
+    ("import-weights", ["stylegan3", "{text}", "--out", "{work}/w.pt"], "invalid choice: 'stylegan3'"),
+    ("import-weights", ["stylegan2-ada", "{dcgan}", "--out", "{dcgan}"], "also an input"),
+    ("import-weights", ["stylegan2-ada", "{text}", "--out", "{unwritable}/w.pt"], "cannot be written"),
     # evaluate
     ("evaluate", ["--ckpt", "{dcgan}", "--num-samples", "1"], "--num-samples must be >= 2"),
     ("evaluate", ["--ckpt", "{dcgan}", "--metrics", "kid", "--num-samples", HUGE], "--max-memory-gb"),
