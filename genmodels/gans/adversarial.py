@@ -335,6 +335,9 @@ class AdversarialModel(GenerativeModel):
             logs.update({"train/ada_p": self.augment_pipe.p.clone(), "train/ada_rt": self.augment_pipe.rt.clone()})
         return logs
 
+    # How G's EMA treats BN statistics: "copy" the live G's, or "interpolate" them (BigGAN).
+    ema_buffers: str = "copy"
+
     def _generator_step(self, opt_g: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
         """G's update through D on the fakes, its separate regularization step, then the moving average of G."""
         g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
@@ -342,7 +345,7 @@ class AdversarialModel(GenerativeModel):
         logs["train/loss_g"] = loss_g
         logs.update(self.regularization_step("g", opt_g, micro_batches))
         if self.generator_ema is not None:
-            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
+            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches), self.ema_buffers)
         return logs
 
     def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
