@@ -363,6 +363,16 @@ class BigGAN(LatentGAN):
         self.build(generator, discriminator)
         self._first_batch_checked = False
 
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """The official EMA schedule: a copy before G step ``ema_start``, then ``ema_decay`` flat.
+
+        Both official codes count ``ema_start`` in G steps (ajbrock: ``state_dict['itr']``, 1 at
+        the first G step; StudioGAN: ``step_count``) and use the full decay from there on, where
+        genmodels' other GANs count iterations and ramp the decay up.
+        """
+        g_step = (self.iteration + 1) // self.n_critic  # 1 at the first G update
+        return 0.0 if g_step < self.ema_start else float(self.ema_decay)
+
     # -- conditioning: D and G take the labels themselves (embeddings, not one-hot) --------------
     def condition(self, batch: dict[str, Tensor]) -> Tensor:
         """The batch's class labels, long (B,)."""

@@ -279,3 +279,13 @@ def test_fake_labels_are_sampled_independently_of_the_real_batch():
     torch.testing.assert_close(model.discriminate((images, labels), batch["label"]), model.discriminator(images, labels))
     real = BigGAN(**dict(TINY_BIGGAN, fake_labels="real")).generate(batch)
     assert isinstance(real, torch.Tensor)
+
+
+def test_ema_schedule_is_the_official_one_in_g_steps():
+    model = BigGAN(**dict(TINY_BIGGAN, ema_decay=0.9999, ema_start=1000, n_critic=4))
+    betas = {}
+    for g_step in (1, 999, 1000, 5000):
+        model.iteration = 4 * g_step - 1  # the iteration on which G takes its g_step-th update
+        betas[g_step] = model.ema_beta([])
+    # ajbrock utils.ema.update(itr): decay 0 while itr < start_itr, else the full decay.
+    assert betas == {1: 0.0, 999: 0.0, 1000: 0.9999, 5000: 0.9999}
