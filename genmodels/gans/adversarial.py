@@ -211,6 +211,10 @@ class AdversarialModel(GenerativeModel):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.discriminator(images) if condition is None else self.discriminator(images, condition)
 
+    def discriminate_pair(self, real: Tensor, fake: Any, condition: Any = None) -> tuple[Tensor, Tensor]:
+        """D's outputs on the real batch and the fakes of a D step (two passes here; BigGAN: one)."""
+        return self.discriminate(real, condition), self.discriminate(fake, condition)
+
     def augment(self, images: Tensor) -> Tensor:
         """T(x): the configured differentiable augmentation while training, the identity otherwise."""
         if self.augment_pipe is None or not self.training:
@@ -241,7 +245,7 @@ class AdversarialModel(GenerativeModel):
     def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """D's loss on the real batch and detached fakes, plus its (lazy) penalty."""
         real, condition = batch["image"], self.condition(batch)
-        real_out, fake_out = self.discriminate(real, condition), self.discriminate(fake, condition)
+        real_out, fake_out = self.discriminate_pair(real, fake, condition)
         loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
         # D(real)/D(fake) statistics only when they are written: a few kernels less per iteration.
         logs = self._discriminator_stats(real_out, fake_out) if getattr(self, "_logging_step", True) else {}

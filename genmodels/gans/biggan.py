@@ -388,6 +388,14 @@ class BigGAN(LatentGAN):
         fake_labels = self.conditioning.draw(labels.shape[0], generator, labels.device)
         return self.generator(z, fake_labels), fake_labels
 
+    def discriminate_pair(self, real: Tensor, fake: Any, condition: Any = None) -> tuple[Tensor, Tensor]:
+        """One D pass on [fakes, reals] (BigGAN.py's G_D): one spectral-norm power-iteration step
+        per D step, as in the official code, where two passes would take two."""
+        images, labels = fake if isinstance(fake, tuple) else (fake, condition)
+        out = self.discriminate(torch.cat([images, real]), torch.cat([labels, condition]))
+        fake_out, real_out = out.split([images.shape[0], real.shape[0]])
+        return real_out, fake_out
+
     def discriminate(self, images: Any, condition: Any = None) -> Tensor:
         """D(x, y); a fake from `generate` carries its own labels, which replace ``condition``."""
         if isinstance(images, tuple):

@@ -6,12 +6,13 @@ The official 32x32 (CIFAR) networks are genmodels' BigGAN with the switches thei
 shapes; ``--BN_eps`` is not stored and comes from the option ``bn_eps`` (train.py's 1e-5 unless
 given).
 
-Spectral norm. The official ``layers.SN`` keeps ``u0`` and recomputes sigma by one power-iteration
-step from it on every forward, eval mode included (without storing ``u`` then). PyTorch's
-parametrization in eval mode uses its stored ``u`` and ``v``: they are set to that step's vectors,
-v = normalize(W^T u0), u = normalize(W v), so sigma = u^T W v is the official one and eval-mode
-outputs are equal. (In train mode PyTorch starts its step from that u, one step further than the
-official code; a trained network's u0 has converged, so the two agree.)
+Spectral norm. The official ``layers.SN`` keeps ``u0`` and computes sigma by one power-iteration
+step from it on every forward, eval mode included (storing the new ``u`` only in train mode):
+v1 = normalize(W^T u0), u1 = normalize(W v1), sigma = u1^T W v1 = ||W v1||. PyTorch's
+parametrization runs the same step from its ``u`` in train mode, and in eval mode uses
+sigma = u^T W v with its stored ``u`` and ``v``. So ``u`` is set to u0 (train mode: the official
+step) and ``v`` to v1 scaled by ||W v1|| / ||W^T u0|| (eval mode: u0^T W v = the official sigma);
+a train-mode step overwrites ``v`` from ``u`` anyway.
 """
 
 from __future__ import annotations
@@ -135,10 +136,10 @@ def load_layer(layer: nn.Module, state: dict[str, Tensor], prefix: str, source: 
         u0 = _need(state, prefix + "u0", source).reshape(-1)
         w = weight.reshape(weight.shape[0], -1)
         sn = parametrizations.weight[0]
-        v = F.normalize(w.t() @ u0, dim=0, eps=sn.eps)
-        u = F.normalize(w @ v, dim=0, eps=sn.eps)
-        _set(sn._v, v, prefix + "u0", source)
-        _set(sn._u, u, prefix + "u0", source)
+        v1 = F.normalize(w.t() @ u0, dim=0, eps=sn.eps)
+        scale = (w @ v1).norm() / (w.t() @ u0).norm().clamp_min(sn.eps)
+        _set(sn._u, u0, prefix + "u0", source)
+        _set(sn._v, v1 * scale, prefix + "u0", source)
     else:
         _set(layer.weight, weight, prefix + "weight", source)
     if getattr(layer, "bias", None) is not None and isinstance(layer.bias, Tensor):

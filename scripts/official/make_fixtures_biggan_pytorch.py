@@ -89,6 +89,68 @@ def make_variant(checkout: pathlib.Path, out: pathlib.Path, flags: str, seed: in
     sys.path.remove(str(checkout))
 
 
+#: The step-equality fixture: train_fns.GAN_training_function, 4 D steps and 1 G step on batches
+#: of 8, G orthogonal regularization on, the EMA from the first G step.
+STEP_FLAGS = (
+    "--dataset C10 --G_ch 4 --D_ch 4 --dim_z 16 --hier --G_shared --shared_dim 8 --G_attn 16 --D_attn 0 "
+    "--G_init ortho --D_init ortho --batch_size 8 --num_D_steps 4 --G_lr 2e-4 --D_lr 2e-4 --G_ortho 1e-4 "
+    "--ema --ema_start 0 --ema_decay 0.9999"
+)
+
+
+def make_step(checkout: pathlib.Path, out: pathlib.Path, seed: int = 7) -> None:
+    """One call of train_fns.GAN_training_function's train(x, y) from saved weights and fixed draws.
+
+    The D steps' z and fake labels are replayed from io.pt; the G step replays the last D step's
+    (genmodels' G step reuses the fakes of its last D step). Spectral-norm vectors are converged
+    first (2,000 steps of layers.power_iteration, as after a long run) so that one step more or
+    less changes nothing: genmodels' D step runs D on the reals and the fakes separately (two
+    steps), the official one on their concatenation (one).
+    """
+    BigGAN, utils, config = build(checkout, STEP_FLAGS)
+    config["no_optim"] = False
+    import train_fns  # the checkout's
+
+    torch.manual_seed(seed)
+    G, D = BigGAN.Generator(**config), BigGAN.Discriminator(**config)
+    G_ema = BigGAN.Generator(**{**config, "skip_init": True, "no_optim": True})
+    g = torch.Generator().manual_seed(seed)
+    for network in (G, D):
+        perturb(network, g)
+    import layers  # the checkout's
+
+    with torch.no_grad():
+        for module in list(G.modules()) + list(D.modules()):
+            if isinstance(module, layers.SN):
+                for _ in range(2000):
+                    layers.power_iteration(module.weight.view(module.weight.size(0), -1), module.u, update=True, eps=module.eps)
+    ema = utils.ema(G, G_ema, config["ema_decay"], config["ema_start"])  # copies G into G_ema
+    before, after = out / "before", out / "after"
+    before.mkdir(parents=True, exist_ok=True), after.mkdir(parents=True, exist_ok=True)
+    for name, network in (("G", G), ("G_ema", G_ema), ("D", D)):
+        torch.save(network.state_dict(), before / f"{name}.pth")
+
+    n, k = config["batch_size"], config["num_D_steps"]
+    x = torch.rand(n * k, 3, 32, 32, generator=g) * 2 - 1
+    y = torch.randint(0, config["n_classes"], (n * k,), generator=g)
+    zs = [torch.randn(n, G.dim_z, generator=g) for _ in range(k)]
+    ys = [torch.randint(0, config["n_classes"], (n,), generator=g) for _ in range(k)]
+    z_, y_ = utils.prepare_z_y(n, G.dim_z, config["n_classes"], device="cpu")
+    replay_z, replay_y = iter(zs + zs[-1:]), iter(ys + ys[-1:])
+    z_.sample_ = lambda: z_.copy_(next(replay_z))
+    y_.sample_ = lambda: y_.copy_(next(replay_y))
+    GD = BigGAN.G_D(G, D)
+    state_dict = {"itr": 1}  # train.py increments itr before calling train
+    G.train(), D.train(), G_ema.train()
+    metrics = train_fns.GAN_training_function(G, D, GD, z_, y_, ema, state_dict, config)(x, y)
+    for name, network in (("G", G), ("G_ema", G_ema), ("D", D)):
+        torch.save(network.state_dict(), after / f"{name}.pth")
+    torch.save({"x": x, "y": y, "z": torch.stack(zs), "y_fake": torch.stack(ys),
+                **{key: torch.tensor(value) for key, value in metrics.items()}}, out / "io.pt")
+    (out / "flags.txt").write_text(STEP_FLAGS + "\n")
+    sys.path.remove(str(checkout))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=pathlib.Path, required=True, help="a checkout of ajbrock/BigGAN-PyTorch")
@@ -98,6 +160,8 @@ def main() -> None:
     for seed, (name, flags) in enumerate(VARIANTS.items()):
         make_variant(args.checkout.resolve(), args.out / name, flags, seed)
         print(f"{args.out / name}: {flags}")
+    make_step(args.checkout.resolve(), args.out / "step")
+    print(f"{args.out / 'step'}: {STEP_FLAGS}")
 
 
 if __name__ == "__main__":
