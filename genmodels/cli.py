@@ -130,6 +130,13 @@ class GenModelsCLI(LightningCLI):
             default=None,
             help="Stop after this many iterations (batches); trainer.max_steps counts optimizer steps.",
         )
+        parser.add_argument(
+            "--init_weights",
+            type=Optional[str],
+            default=None,
+            help="fit only: start from the weights of this genmodels model file (e.g. from `genmodels import-weights`) "
+            "to fine-tune; optimizer state and iteration start fresh. The model config must describe the same architecture.",
+        )
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         # Text-to-image: the training captions' vocabulary (skipped for models without `vocab`).
         parser.link_arguments("data.vocab", "model.init_args.vocab", apply_on="instantiate")
@@ -167,6 +174,9 @@ class GenModelsCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
+        init_weights = self.config[self.subcommand].get("init_weights") if self.subcommand else None
+        if init_weights and self.subcommand == "fit":
+            _load_initial_weights(self.model, init_weights, self.config.fit.get("ckpt_path"))
         if self._resume is not None and self.subcommand == "fit":
             changes = self._resume.check_against(self.model)
             if changes:
@@ -274,6 +284,34 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _load_initial_weights(model: pl.LightningModule, path: str, ckpt_path: Optional[str]) -> None:
+    """``fit --init_weights``: the model's parameters and buffers from a genmodels model file, all or nothing."""
+    if ckpt_path is not None:
+        raise UserError("--init_weights starts a new run from given weights; --ckpt_path resumes one. Give one of them")
+    checkpoint = load_checkpoint_safely(path)
+    check_checkpoint_class(checkpoint, type(model))
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise UserError(f"--init_weights {path} holds no state_dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshapen:
+        first = (misshapen or missing or unexpected)[0]
+        raise UserError(
+            f"--init_weights {path} does not fit the configured model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(misshapen)} misshapen tensors, e.g. {first}); configure the file's architecture: {_architecture_hint(checkpoint)}"
+        )
+    model.load_state_dict(state)
+    rank_zero_info(f"--init_weights: {len(state)} tensors from {path}")
+
+
+def _architecture_hint(checkpoint: dict[str, Any]) -> str:
+    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not str(k).startswith("_")}
+    return ", ".join(f"{k}={v}" for k, v in list(hparams.items())[:12]) or "(the file records no hyperparameters)"
 
 
 def _checkpoint_directory(config: Any, run_dir: Path) -> Path:

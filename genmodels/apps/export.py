@@ -148,9 +148,14 @@ def export_config(model: GenerativeModel) -> dict[str, Any]:
     }
 
 
-def export_weights(model: GenerativeModel, path: PathLike) -> Path:
-    """Write the weights-only generator file (temp file + rename) and check that it reopens safely."""
-    dropped = training_only_prefixes(model)
+def export_weights(model: GenerativeModel, path: PathLike, keep_training_networks: bool = False, extra: Optional[dict[str, Any]] = None) -> Path:
+    """Write the weights-only generator file (temp file + rename) and check that it reopens safely.
+
+    ``keep_training_networks`` keeps D (and the raw G) too, so ``fit --init_weights`` can fine-tune
+    from the file (``genmodels import-weights`` writes such files); ``extra`` adds plain entries
+    (e.g. where imported weights came from).
+    """
+    dropped = () if keep_training_networks else training_only_prefixes(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith(dropped)}
     payload = {
         "format": EXPORT_FORMAT,
@@ -159,6 +164,7 @@ def export_weights(model: GenerativeModel, path: PathLike) -> Path:
         "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0))},
         "dropped_prefixes": list(dropped),
         "config": export_config(model),
+        **(extra or {}),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "sample",
     "interpolate",
     "export",
+    "import_weights",
     "check_data",
     "evaluate",
     "train_classifier",

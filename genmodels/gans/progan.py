@@ -392,12 +392,15 @@ class ProgressiveGAN(LatentGAN):
         images = self.augment(images)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        if condition is not None:  # class-conditional StyleGAN2's projection D
+            return self.discriminator(images, phase.level, phase.alpha, condition)
         return self.discriminator(images, phase.level, phase.alpha)
 
     def _penalty_value(self, real: Tensor, fake: Tensor, condition: Any = None) -> tuple[Tensor, Tensor]:
         phase = self.phase
         def critic(x: Tensor) -> Tensor:
-            return self.discriminator(self.augment(x), phase.level, phase.alpha)  # through T, as in ADA
+            extra = () if condition is None else (condition,)
+            return self.discriminator(self.augment(x), phase.level, phase.alpha, *extra)  # through T, as in ADA
         if self.penalty == "gp":
             return gradient_penalty(critic, real, fake)
         return r1_penalty(critic, real if self.penalty == "r1" else fake)

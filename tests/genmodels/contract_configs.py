@@ -57,6 +57,14 @@ TINY: dict[str, dict[str, Any]] = {
         args=dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8),
         protocols={LatentGenerator, StyleBased},
     ),
+    "StyleGAN2 (class-conditional)": dict(
+        **{"class": "StyleGAN2"},
+        args=dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8, num_classes=3,
+                  discriminator_mapping_layers=2),
+        protocols={LatentGenerator, StyleBased, ClassConditional},
+        bad_condition=torch.tensor([0, 3]),  # class 3 of 0..2
+        good_condition=torch.tensor([2, 0]),
+    ),
     "Pix2Pix": dict(
         args=dict(image_shape=(3, 32, 32), ngf=4, ndf=4),
         protocols={Translator},

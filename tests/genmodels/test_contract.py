@@ -24,7 +24,12 @@ from genmodels.checkpoints import load_model
 from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition
 
 PROTOCOLS = [getattr(protocols, name) for name in protocols.__all__ if inspect.isclass(getattr(protocols, name))]
-MODELS = [name for name in genmodels.__all__ if name not in NOT_MODELS]
+# Variants (a TINY entry with "class": another configuration of an exported class) are checked too.
+MODELS = [name for name in genmodels.__all__ if name not in NOT_MODELS] + [name for name in TINY if "class" in TINY[name]]
+
+
+def model_class(name: str) -> type:
+    return getattr(genmodels, TINY.get(name, {}).get("class", name))
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +43,13 @@ def _one_thread():
 def test_every_exported_model_has_a_tiny_config():
     missing = [name for name in MODELS if name not in TINY]
     assert not missing, f"add a tiny config to tests/genmodels/contract_configs.py for {missing}"
-    assert all(inspect.isclass(getattr(genmodels, n)) and issubclass(getattr(genmodels, n), GenerativeModel) for n in MODELS)
+    assert all(inspect.isclass(model_class(n)) and issubclass(model_class(n), GenerativeModel) for n in MODELS)
     assert not set(TINY) - set(MODELS), "configs for models genmodels no longer exports"
 
 
 def build(name: str) -> GenerativeModel:
     torch.manual_seed(0)
-    return getattr(genmodels, name)(**TINY[name]["args"]).eval()
+    return model_class(name)(**TINY[name]["args"]).eval()
 
 
 def draw(model: GenerativeModel, seed: int, n: int = 2, condition=None) -> torch.Tensor:
