@@ -3,8 +3,8 @@
 The official 32x32 (CIFAR) networks are genmodels' BigGAN with the switches their flags set
 (Brock et al. 2019, arXiv:1809.11096): ``--hier``, ``--G_shared``/``--shared_dim``, ``--dim_z``,
 ``--G_ch``/``--D_ch``, ``--G_attn``/``--D_attn``. All of them are read from the tensors' names and
-shapes; ``--BN_eps`` is not stored and comes from the option ``bn_eps`` (train.py's 1e-5 unless
-given).
+shapes; ``--BN_eps`` is not stored and comes from ``--option bn_eps=...`` (train.py's 1e-5 unless
+given), as do training settings (``n_critic``, ``lr_g``, ``ema_start``, ...; BigGAN's defaults).
 
 Spectral norm. The official ``layers.SN`` keeps ``u0`` and computes sigma by one power-iteration
 step from it on every forward, eval mode included (storing the new ``u`` only in train mode):
@@ -217,20 +217,52 @@ def _check_all_used(state: dict[str, Tensor], used: set[str], source: str) -> No
         raise WeightsError(f"{source}: tensor {left[0]!r} has no place in the network ({len(left)} left over)")
 
 
-def _float_option(options: dict[str, str], key: str, default: float) -> float:
-    try:
-        return float(options.get(key, default))
-    except ValueError:
-        raise WeightsError(f"option {key}={options[key]!r} is not a number") from None
+#: BigGAN options read from the tensors (an --option may not override them).
+ARCHITECTURE_KEYS = {
+    "image_shape", "num_classes", "latent_dim", "channels", "shared_dim", "hier", "shared", "attention_resolution",
+    "d_channels", "d_attention_blocks",
+}
+
+
+def training_options(model_class: type, options: dict[str, str], architecture: set[str], fmt: str) -> dict[str, Any]:
+    """``--option key=value`` pairs as ``model_class`` keyword arguments (YAML values).
+
+    Keys the source's tensors decide are refused, and so are keys that are not options of the
+    model or of `AdversarialModel` (training settings the files do not hold: lr, EMA, loss, ...).
+    """
+    import inspect
+
+    import yaml
+
+    from genmodels.gans.adversarial import AdversarialModel
+
+    known = set()
+    for cls in (model_class, AdversarialModel):
+        known |= set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "args"}
+    parsed: dict[str, Any] = {}
+    for key, text in options.items():
+        if key in architecture:
+            raise WeightsError(f"--option {key}: {fmt} reads {key} from the weights; it cannot be set")
+        if key not in known:
+            raise WeightsError(f"--option {key}: not an option of {model_class.__name__} (see `genmodels fit --help`)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise WeightsError(f"--option {key}={text}: not a YAML value") from None
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        parsed[key] = value
+    return parsed
 
 
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
     """A `BigGAN` holding the official G (live), G_ema (its EMA) and D; missing G or G_ema copies the other."""
     from genmodels.gans.biggan import BigGAN
 
-    unknown = set(options) - {"bn_eps"}
-    if unknown:
-        raise WeightsError(f"biggan-pytorch has no option {sorted(unknown)[0]!r} (known: bn_eps)")
+    extra = training_options(BigGAN, options, ARCHITECTURE_KEYS, fmt)
     files: dict[str, pathlib.Path] = {}
     for path in map(pathlib.Path, sources):
         role = _role(path)
@@ -249,10 +281,11 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         if d_kwargs.pop("num_classes") != kwargs["num_classes"]:
             raise WeightsError(f"{files['D'].name} has a different number of classes from the generator")
         kwargs.update(d_kwargs)
-    kwargs["bn_eps"] = _float_option(options, "bn_eps", 1e-5)
+    kwargs.setdefault("bn_eps", 1e-5)  # train.py's --BN_eps, not stored in the weights
+    kwargs.update(extra)
     try:
         model = BigGAN(**kwargs)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise WeightsError(f"the weights need a BigGAN genmodels cannot build: {err}") from None
     load_generator(model.generator, states.get("G", states[g_role]), files.get("G", files[g_role]).name)
     if model.generator_ema is not None:

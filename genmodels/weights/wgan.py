@@ -17,7 +17,7 @@ import re
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import read_state_dict
+from genmodels.weights.biggan_pytorch import read_state_dict, training_options
 
 __all__ = ["convert"]
 
@@ -91,8 +91,7 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     """A `WGAN` with the official generator and (when given) critic."""
     from genmodels.gans.wgan import WGAN
 
-    if options:
-        raise WeightsError(f"wgan has no option {sorted(options)[0]!r}: everything is read from the tensors")
+    extra = training_options(WGAN, options, {"image_shape", "latent_dim", "feature_maps", "discriminator_norm"}, fmt)
     files: dict[str, pathlib.Path] = {}
     for path in map(pathlib.Path, sources):
         role = _role(path)
@@ -103,8 +102,8 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     names = {role: path.name for role, path in files.items()}
     kwargs = _infer(layers.get("G", []), layers.get("D", []), names)
     try:
-        model = WGAN(**kwargs)
-    except ValueError as err:
+        model = WGAN(**kwargs, **extra)
+    except (ValueError, TypeError) as err:
         raise WeightsError(f"the weights need a WGAN genmodels cannot build: {err}") from None
     _load(_with_state(model.generator), layers["G"], names["G"])
     if "D" in layers:

@@ -54,8 +54,12 @@ def test_only_g_ema_builds_both_generators_from_it():
 def test_bad_sources_are_refused_in_one_line(tmp_path):
     with pytest.raises(WeightsError, match="G.pth or G_ema.pth"):
         _convert("cifar", files=("D.pth",))
-    with pytest.raises(WeightsError, match="no option 'dim_z'"):
+    with pytest.raises(WeightsError, match="not an option of BigGAN"):
         _convert("cifar", options={"dim_z": "16"})
+    with pytest.raises(WeightsError, match="reads latent_dim from the weights"):
+        _convert("cifar", options={"latent_dim": "16"})
+    tuned = _convert("cifar", options={"bn_eps": "1e-4", "n_critic": "5", "betas": "[0.5, 0.999]"})
+    assert (tuned.generator.output_bn.eps, tuned.n_critic, tuple(tuned.betas)) == (1e-4, 5, (0.5, 0.999))
     with pytest.raises(WeightsError, match="different architectures"):
         convert("biggan-pytorch", [FIXTURES / "cifar" / "G.pth", FIXTURES / "hier_shared_attn" / "G_ema.pth"], {})
     bad = tmp_path / "G.pth"

@@ -38,8 +38,9 @@ def test_official_outputs_are_reproduced():
 def test_bad_sources_are_refused_in_one_line(tmp_path):
     with pytest.raises(WeightsError, match="netG_epoch_N.pth"):
         convert("wgan", FILES[1:], {})
-    with pytest.raises(WeightsError, match="no option"):
+    with pytest.raises(WeightsError, match="not an option of WGAN"):
         convert("wgan", FILES, {"nz": "8"})
+    assert convert("wgan", FILES, {"n_critic": "100"}).n_critic == 100
     state = torch.load(FILES[0], weights_only=True)
     state["main.extra-layers-0:8:conv.weight"] = torch.zeros(8, 8, 3, 3)
     torch.save(state, tmp_path / "netG_epoch_1.pth")
