@@ -106,8 +106,6 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10, help="timed G iterations (each: 4 D steps + 1 G step)")
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
-    if args.device == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []
     if args.checkout is not None:
         torch.manual_seed(0)

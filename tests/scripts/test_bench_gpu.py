@@ -23,3 +23,4 @@ def test_gpu_suite_commands_run_in_smoke_mode(tmp_path):
     assert "torch-fidelity" in tables["fid10k"] and "relative FID difference" in tables["fid10k"]
     assert "ratio loader/step" in tables["data"] and "2 workers" in tables["data"]
     assert "sec/kimg" in tables["stylegan2"]
+    assert "genmodels BigGAN (Trainer.fit)" in tables["biggan"] and "G it/s" in tables["biggan"]
