@@ -9,10 +9,14 @@ self-attention block (Zhang et al. 2019, arXiv:1805.08318) at 16x16, BN-ReLU-con
 D: residual down-sampling blocks (the first without pre-activation), self-attention at 16x16,
 ReLU, global sum pooling and a projection output (Miyato & Koyama 2018, arXiv:1802.05637):
 D(x, y) = w^T phi(x) + embed(y)^T phi(x). Both networks are spectrally normalized (Sec. 4) and
-initialized N(0, 0.02) (ajbrock/BigGAN-PyTorch, ``--G_init N02 --D_init N02`` on CIFAR).
+initialized N(0, 0.02) by default (ajbrock/BigGAN-PyTorch, ``--G_init N02 --D_init N02`` on CIFAR).
+The switches of the official CIFAR runs are options (``hier``, ``shared``, D width and attention
+blocks, init, BN eps); experiments/biggan/ holds one YAML per official run (docs/reproducing.md).
 
-Training is `AdversarialModel`'s loop: hinge loss, 4 D steps per G step, Adam 2e-4 for both with
-betas (0, 0.999), an EMA of G (0.9999 from iteration 1000) for sampling and metrics, and BigGAN's
+Training is `AdversarialModel`'s loop: hinge loss, 4 D steps per G step (each one D pass on fakes
+and reals together, as BigGAN.py's G_D), fake labels drawn uniformly, Adam 2e-4 for both with
+betas (0, 0.999), an EMA of G (0.9999 from G step 1000, BN statistics averaged too, as both
+official codes) for sampling and metrics, and BigGAN's
 orthogonal regularization of G (Sec. 3.1): beta ||W W^T * (1 - I)||_F^2 summed over G's weight
 matrices (conv kernels flattened per output channel) except the shared embedding. The official
 code adds the gradient 2 beta (W W^T * (1 - I)) W directly (utils.ortho); the term here is
