@@ -212,6 +212,10 @@ class AdversarialModel(GenerativeModel):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.discriminator(images) if condition is None else self.discriminator(images, condition)
 
+    def discriminate_pair(self, real: Tensor, fake: Any, condition: Any = None) -> tuple[Tensor, Tensor]:
+        """D's outputs on the real batch and the fakes of a D step (two passes here; BigGAN: one)."""
+        return self.discriminate(real, condition), self.discriminate(fake, condition)
+
     def augment(self, images: Tensor) -> Tensor:
         """T(x): the configured differentiable augmentation while training, the identity otherwise."""
         if self.augment_pipe is None or not self.training:
@@ -242,7 +246,7 @@ class AdversarialModel(GenerativeModel):
     def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """D's loss on the real batch and detached fakes, plus its (lazy) penalty."""
         real, condition = batch["image"], self.condition(batch)
-        real_out, fake_out = self.discriminate(real, condition), self.discriminate(fake, condition)
+        real_out, fake_out = self.discriminate_pair(real, fake, condition)
         loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
         # D(real)/D(fake) statistics only when they are written: a few kernels less per iteration.
         logs = self._discriminator_stats(real_out, fake_out) if getattr(self, "_logging_step", True) else {}
@@ -340,6 +344,9 @@ class AdversarialModel(GenerativeModel):
             logs.update({"train/ada_p": self.augment_pipe.p.clone(), "train/ada_rt": self.augment_pipe.rt.clone()})
         return logs
 
+    # How G's EMA treats BN statistics: "copy" the live G's, or "interpolate" them (BigGAN).
+    ema_buffers: str = "copy"
+
     def _generator_step(self, opt_g: Any, micro_batches: list[dict[str, Tensor]], fakes: list[Any]) -> dict[str, Tensor]:
         """G's update through D on the fakes, its separate regularization step, then the moving average of G."""
         g_losses = [partial(self.generator_loss, b, f) for b, f in zip(micro_batches, fakes)]
@@ -347,7 +354,7 @@ class AdversarialModel(GenerativeModel):
         logs["train/loss_g"] = loss_g
         logs.update(self.regularization_step("g", opt_g, micro_batches))
         if self.generator_ema is not None:
-            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
+            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches), self.ema_buffers)
         return logs
 
     def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
