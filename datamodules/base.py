@@ -586,6 +586,28 @@ class ImageDataModule(pl.LightningDataModule):
             self._device_train = InMemoryImageDataset(dataset.images.to(device), dataset.labels.to(device))
         return self._device_train
 
+    def split_dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` ("train", "val" or "test") as the loaders see it, unshuffled.
+
+        It indexes as the loaders do (``__getitems__`` returns ``{"image": uint8, "label", ...}``),
+        never touches the training stream's resume position, and holds either tensors (``images``,
+        ``labels``) or files decoded on access (``paths``). `genmodels.protocols.ImageSplits`.
+        """
+        return self._dataset(split)
+
+    def split_images(self, split: str, limit: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``limit`` (default all) uint8 images (N, C, H, W) and int64 labels (N,) of ``split``.
+
+        In the split's order, not shuffled, not flipped: the one way every command and metric reads
+        "the images of a split" (reference statistics, classifier sets, anomaly scoring).
+        """
+        dataset = self._dataset(split)
+        count = len(dataset) if limit is None else min(limit, len(dataset))
+        if isinstance(dataset, InMemoryImageDataset):
+            return dataset.images[:count], dataset.labels[:count]
+        batch = dataset.__getitems__(range(count))
+        return batch["image"], batch["label"]
+
     def _dataset(self, split: str) -> InMemoryImageDataset:
         """The in-memory dataset of ``split``, read and resized on first use."""
         if split not in SPLITS:

@@ -15,6 +15,11 @@ these protocols name what some models add on top of it:
 - `TextConditional`: images from captions (StackGAN, AttnGAN, DF-GAN);
 - `DensityModel`: exact likelihoods (RealNVP, Glow, PixelCNN).
 
+One protocol names what a *datamodule* offers beyond Lightning's loaders, so that genmodels code
+never imports `datamodules` (the dependency runs one way, datamodules -> genmodels):
+
+- `ImageSplits`: every image of a split, unshuffled (`datamodules.ImageDataModule`).
+
 Runtime checks look at member names only, not signatures; the contract test
 (tests/genmodels/test_contract.py) pins which model satisfies which protocol.
 
@@ -43,6 +48,7 @@ __all__ = [
     "Translator",
     "TextConditional",
     "DensityModel",
+    "ImageSplits",
     "class_count",
 ]
 
@@ -139,6 +145,20 @@ class DensityModel(Protocol):
     """An exact (discretized) likelihood, reported in bits per dimension."""
 
     def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class ImageSplits(Protocol):
+    """A datamodule whose splits can be read whole, in order, outside training (`datamodules.ImageDataModule`)."""
+
+    dataset_name: str
+    image_shape: tuple[int, int, int]
+
+    def split_dataset(self, split: str) -> Any:
+        """The dataset of ``split`` as the loaders index it (``__getitems__`` -> ``{"image", "label"}``)."""
+
+    def split_images(self, split: str, limit: Optional[int] = None) -> tuple[Tensor, Tensor]:
+        """The first ``limit`` (default all) uint8 images (N, C, H, W) and int64 labels (N,) of ``split``."""
 
 
 def class_count(model: Any) -> int:

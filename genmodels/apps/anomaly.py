@@ -153,17 +153,6 @@ def datamodule_spec(checkpoint: dict[str, Any], config: Optional[str]) -> dict[s
     return {"class_path": hparams["_class_path"], "init_args": hparams}
 
 
-def held_out_images(datamodule: Any, split: str) -> tuple[Tensor, Tensor]:
-    """All images (uint8, as loaded) and labels of ``split`` ("val" or "test")."""
-    datamodule.setup("test" if split == "test" else "validate")
-    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
-    images, labels = [], []
-    for batch in loader:
-        images.append(batch["image"])
-        labels.append(batch["label"])
-    return torch.cat(images), torch.cat(labels)
-
-
 # ---------------------------------------------------------------------------------------------
 # The command.
 
@@ -215,7 +204,7 @@ def run_anomaly(
     model = load_model(ckpt, map_location=device)
     score = _choose_score(model, score)
     datamodule, trained_classes = build_datamodule(datamodule_spec(load_checkpoint_safely(ckpt), config), data_dir)
-    images, labels = held_out_images(datamodule, split)
+    images, labels = datamodule.split_images(split)
     normal = sorted(int(c) for c in normal)
     is_anomaly = _anomaly_mask(labels, normal)
     if trained_classes is not None and sorted(trained_classes) != normal:

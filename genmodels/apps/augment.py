@@ -37,7 +37,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.apps.generation import generate, num_classes
+from genmodels.errors import UserError
 from genmodels.images import to_uint8
+from genmodels.protocols import ImageSplits
 
 __all__ = [
     "run_augmentation",
@@ -70,19 +72,6 @@ def resolve_datamodule(spec: str, image_size: int, data_dir: Optional[str] = Non
             return getattr(datamodules, name)(data_dir=data_dir, image_size=image_size)
     known = ", ".join(n[: -len("DataModule")].lower() for n in datamodules.__all__ if n.endswith("DataModule"))
     raise ValueError(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")
-
-
-def split_tensors(datamodule: Any, split: str) -> tuple[Tensor, Tensor]:
-    """All uint8 images (N, C, H, W) and int64 labels (N,) of ``split``, in the datamodule's order."""
-    if hasattr(datamodule, "_dataset"):  # datamodules.ImageDataModule holds each split in memory
-        dataset = datamodule._dataset(split)
-        return dataset.images, dataset.labels
-    images, labels = [], []
-    with torch.random.fork_rng(devices=[]):  # a DataLoader iterator draws from the global RNG
-        for batch in getattr(datamodule, f"{split}_dataloader")():
-            images.append(to_uint8(batch["image"]).cpu())
-            labels.append(batch["label"].cpu())
-    return torch.cat(images), torch.cat(labels)
 
 
 def stratified_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:
@@ -254,8 +243,10 @@ def run_augmentation(
     if tuple(datamodule.image_shape) != tuple(model.image_shape):
         raise ValueError(f"the generator makes {tuple(model.image_shape)} images but the data is {tuple(datamodule.image_shape)}")
     datamodule.setup(None)
-    train_images, train_labels = split_tensors(datamodule, "train")
-    test_images, test_labels = split_tensors(datamodule, "test")
+    if not isinstance(datamodule, ImageSplits):
+        raise UserError(f"{type(datamodule).__name__} cannot list its images; use a datamodules.ImageDataModule")
+    train_images, train_labels = datamodule.split_images("train")
+    test_images, test_labels = datamodule.split_images("test")
     subset = stratified_subset(train_labels, real_fraction, seed)
     real_images, real_labels = train_images[subset], train_labels[subset]
     count = len(train_images) - len(subset) if num_generated is None else num_generated

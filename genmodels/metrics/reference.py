@@ -33,6 +33,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from genmodels.metrics import functional as F
 from genmodels.metrics.extractors import FeatureExtractor, PathLike
+from genmodels.protocols import ImageSplits
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -131,14 +132,18 @@ class ReferenceImages:
         if split not in ("train", "val", "test"):
             raise ValueError(f"reference split must be 'train', 'val' or 'test', got {split!r}")
         self.split = split
-        self.dataset_name = str(getattr(datamodule, "dataset_name", type(datamodule).__name__))
         self._datamodule = datamodule
-        if hasattr(datamodule, "_dataset"):  # datamodules.ImageDataModule and its subclasses
-            self._dataset = datamodule._dataset(split)
+        if isinstance(datamodule, ImageSplits):  # datamodules.ImageDataModule and its subclasses
+            self.dataset_name = datamodule.dataset_name
+            self._dataset = datamodule.split_dataset(split)
+            # A split is held in memory (`images`, hashed whole) or decoded from files on access.
             stored = getattr(self._dataset, "images", None)
             self._tensor = stored if isinstance(stored, Tensor) else None
         else:
-            loader = getattr(datamodule, f"{split}_dataloader")()
+            self.dataset_name = type(datamodule).__name__
+            loaders = {"train": lambda: datamodule.train_dataloader(), "val": lambda: datamodule.val_dataloader(),
+                       "test": lambda: datamodule.test_dataloader()}
+            loader = loaders[split]()
             self._dataset, self._tensor = None, _images_from_loader(loader, num_images)
         available = len(self._tensor) if self._tensor is not None else len(self._dataset)
         if num_images is not None and num_images > available:
@@ -180,6 +185,7 @@ class ReferenceImages:
         settings = {"class": type(self._datamodule).__qualname__, "hparams": hparams, "split": self.split}
         settings["n"] = len(self)
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        # Files decoded on access are named by their paths; a loader-only datamodule has none.
         for path in list(getattr(self._dataset, "paths", []))[: len(self)]:
             digest.update(os.path.basename(str(path)).encode() + b"\0")
         return digest.hexdigest()

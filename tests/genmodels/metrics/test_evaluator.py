@@ -123,15 +123,19 @@ class FolderSplit:
         return {"image": torch.tensor(list(indices), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 8, 8)}
 
 
-class FolderDataModule:
+class FolderDataModule:  # a `genmodels.protocols.ImageSplits` whose split is decoded from files
     dataset_name = "folder"
+    image_shape = (1, 8, 8)
 
     def __init__(self, names, image_size=8, batch_size=4):
         self.hparams = {"data_dir": "/data", "image_size": image_size, "batch_size": batch_size}
         self.split = FolderSplit(names)
 
-    def _dataset(self, split):
+    def split_dataset(self, split):
         return self.split
+
+    def split_images(self, split, limit=None):
+        raise AssertionError("the reference streams the files; it never reads the whole split")
 
 
 def test_reference_images_from_files_are_streamed_and_fingerprinted_without_a_full_read():
