@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 
 #: Environment variable naming the data root when ``data_dir`` is not given.
 DATA_ENV_VAR = "GENMODELS_DATA"
@@ -233,7 +233,7 @@ def check_optional_int(name: str, value: Any, minimum: int) -> None:
 def check_int(name: str, value: Any, minimum: int) -> None:
     """Raises a ValueError naming the config key unless ``value`` is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
+        raise InvalidValue(
             f"{name} must be an integer >= {minimum}, got {value!r} "
             f"(set it with --data.init_args.{name} <value>)"
         )
@@ -311,7 +311,7 @@ class ResumableSampler(DistributedSampler):
     def resume_at(self, epoch: int, num_samples: int) -> None:
         """Sets the epoch and skips its first ``num_samples`` indices in the next iteration."""
         if not 0 <= num_samples <= self.num_samples:
-            raise ValueError(f"cannot skip {num_samples} samples of a {self.num_samples}-sample shard")
+            raise InvalidValue(f"cannot skip {num_samples} samples of a {self.num_samples}-sample shard")
         self.set_epoch(epoch)
         self._skip, self._skip_epoch = num_samples, epoch
 
@@ -391,7 +391,7 @@ class ImageDataModule(pl.LightningDataModule):
         check_int("batch_size", batch_size, 1)
         check_optional_int("max_train_images", max_train_images, 1)
         if on_device and (num_workers or pin_memory):
-            raise ValueError(
+            raise InvalidValue(
                 "on_device gathers batches on the training device in the main process; set "
                 "--data.init_args.num_workers 0 and --data.init_args.pin_memory false with it"
             )
@@ -536,11 +536,11 @@ class ImageDataModule(pl.LightningDataModule):
         try:
             epoch, consumed = int(state_dict["epoch"]), int(state_dict["batches_consumed"])
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__} state must be {{'epoch': int, 'batches_consumed': int}}, got {state_dict!r}"
             ) from err
         if epoch < 0 or consumed < 0:
-            raise ValueError(f"{type(self).__name__} state must hold non-negative ints, got {state_dict!r}")
+            raise InvalidValue(f"{type(self).__name__} state must hold non-negative ints, got {state_dict!r}")
         self._epoch, self._batches_consumed = epoch, consumed
         self._resume = (epoch, consumed)
         # Lightning cannot see that this datamodule restores the data position itself, and warns
@@ -580,7 +580,7 @@ class ImageDataModule(pl.LightningDataModule):
         if not self.on_device or self.trainer is None:
             return dataset
         if not isinstance(dataset, InMemoryImageDataset):
-            raise ValueError(f"on_device needs a dataset held in memory; {type(self).__name__} reads files lazily")
+            raise InvalidValue(f"on_device needs a dataset held in memory; {type(self).__name__} reads files lazily")
         device = self.trainer.strategy.root_device
         if self._device_train is None or self._device_train.images.device != device:
             self._device_train = InMemoryImageDataset(dataset.images.to(device), dataset.labels.to(device))
@@ -611,7 +611,7 @@ class ImageDataModule(pl.LightningDataModule):
     def _dataset(self, split: str) -> InMemoryImageDataset:
         """The in-memory dataset of ``split``, read and resized on first use."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._datasets:
             images, labels = self.read_split(split)
             self._check_split(split, images, labels)
@@ -689,12 +689,12 @@ class ImageDataModule(pl.LightningDataModule):
     def _check_split(self, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Catches a reader returning the wrong layout before it turns into a shape error later."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != self.channels:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}.read_split({split!r}) must return uint8 images (N,{self.channels},h,w), "
                 f"got {images.dtype} {tuple(images.shape)}"
             )
         if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}.read_split({split!r}) must return int64 labels ({len(images)},), "
                 f"got {labels.dtype} {tuple(labels.shape)}"
             )

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from genmodels.compat import logger_will_write
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 
 
 __all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class"]
@@ -89,7 +89,7 @@ class GenerativeModel(pl.LightningModule):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 32, 32)) -> None:
         super().__init__()
         if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+            raise InvalidValue(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
         self.image_shape = tuple(int(s) for s in image_shape)
         # One per training batch, whatever the number of optimizers (trainer.global_step counts
         # optimizer steps, so it advances twice per batch for G + D). Saved in checkpoints.

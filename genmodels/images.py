@@ -31,6 +31,8 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from genmodels.errors import InvalidValue
+
 __all__ = [
     "to_uint8",
     "uint8_grid",
@@ -160,9 +162,9 @@ def interpolate(z_a: Tensor, z_b: Tensor, steps: int, method: Literal["linear", 
     the straight line for (anti)parallel codes. The first and last points are ``z_a`` and ``z_b``.
     """
     if steps < 2:
-        raise ValueError(f"an interpolation needs steps >= 2 (both ends), got {steps}")
+        raise InvalidValue(f"an interpolation needs steps >= 2 (both ends), got {steps}")
     if method not in ("linear", "spherical"):
-        raise ValueError(f"interpolation method must be 'linear' or 'spherical', got {method!r}")
+        raise InvalidValue(f"interpolation method must be 'linear' or 'spherical', got {method!r}")
     t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype).view(1, -1, 1)
     a, b = z_a.unsqueeze(1), z_b.unsqueeze(1)
     path = torch.lerp(a, b, t)
@@ -205,7 +207,7 @@ def decoded_latent_grid(model: Any, grid_size: int = 16, label: int = 0) -> Tens
     scaled by the model's latent mean and std; the vertical axis grows upwards.
     """
     if model.latent_dim != 2:
-        raise ValueError(f"a decoded latent grid needs latent_dim == 2, got {model.latent_dim}; use latent_projection")
+        raise InvalidValue(f"a decoded latent grid needs latent_dim == 2, got {model.latent_dim}; use latent_projection")
     mean, std = (t.float() for t in model.latent_gaussian())
     probabilities = (torch.arange(grid_size, dtype=torch.float32, device=mean.device) + 0.5) / grid_size
     quantiles = torch.special.ndtri(probabilities)
@@ -260,7 +262,7 @@ def latent_map(
     if model.latent_dim == 2:
         return "grid", decoded_latent_grid(model, grid_size)
     if images is None or len(images) < 2:
-        raise ValueError(f"latent_dim is {model.latent_dim}, so the latent map is a PCA projection: pass >= 2 images")
+        raise InvalidValue(f"latent_dim is {model.latent_dim}, so the latent map is a PCA projection: pass >= 2 images")
     return "pca", latent_projection(model, images, labels)
 
 

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from genmodels.metrics.classifier import LeNet5, read_pinned, write_pinned
 from genmodels.metrics.extractors import PathLike
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "AttributeClassifier",
@@ -123,7 +124,7 @@ def _batch(datamodule: Any, batch: dict[str, Tensor], device: torch.device) -> t
     batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
     batch = datamodule.on_after_batch_transfer(batch, 0)
     if "attributes" not in batch:
-        raise ValueError(f"{type(datamodule).__name__}'s batches have no 'attributes' (keys: {sorted(batch)})")
+        raise InvalidValue(f"{type(datamodule).__name__}'s batches have no 'attributes' (keys: {sorted(batch)})")
     return batch["image"], batch["attributes"].float()
 
 
@@ -161,7 +162,7 @@ def train_attribute_classifier(
     """
     names: Sequence[str] = list(getattr(datamodule, "attribute_names", None) or [])
     if not names:
-        raise ValueError(f"{type(datamodule).__name__} has no attributes (attribute_names is empty)")
+        raise InvalidValue(f"{type(datamodule).__name__} has no attributes (attribute_names is empty)")
     channels, size = int(datamodule.image_shape[0]), int(datamodule.image_shape[1])
     meta = {
         "architecture": "lenet5-multilabel",

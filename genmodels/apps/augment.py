@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.apps.generation import generate, num_classes
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 from genmodels.images import to_uint8
 from genmodels.protocols import ImageSplits
 
@@ -71,13 +71,13 @@ def resolve_datamodule(spec: str, image_size: int, data_dir: Optional[str] = Non
         if name.endswith("DataModule") and wanted in (name.lower(), name[: -len("DataModule")].lower()):
             return getattr(datamodules, name)(data_dir=data_dir, image_size=image_size)
     known = ", ".join(n[: -len("DataModule")].lower() for n in datamodules.__all__ if n.endswith("DataModule"))
-    raise ValueError(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")
+    raise InvalidValue(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")
 
 
 def stratified_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:
     """Sorted indices of ``fraction`` of each class's examples (at least one per class), seeded."""
     if not 0 < fraction <= 1:
-        raise ValueError(f"--real-fraction must be in (0, 1], got {fraction}")
+        raise InvalidValue(f"--real-fraction must be in (0, 1], got {fraction}")
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for label in labels.unique().tolist():
@@ -111,12 +111,12 @@ def generated_dataset(
     model_classes = num_classes(model)
     if model_classes:
         if model_classes != classes:
-            raise ValueError(f"the generator has {model_classes} classes but the data has {classes}")
+            raise InvalidValue(f"the generator has {model_classes} classes but the data has {classes}")
         labels = balanced_labels(num, classes, seed)
         images = generate(model, num, seed, condition=labels, truncation=truncation, batch_size=batch_size)
         return to_uint8(images), labels
     if labeler is None:
-        raise ValueError(
+        raise InvalidValue(
             f"{type(model).__name__} is unconditional, so its images have no labels: use a class-conditional "
             "generator, or pass --labeler with a classifier from `genmodels train-classifier`"
         )
@@ -167,7 +167,7 @@ def train_classifier(
 ) -> SmallCNN:
     """A `SmallCNN` trained with Adam for ``steps`` steps; leaves the global RNG as it was."""
     if len(images) == 0:
-        raise ValueError("no training images")
+        raise InvalidValue("no training images")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = SmallCNN(images.shape[1], classes).to(device)
@@ -239,9 +239,9 @@ def run_augmentation(
     """Train the four classifiers of the module docstring and measure them on the test split."""
     classes = int(getattr(datamodule, "num_classes", 0) or 0)
     if classes < 2:
-        raise ValueError(f"{type(datamodule).__name__} has no class labels; augmentation needs a labelled dataset")
+        raise InvalidValue(f"{type(datamodule).__name__} has no class labels; augmentation needs a labelled dataset")
     if tuple(datamodule.image_shape) != tuple(model.image_shape):
-        raise ValueError(f"the generator makes {tuple(model.image_shape)} images but the data is {tuple(datamodule.image_shape)}")
+        raise InvalidValue(f"the generator makes {tuple(model.image_shape)} images but the data is {tuple(datamodule.image_shape)}")
     datamodule.setup(None)
     if not isinstance(datamodule, ImageSplits):
         raise UserError(f"{type(datamodule).__name__} cannot list its images; use a datamodules.ImageDataModule")
@@ -251,7 +251,7 @@ def run_augmentation(
     real_images, real_labels = train_images[subset], train_labels[subset]
     count = len(train_images) - len(subset) if num_generated is None else num_generated
     if count < 1:
-        raise ValueError(f"--num-generated must be >= 1, got {count}")
+        raise InvalidValue(f"--num-generated must be >= 1, got {count}")
     log(f"generating {count} images with {type(model).__name__} ...")
     fake_images, fake_labels = generated_dataset(model, count, classes, seed, truncation, labeler)
     training_sets = {

@@ -35,6 +35,7 @@ from genmodels.apps.latent import LatentSpace, latent_space
 from genmodels.base import GenerativeModel
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
 from genmodels.protocols import Autoencoder, LatentGenerator
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -181,7 +182,7 @@ class PriorToImage(nn.Module):
         self.model = model
         space = space or latent_space(model)
         if space is None:
-            raise ValueError(f"{type(model).__name__} exposes no latent space to export (see genmodels.apps.latent)")
+            raise InvalidValue(f"{type(model).__name__} exposes no latent space to export (see genmodels.apps.latent)")
         self.__dict__["space"] = space  # not a submodule: it only holds a reference to `model`
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
@@ -217,7 +218,7 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
         with torch.no_grad():
             program = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
     except Exception as err:  # torch raises many types for unsupported code
-        raise ValueError(
+        raise InvalidValue(
             f"{type(model).__name__} cannot be exported with torch.export ({type(err).__name__}: {str(err).splitlines()[0]}); "
             "use --format weights"
         ) from err
@@ -226,7 +227,7 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
     torch.export.save(program, path)
     difference = _compare_program(path, module, _example_inputs(model, module.space, check_batch))
     if difference > 1e-5:
-        raise ValueError(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
+        raise InvalidValue(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
     return path, difference
 
 

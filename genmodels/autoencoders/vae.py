@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.autoencoders.autoencoder import ConvAutoEncoderBase, ConvDecoder, ConvEncoder
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "VAE",
@@ -334,4 +335,4 @@ def _check_vae_options(likelihood: str, decoder_scale: str, beta: float, warmup:
     ]
     for key, value, ok, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

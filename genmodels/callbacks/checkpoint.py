@@ -26,6 +26,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
 from genmodels.compat import save_model_checkpoint_now
+from genmodels.errors import InvalidValue
 
 __all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
 
@@ -122,9 +123,9 @@ class IterationCheckpoint(ModelCheckpoint):
         save_last: bool = True,
     ) -> None:
         if every_n_iterations < 0:
-            raise ValueError(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
+            raise InvalidValue(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
         if keep_last_k < -1:
-            raise ValueError(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
+            raise InvalidValue(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
         # "Most recent k" is top-k on the iteration itself.
         super().__init__(
             dirpath=dirpath,

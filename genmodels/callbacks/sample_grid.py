@@ -17,6 +17,7 @@ import torch
 from genmodels.base import GenerativeModel
 from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.images import uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["SampleGrid"]
 
@@ -44,7 +45,7 @@ class SampleGrid(ImageCallback):
         log_key: str = "samples",
     ) -> None:
         if num_samples < 1:
-            raise ValueError(f"sample_grid.num_samples must be >= 1, got {num_samples}")
+            raise InvalidValue(f"sample_grid.num_samples must be >= 1, got {num_samples}")
         super().__init__(every_n_iterations, dirname, log_key)
         self.num_samples, self.nrow, self.seed = num_samples, nrow, seed
 

@@ -52,12 +52,9 @@ COMMANDS: list[str] = [
     "sweep",
 ]
 
-#: Exceptions that are the user's to fix; anything else is a bug and keeps its traceback.
-#: ValueError/ConnectionError/OSError subclasses: library code that predates `UserError` reports
-#: bad values, unreachable mirrors and missing or unwritable files with them.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError, ValueError, ConnectionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-)
+#: Exceptions that are the user's to fix (one line, exit 2); anything else is a bug and keeps its
+#: traceback. Library code that rejects an input raises a `UserError` subclass (`genmodels.errors`).
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 DESCRIPTION = (
     "Generative image models on PyTorch Lightning: train (fit/validate/test with --config experiments/...yaml), "

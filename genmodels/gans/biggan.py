@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.stabilization import apply_spectral_norm
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "BigGAN", "BigGANGenerator", "BigGANDiscriminator", "ConditionalBatchNorm", "SelfAttention",
@@ -299,7 +300,7 @@ class BigGAN(LatentGAN):
     def decode(self, z: Tensor, condition: Any) -> Tensor:
         """G(z, y) through the sampling generator (EMA when enabled); differentiable in ``z``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         if condition is None:
             raise ConditionError(f"BigGAN.decode needs a condition ({self.conditioning.describe()})")
         return self.sampling_generator(z, self.conditioning.check(condition, z.shape[0], z.device))
@@ -343,4 +344,4 @@ def _check_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from genmodels.conditioning import Condition, ConditionError, make_condition
 from genmodels.gans.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
 from genmodels.gans.gan import LatentGAN
+from genmodels.errors import InvalidValue
 
 __all__ = ["ConditionalGAN", "ConditionalGenerator", "ConcatDiscriminator", "ProjectionDiscriminator"]
 
@@ -135,7 +136,7 @@ class ConditionalGAN(LatentGAN):
     ) -> None:
         _check_shape(image_shape, feature_maps)
         if discriminator_conditioning not in DISCRIMINATORS:
-            raise ValueError(f"discriminator_conditioning must be one of {sorted(DISCRIMINATORS)}, got {discriminator_conditioning!r}")
+            raise InvalidValue(f"discriminator_conditioning must be one of {sorted(DISCRIMINATORS)}, got {discriminator_conditioning!r}")
         conditioning = make_condition(num_classes, attribute_names)
         super().__init__(image_shape, latent_dim, latent_distribution, **kwargs)
         self.save_hyperparameters()
@@ -168,7 +169,7 @@ class ConditionalGAN(LatentGAN):
             condition: as in `sample` (required here).
         """
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         if condition is None:
             raise ConditionError(f"{type(self).__name__}.decode needs a condition ({self.conditioning.describe()})")
         labels = self.conditioning.check(condition, z.shape[0], z.device)
@@ -214,7 +215,7 @@ DISCRIMINATORS = {"concat": ConcatDiscriminator, "projection": ProjectionDiscrim
 def _check_shape(image_shape: tuple[int, int, int], feature_maps: int) -> None:
     """DCGAN's constraints, checked before anything is built."""
     if len(image_shape) != 3 or image_shape[1] != image_shape[2]:
-        raise ValueError(f"ConditionalGAN needs square (C, H, W) images, got image_shape {tuple(image_shape)}")
+        raise InvalidValue(f"ConditionalGAN needs square (C, H, W) images, got image_shape {tuple(image_shape)}")
     if feature_maps < 1:
-        raise ValueError(f"feature_maps must be positive, got {feature_maps}")
+        raise InvalidValue(f"feature_maps must be positive, got {feature_maps}")
     dcgan_layout(image_shape[1])

@@ -43,6 +43,7 @@ from genmodels.gans.translation import TranslationModel, d_loss_scale, g_loss_sc
 from genmodels.nn.image_pool import ImagePool
 from genmodels.nn.patchgan import PatchGANDiscriminator
 from genmodels.nn.resnet_generator import ResnetGenerator
+from genmodels.errors import InvalidValue
 
 __all__ = ["CycleGAN", "CycleGenerators", "CycleDiscriminators"]
 
@@ -107,14 +108,14 @@ class CycleGAN(TranslationModel):
     ) -> None:
         channels, height, width = image_shape
         if height % 4 or width % 4:
-            raise ValueError(f"CycleGAN's generators need H and W divisible by 4, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"CycleGAN's generators need H and W divisible by 4, got image_shape {tuple(image_shape)}")
         # D is a pair of networks judged in discriminator_loss, outside the base class's penalty,
         # feature-matching and instance-noise code: refuse those options rather than ignore them.
         unsupported = [k for k in ("penalty", "feature_matching", "instance_noise") if kwargs.get(k)]
         if unsupported:
-            raise ValueError(f"CycleGAN does not support the options {unsupported}; remove them from model.init_args")
+            raise InvalidValue(f"CycleGAN does not support the options {unsupported}; remove them from model.init_args")
         if lambda_cycle < 0 or lambda_identity < 0:
-            raise ValueError(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
+            raise InvalidValue(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
         super().__init__(image_shape, num_examples, fid_extractor, fid_weights, loss=loss, **kwargs)
         self.save_hyperparameters()
         self.lambda_cycle, self.lambda_identity = lambda_cycle, lambda_identity
@@ -168,7 +169,7 @@ class CycleGAN(TranslationModel):
     def translate(self, source: Tensor, direction: str = "AtoB") -> Tensor:
         """G(source) for ``AtoB``, F(source) for ``BtoA`` (through the EMA generators when enabled)."""
         if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+            raise InvalidValue(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
         nets = self.sampling_generator
         return nets.G(source) if direction == "AtoB" else nets.F(source)
 

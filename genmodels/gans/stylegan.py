@@ -61,6 +61,7 @@ from genmodels.nn.modulated_conv import ModulatedConv2d
 from genmodels.nn.noise import NoiseInjection
 from genmodels.nn.normalization import AdaIN
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
+from genmodels.errors import InvalidValue
 
 __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
@@ -444,7 +445,7 @@ class StyleGAN(ProgressiveGAN):
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Images of random z with per-layer noise drawn from ``generator`` (``sample_noise='random'``)."""
         if condition is not None:
-            raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
+            raise InvalidValue(f"{type(self).__name__} is unconditional; condition must be None")
         return self.synthesis(self.mapping(self.sample_latent(n, generator)), self.sample_noise, generator)
 
     @property
@@ -619,4 +620,4 @@ def _check_style_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

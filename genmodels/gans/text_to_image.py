@@ -47,6 +47,7 @@ from genmodels.conditioning import ConditionError
 from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
            "matching_aware_g_loss"]
@@ -66,7 +67,7 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, text_dim: int, condition_dim: int, activation: Literal["relu", "glu", "none"] = "none") -> None:
         super().__init__()
         if activation not in ("relu", "glu", "none"):
-            raise ValueError(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
+            raise InvalidValue(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
         self.fc = nn.Linear(text_dim, (4 if activation == "glu" else 2) * condition_dim)
         self.activation = activation
         self.condition_dim = condition_dim
@@ -186,7 +187,7 @@ class TextToImageGAN(LatentGAN):
                           "(train one with `genmodels train-damsm` for real data)", stacklevel=2)
             return None
         if not Path(self.damsm_ckpt).is_file():
-            raise FileNotFoundError(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
+            raise MissingFile(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
                                     "`genmodels train-damsm --dataset <cub|oxford102|shapes> --out <path>` "
                                     "(see the README, Text-to-image), or set --model.init_args.damsm_ckpt null")
         damsm = load_damsm(self.damsm_ckpt)

@@ -31,6 +31,7 @@ from torch import Tensor
 from genmodels.gans.adversarial import AdversarialModel
 from genmodels.conditioning import ConditionError
 from genmodels.metrics.modular import FrechetDistance
+from genmodels.errors import InvalidValue
 
 __all__ = ["TranslationModel", "seeded_noise", "d_loss_scale", "g_loss_scale"]
 
@@ -83,7 +84,7 @@ class TranslationModel(AdversarialModel):
     ) -> None:
         super().__init__(image_shape, **kwargs)
         if num_examples < 0:
-            raise ValueError(f"num_examples must be >= 0, got {num_examples}")
+            raise InvalidValue(f"num_examples must be >= 0, got {num_examples}")
         self.num_examples, self.fid_extractor, self.fid_weights = num_examples, fid_extractor, fid_weights
         # Resized to the checkpoint's count on load (a fresh model holds none).
         self.register_buffer("example_sources", torch.empty(0, *self.image_shape))

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from genmodels.gans.dcgan import DCGANDiscriminator, DCGANGenerator, check_dcgan_shape
 from genmodels.gans.gan import LatentGAN
+from genmodels.errors import InvalidValue
 
 __all__ = ["WGANGP", "GulrajaniGenerator", "GulrajaniCritic", "tflib_conv_std"]
 
@@ -222,11 +223,11 @@ def _check_wgan_gp_options(
 ) -> None:
     """Fail before building anything, naming the option."""
     if architecture not in ("gulrajani", "dcgan"):
-        raise ValueError(f"model option architecture={architecture!r} is invalid: must be 'gulrajani' or 'dcgan'")
+        raise InvalidValue(f"model option architecture={architecture!r} is invalid: must be 'gulrajani' or 'dcgan'")
     if generator_norm not in ("batch", "none"):
-        raise ValueError(f"model option generator_norm={generator_norm!r} is invalid: must be 'batch' or 'none'")
+        raise InvalidValue(f"model option generator_norm={generator_norm!r} is invalid: must be 'batch' or 'none'")
     if discriminator_norm not in ("none", "layer"):
-        raise ValueError(
+        raise InvalidValue(
             f"model option discriminator_norm={discriminator_norm!r} is invalid: WGAN-GP's critic must not use BatchNorm "
             "(the gradient penalty is per sample); use 'none' (the authors') or 'layer'"
         )
@@ -234,6 +235,6 @@ def _check_wgan_gp_options(
         check_dcgan_shape(image_shape, feature_maps)
         return
     if image_shape[1] != image_shape[2] or image_shape[1] < 8:
-        raise ValueError(f"WGAN-GP's networks need square images of at least 8x8, got image_shape {tuple(image_shape)}")
+        raise InvalidValue(f"WGAN-GP's networks need square images of at least 8x8, got image_shape {tuple(image_shape)}")
     if feature_maps < 1:
-        raise ValueError(f"feature_maps must be positive, got {feature_maps}")
+        raise InvalidValue(f"feature_maps must be positive, got {feature_maps}")

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "NUM_LEVELS",
@@ -108,7 +109,7 @@ def squeeze(x: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, 4C, H/2, W/2): each 2x2 block of a channel becomes four channels."""
     b, c, h, w = x.shape
     if h % 2 or w % 2:
-        raise ValueError(f"squeeze needs an even height and width, got {h}x{w}")
+        raise InvalidValue(f"squeeze needs an even height and width, got {h}x{w}")
     x = x.view(b, c, h // 2, 2, w // 2, 2)
     return x.permute(0, 1, 3, 5, 2, 4).reshape(b, 4 * c, h // 2, w // 2)
 
@@ -126,7 +127,7 @@ def check_squeezable(image_shape: tuple[int, int, int], num_squeezes: int, model
     _, h, w = image_shape
     factor = 2**num_squeezes
     if h % factor or w % factor:
-        raise ValueError(
+        raise InvalidValue(
             f"{model} squeezes {num_squeezes} time(s), so the image height and width must be divisible by "
             f"{factor}; got {h}x{w}. Use data.init_args.image_size divisible by {factor}, or lower "
             f"model.init_args.{option}"
@@ -164,7 +165,7 @@ class LikelihoodModel(GenerativeModel):
                   ("warmup_iterations", warmup_iterations, warmup_iterations >= 0, ">= 0")]
         for key, value, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+                raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")
         self.lr, self.weight_decay, self.warmup_iterations = lr, weight_decay, warmup_iterations
         self._eval_seed = 1234
 
@@ -219,19 +220,19 @@ class LikelihoodModel(GenerativeModel):
 def check_condition_free(model: str, condition: Any) -> None:
     """Unconditional models refuse a condition rather than silently ignoring it."""
     if condition is not None:
-        raise ValueError(f"{model} is unconditional: sample() takes no condition (got {type(condition).__name__})")
+        raise InvalidValue(f"{model} is unconditional: sample() takes no condition (got {type(condition).__name__})")
 
 
 def check_at_least_one(**options: int) -> None:
     """Raise a ValueError naming the model option of any value below 1."""
     for key, value in options.items():
         if value < 1:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be >= 1")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be >= 1")
 
 
 def check_temperature(temperature: float) -> None:
     """Temperatures scale a distribution's spread; below 0 they mean nothing."""
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+        raise InvalidValue(f"temperature must be >= 0, got {temperature}")
 
 

@@ -63,6 +63,7 @@ from genmodels.likelihood.common import (
     squeeze,
     unsqueeze,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["Glow", "GlowFlow", "GlowAdamax", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
 
@@ -336,7 +337,7 @@ class GlowFlow(nn.Module):
         """Latents -> ``x``; a ``None`` latent is drawn from its prior at ``temperature``."""
         x = latents[-1]
         if x is None:
-            raise ValueError("the top latent must be given; use sample_top() to draw it")
+            raise InvalidValue("the top latent must be given; use sample_top() to draw it")
         for level in reversed(range(len(self.levels))):
             if level < len(self.split_priors):
                 z = latents[level]
@@ -441,11 +442,11 @@ class Glow(LikelihoodModel):
         self.save_hyperparameters()
         check_at_least_one(num_levels=num_levels, steps_per_level=steps_per_level, hidden_channels=hidden_channels)
         if coupling not in ("affine", "additive"):
-            raise ValueError(f"model option coupling={coupling!r} is invalid: must be affine or additive")
+            raise InvalidValue(f"model option coupling={coupling!r} is invalid: must be affine or additive")
         if optimizer not in ("adam", "adamax"):
-            raise ValueError(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
+            raise InvalidValue(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
         if polyak_iterations is not None and polyak_iterations < 1:
-            raise ValueError(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
+            raise InvalidValue(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
         check_squeezable(self.image_shape, num_levels, "Glow", "num_levels")
         self.flow = GlowFlow(self.image_shape, num_levels, steps_per_level, hidden_channels, lu, coupling == "affine")
         self.optimizer_name, self.polyak_evaluation = optimizer, polyak_evaluation

@@ -54,6 +54,7 @@ from genmodels.likelihood.common import (
     sample_categorical,
     to_pixels,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["PixelCNN", "CausalConv2d", "causal_mask", "discretized_logistic_mixture_log_prob"]
 
@@ -456,7 +457,7 @@ class PixelCNN(LikelihoodModel):
         if not self.num_classes:
             return None
         if label is None:
-            raise ValueError("this PixelCNN is class-conditional (num_classes > 0): batches need a 'label'")
+            raise InvalidValue("this PixelCNN is class-conditional (num_classes > 0): batches need a 'label'")
         return label.to(self.device).long()
 
     # -- sampling -------------------------------------------------------------------------------
@@ -501,13 +502,13 @@ class PixelCNN(LikelihoodModel):
     def _sampling_labels(self, n: int, condition: Any) -> Optional[Tensor]:
         if not self.num_classes:
             if condition is not None:
-                raise ValueError("this PixelCNN is unconditional (num_classes=0): sample() takes no condition")
+                raise InvalidValue("this PixelCNN is unconditional (num_classes=0): sample() takes no condition")
             return None
         if condition is None:
             return torch.arange(n, device=self.device) % self.num_classes
         label = torch.as_tensor(condition, device=self.device).long().expand(n)
         if label.min() < 0 or label.max() >= self.num_classes:
-            raise ValueError(f"condition labels must be in [0, {self.num_classes}), got {label.tolist()}")
+            raise InvalidValue(f"condition labels must be in [0, {self.num_classes}), got {label.tolist()}")
         return label
 
 
@@ -527,4 +528,4 @@ def _validate_pixelcnn_options(options: dict[str, Any], colours: int) -> None:
     ]
     for key, ok, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={options[key]!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={options[key]!r} is invalid: must be {allowed}")

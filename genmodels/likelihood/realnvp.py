@@ -53,6 +53,7 @@ from genmodels.likelihood.common import (
     squeeze,
     unsqueeze,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "LogitTransform", "checkerboard_mask"]
 
@@ -129,7 +130,7 @@ class AffineCoupling(nn.Module):
         self.mask, self.parity = mask, parity
         if mask == "channel":
             if channels % 2:
-                raise ValueError(f"a channel-wise coupling needs an even number of channels, got {channels}")
+                raise InvalidValue(f"a channel-wise coupling needs an even number of channels, got {channels}")
             in_channels, out_channels = channels // 2, channels // 2
         else:
             in_channels, out_channels = channels + 1, channels
@@ -296,11 +297,11 @@ class RealNVP(LikelihoodModel):
         super().__init__(image_shape, lr=lr, weight_decay=0.0, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
         if l2_coefficient < 0:
-            raise ValueError(f"model option l2_coefficient={l2_coefficient!r} is invalid: must be >= 0")
+            raise InvalidValue(f"model option l2_coefficient={l2_coefficient!r} is invalid: must be >= 0")
         self.l2_coefficient = l2_coefficient
         check_at_least_one(num_scales=num_scales, hidden_channels=hidden_channels, num_blocks=num_blocks)
         if not 0 <= alpha < 0.5:
-            raise ValueError(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
+            raise InvalidValue(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
         check_squeezable(self.image_shape, num_scales - 1, "RealNVP", "num_scales")
         self.preprocess = LogitTransform(alpha)
         self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks)

@@ -35,6 +35,7 @@ from genmodels.metrics.extractors import (
     quantize,
     register_extractor,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "FORMAT"]
 
@@ -54,7 +55,7 @@ class LeNet5(nn.Module):
     def __init__(self, channels: int = 1, num_classes: int = 10, image_size: int = 32) -> None:
         super().__init__()
         if image_size not in SIZES:
-            raise ValueError(f"LeNet5 takes 28 or 32 px inputs, got {image_size}")
+            raise InvalidValue(f"LeNet5 takes 28 or 32 px inputs, got {image_size}")
         self.body = nn.Sequential(
             nn.Conv2d(channels, 6, 5, padding=2 if image_size == 28 else 0), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
@@ -160,7 +161,7 @@ def read_pinned(path: PathLike, sha256: Optional[str], map_location: Any, file_f
     checkpoint = load_checkpoint_safely(path, map_location=map_location)
     digest = check_sha256(path, sha256)
     if checkpoint.get("format") != file_format:
-        raise ValueError(f"{path} is not {what} (format {file_format})")
+        raise InvalidValue(f"{path} is not {what} (format {file_format})")
     return checkpoint, digest
 
 
@@ -258,7 +259,7 @@ def train_classifier(
     """
     num_classes = int(getattr(datamodule, "num_classes", 0) or 0)
     if num_classes < 2:
-        raise ValueError(f"{type(datamodule).__name__} has no class labels (num_classes={num_classes})")
+        raise InvalidValue(f"{type(datamodule).__name__} has no class labels (num_classes={num_classes})")
     channels, image_size = datamodule.image_shape[0], datamodule.image_shape[1]
     meta = {
         "architecture": "lenet5",
@@ -318,5 +319,5 @@ def _fit(
 def build_classifier(argument: str, weights: Optional[PathLike], sha256: Optional[str]) -> DomainClassifier:
     """Spec ``classifier:PATH``: the domain classifier saved at PATH (``weights`` does not apply)."""
     if not argument:
-        raise ValueError("the classifier extractor needs a file: 'classifier:PATH' (from genmodels train-classifier)")
+        raise InvalidValue("the classifier extractor needs a file: 'classifier:PATH' (from genmodels train-classifier)")
     return load_classifier(argument, sha256=sha256)

@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 import yaml
 
+from genmodels.errors import InvalidValue, MissingFile
+
 __all__ = ["load_datamodule", "run_config", "ALLOWED_DATAMODULE_PACKAGE"]
 
 #: Only datamodules from this package are built from a config file (a config names a class to import).
@@ -28,11 +30,11 @@ ALLOWED_DATAMODULE_PACKAGE = "datamodules"
 def _data_section(config_path: Path) -> dict[str, Any]:
     """The ``data:`` section of an experiment YAML / resolved config, or the file itself."""
     if not config_path.is_file():
-        raise FileNotFoundError(f"config file not found: {config_path}")
+        raise MissingFile(f"config file not found: {config_path}")
     config = yaml.safe_load(config_path.read_text()) or {}
     section = config.get("data", config) if isinstance(config, dict) else None
     if not isinstance(section, dict) or not isinstance(section.get("class_path"), str):
-        raise ValueError(f"{config_path} has no datamodule (expected 'data: {{class_path: ..., init_args: ...}}')")
+        raise InvalidValue(f"{config_path} has no datamodule (expected 'data: {{class_path: ..., init_args: ...}}')")
     return section
 
 
@@ -48,12 +50,12 @@ def load_datamodule(config_path: os.PathLike) -> Any:
         class_path = f"{ALLOWED_DATAMODULE_PACKAGE}.{class_path}"
     module_name, _, class_name = class_path.rpartition(".")
     if module_name != ALLOWED_DATAMODULE_PACKAGE and not module_name.startswith(ALLOWED_DATAMODULE_PACKAGE + "."):
-        raise ValueError(
+        raise InvalidValue(
             f"{config_path}: data.class_path {class_path!r} is outside the '{ALLOWED_DATAMODULE_PACKAGE}' package"
         )
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not isinstance(cls, type):
-        raise ValueError(f"{config_path}: data.class_path {class_path!r} names no class")
+        raise InvalidValue(f"{config_path}: data.class_path {class_path!r} names no class")
     return cls(**(section.get("init_args") or {}))
 
 
@@ -63,7 +65,7 @@ def run_config(ckpt: Path, config: Optional[str]) -> Path:
         return Path(config)
     candidate = ckpt.resolve().parent.parent / "config.yaml"
     if not candidate.is_file():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"no run config at {candidate} (expected <run>/config.yaml next to <run>/checkpoints/); "
             "pass --config with the experiment YAML that names the datamodule"
         )

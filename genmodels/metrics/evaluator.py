@@ -18,6 +18,7 @@ from genmodels.metrics import functional as F
 from genmodels.metrics.extractors import FeatureExtractor
 from genmodels.metrics.modular import FrechetDistance, InceptionScore, KernelDistance, PrecisionRecall
 from genmodels.metrics.reference import ReferenceStatistics
+from genmodels.errors import InvalidValue
 
 __all__ = ["METRICS", "parse_metrics", "GenerativeEvaluator", "batch_sizes", "sample_shares"]
 
@@ -32,7 +33,7 @@ def parse_metrics(metrics: Union[str, Sequence[str]]) -> list[str]:
     unknown = sorted(set(names) - set(METRICS))
     if unknown or not names:
         problem = f"unknown metrics {unknown}" if unknown else "no metrics given"
-        raise ValueError(f"{problem}: choose among {', '.join(METRICS)} (e.g. fid,is)")
+        raise InvalidValue(f"{problem}: choose among {', '.join(METRICS)} (e.g. fid,is)")
     return [m for m in METRICS if m in names]
 
 
@@ -116,7 +117,7 @@ class GenerativeEvaluator(nn.Module):
         for name in ("kid", "pr"):
             if name in self.metrics:
                 if reference.features is None:
-                    raise ValueError(f"{name} needs the real features, but the reference holds moments only")
+                    raise InvalidValue(f"{name} needs the real features, but the reference holds moments only")
                 self.metrics[name].set_reference(reference.features)
 
     def reset(self) -> None:

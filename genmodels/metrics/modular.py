@@ -34,6 +34,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from genmodels.metrics import functional as F
+from genmodels.errors import InvalidValue
 
 __all__ = ["FrechetDistance", "KernelDistance", "PrecisionRecall", "InceptionScore", "warn_few_samples"]
 
@@ -52,9 +53,9 @@ def warn_few_samples(n: int, dim: int, what: str) -> None:
 
 def _check_features(features: Tensor, num_features: int, what: str = "features") -> None:
     if features.ndim != 2 or features.shape[1] != num_features:
-        raise ValueError(f"expected {what} of shape (N, {num_features}), got {tuple(features.shape)}")
+        raise InvalidValue(f"expected {what} of shape (N, {num_features}), got {tuple(features.shape)}")
     if not torch.isfinite(features).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
+        raise InvalidValue(f"{what} contain NaN or infinite values")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class FrechetDistance(Metric):
     def set_reference(self, mean: Tensor, cov: Tensor, n: int) -> None:
         """Use precomputed real statistics (mean ``(d,)``, covariance ``(d, d)``, from ``n`` images)."""
         if mean.shape != (self.num_features,) or cov.shape != (self.num_features, self.num_features):
-            raise ValueError(
+            raise InvalidValue(
                 f"reference statistics must be ({self.num_features},) and ({self.num_features}, {self.num_features}), "
                 f"got {tuple(mean.shape)} and {tuple(cov.shape)}"
             )
@@ -111,7 +112,7 @@ class FrechetDistance(Metric):
         """Add ``(N, d)`` features of generated (or, with ``real=True``, real) images."""
         _check_features(features, self.num_features)
         if real and self.reference_mean is not None:
-            raise ValueError("real statistics were set with set_reference(); do not also update(real=True)")
+            raise InvalidValue("real statistics were set with set_reference(); do not also update(real=True)")
         total, outer = F.moment_sums(features)
         side = "real" if real else "fake"
         setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + total)
@@ -130,7 +131,7 @@ class FrechetDistance(Metric):
     def _statistics(self, side: str, what: str) -> tuple[Tensor, Tensor]:
         n = int(getattr(self, f"{side}_n"))
         if n < 2:
-            raise ValueError(f"FID needs at least 2 {what} samples, got {n}")
+            raise InvalidValue(f"FID needs at least 2 {what} samples, got {n}")
         warn_few_samples(n, self.num_features, what)
         return F.mean_and_covariance(getattr(self, f"{side}_sum"), getattr(self, f"{side}_outer_sum"), n)
 
@@ -169,16 +170,16 @@ class _FeatureSetMetric(Metric):
         """Add ``(N, d)`` features of generated (or, with ``real=True``, real) images."""
         _check_features(features, self.num_features)
         if real and self.reference_features is not None:
-            raise ValueError("real features were set with set_reference(); do not also update(real=True)")
+            raise InvalidValue("real features were set with set_reference(); do not also update(real=True)")
         (self.real_features if real else self.fake_features).append(features.detach().to(torch.float32))
 
     def _feature_sets(self) -> tuple[Tensor, Tensor]:
         """(real, generated) features; after a distributed sync the list states are tensors."""
         if not len(self.fake_features):
-            raise ValueError(f"{type(self).__name__}.compute() called before any generated features were added")
+            raise InvalidValue(f"{type(self).__name__}.compute() called before any generated features were added")
         real = self.reference_features if self.reference_features is not None else self.real_features
         if real is None or not len(real):
-            raise ValueError(f"{type(self).__name__} has no real features: call set_reference() or update(real=True)")
+            raise InvalidValue(f"{type(self).__name__} has no real features: call set_reference() or update(real=True)")
         return dim_zero_cat(real), dim_zero_cat(self.fake_features)
 
     def reset(self) -> None:
@@ -221,7 +222,7 @@ class KernelDistance(_FeatureSetMetric):
     ) -> None:
         super().__init__(num_features, reset_real_features, **kwargs)
         if subsets < 1 or subset_size < 2:
-            raise ValueError(f"KID needs subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
+            raise InvalidValue(f"KID needs subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
         self.subsets, self.subset_size = subsets, subset_size
         self.degree, self.gamma, self.coef, self.seed = degree, gamma, coef, seed
 
@@ -278,7 +279,7 @@ class PrecisionRecall(_FeatureSetMetric):
     ) -> None:
         super().__init__(num_features, reset_real_features, **kwargs)
         if k < 1 or batch_size < 1:
-            raise ValueError(f"precision/recall need k >= 1 and batch_size >= 1, got {k} and {batch_size}")
+            raise InvalidValue(f"precision/recall need k >= 1 and batch_size >= 1, got {k} and {batch_size}")
         self.k, self.batch_size = k, batch_size
 
     def compute(self) -> tuple[Tensor, Tensor]:
@@ -312,7 +313,7 @@ class InceptionScore(Metric):
     ) -> None:
         super().__init__(**kwargs)
         if splits < 1:
-            raise ValueError(f"IS needs splits >= 1, got {splits}")
+            raise InvalidValue(f"IS needs splits >= 1, got {splits}")
         self.num_classes, self.splits, self.seed = num_classes, splits, seed
         self.add_state("logits", [], dist_reduce_fx="cat")
 
@@ -324,6 +325,6 @@ class InceptionScore(Metric):
     def compute(self) -> tuple[Tensor, Tensor]:
         """``(mean, std)`` across splits, float64 scalar tensors."""
         if not len(self.logits):
-            raise ValueError("InceptionScore.compute() called before any logits were added")
+            raise InvalidValue("InceptionScore.compute() called before any logits were added")
         mean, std = F.inception_score(dim_zero_cat(self.logits), self.splits, self.seed)
         return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)

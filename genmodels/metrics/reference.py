@@ -34,6 +34,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 from genmodels.metrics import functional as F
 from genmodels.metrics.extractors import FeatureExtractor, PathLike
 from genmodels.protocols import ImageSplits
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -130,7 +131,7 @@ class ReferenceImages:
 
     def __init__(self, datamodule: Any, split: str = "train", num_images: Optional[int] = None) -> None:
         if split not in ("train", "val", "test"):
-            raise ValueError(f"reference split must be 'train', 'val' or 'test', got {split!r}")
+            raise InvalidValue(f"reference split must be 'train', 'val' or 'test', got {split!r}")
         self.split = split
         self._datamodule = datamodule
         if isinstance(datamodule, ImageSplits):  # datamodules.ImageDataModule and its subclasses
@@ -147,7 +148,7 @@ class ReferenceImages:
             self._dataset, self._tensor = None, _images_from_loader(loader, num_images)
         available = len(self._tensor) if self._tensor is not None else len(self._dataset)
         if num_images is not None and num_images > available:
-            raise ValueError(f"{num_images} reference images requested but the {split} split has only {available}")
+            raise InvalidValue(f"{num_images} reference images requested but the {split} split has only {available}")
         self.num_images = available if num_images is None else num_images
 
     def __len__(self) -> int:
@@ -286,7 +287,7 @@ class StatisticsCache:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload["key"] != key:
-                raise ValueError("the stored key differs from its file name")
+                raise InvalidValue("the stored key differs from its file name")
             return ReferenceStatistics(int(payload["n"]), payload["mean"], payload["cov"], payload.get("features"), key)
         except Exception as err:  # corrupt or foreign file: recompute rather than fail the run
             warnings.warn(f"ignoring unreadable reference statistics {path} ({err}); recomputing them", UserWarning)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genmodels.protocols import TextConditional
+from genmodels.errors import InvalidValue
 
 __all__ = ["r_precision", "r_precision_scores", "shape_colour_accuracy", "image_colours"]
 
@@ -47,7 +48,7 @@ def r_precision_scores(image_features: Tensor, sentence_features: Tensor, captio
     pool = torch.tensor(sorted(distinct.values()))  # one index per distinct caption
     k = min(mismatched, len(pool) - 1)
     if k < 1:
-        raise ValueError("R-precision needs at least two distinct captions")
+        raise InvalidValue("R-precision needs at least two distinct captions")
     similarity = F.cosine_similarity(image_features[:, None, :], sentence_features[None, :, :], dim=2)  # (N, N)
     hits = torch.zeros(n, dtype=torch.bool)
     for i in range(n):
