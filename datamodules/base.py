@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from genmodels.errors import UserError, InvalidValue
+from genmodels.images import IGNORED_DIRS, ignored_entry  # noqa: F401  (datamodules' name for them)
 
 #: Environment variable naming the data root when ``data_dir`` is not given.
 DATA_ENV_VAR = "GENMODELS_DATA"
@@ -63,7 +64,6 @@ _STAGE_SPLITS = {
 
 
 #: Folders that archives and operating systems add beside the data: never part of a dataset.
-IGNORED_DIRS = ("__MACOSX", "lost+found")
 
 
 class DataNotFoundError(UserError, FileNotFoundError):
@@ -78,11 +78,6 @@ class DataNotFoundError(UserError, FileNotFoundError):
 class DataError(UserError, ValueError):
     """A dataset file that cannot be used (corrupt, truncated, wrong format), or a setting the data
     cannot satisfy; the message names the file or the numbers."""
-
-
-def ignored_entry(name: str) -> bool:
-    """Hidden entries (``.DS_Store``, ``._x.jpg``) and archive debris (``__MACOSX``) are not data."""
-    return name.startswith(".") or name in IGNORED_DIRS
 
 
 def candidate_dirs(root: Path, preferred: Sequence[Path] = (), depth: int = 2,

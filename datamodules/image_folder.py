@@ -38,29 +38,18 @@ from datamodules.base import (
 )
 from datamodules.digits import holdout_indices
 from genmodels.errors import InvalidValue, MissingFile
+from genmodels.images import IMAGE_EXTENSIONS, find_images
 
 __all__ = [
     "ImageFolderDataModule", "LazyImageDataModule", "LazyImageDataset", "find_images", "load_image", "IMAGE_EXTENSIONS",
     "image_file_problem",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 BadFiles = Literal["error", "skip"]
 
 # The last bytes of an intact file: JPEG's end-of-image marker, PNG's IEND chunk (with its CRC).
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND\xaeB`\x82"
-
-
-def find_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
-    (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
-    found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root).parts
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
-            found.append(path)
-    return sorted(found)
 
 
 def _looks_intact(path: Path) -> bool:

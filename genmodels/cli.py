@@ -51,7 +51,7 @@ from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, Keep
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
 
-__all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
+__all__ = ["GenModelsCLI", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
@@ -451,18 +451,3 @@ def _new_run_id() -> str:
     """An 8-character id in W&B's alphabet (lowercase letters and digits)."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def main(args: Any = None) -> None:
-    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
-
-    Every command, fit/validate/test included, is dispatched by `genmodels.commands.invoke`
-    (one parser, one error path: a user error prints ``genmodels: error: ...`` and exits 2).
-    """
-    from genmodels.commands import invoke
-
-    invoke(sys.argv[1:] if args is None else list(args))
-
-
-if __name__ == "__main__":
-    main()

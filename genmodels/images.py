@@ -49,7 +49,31 @@ __all__ = [
     "latent_map",
     "pca_2d",
     "PALETTE",
+    "IMAGE_EXTENSIONS",
+    "ignored_entry",
+    "find_images",
 ]
+
+#: Image files read from folders (datasets, `genmodels translate` inputs), any case.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+#: Folders that archives and file systems leave behind; never data.
+IGNORED_DIRS = ("__MACOSX", "lost+found")
+
+
+def ignored_entry(name: str) -> bool:
+    """Hidden entries (``.DS_Store``, ``._x.jpg``) and archive debris (``__MACOSX``) are not data."""
+    return name.startswith(".") or name in IGNORED_DIRS
+
+
+def find_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
+    (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root).parts
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
 def to_uint8(images: Tensor) -> Tensor:

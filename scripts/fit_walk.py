@@ -2,7 +2,7 @@
 
     python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list]
 
-Runs the console script's entry point (`genmodels.cli.main`) in-process on the config for 2
+Runs the console script's entry point (`genmodels.commands.main`) in-process on the config for 2
 iterations (a checkpoint at iteration 2) in a temporary run directory, with a `sys.setprofile`
 hook that records every call into a file of genmodels/ or datamodules/ until the first ``*.ckpt``
 is written. It prints:
@@ -78,7 +78,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from genmodels.cli import main as console_script  # what the `genmodels` console script runs
+    from genmodels.commands import main as console_script  # what the `genmodels` console script runs
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"

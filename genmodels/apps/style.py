@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from genmodels.apps.generation import decode_codes, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
+from genmodels.compat import lpips_network
 from genmodels.protocols import StyleBased
 from genmodels.errors import InvalidValue, MissingFile
 
@@ -154,9 +155,7 @@ def within_percentiles(values: Tensor, low: float = 1.0, high: float = 99.0) -> 
 
 def _lpips_vgg16() -> nn.Module:
     """torchmetrics' LPIPS with VGG16 features and no resizing: per-pair distances (N, 1, 1, 1)."""
-    from torchmetrics.functional.image.lpips import _LPIPS  # the per-sample network behind its metrics
-
-    return _LPIPS(pretrained=True, net="vgg", resize=None).eval()
+    return lpips_network("vgg")
 
 
 @torch.no_grad()

@@ -18,6 +18,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from genmodels.compat import lerp_all_
+
 __all__ = ["apply_spectral_norm", "make_ema", "update_ema", "lr_factor", "instance_noise_std", "LRSchedule"]
 
 LRSchedule = Literal["constant", "linear", "cosine"]
@@ -49,7 +51,7 @@ def update_ema(ema: nn.Module, generator: nn.Module, decay: float) -> None:
     """theta_ema <- decay * theta_ema + (1 - decay) * theta; buffers (BN statistics) are copied."""
     ema_params = [p for p in ema.parameters()]
     params = [p.detach() for p in generator.parameters()]
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    lerp_all_(ema_params, params, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), generator.buffers()):
         b_ema.copy_(b)
 

@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor
 
+from genmodels.compat import register_load_state_dict_pre_hook
 from genmodels.gans.adversarial import AdversarialModel
 from genmodels.conditioning import ConditionError
 from genmodels.metrics.modular import FrechetDistance
@@ -88,7 +89,7 @@ class TranslationModel(AdversarialModel):
         self.num_examples, self.fid_extractor, self.fid_weights = num_examples, fid_extractor, fid_weights
         # Resized to the checkpoint's count on load (a fresh model holds none).
         self.register_buffer("example_sources", torch.empty(0, *self.image_shape))
-        self._register_load_state_dict_pre_hook(self._fit_example_buffer)
+        register_load_state_dict_pre_hook(self, self._fit_example_buffer)
         self._fid: dict[str, Any] = {}  # extractor and metric: not submodules, so never in checkpoints
 
     # -- to implement -------------------------------------------------------------------------

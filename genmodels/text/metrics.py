@@ -104,13 +104,16 @@ def image_colours(images: Tensor, palette: dict[str, tuple[int, int, int]], thre
 
 
 @torch.no_grad()
-def shape_colour_accuracy(model: Any, samples_per_colour: int = 25, seed: int = 0, shape: str = "circle") -> float:
-    """Share of images drawn for "a <colour> <shape>" whose colour is <colour>, over the 4 colours (chance 0.25)."""
-    from datamodules.text_image import SHAPE_COLOURS
+def shape_colour_accuracy(model: Any, palette: dict[str, tuple[int, int, int]], samples_per_colour: int = 25,
+                          seed: int = 0, shape: str = "circle") -> float:
+    """Share of images drawn for "a <colour> <shape>" whose colour is <colour>, over the palette's colours.
 
+    ``palette`` is the data's colour names and RGB values (``datamodules.text_image.SHAPE_COLOURS``:
+    4 colours, chance 0.25).
+    """
     hits = 0
-    for k, colour in enumerate(SHAPE_COLOURS):
+    for k, colour in enumerate(palette):
         generator = torch.Generator(model.device).manual_seed(seed + k)
         images = model.sample(samples_per_colour, condition=f"a {colour} {shape}", generator=generator)
-        hits += sum(c == colour for c in image_colours(images.cpu(), SHAPE_COLOURS))
-    return hits / (samples_per_colour * len(SHAPE_COLOURS))
+        hits += sum(c == colour for c in image_colours(images.cpu(), palette))
+    return hits / (samples_per_colour * len(palette))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from genmodels.cli import main
+from genmodels.commands import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"

@@ -7,7 +7,7 @@ that cannot be written or is an input, and requests over the memory limit. Place
 {dcgan}/{cgan} tiny checkpoints, {text} a file that is not a checkpoint, {images} a folder with one
 16x16 PNG, {missing} a path that does not exist, {unwritable} a path under a regular file, {root}
 the folder of those inputs, {work} an empty folder that must stay empty, {exp} experiments/.
-Most run in-process through `genmodels.cli.main`; `test_console_script_*` go through the real
+Most run in-process through `genmodels.commands.main`; `test_console_script_*` go through the real
 ``genmodels`` executable.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import COMMANDS, command_names
 from tests.cli.common import EXPERIMENTS, ROOT
 

@@ -6,7 +6,7 @@ import warnings
 
 import yaml
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, TINY
 from tests.genmodels.gans.text_helpers import one_thread  # noqa: F401 (autouse fixture)
 
