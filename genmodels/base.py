@@ -97,6 +97,15 @@ class GenerativeModel(pl.LightningModule):
         self._rng_to_restore: Optional[list[Tensor]] = None
         self._host_rng_to_restore: Optional[dict[str, Any]] = None
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Constructor arguments of a test-size instance; every model defines its own (last in its class).
+
+        One place for them: the docstring examples, the contract test (tests/genmodels/test_contract.py)
+        and the CLI tests (tests/cli/common.py: `tiny_args`) build their small models from here.
+        """
+        raise NotImplementedError(f"{cls.__name__} defines no tiny() configuration")
+
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Draw ``n`` images, ``(n, C, H, W)`` in [-1, 1]; ``generator`` makes it reproducible."""
         raise NotImplementedError

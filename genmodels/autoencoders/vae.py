@@ -153,7 +153,7 @@ class VAE(ConvAutoEncoderBase):
         lr, betas, weight_decay: Adam(W) settings.
 
     Example:
-        >>> model = VAE(image_shape=(1, 16, 16), latent_dim=2, hidden_channels=(4, 8))
+        >>> model = VAE(**VAE.tiny())
         >>> model.sample(3).shape
         torch.Size([3, 1, 16, 16])
     """
@@ -319,6 +319,12 @@ class VAE(ConvAutoEncoderBase):
         """Decode z ~ N(0, I); ``condition`` = labels (n,) for a conditional model (default 0..K-1 repeated)."""
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
         return self.decode(z, self.sample_labels(condition, n))
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size VAE (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=4, hidden_channels=(4, 8))
 
 
 def _standard_normal_log_density(z: Tensor) -> Tensor:

@@ -230,8 +230,7 @@ class BigGAN(LatentGAN):
         **kwargs: other training options of `AdversarialModel` (augment, lecam_weight, ...).
 
     Example:
-        >>> model = BigGAN(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8,
-        ...     attention_resolution=8)
+        >>> model = BigGAN(**BigGAN.tiny())  # 3 classes
         >>> model.eval().sample(3, condition=torch.tensor([0, 1, 2])).shape
         torch.Size([3, 1, 16, 16])
     """
@@ -325,6 +324,13 @@ class BigGAN(LatentGAN):
             labels = self.conditioning.from_batch(batch)
             self.conditioning.check(labels, labels.shape[0], labels.device)
             self._first_batch_checked = True
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size BigGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=16, channels=16, shared_dim=8,
+                    attention_resolution=8)
 
 
 def _check_options(

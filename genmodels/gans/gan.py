@@ -157,7 +157,7 @@ class GAN(LatentGAN):
             loss of Sec. 3; ``lr_g``, ``lr_d``, ``betas``, ``n_critic``, ``ema_decay``, ...).
 
     Example:
-        >>> model = GAN(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,))
+        >>> model = GAN(**GAN.tiny())
         >>> model.sample(3).shape
         torch.Size([3, 1, 8, 8])
     """
@@ -183,3 +183,9 @@ class GAN(LatentGAN):
             MLPGenerator(latent_dim, self.image_shape, tuple(generator_hidden)),
             MaxoutDiscriminator(self.image_shape, tuple(discriminator_hidden), maxout_pieces, dropout),
         )
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size GAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,))

@@ -200,8 +200,7 @@ class StackGAN(TextToImageGAN):
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
-        >>> model = StackGAN((3, 16, 16), vocab, gf_dim=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
-        ...                  word_embedding_dim=8).eval()
+        >>> model = StackGAN(**StackGAN.tiny(), vocab=vocab).eval()
         >>> model.sample(2, condition="a red bird").shape
         torch.Size([2, 3, 16, 16])
     """
@@ -318,3 +317,10 @@ class StackGAN(TextToImageGAN):
         tokens, lengths = self.caption_tokens(n, condition, generator)
         text = self.encode_text(tokens, lengths)[1]
         return self.synthesize(self.sampling_generator, text, n, generator)[0]
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size StackGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 16, 16), gf_dim=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
+                    word_embedding_dim=8, damsm_ckpt=None)

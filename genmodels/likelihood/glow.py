@@ -418,7 +418,7 @@ class Glow(LikelihoodModel):
         polyak_evaluation: evaluate and sample with the averaged weights (when averaging).
 
     Example:
-        >>> model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
+        >>> model = Glow(**Glow.tiny())
         >>> model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.7).shape
         torch.Size([2, 1, 8, 8])
     """
@@ -513,3 +513,9 @@ class Glow(LikelihoodModel):
             return quantize(flow.inverse(latents, temperature, generator) + 0.5)
         finally:
             self.train(was_training)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size Glow (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), num_levels=2, steps_per_level=1, hidden_channels=4)
