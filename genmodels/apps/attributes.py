@@ -19,14 +19,14 @@ balancing of rare attributes.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 
-from genmodels.metrics.classifier import LeNet5, read_pinned, write_pinned
+from genmodels.metrics.classifier import LeNet5, fit_classifier, read_pinned, write_pinned
 from genmodels.metrics.extractors import PathLike
 from genmodels.errors import InvalidValue
 
@@ -188,23 +188,14 @@ def train_attribute_classifier(
 def _fit(classifier: AttributeClassifier, datamodule: Any, epochs: int, lr: float, device: torch.device, log: Callable) -> None:
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()
-    net = classifier.net.train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = max(1, epochs * len(loader))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    for epoch in range(epochs):
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+        if isinstance(loader.sampler, DistributedSampler):  # ImageDataModule's ResumableSampler
             loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
-        total = 0.0
         for batch in loader:
-            images, attributes = _batch(datamodule, batch, device)
-            loss = F.binary_cross_entropy_with_logits(classifier(images), attributes)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(len(loader), 1):.4f}")
+            yield _batch(datamodule, batch, device)
+
+    fit_classifier(classifier, batches, F.binary_cross_entropy_with_logits, epochs, len(loader), lr, log=log)
     _frozen(classifier)
 
 

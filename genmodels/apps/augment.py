@@ -30,7 +30,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from genmodels.apps.generation import generate, num_classes
 from genmodels.errors import UserError, InvalidValue
 from genmodels.images import to_uint8
+from genmodels.metrics.classifier import fit_classifier
 from genmodels.protocols import ImageSplits
 
 __all__ = [
@@ -171,15 +172,13 @@ def train_classifier(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = SmallCNN(images.shape[1], classes).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    net.train()
-    for index in _batches(len(images), min(batch_size, len(images)), steps, generator):
-        loss = F.cross_entropy(net(images[index].to(device)), labels[index].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return net.eval()
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:  # one "epoch" of `steps` reshuffled batches
+        for index in _batches(len(images), min(batch_size, len(images)), steps, generator):
+            yield images[index].to(device), labels[index].to(device)
+
+    return fit_classifier(net, batches, F.cross_entropy, epochs=1, steps_per_epoch=steps, lr=lr, cosine=False)
 
 
 @torch.no_grad()

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 
 from genmodels.checkpoints import load_checkpoint_safely
 from genmodels.metrics.extractors import (
@@ -37,7 +38,7 @@ from genmodels.metrics.extractors import (
 )
 from genmodels.errors import InvalidValue
 
-__all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "FORMAT"]
+__all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "fit_classifier", "FORMAT"]
 
 FORMAT = "genmodels.classifier/v1"
 SIZES = (28, 32)
@@ -282,6 +283,52 @@ def train_classifier(
     return classifier
 
 
+def fit_classifier(
+    net: nn.Module,
+    batches: Callable[[int], Iterable[tuple[Any, Tensor]]],
+    loss: Callable[[Any, Tensor], Tensor],
+    epochs: int,
+    steps_per_epoch: int,
+    lr: float,
+    cosine: bool = True,
+    log: Optional[Callable[[str], None]] = None,
+) -> nn.Module:
+    """Train ``net`` with Adam on ``loss(net(inputs), targets)``: the one classifier loop.
+
+    Used by the domain classifier (`train_classifier`), the attribute classifier
+    (`genmodels.apps.attributes`) and the augmentation experiment (`genmodels.apps.augment`).
+
+    Args:
+        net: the network, on the device the batches are on.
+        batches: ``batches(epoch)`` yields the ``(inputs, targets)`` of one epoch (shuffled and
+            augmented as the caller wants).
+        loss: the criterion on ``net``'s output and the targets.
+        epochs: passes; ``steps_per_epoch`` sizes the cosine schedule.
+        lr: Adam learning rate, cosine-annealed to 0 over all steps when ``cosine``.
+        log: receives one line per epoch with the mean training loss (read once per epoch: no host
+            sync per step).
+
+    Returns ``net`` in eval mode.
+    """
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    total_steps = max(1, epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if cosine else None
+    net.train()
+    for epoch in range(epochs):
+        total, count = torch.zeros(()), 0
+        for inputs, targets in batches(epoch):
+            value = loss(net(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            total, count = total + value.detach().cpu() if log is not None else total, count + 1
+        if log is not None:
+            log(f"epoch {epoch + 1}/{epochs}: train loss {float(total) / max(count, 1):.4f}")
+    return net.eval()
+
+
 def _fit(
     classifier: DomainClassifier,
     datamodule: Any,
@@ -293,25 +340,18 @@ def _fit(
 ) -> None:
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()
-    net = classifier.net.requires_grad_(True).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = max(1, epochs * len(loader))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    for epoch in range(epochs):
-        if hasattr(loader.sampler, "set_epoch"):
+
+    def batches(epoch: int) -> Iterable[tuple[Tensor, Tensor]]:
+        if isinstance(loader.sampler, DistributedSampler):  # ImageDataModule's ResumableSampler
             loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
-        total = 0.0
         for batch in loader:
             images, labels = _images(datamodule, batch, device)
-            inputs = random_shift(classifier.preprocess(images), augmentation)
-            loss = F.cross_entropy(net(inputs)[1], labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(len(loader), 1):.4f}")
-    net.requires_grad_(False)
+            yield random_shift(classifier.preprocess(images), augmentation), labels
+
+    classifier.net.requires_grad_(True)
+    fit_classifier(classifier.net, batches, lambda out, labels: F.cross_entropy(out[1], labels), epochs, len(loader), lr,
+                   log=log)
+    classifier.net.requires_grad_(False)
     classifier.eval()
 
 
