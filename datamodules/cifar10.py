@@ -119,22 +119,6 @@ class CIFAR10DataModule(ImageDataModule):
     _channels = 3
     _num_classes = 10
 
-    def __init__(
-        self,
-        data_dir: Optional[str] = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        image_size: int = 32,
-        download: bool = False,
-        seed: int = 0,
-        pin_memory: bool = False,
-        on_device: bool = False,
-        random_flip: bool = False,
-        max_train_images: Optional[int] = None,
-    ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
-                         max_train_images, random_flip)
-
     @property
     def search_dirs(self) -> list[Path]:
         """The preferred directories for the batch files, in order (subfolders are searched after them)."""
