@@ -368,6 +368,7 @@ class ImageDataModule(pl.LightningDataModule):
     dataset_name: str = "images"
     _channels: int = 1
     _num_classes: int = 0
+    _train_total: Optional[int] = None  # size of the training split before `max_train_images`
 
     def __init__(
         self,
@@ -425,6 +426,16 @@ class ImageDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         """Number of label classes."""
         return self._num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the classes 0..num_classes-1 where the files give them (CIFAR-10, folders), else []."""
+        return []
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Files left out as unusable (datasets read from files with ``bad_files: skip``); none here."""
+        return []
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -650,19 +661,19 @@ class ImageDataModule(pl.LightningDataModule):
             num_classes=self.num_classes,
             details=self.report_details(),
             samples=self.sample_descriptions(3),
-            skipped=list(getattr(self, "skipped_files", [])),
+            skipped=list(self.skipped_files),
         )
 
     def report_details(self) -> dict[str, str]:
         """Extra lines of the report (class names, attributes, vocabulary...)."""
         details = {}
         if self.max_train_images is not None:
-            total = getattr(self, "_train_total", None)
+            total = self._train_total
             details["subset"] = (f"max_train_images={self.max_train_images}: {len(self._dataset('train'))} of {total} "
                                  f"training images (seed {self.seed}{', class-stratified' if self.num_classes else ''})")
         if self.random_flip:
             details["augment"] = "random_flip: training images mirrored with probability 1/2, fixed per (seed, epoch, image)"
-        names = getattr(self, "class_names", None)
+        names = self.class_names
         if names:
             details["class names"] = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         return details
@@ -670,7 +681,7 @@ class ImageDataModule(pl.LightningDataModule):
     def sample_descriptions(self, count: int) -> list[str]:
         """``count`` training items, described by their label."""
         dataset = self._dataset("train")
-        names = getattr(self, "class_names", None) or []
+        names = self.class_names
         out = []
         for i in range(min(count, len(dataset))):
             label = int(dataset.labels[i])

@@ -23,7 +23,7 @@ from genmodels.compat import logger_will_write
 from genmodels.errors import UserError, InvalidValue
 
 
-__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class"]
+__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class", "training_iteration"]
 
 
 class CheckpointMismatchError(ValueError, UserError):
@@ -177,3 +177,10 @@ def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> Non
             f"the checkpoint was written by {meta['model_class']} but the config builds {expected}; "
             "use the experiment config that produced the checkpoint, or another --ckpt_path"
         )
+
+
+def training_iteration(trainer: pl.Trainer) -> int:
+    """The run's iteration: a `GenerativeModel`'s ``iteration`` (batches, however many optimizer
+    steps each takes), Lightning's ``global_step`` for any other LightningModule."""
+    module = trainer.lightning_module
+    return int(module.iteration) if isinstance(module, GenerativeModel) else int(trainer.global_step)

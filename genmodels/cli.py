@@ -357,7 +357,7 @@ class _ResumeRecord:
         (learning rates, schedule, loss weights, penalties) is applied and recorded in the run's
         ``config.resume-N.yaml``.
         """
-        configured = {k: _plain(v) for k, v in dict(getattr(model, "hparams", {})).items() if not k.startswith("_")}
+        configured = {k: _plain(v) for k, v in dict(model.hparams).items() if not k.startswith("_")}
         keys = sorted(set(configured) | set(self.hparams))
         changes = [
             f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"

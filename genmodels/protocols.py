@@ -50,6 +50,8 @@ __all__ = [
     "DensityModel",
     "ImageSplits",
     "class_count",
+    "dataset_name",
+    "dataset_classes",
 ]
 
 
@@ -153,6 +155,7 @@ class ImageSplits(Protocol):
 
     dataset_name: str
     image_shape: tuple[int, int, int]
+    num_classes: int  # 0 for unlabelled data
 
     def split_dataset(self, split: str) -> Any:
         """The dataset of ``split`` as the loaders index it (``__getitems__`` -> ``{"image", "label"}``)."""
@@ -172,3 +175,13 @@ def class_count(model: Any) -> int:
         return 0
     count = model.num_classes
     return int(count) if isinstance(count, int) and count > 0 else 0
+
+
+def dataset_name(datamodule: Any) -> str:
+    """The dataset's name (`ImageSplits.dataset_name`), else the datamodule's class name."""
+    return datamodule.dataset_name if isinstance(datamodule, ImageSplits) else type(datamodule).__name__
+
+
+def dataset_classes(datamodule: Any) -> int:
+    """Class labels of the datamodule's data (`ImageSplits.num_classes`); 0 for unlabelled data or other datamodules."""
+    return int(datamodule.num_classes) if isinstance(datamodule, ImageSplits) else 0

@@ -29,6 +29,7 @@ from torch.utils.data import DistributedSampler
 from genmodels.metrics.classifier import LeNet5, fit_classifier, read_pinned, write_pinned
 from genmodels.metrics.extractors import PathLike
 from genmodels.errors import InvalidValue
+from genmodels.protocols import dataset_name
 
 __all__ = [
     "AttributeClassifier",
@@ -169,7 +170,7 @@ def train_attribute_classifier(
         "attribute_names": list(names),
         "channels": channels,
         "data_image_size": size,
-        "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "dataset": dataset_name(datamodule),
         "epochs": int(epochs),
         "seed": int(seed),
     }

@@ -40,7 +40,7 @@ from genmodels.apps.generation import generate, num_classes
 from genmodels.errors import UserError, InvalidValue
 from genmodels.images import to_uint8
 from genmodels.metrics.classifier import fit_classifier
-from genmodels.protocols import ImageSplits
+from genmodels.protocols import ImageSplits, dataset_classes, dataset_name
 
 __all__ = [
     "run_augmentation",
@@ -236,7 +236,7 @@ def run_augmentation(
     log: Callable[[str], None] = print,
 ) -> AugmentationResult:
     """Train the four classifiers of the module docstring and measure them on the test split."""
-    classes = int(getattr(datamodule, "num_classes", 0) or 0)
+    classes = dataset_classes(datamodule)
     if classes < 2:
         raise InvalidValue(f"{type(datamodule).__name__} has no class labels; augmentation needs a labelled dataset")
     if tuple(datamodule.image_shape) != tuple(model.image_shape):
@@ -271,7 +271,7 @@ def run_augmentation(
         "real_fraction": real_fraction, "train_split_size": len(train_images), "test_split_size": len(test_images),
         "steps": steps, "batch_size": batch_size, "lr": lr, "repeats": repeats, "seed": seed,
         "truncation": truncation, "labels": "conditioned" if num_classes(model) else "labeler",
-        "generator": type(model).__name__, "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "generator": type(model).__name__, "dataset": dataset_name(datamodule),
     }  # fmt: skip
     return AugmentationResult(rows, protocol)
 

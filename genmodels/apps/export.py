@@ -156,8 +156,8 @@ def export_weights(model: GenerativeModel, path: PathLike) -> Path:
     payload = {
         "format": EXPORT_FORMAT,
         "state_dict": state,
-        "hyper_parameters": dict(getattr(model, "hparams", {}) or {}),
-        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0))},
+        "hyper_parameters": dict(model.hparams),
+        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(model.iteration)},
         "dropped_prefixes": list(dropped),
         "config": export_config(model),
     }

@@ -64,7 +64,7 @@ def condition_labels(model: Any, condition: Condition, n: int) -> Optional[Tenso
     if condition is None:
         # A conditional model left to choose would draw its classes at random; cycling them
         # keeps images a function of the seed and shows every class in a grid.
-        return None if classes == 0 else (torch.arange(n) % classes).to(getattr(model, "device", "cpu"))
+        return None if classes == 0 else (torch.arange(n) % classes).to(model.device)
     if classes == 0:
         raise InvalidValue(f"{type(model).__name__} is unconditional: it takes no class condition")
     if isinstance(condition, str):
@@ -79,7 +79,7 @@ def condition_labels(model: Any, condition: Condition, n: int) -> Optional[Tenso
     unknown = sorted({int(v) for v in labels.tolist() if not 0 <= v < classes})
     if unknown:
         raise InvalidValue(f"unknown class {unknown[0]}: {type(model).__name__} knows classes 0..{classes - 1}")
-    return labels.to(getattr(model, "device", "cpu"))
+    return labels.to(model.device)
 
 
 def require_latent_space(model: Any, what: str) -> LatentSpace:
@@ -112,7 +112,7 @@ def generate(
         return decode_codes(space, codes, labels, batch_size)
     if truncation is not None:
         require_latent_space(model, "truncation")
-    generator = seeded_generator(seed, getattr(model, "device", "cpu"))
+    generator = seeded_generator(seed, model.device)
     chunks = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
@@ -217,7 +217,7 @@ def generate_from_text(model: Any, texts: Sequence[str], per_caption: int, seed:
         raise InvalidValue("--text got an empty caption; give a sentence such as 'a small red bird with black wings'")
     model.tokenize(texts)  # validates once (unknown words, length) before any image is drawn
     captions = [t for t in texts for _ in range(per_caption)]
-    generator = seeded_generator(seed, getattr(model, "device", "cpu"))
+    generator = seeded_generator(seed, model.device)
     chunks = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported by the check above

@@ -154,7 +154,7 @@ class LatentSpace:
 
     @property
     def device(self) -> torch.device:
-        return torch.device(getattr(self.model, "device", "cpu"))
+        return torch.device(self.model.device)
 
     # -- what each kind of space defines ------------------------------------------------------
     def prior(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:

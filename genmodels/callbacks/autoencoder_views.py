@@ -176,7 +176,7 @@ def take_images(trainer: pl.Trainer, split: str, n: int) -> tuple[Tensor, Option
 
     Falls back to the trainer's validation loaders when there is no datamodule.
     """
-    datamodule = getattr(trainer, "datamodule", None)
+    datamodule = trainer.datamodule
     if datamodule is not None and hasattr(datamodule, f"{split}_dataloader"):
         loaders: Any = getattr(datamodule, f"{split}_dataloader")()
     else:

@@ -59,7 +59,7 @@ class CaptionGrid(IterationCallback):
     def resolve_captions(self, trainer: pl.Trainer) -> list[str]:
         if self.captions is not None:
             return list(self.captions)
-        datamodule = getattr(trainer, "datamodule", None)
+        datamodule = trainer.datamodule
         if datamodule is None or not callable(getattr(datamodule, "records", None)):
             raise InvalidValue("CaptionGrid without captions needs a TextImageDataModule (or give captions)")
         return [caps[0] for caps in datamodule.records("val").captions[: self.num_captions]]

@@ -24,6 +24,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from genmodels.base import training_iteration
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
 from genmodels.compat import save_model_checkpoint_now
 from genmodels.errors import InvalidValue
@@ -169,11 +170,11 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def save_now(self, trainer: pl.Trainer) -> None:
         save_model_checkpoint_now(self, trainer, before_save=lambda: _refuse_nonfinite(trainer))
-        self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        self.last_saved_iteration = training_iteration(trainer)
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
-        candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        candidates["iteration"] = torch.tensor(training_iteration(trainer))
         return candidates
 
 
@@ -181,5 +182,5 @@ def _refuse_nonfinite(trainer: pl.Trainer) -> None:
     """Never overwrite a good checkpoint with non-finite weights (one host sync per save)."""
     name = first_nonfinite(trainer.lightning_module)
     if name is not None:
-        iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        iteration = training_iteration(trainer)
         raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))

@@ -18,6 +18,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
+from genmodels.base import training_iteration
 from genmodels.errors import UserError
 
 __all__ = ["NonFiniteError", "NonFiniteGuard", "first_nonfinite"]
@@ -71,7 +72,7 @@ class NonFiniteGuard(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = self.every_n_iterations or trainer.log_every_n_steps or 1
-        iteration = int(getattr(pl_module, "iteration", trainer.global_step))
+        iteration = training_iteration(trainer)
         if iteration % every:
             return
         what = None

@@ -24,6 +24,8 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
+from genmodels.base import training_iteration
+
 __all__ = ["Preemption"]
 
 SIGNALS = ("SIGUSR1", "SIGTERM", "SIGINT")
@@ -71,7 +73,7 @@ class Preemption(pl.Callback):
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop and self.preempted_at is None:
-            self.preempted_at = getattr(pl_module, "iteration", trainer.global_step)
+            self.preempted_at = training_iteration(trainer)
             self.interrupted = self.received == signal.SIGINT
             what = "Ctrl-C" if self.interrupted else "preemption signal"
             rank_zero_info(f"{what} received: stopping after iteration {self.preempted_at} with a checkpoint"

@@ -315,7 +315,7 @@ class BigGAN(LatentGAN):
     # -- checks when fitting ------------------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is not None:
             self.conditioning.check_datamodule(datamodule)
 

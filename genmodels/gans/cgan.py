@@ -197,7 +197,7 @@ class ConditionalGAN(LatentGAN):
         super().on_fit_start()
         # num_classes is given in the experiment YAML, not linked from the datamodule: a mismatch
         # would train silently wrong (labels >= num_classes) or crash deep in a scatter.
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is not None:
             self.conditioning.check_datamodule(datamodule)
 

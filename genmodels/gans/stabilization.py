@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from genmodels.compat import lerp_all_
 
@@ -34,8 +35,7 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def _has_spectral_norm(layer: nn.Module) -> bool:
-    parametrizations = getattr(layer, "parametrizations", None)
-    return parametrizations is not None and "weight" in parametrizations
+    return parametrize.is_parametrized(layer, "weight")
 
 
 def make_ema(generator: nn.Module) -> nn.Module:

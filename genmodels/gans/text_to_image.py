@@ -267,7 +267,7 @@ class TextToImageGAN(LatentGAN):
     # -- fitting checks and the caption bank -------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         found = getattr(datamodule, "vocab", None) if datamodule is not None else None
         if found is not None and list(found) != self.vocab:
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "

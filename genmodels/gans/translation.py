@@ -156,7 +156,7 @@ class TranslationModel(AdversarialModel):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if len(self.example_sources) == 0 and self.num_examples and callable(getattr(datamodule, "example_batch", None)):
             # Taken from the val split (never trained on), without touching the training RNG.
             with torch.random.fork_rng(devices=[]):

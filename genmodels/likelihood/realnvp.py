@@ -39,6 +39,7 @@ from typing import Any, Literal, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from genmodels.likelihood.common import (
@@ -317,9 +318,8 @@ class RealNVP(LikelihoodModel):
         for module in self.modules():
             if isinstance(module, AffineCoupling):
                 params.append(module.scale)
-            parametrizations = getattr(module, "parametrizations", None)
-            if parametrizations is not None and "weight" in parametrizations:
-                params.append(parametrizations.weight.original0)  # weight_norm's g
+            if parametrize.is_parametrized(module, "weight"):
+                params.append(module.parametrizations.weight.original0)  # weight_norm's g
         return params
 
     def regularization(self) -> Optional[Tensor]:

@@ -37,6 +37,7 @@ from genmodels.metrics.extractors import (
     register_extractor,
 )
 from genmodels.errors import InvalidValue
+from genmodels.protocols import dataset_classes, dataset_name
 
 __all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "fit_classifier", "FORMAT"]
 
@@ -258,7 +259,7 @@ def train_classifier(
         device: where to train.
         log: receives one progress line per epoch.
     """
-    num_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+    num_classes = dataset_classes(datamodule)
     if num_classes < 2:
         raise InvalidValue(f"{type(datamodule).__name__} has no class labels (num_classes={num_classes})")
     channels, image_size = datamodule.image_shape[0], datamodule.image_shape[1]
@@ -267,7 +268,7 @@ def train_classifier(
         "image_size": _input_size(image_size),
         "channels": int(channels),
         "num_classes": num_classes,
-        "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "dataset": dataset_name(datamodule),
         "data_image_size": int(image_size),
         "epochs": int(epochs),
         "augmentation": "random shifts of up to 2 px",

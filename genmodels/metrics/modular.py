@@ -183,34 +183,32 @@ class FrechetDistance(EvaluationMetric):
         if real and self.reference_mean is not None:
             raise InvalidValue("real statistics were set with set_reference(); do not also update(real=True)")
         total, outer = F.moment_sums(features)
-        side = "real" if real else "fake"
-        setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + total)
-        setattr(self, f"{side}_outer_sum", getattr(self, f"{side}_outer_sum") + outer)
-        setattr(self, f"{side}_n", getattr(self, f"{side}_n") + features.shape[0])
+        if real:
+            self.real_sum, self.real_outer_sum, self.real_n = self.real_sum + total, self.real_outer_sum + outer, self.real_n + len(features)
+        else:
+            self.fake_sum, self.fake_outer_sum, self.fake_n = self.fake_sum + total, self.fake_outer_sum + outer, self.fake_n + len(features)
 
     def compute(self) -> Tensor:
         """The distance, a float64 scalar tensor."""
-        mean_fake, cov_fake = self._statistics("fake", "generated")
+        mean_fake, cov_fake = self._statistics(self.fake_sum, self.fake_outer_sum, self.fake_n, "generated")
         if self.reference_mean is not None:
             mean_real, cov_real = self.reference_mean, self.reference_cov
         else:
-            mean_real, cov_real = self._statistics("real", "real")
+            mean_real, cov_real = self._statistics(self.real_sum, self.real_outer_sum, self.real_n, "real")
         return F.frechet_distance(mean_real, cov_real, mean_fake, cov_fake)
 
-    def _statistics(self, side: str, what: str) -> tuple[Tensor, Tensor]:
-        n = int(getattr(self, f"{side}_n"))
+    def _statistics(self, total: Tensor, outer: Tensor, count: Tensor, what: str) -> tuple[Tensor, Tensor]:
+        n = int(count)
         if n < 2:
             raise InvalidValue(f"FID needs at least 2 {what} samples, got {n}")
         warn_few_samples(n, self.num_features, what)
-        return F.mean_and_covariance(getattr(self, f"{side}_sum"), getattr(self, f"{side}_outer_sum"), n)
+        return F.mean_and_covariance(total, outer, n)
 
     def reset(self) -> None:
-        kept = {}
-        if not self.reset_real_features:
-            kept = {name: getattr(self, name) for name in ("real_sum", "real_outer_sum", "real_n")}
+        kept = (self.real_sum, self.real_outer_sum, self.real_n)
         super().reset()
-        for name, value in kept.items():
-            setattr(self, name, value)
+        if not self.reset_real_features:
+            self.real_sum, self.real_outer_sum, self.real_n = kept
 
 
 # ---------------------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ class ReferenceImages:
         if self._tensor is not None:
             digest.update(self._tensor[: len(self)].contiguous().numpy().tobytes())
             return digest.hexdigest()
-        hparams = {k: v for k, v in dict(getattr(self._datamodule, "hparams", {})).items() if k not in _LOADING_HPARAMS}
+        hparams = {k: v for k, v in dict(self._datamodule.hparams).items() if k not in _LOADING_HPARAMS}
         settings = {"class": type(self._datamodule).__qualname__, "hparams": hparams, "split": self.split}
         settings["n"] = len(self)
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
