@@ -147,6 +147,7 @@ class MNISTDataModule(ImageDataModule):
         from torchvision import datasets  # only needed to download
 
         try:
+            # getattr: torchvision names its dataset classes as our `folder` (MNIST, FashionMNIST): a lookup by name.
             getattr(datasets, self.folder)(root=str(self.data_dir), download=True)
         except Exception as err:  # network errors come in many types; all need the same advice
             raise RuntimeError(f"Downloading {self.dataset_name} failed ({err}). {self._how_to_get()}") from err

@@ -35,6 +35,7 @@ def import_datamodule(class_path: str) -> type[ImageDataModule]:
     """The `ImageDataModule` subclass named ``module.Class``, with a clear error for anything else."""
     module_name, _, class_name = class_path.rpartition(".")
     try:
+        # getattr: importing a class by its configured name: the lookup itself.
         cls = getattr(importlib.import_module(module_name), class_name) if module_name else None
     except ImportError as err:
         raise InvalidValue(f"cannot import datamodule {class_path!r}: {err}") from err

@@ -139,6 +139,7 @@ def model_class_of(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...]
             f"the checkpoint names model class {meta['model_class']!r}, outside the allowed packages "
             f"{allowed_packages}; pass allowed_packages to trust it"
         )
+    # getattr: importing a checked class by its recorded name: the lookup itself.
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
         raise CheckpointError(f"{meta['model_class']!r} is not a genmodels GenerativeModel")

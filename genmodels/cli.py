@@ -425,10 +425,12 @@ def _git_commit() -> Optional[str]:
 
 def _import_class(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
+    # getattr: importing the configured class by name: the lookup itself.
     return getattr(importlib.import_module(module), name)
 
 
 def _is_wandb_config(logger_cfg: Any) -> bool:
+    # getattr: a logger config is a Namespace with class_path, or a plain value (true/false/a list).
     class_path = getattr(logger_cfg, "class_path", None) if logger_cfg not in (None, True, False) else None
     return bool(class_path) and class_path.rsplit(".", 1)[-1] == "WandbLogger"
 

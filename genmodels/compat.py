@@ -61,6 +61,7 @@ def logger_will_write(trainer: pl.Trainer) -> bool:
 
 def ddp_kwargs_of(strategy: Any) -> Optional[dict[str, Any]]:
     """The keyword arguments a DDP strategy hands to ``DistributedDataParallel`` (None if not DDP)."""
+    # getattr: a private DDPStrategy attribute, fenced here.
     return getattr(strategy, "_ddp_kwargs", None) if isinstance(strategy, pl.strategies.DDPStrategy) else None
 
 
@@ -134,6 +135,7 @@ def _check_hooks(cls: type, hooks: dict[str, tuple[str, ...]]) -> None:
     import inspect
 
     for name, parameters in hooks.items():
+        # getattr: checks that a private Lightning method still exists: the probe is the point.
         method = getattr(cls, name, None)
         if not callable(method):
             raise RuntimeError(f"{cls.__name__}.{name} no longer exists: update genmodels.compat for this Lightning")

@@ -184,6 +184,7 @@ class Attributes(Condition):
         return condition.float()
 
     def check_datamodule(self, datamodule: Any) -> None:
+        # getattr: only attribute datasets (CelebA) name attributes; a mismatch is reported below.
         found = list(getattr(datamodule, "attribute_names", None) or [])
         if found == self.names:
             return

@@ -73,6 +73,7 @@ class WandbLogger(_LightningWandbLogger):
     @property
     def experiment(self) -> Any:
         run = super().experiment
+        # getattr: off rank 0 the experiment is Lightning's DummyExperiment, without define_metric.
         if not self._iteration_axis_defined and callable(getattr(run, "define_metric", None)):
             run.define_metric("iteration")
             for pattern in ITERATION_AXIS:

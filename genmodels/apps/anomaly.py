@@ -253,6 +253,7 @@ def _choose_score(model: Any, score: str) -> str:
         )
     if class_count(model):
         raise InvalidValue("the checkpoint holds a conditional model: its scores would need the (unknown) label of each image")
+    # getattr: a VAE adds the ELBO to the Autoencoder protocol; a plain autoencoder has none.
     has_elbo = callable(getattr(model, "negative_elbo", None))
     if score == "auto":
         return "elbo" if has_elbo else "reconstruction"

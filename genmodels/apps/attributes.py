@@ -161,6 +161,7 @@ def train_attribute_classifier(
         device: where to train.
         log: receives one progress line per epoch.
     """
+    # getattr: only attribute datasets (CelebA) name attributes; others are refused below.
     names: Sequence[str] = list(getattr(datamodule, "attribute_names", None) or [])
     if not names:
         raise InvalidValue(f"{type(datamodule).__name__} has no attributes (attribute_names is empty)")

@@ -70,6 +70,7 @@ def resolve_datamodule(spec: str, image_size: int, data_dir: Optional[str] = Non
     wanted = spec.rsplit(".", 1)[-1].lower()
     for name in datamodules.__all__:
         if name.endswith("DataModule") and wanted in (name.lower(), name[: -len("DataModule")].lower()):
+            # getattr: a datamodule named on the command line (the reliability resolver replaces this lookup).
             return getattr(datamodules, name)(data_dir=data_dir, image_size=image_size)
     known = ", ".join(n[: -len("DataModule")].lower() for n in datamodules.__all__ if n.endswith("DataModule"))
     raise InvalidValue(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")

@@ -187,6 +187,7 @@ def model_condition(model: Any, spec: Optional[str], n: int, generator: Optional
     ``spec`` is a class index for class-conditional models and ``name=value,...`` for attribute
     models (unnamed attributes 0).
     """
+    # getattr: class-conditional GANs carry a Conditioning (labels or attributes); other models have none.
     conditioning = getattr(model, "conditioning", None)
     if conditioning is None and class_count(model) >= 2:
         conditioning = ClassLabels(model.num_classes)  # class-conditional models without a Condition (VAEs)

@@ -61,6 +61,7 @@ TRUST_HINT = (
 
 def _needs_trust(err: CheckpointError) -> bool:
     # Only a file that holds pickled code needs trust; a corrupt one needs another copy.
+    # getattr: CheckpointError carries a kind; the other load errors do not.
     return getattr(err, "kind", None) == "untrusted"
 
 
@@ -126,12 +127,15 @@ def load_generative_model(path: PathLike, device: Any = "cpu") -> GenerativeMode
 
 def training_only_prefixes(model: nn.Module) -> tuple[str, ...]:
     """State-dict prefixes inference does not need: ``model.export_exclude`` or D (and raw G under EMA)."""
+    # getattr: an optional declaration a model may add; the default rule below covers the rest.
     declared = getattr(model, "export_exclude", None)
     if declared is not None:
         return tuple(f"{name}." for name in declared)
     prefixes = []
+    # getattr: GANs have a discriminator, other families none: drop it only where it exists.
     if isinstance(getattr(model, "discriminator", None), nn.Module):
         prefixes.append("discriminator.")
+    # getattr: GANs trained with EMA sample from generator_ema; the raw generator is then training-only.
     if getattr(model, "generator_ema", None) is not None and isinstance(getattr(model, "generator", None), nn.Module):
         prefixes.append("generator.")
     return tuple(prefixes)
@@ -145,6 +149,7 @@ def export_config(model: GenerativeModel) -> dict[str, Any]:
         "latent_dim": int(model.latent_dim) if isinstance(model, (LatentGenerator, Autoencoder)) else 0,
         "num_classes": num_classes(model),
         "latent_space": space.kind if space is not None else None,
+        # getattr: LatentGAN's prior (normal/uniform); other latent models draw from N(0, I).
         "latent_distribution": str(getattr(model, "latent_distribution", "normal")),
     }
 

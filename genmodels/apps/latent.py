@@ -176,6 +176,7 @@ class LatentSpace:
         return slerp(a, b, t)
 
     def _distribution(self) -> str:
+        # getattr: LatentGAN's prior (normal/uniform); other latent models draw from N(0, I).
         return str(getattr(self.model, "latent_distribution", "normal"))
 
     # -- shared -------------------------------------------------------------------------------

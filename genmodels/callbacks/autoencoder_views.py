@@ -177,6 +177,7 @@ def take_images(trainer: pl.Trainer, split: str, n: int) -> tuple[Tensor, Option
     Falls back to the trainer's validation loaders when there is no datamodule.
     """
     datamodule = trainer.datamodule
+    # getattr: Lightning lets a datamodule define only some of the split loaders.
     if datamodule is not None and hasattr(datamodule, f"{split}_dataloader"):
         loaders: Any = getattr(datamodule, f"{split}_dataloader")()
     else:

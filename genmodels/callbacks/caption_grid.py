@@ -60,6 +60,7 @@ class CaptionGrid(IterationCallback):
         if self.captions is not None:
             return list(self.captions)
         datamodule = trainer.datamodule
+        # getattr: caption records exist on text-image datamodules only (genmodels never imports datamodules).
         if datamodule is None or not callable(getattr(datamodule, "records", None)):
             raise InvalidValue("CaptionGrid without captions needs a TextImageDataModule (or give captions)")
         return [caps[0] for caps in datamodule.records("val").captions[: self.num_captions]]

@@ -45,6 +45,7 @@ def first_nonfinite(module: torch.nn.Module) -> Optional[str]:
 def diverged_message(iteration: int, what: str, trainer: pl.Trainer) -> str:
     """One line: where it diverged, what is kept, what to do."""
     ckpt = trainer.checkpoint_callback
+    # getattr: IterationCheckpoint records it, Lightning's ModelCheckpoint does not (checkpoint.py imports this module).
     saved = getattr(ckpt, "last_saved_iteration", None) if ckpt is not None else None
     if saved is not None:
         kept = f"the last good checkpoint, {ckpt.last_model_path or ckpt.dirpath} (iteration {saved}), is kept"

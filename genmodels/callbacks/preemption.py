@@ -51,6 +51,7 @@ class Preemption(pl.Callback):
         self.received = self.preempted_at = None
         self.interrupted = False
         for name in SIGNALS:
+            # getattr: SIGUSR1 does not exist on Windows.
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
@@ -67,6 +68,7 @@ class Preemption(pl.Callback):
             self.received = signum
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # getattr: only AdversarialModel accumulates micro-batches; any LightningModule may be trained.
         if getattr(pl_module, "_micro_batches", None):
             return  # in the middle of an accumulated update: stop at its end
         stop = self.received is not None

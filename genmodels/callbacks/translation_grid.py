@@ -51,6 +51,7 @@ class TranslationGrid(ImageCallback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         datamodule = trainer.datamodule
+        # getattr: fixed examples exist on translation datamodules only (genmodels never imports datamodules).
         if not callable(getattr(datamodule, "example_batch", None)):
             raise InvalidValue("TranslationGrid needs a translation datamodule (PairedImageDataModule / UnpairedImageDataModule)")
         with torch.random.fork_rng(devices=[]):

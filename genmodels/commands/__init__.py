@@ -107,6 +107,7 @@ def invoke(argv: Sequence[str]) -> Any:
     argv = list(argv)
     try:
         module = _module_named(argv[0]) if argv else None
+        # getattr: only fit/validate/test set RAW_ARGV (LightningCLI parses their arguments).
         if module is not None and getattr(module, "RAW_ARGV", False):
             return module.run_argv(argv[1:])
         parser = build_parser()

@@ -268,10 +268,12 @@ class TextToImageGAN(LatentGAN):
     def on_fit_start(self) -> None:
         super().on_fit_start()
         datamodule = self.trainer.datamodule
+        # getattr: text-image datamodules have a vocabulary; a model may be fit on any datamodule.
         found = getattr(datamodule, "vocab", None) if datamodule is not None else None
         if found is not None and list(found) != self.vocab:
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "
                                  f"({len(found)}); let the CLI link data.vocab, or give the same vocabulary")
+        # getattr: caption records exist on text-image datamodules only (genmodels never imports datamodules).
         if datamodule is not None and callable(getattr(datamodule, "records", None)) and self._bank_size() == 0:
             self.set_caption_bank(_round_robin(datamodule.records("val").captions))
 

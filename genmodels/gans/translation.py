@@ -157,6 +157,7 @@ class TranslationModel(AdversarialModel):
     def on_fit_start(self) -> None:
         super().on_fit_start()
         datamodule = self.trainer.datamodule
+        # getattr: fixed examples exist on translation datamodules only (genmodels never imports datamodules).
         if len(self.example_sources) == 0 and self.num_examples and callable(getattr(datamodule, "example_batch", None)):
             # Taken from the val split (never trained on), without touching the training RNG.
             with torch.random.fork_rng(devices=[]):

@@ -53,6 +53,7 @@ def load_datamodule(config_path: os.PathLike) -> Any:
         raise InvalidValue(
             f"{config_path}: data.class_path {class_path!r} is outside the '{ALLOWED_DATAMODULE_PACKAGE}' package"
         )
+    # getattr: importing an allowlisted class by name: the lookup itself.
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not isinstance(cls, type):
         raise InvalidValue(f"{config_path}: data.class_path {class_path!r} names no class")
