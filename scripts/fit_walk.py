@@ -2,10 +2,11 @@
 
     python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list]
 
-Runs the console script's entry point (`genmodels.commands.main`) in-process on the config for 2
-iterations (a checkpoint at iteration 2) in a temporary run directory, with a `sys.setprofile`
-hook that records every call into a file of genmodels/ or datamodules/ until the first ``*.ckpt``
-is written. It prints:
+Runs the console script's entry point (read from pyproject.toml's ``[project.scripts]``) in-process
+on the config for 2 iterations (a checkpoint at iteration 2) in a temporary run directory, with a
+`sys.setprofile` hook that records every call into a file of genmodels/ or datamodules/ until the
+first ``*.ckpt`` is written. Module and class bodies run by an import are not calls and are not
+counted (so what was imported before the walk started does not matter). It prints:
 
 - files: project files with at least one function called;
 - functions: distinct project functions called;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import inspect
 import os
 import sys
 import tempfile
@@ -54,7 +56,7 @@ class Walk:
             return
         if event == "call":
             rel = self.project_file(frame)
-            if rel is None:
+            if rel is None or not frame.f_code.co_flags & inspect.CO_OPTIMIZED:  # a module or class body
                 return
             self.functions.add((rel, frame.f_code.co_qualname if hasattr(frame.f_code, "co_qualname") else frame.f_code.co_name))
             files = self.stack_files(frame.f_back)
@@ -78,7 +80,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from genmodels.commands import main as console_script  # what the `genmodels` console script runs
+    import importlib
+    import tomllib
+
+    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["genmodels"]
+    module, _, name = target.partition(":")
+    console_script = getattr(importlib.import_module(module), name)  # what the `genmodels` console script runs
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
