@@ -140,7 +140,8 @@ def check_squeezable(image_shape: tuple[int, int, int], num_squeezes: int, model
 class LikelihoodModel(GenerativeModel):
     """A model trained by maximum likelihood: minimize the batch's mean bits/dim.
 
-    Subclasses implement `bits_per_dim` (per image) and `sample`. Validation and test draw their
+    Subclasses implement `bits_per_dim` (per image) and `draw` (what `sample` returns, after the
+    temperature check, without gradients). Validation and test draw their
     dequantization noise from a generator seeded per batch, so evaluation never moves the
     training RNG (a resumed run stays equal to an uninterrupted one) and is repeatable.
 
@@ -176,6 +177,19 @@ class LikelihoodModel(GenerativeModel):
 
     def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
         """``-log2 P(x) / D`` per image of ``batch`` (B,); ``generator`` drives any dequantization."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None, temperature: float = 1.0
+    ) -> Tensor:
+        """``n`` images (n, C, H, W) in [-1, 1] on the 256-level grid; ``temperature`` scales the
+        spread of every draw (1: the model's distribution, < 1 sharper, 0 the mode where defined)."""
+        check_temperature(temperature)
+        return self.draw(n, condition, generator, temperature)
+
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
+        """The model's own sampling (the arguments of `sample`, temperature already checked)."""
         raise NotImplementedError
 
     # -- Lightning hooks ------------------------------------------------------------------------

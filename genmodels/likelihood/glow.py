@@ -56,7 +56,6 @@ from genmodels.likelihood.common import (
     check_at_least_one,
     check_condition_free,
     check_squeezable,
-    check_temperature,
     dequantize,
     flow_bits_per_dim,
     quantize,
@@ -490,18 +489,9 @@ class Glow(LikelihoodModel):
         y = dequantize(batch["image"], generator)
         return flow_bits_per_dim(self.log_density(y), self.num_dims)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1]; every latent from ``N(mu, (T sigma)^2)``."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         # The coupling networks run forward while inverting: in eval mode, so sampling before the
         # first training batch can never trigger actnorm's data-dependent init on samples.
         was_training = self.training

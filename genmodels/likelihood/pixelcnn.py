@@ -48,7 +48,6 @@ from torch import Tensor, nn
 from genmodels.likelihood.common import (
     NUM_LEVELS,
     LikelihoodModel,
-    check_temperature,
     from_pixels,
     nats_to_bits_per_dim,
     sample_categorical,
@@ -461,22 +460,13 @@ class PixelCNN(LikelihoodModel):
         return label.to(self.device).long()
 
     # -- sampling -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1], drawn sub-pixel by sub-pixel in raster order.
 
         ``condition``: class labels (an int or (n,) ints) for a class-conditional model; by
         default labels ``0, 1, ..., num_classes - 1, 0, ...``. ``temperature`` sharpens (< 1) or
         flattens (> 1) every conditional; 0 takes its mode.
         """
-        check_temperature(temperature)
         label = self._sampling_labels(n, condition)
         colours, height, width = self.image_shape
         x = torch.zeros(n, colours, height, width, device=self.device, dtype=self.dtype)

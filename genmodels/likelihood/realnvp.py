@@ -47,7 +47,6 @@ from genmodels.likelihood.common import (
     check_at_least_one,
     check_condition_free,
     check_squeezable,
-    check_temperature,
     dequantize,
     flow_bits_per_dim,
     quantize,
@@ -347,18 +346,9 @@ class RealNVP(LikelihoodModel):
         y = dequantize(batch["image"], generator)
         return flow_bits_per_dim(self.log_density(y), self.num_dims)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1] from ``z ~ N(0, T^2 I)``, on the 256-level grid."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         latents = [
             temperature * torch.randn((n, *shape), generator=generator, device=self.device, dtype=self.dtype)
             for shape in self.flow.latent_shapes
