@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DistributedSampler
 
-from genmodels.metrics.classifier import LeNet5, fit_classifier, read_pinned, write_pinned
+from genmodels.metrics.classifier import LeNet5, fit_classifier, read_pinned, save_pinned_classifier
 from genmodels.metrics.extractors import PathLike
 from genmodels.errors import InvalidValue
 from genmodels.protocols import dataset_name
@@ -87,9 +87,7 @@ class AttributeClassifier(nn.Module):
 
 def save_attribute_classifier(classifier: AttributeClassifier, path: PathLike) -> str:
     """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
-    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
-    classifier.sha256 = write_pinned(payload, path)
-    return classifier.sha256
+    return save_pinned_classifier(classifier, path, FORMAT)
 
 
 def load_attribute_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> AttributeClassifier:

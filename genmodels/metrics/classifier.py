@@ -167,11 +167,17 @@ def read_pinned(path: PathLike, sha256: Optional[str], map_location: Any, file_f
     return checkpoint, digest
 
 
-def save_classifier(classifier: DomainClassifier, path: PathLike) -> str:
-    """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
-    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
+def save_pinned_classifier(classifier: nn.Module, path: PathLike, file_format: str) -> str:
+    """Write ``classifier``'s ``meta`` and ``net`` weights as a ``file_format`` file (temp + rename) with
+    a ``<path>.sha256`` sidecar; records and returns the hash (domain and attribute classifiers)."""
+    payload = {"format": file_format, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
     classifier.sha256 = write_pinned(payload, path)
     return classifier.sha256
+
+
+def save_classifier(classifier: DomainClassifier, path: PathLike) -> str:
+    """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
+    return save_pinned_classifier(classifier, path, FORMAT)
 
 
 def load_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> DomainClassifier:
