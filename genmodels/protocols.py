@@ -18,7 +18,8 @@ these protocols name what some models add on top of it:
 One protocol names what a *datamodule* offers beyond Lightning's loaders, so that genmodels code
 never imports `datamodules` (the dependency runs one way, datamodules -> genmodels):
 
-- `ImageSplits`: every image of a split, unshuffled (`datamodules.ImageDataModule`).
+- `ImageSplits`: every image of a split, unshuffled (`datamodules.ImageDataModule`);
+- `LabelledData`, `NamedData`: the number of class labels, the dataset's name (any datamodule may have them).
 
 Runtime checks look at member names only, not signatures; the contract test
 (tests/genmodels/test_contract.py) pins which model satisfies which protocol.
@@ -49,6 +50,8 @@ __all__ = [
     "TextConditional",
     "DensityModel",
     "ImageSplits",
+    "LabelledData",
+    "NamedData",
     "class_count",
     "dataset_name",
     "dataset_classes",
@@ -177,11 +180,25 @@ def class_count(model: Any) -> int:
     return int(count) if isinstance(count, int) and count > 0 else 0
 
 
+@runtime_checkable
+class NamedData(Protocol):
+    """A datamodule that names its dataset (for reports and cache keys)."""
+
+    dataset_name: str
+
+
 def dataset_name(datamodule: Any) -> str:
-    """The dataset's name (`ImageSplits.dataset_name`), else the datamodule's class name."""
-    return datamodule.dataset_name if isinstance(datamodule, ImageSplits) else type(datamodule).__name__
+    """The dataset's name (`NamedData.dataset_name`), else the datamodule's class name."""
+    return str(datamodule.dataset_name) if isinstance(datamodule, NamedData) else type(datamodule).__name__
+
+
+@runtime_checkable
+class LabelledData(Protocol):
+    """A datamodule that says how many class labels its data has (any datamodule may)."""
+
+    num_classes: int  # 0 for unlabelled data
 
 
 def dataset_classes(datamodule: Any) -> int:
-    """Class labels of the datamodule's data (`ImageSplits.num_classes`); 0 for unlabelled data or other datamodules."""
-    return int(datamodule.num_classes) if isinstance(datamodule, ImageSplits) else 0
+    """Class labels of the datamodule's data (`LabelledData.num_classes`); 0 for a datamodule that names none."""
+    return int(datamodule.num_classes or 0) if isinstance(datamodule, LabelledData) else 0
