@@ -322,7 +322,8 @@ def fit_classifier(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if cosine else None
     net.train()
     for epoch in range(epochs):
-        total, count = torch.zeros(()), 0
+        total: Optional[Tensor] = None  # summed on the device: read once per epoch
+        count = 0
         for inputs, targets in batches(epoch):
             value = loss(net(inputs), targets)
             optimizer.zero_grad(set_to_none=True)
@@ -330,9 +331,10 @@ def fit_classifier(
             optimizer.step()
             if schedule is not None:
                 schedule.step()
-            total, count = total + value.detach().cpu() if log is not None else total, count + 1
+            total = value.detach() if total is None else total + value.detach()
+            count += 1
         if log is not None:
-            log(f"epoch {epoch + 1}/{epochs}: train loss {float(total) / max(count, 1):.4f}")
+            log(f"epoch {epoch + 1}/{epochs}: train loss {(float(total) if total is not None else 0.0) / max(count, 1):.4f}")
     return net.eval()
 
 
