@@ -38,13 +38,14 @@ from datamodules.base import (
     SPLITS, DataError, DataNotFoundError, ImageDataModule, check_int, ignored_entry,
 )
 from datamodules.digits import holdout_indices
+from genmodels.errors import InvalidValue, MissingFile
+from genmodels.images import IMAGE_EXTENSIONS, find_images
 
 __all__ = [
     "ImageFolderDataModule", "LazyImageDataModule", "LazyImageDataset", "find_images", "load_image", "IMAGE_EXTENSIONS",
     "image_file_problem",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 BadFiles = Literal["error", "skip"]
 
 # The last bytes of an intact file: JPEG's end-of-image marker, PNG's IEND chunk (with its CRC).
@@ -149,9 +150,9 @@ def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: 
             square = image.convert(mode).crop((left, top, left + side, top + side))
             pixels = np.asarray(square.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file missing: {path}") from None
+        raise MissingFile(f"image file missing: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from err
+        raise InvalidValue(f"{path}: not a readable image ({err})") from err
     tensor = torch.from_numpy(pixels.copy())
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
@@ -178,7 +179,7 @@ class LazyImageDataset(Dataset):
         attributes: Optional[torch.Tensor] = None,
     ) -> None:
         if len(labels) != len(paths) or (attributes is not None and len(attributes) != len(paths)):
-            raise ValueError(f"{len(paths)} paths but {len(labels)} labels / attributes")
+            raise InvalidValue(f"{len(paths)} paths but {len(labels)} labels / attributes")
         self.paths = [str(p) for p in paths]
         self.labels = labels
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
@@ -273,7 +274,7 @@ class LazyImageDataModule(ImageDataModule):
     def _dataset(self, split: str) -> LazyImageDataset:  # type: ignore[override]
         # The base's hook builds an in-memory dataset from read_split; here the split stays on disk.
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._datasets:
             self._datasets[split] = self.limit_train(split, self.lazy_split(split))  # type: ignore[assignment]
         return self._datasets[split]  # type: ignore[return-value]
@@ -330,14 +331,14 @@ class ImageFolderDataModule(LazyImageDataModule):
         bad_files: BadFiles = "skip",
     ) -> None:
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r} (set it with --data.init_args.channels)")
+            raise InvalidValue(f"channels must be 1 or 3, got {channels!r} (set it with --data.init_args.channels)")
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r} (--data.init_args.val_fraction)")
+            raise InvalidValue(f"val_fraction must be a number in [0, 1), got {val_fraction!r} (--data.init_args.val_fraction)")
         check_int("split_seed", split_seed, 0)
         if crop_size is not None:
             check_int("crop_size", crop_size, 1)
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.bad_files = bad_files
@@ -393,7 +394,7 @@ class ImageFolderDataModule(LazyImageDataModule):
         for path in paths:
             parts = path.relative_to(self.data_dir).parts
             if len(parts) < 2:
-                raise ValueError(
+                raise InvalidValue(
                     f"labels_from_subfolders is set but {path} is not inside a subfolder of {self.data_dir}; "
                     "move it into a class folder or set --data.init_args.labels_from_subfolders false"
                 )

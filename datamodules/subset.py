@@ -25,6 +25,7 @@ from typing import Any, Optional
 import torch
 
 from datamodules.base import ImageDataModule
+from genmodels.errors import InvalidValue
 
 __all__ = ["ClassSubsetDataModule", "import_datamodule"]
 
@@ -35,7 +36,7 @@ def import_datamodule(class_path: str) -> type[ImageDataModule]:
 
     cls = datamodule_class(class_path, "dataset")
     if not issubclass(cls, ImageDataModule) or cls is ClassSubsetDataModule:
-        raise ValueError(f"{class_path!r} cannot be wrapped by ClassSubsetDataModule (e.g. datamodules.MNISTDataModule)")
+        raise InvalidValue(f"{class_path!r} cannot be wrapped by ClassSubsetDataModule (e.g. datamodules.MNISTDataModule)")
     return cls
 
 
@@ -108,7 +109,7 @@ class ClassSubsetDataModule(ImageDataModule):
             return images, labels
         keep = torch.isin(labels, torch.tensor(self.classes, dtype=labels.dtype))
         if not keep.any():
-            raise ValueError(f"the {split} split of {self.dataset.dataset_name} has no image of classes {self.classes}")
+            raise InvalidValue(f"the {split} split of {self.dataset.dataset_name} has no image of classes {self.classes}")
         return images[keep], labels[keep]
 
     def download_files(self) -> None:
@@ -117,11 +118,11 @@ class ClassSubsetDataModule(ImageDataModule):
 
 def _check_classes(classes: list[int], dataset: ImageDataModule) -> list[int]:
     if dataset.num_classes == 0:
-        raise ValueError(f"{type(dataset).__name__} has no class labels, so classes cannot be selected")
+        raise InvalidValue(f"{type(dataset).__name__} has no class labels, so classes cannot be selected")
     values = [int(c) for c in classes]
     bad = [c for c in values if not 0 <= c < dataset.num_classes]
     if not values or bad or len(set(values)) != len(values):
-        raise ValueError(
+        raise InvalidValue(
             f"classes must be distinct labels in 0..{dataset.num_classes - 1} of {type(dataset).__name__}, got {list(classes)} "
             "(set them with --data.init_args.classes '[0, 1, 2]')"
         )

@@ -89,6 +89,7 @@ from datamodules.base import (
 )
 from datamodules.image_folder import BadFiles, LazyImageDataModule, image_file_problem
 from genmodels.text.vocabulary import Vocabulary, build_vocab
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "TextImageDataModule", "TextImageDataset", "TextImageLayout", "read_filenames", "stackgan_crop_box", "SHAPE_COLOURS",
@@ -118,7 +119,7 @@ class _ListOfStringsUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._allowed:
             return self._allowed[(module, name)]
-        raise ValueError(f"refusing to unpickle {module}.{name}: a filenames.pickle holds a list of strings only")
+        raise InvalidValue(f"refusing to unpickle {module}.{name}: a filenames.pickle holds a list of strings only")
 
 
 def read_filenames(path: Path) -> list[str]:
@@ -210,9 +211,9 @@ def load_cropped(path: str, box: Optional[Box], image_size: int, preprocessing: 
                 image = _resize_then_crop(image, image_size, preprocessing, key)
             pixels = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file missing: {path}") from None
+        raise MissingFile(f"image file missing: {path}") from None
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from err
+        raise InvalidValue(f"{path}: not a readable image ({err})") from err
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -509,17 +510,17 @@ class TextImageDataModule(LazyImageDataModule):
         long_captions: Literal["subset", "first"] = "subset",
     ) -> None:
         if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
+            raise InvalidValue(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
         for name, value, minimum in [("captions_per_image", captions_per_image, 1), ("max_length", max_length, 1),
                                      ("min_word_count", min_word_count, 1), ("synthetic_size", synthetic_size, 4)]:
             check_int(name, value, minimum)
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
         if preprocessing not in ("attngan", "stackgan", "squash"):
-            raise ValueError(f"preprocessing must be attngan, stackgan or squash, got {preprocessing!r} "
+            raise InvalidValue(f"preprocessing must be attngan, stackgan or squash, got {preprocessing!r} "
                              "(--data.init_args.preprocessing)")
         if long_captions not in ("subset", "first"):
-            raise ValueError(f"long_captions must be subset or first, got {long_captions!r} (--data.init_args.long_captions)")
+            raise InvalidValue(f"long_captions must be subset or first, got {long_captions!r} (--data.init_args.long_captions)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.dataset, self.dataset_name = dataset, dataset
@@ -555,7 +556,7 @@ class TextImageDataModule(LazyImageDataModule):
             captions = (c for caps in self.records("train").captions for c in caps)
             words = build_vocab(captions, self.min_word_count)
             if len(words) <= 2:
-                raise ValueError(f"no word of the {self.dataset} training captions appears min_word_count="
+                raise InvalidValue(f"no word of the {self.dataset} training captions appears min_word_count="
                                  f"{self.min_word_count} times; lower --data.init_args.min_word_count")
             self._vocab = Vocabulary(words)
         return self._vocab
@@ -564,12 +565,12 @@ class TextImageDataModule(LazyImageDataModule):
     def records(self, split: str) -> Records:
         """Image sources, boxes, labels and captions of ``split`` (read once)."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         key = "train" if split == "train" else "test"  # val is the test split, as in StackGAN/AttnGAN
         if key not in self._records:
             self._records[key] = self._read(key)
             if len(self._records[key].labels) == 0:
-                raise ValueError(f"the {key} split of {self.dataset} is empty under {self.data_dir}")
+                raise InvalidValue(f"the {key} split of {self.dataset} is empty under {self.data_dir}")
         return self._records[key]
 
     def _read(self, split: str) -> Records:

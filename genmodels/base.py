@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from genmodels.compat import logger_will_write
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 
 
-__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class"]
+__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class", "training_iteration"]
 
 
 class CheckpointMismatchError(ValueError, UserError):
@@ -89,13 +89,22 @@ class GenerativeModel(pl.LightningModule):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 32, 32)) -> None:
         super().__init__()
         if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+            raise InvalidValue(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
         self.image_shape = tuple(int(s) for s in image_shape)
         # One per training batch, whatever the number of optimizers (trainer.global_step counts
         # optimizer steps, so it advances twice per batch for G + D). Saved in checkpoints.
         self.iteration = 0
         self._rng_to_restore: Optional[list[Tensor]] = None
         self._host_rng_to_restore: Optional[dict[str, Any]] = None
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Constructor arguments of a test-size instance; every model defines its own (last in its class).
+
+        One place for them: the docstring examples, the contract test (tests/genmodels/test_contract.py)
+        and the CLI tests (tests/cli/common.py: `tiny_args`) build their small models from here.
+        """
+        raise NotImplementedError(f"{cls.__name__} defines no tiny() configuration")
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Draw ``n`` images, ``(n, C, H, W)`` in [-1, 1]; ``generator`` makes it reproducible."""
@@ -183,3 +192,10 @@ def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> Non
             f"the checkpoint was written by {meta['model_class']} but the config builds {expected}; "
             "use the experiment config that produced the checkpoint, or another --ckpt_path"
         )
+
+
+def training_iteration(trainer: pl.Trainer) -> int:
+    """The run's iteration: a `GenerativeModel`'s ``iteration`` (batches, however many optimizer
+    steps each takes), Lightning's ``global_step`` for any other LightningModule."""
+    module = trainer.lightning_module
+    return int(module.iteration) if isinstance(module, GenerativeModel) else int(trainer.global_step)

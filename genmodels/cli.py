@@ -54,7 +54,7 @@ from genmodels.callbacks.preemption import PreemptedBeforeStart
 from genmodels.loggers import WandbLogger
 from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
 
-__all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
+__all__ = ["GenModelsCLI", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
@@ -456,7 +456,7 @@ class _ResumeRecord:
         (learning rates, schedule, loss weights, penalties) is applied and recorded in the run's
         ``config.resume-N.yaml``.
         """
-        configured = {k: _plain(v) for k, v in dict(getattr(model, "hparams", {})).items() if not k.startswith("_")}
+        configured = {k: _plain(v) for k, v in dict(model.hparams).items() if not k.startswith("_")}
         keys = sorted(set(configured) | set(self.hparams))
         changes = [
             f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
@@ -523,10 +523,12 @@ def _git_commit() -> Optional[str]:
 
 def _import_class(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
+    # getattr: importing the configured class by name: the lookup itself.
     return getattr(importlib.import_module(module), name)
 
 
 def _is_wandb_config(logger_cfg: Any) -> bool:
+    # getattr: a logger config is a Namespace with class_path, or a plain value (true/false/a list).
     class_path = getattr(logger_cfg, "class_path", None) if logger_cfg not in (None, True, False) else None
     return bool(class_path) and class_path.rsplit(".", 1)[-1] == "WandbLogger"
 
@@ -549,18 +551,3 @@ def _new_run_id() -> str:
     """An 8-character id in W&B's alphabet (lowercase letters and digits)."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def main(args: Any = None) -> None:
-    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
-
-    Every command, fit/validate/test included, is dispatched by `genmodels.commands.invoke`
-    (one parser, one error path: a user error prints ``genmodels: error: ...`` and exits 2).
-    """
-    from genmodels.commands import invoke
-
-    invoke(sys.argv[1:] if args is None else list(args))
-
-
-if __name__ == "__main__":
-    main()

@@ -22,6 +22,8 @@ from typing import Any
 
 from genmodels.errors import UserError
 
+from genmodels.errors import InvalidValue
+
 __all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array", "grid_size", "SweepError"]
 
 
@@ -84,7 +86,7 @@ def _draw(name: str, spec: dict, rng: random.Random) -> Any:
         return rng.choice(spec["values"])
     low, high, kind = spec.get("min"), spec.get("max"), spec.get("distribution", "uniform")
     if low is None or high is None:
-        raise ValueError(f"parameter {name}: needs 'values', 'value' or 'min'/'max'")
+        raise InvalidValue(f"parameter {name}: needs 'values', 'value' or 'min'/'max'")
     if kind == "log_uniform_values":
         return math.exp(rng.uniform(math.log(low), math.log(high)))
     if kind == "int_uniform":
@@ -94,7 +96,7 @@ def _draw(name: str, spec: dict, rng: random.Random) -> Any:
         return round(rng.uniform(low, high) / q) * q
     if kind == "uniform":
         return rng.uniform(low, high)
-    raise ValueError(f"parameter {name}: distribution {kind!r} is not supported locally")
+    raise InvalidValue(f"parameter {name}: distribution {kind!r} is not supported locally")
 
 
 def expand(spec: dict, count: int = 10, seed: int = 0) -> list[dict[str, Any]]:
@@ -106,7 +108,7 @@ def expand(spec: dict, count: int = 10, seed: int = 0) -> list[dict[str, Any]]:
         for name in names:
             p = params[name]
             if "values" not in p and "value" not in p:
-                raise ValueError(f"grid sweep parameter {name} needs 'values' (or 'value')")
+                raise InvalidValue(f"grid sweep parameter {name} needs 'values' (or 'value')")
             choices.append(p["values"] if "values" in p else [p["value"]])
         return [dict(zip(names, combo)) for combo in itertools.product(*choices)]
     rng = random.Random(seed)

@@ -25,7 +25,7 @@ Every case lands in one class:
 Round two (issue 27) adds the ``round2-*`` groups: the import holes, run-directory locking, moved
 runs and forks, checkpoint verification, file outputs and number bounds.
 
-The CLI cases run in this process (``genmodels.cli.main``), which keeps the probe to minutes; the
+The CLI cases run in this process (``genmodels.commands.main``), which keeps the probe to minutes; the
 signal cases and the API server run as child processes, as users run them. Prints one line per
 case and the counts per class; exit status 0 whatever the counts.
 """
@@ -123,7 +123,7 @@ class Probe:
 
     # -- running the CLI ------------------------------------------------------------------------
     def fit(self, *args: str, config: str = "dcgan/digits.yaml", tiny: bool = True) -> Result:
-        from genmodels.cli import main
+        from genmodels.commands import main
 
         argv = ["fit", "--config", str(EXPERIMENTS / config), *(TINY if tiny else []), *args]
         buffer = io.StringIO()

@@ -41,7 +41,9 @@ from torch import Tensor, nn
 
 from genmodels.apps.generation import decode_codes, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
+from genmodels.compat import lpips_network
 from genmodels.protocols import StyleBased
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
@@ -54,7 +56,7 @@ Styles = Literal["coarse", "middle", "fine"]
 def _w_space(model: Any, what: str) -> LatentSpace:
     space = require_latent_space(model, what)
     if space.kind != "w" or not isinstance(model, StyleBased):
-        raise ValueError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
+        raise InvalidValue(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
     return space
 
 
@@ -81,7 +83,7 @@ def style_mixing_grid(
     space = _w_space(model, "style mixing")
     layers = style_layer_ranges(model.image_shape[1])[styles]
     if len(layers) == 0:
-        raise ValueError(f"a {model.image_shape[1]}x{model.image_shape[1]} model has no {styles} layers")
+        raise InvalidValue(f"a {model.image_shape[1]}x{model.image_shape[1]} model has no {styles} layers")
     rows, cols = _ws_of_seeds(model, space, row_seeds, truncation), _ws_of_seeds(model, space, col_seeds, truncation)
     mixed = rows[:, None].repeat(1, len(col_seeds), 1, 1)  # (R, C, num_ws, d): A's styles ...
     mixed[:, :, list(layers)] = cols[None, :, list(layers)]  # ... with B's at the chosen layers
@@ -156,9 +158,7 @@ def within_percentiles(values: Tensor, low: float = 1.0, high: float = 99.0) -> 
 
 def _lpips_vgg16() -> nn.Module:
     """torchmetrics' LPIPS with VGG16 features and no resizing: per-pair distances (N, 1, 1, 1)."""
-    from torchmetrics.functional.image.lpips import _LPIPS  # the per-sample network behind its metrics
-
-    return _LPIPS(pretrained=True, net="vgg", resize=None).eval()
+    return lpips_network("vgg")
 
 
 def ppl_metric_name(space_kind: str, sampling: str, crop: bool) -> str:
@@ -185,9 +185,9 @@ def perceptual_path_length(
     """
     space = _w_space(model, "PPL")
     if sampling not in ("full", "end"):
-        raise ValueError(f"sampling must be 'full' or 'end', got {sampling!r}")
+        raise InvalidValue(f"sampling must be 'full' or 'end', got {sampling!r}")
     if sim_net is None and not vgg16_weights_path().is_file():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"PPL needs the LPIPS backbone: torchvision's VGG16 ImageNet weights at {vgg16_weights_path()} "
             "(not downloaded automatically). On a machine with internet run "
             "`python -c \"import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')\"` and copy the file "

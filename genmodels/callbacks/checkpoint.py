@@ -25,8 +25,10 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genmodels.atomic import atomic_write
+from genmodels.base import training_iteration
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
 from genmodels.compat import save_model_checkpoint_now
+from genmodels.errors import InvalidValue
 
 __all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
 
@@ -99,9 +101,9 @@ class IterationCheckpoint(ModelCheckpoint):
         save_last: bool = True,
     ) -> None:
         if every_n_iterations < 0:
-            raise ValueError(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
+            raise InvalidValue(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
         if keep_last_k < -1:
-            raise ValueError(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
+            raise InvalidValue(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
         # "Most recent k" is top-k on the iteration itself.
         super().__init__(
             dirpath=dirpath,
@@ -148,7 +150,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def save_now(self, trainer: pl.Trainer) -> None:
         save_model_checkpoint_now(self, trainer, before_save=lambda: _refuse_nonfinite(trainer))
-        self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        self.last_saved_iteration = training_iteration(trainer)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the bookkeeping as names inside the current folder, whatever folder the checkpoint names.
@@ -176,7 +178,7 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
-        candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        candidates["iteration"] = torch.tensor(training_iteration(trainer))
         return candidates
 
 
@@ -184,5 +186,5 @@ def _refuse_nonfinite(trainer: pl.Trainer) -> None:
     """Never overwrite a good checkpoint with non-finite weights (one host sync per save)."""
     name = first_nonfinite(trainer.lightning_module)
     if name is not None:
-        iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        iteration = training_iteration(trainer)
         raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))

@@ -28,6 +28,8 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
+from genmodels.base import training_iteration
+
 __all__ = ["Preemption", "PreemptedBeforeStart"]
 
 #: SIGHUP (the terminal or the login session went away) is handled like SIGTERM.
@@ -58,6 +60,7 @@ class Preemption(pl.Callback):
         self.received = self.preempted_at = None
         self.interrupted = False
         for name in SIGNALS:
+            # getattr: SIGUSR1 does not exist on Windows.
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
@@ -84,13 +87,14 @@ class Preemption(pl.Callback):
             self.received = signum
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # getattr: only AdversarialModel accumulates micro-batches; any LightningModule may be trained.
         if getattr(pl_module, "_micro_batches", None):
             return  # in the middle of an accumulated update: stop at its end
         stop = self.received is not None
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop and self.preempted_at is None:
-            self.preempted_at = getattr(pl_module, "iteration", trainer.global_step)
+            self.preempted_at = training_iteration(trainer)
             self.interrupted = self.received == signal.SIGINT
             what = "Ctrl-C" if self.interrupted else "preemption signal"
             rank_zero_info(f"{what} received: stopping after iteration {self.preempted_at} with a checkpoint"

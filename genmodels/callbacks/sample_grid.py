@@ -17,6 +17,7 @@ import torch
 from genmodels.base import GenerativeModel
 from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.images import uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["SampleGrid"]
 
@@ -47,7 +48,7 @@ class SampleGrid(ImageCallback):
         log_key: str = "samples",
     ) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or not 1 <= num_samples <= MAX_GRID_SAMPLES:
-            raise ValueError(f"sample_grid.num_samples must be an integer from 1 to {MAX_GRID_SAMPLES} (images in one "
+            raise InvalidValue(f"sample_grid.num_samples must be an integer from 1 to {MAX_GRID_SAMPLES} (images in one "
                              f"logged grid), got {num_samples!r}")
         super().__init__(every_n_iterations, dirname, log_key)
         self.num_samples, self.nrow, self.seed = num_samples, nrow, seed

@@ -97,6 +97,7 @@ def option(
 
 
 def check_required(args: argparse.Namespace, prog: str) -> None:
+    # getattr: argparse Namespaces hold only the options a parser added: dynamic by nature.
     missing = [name for name, dest in getattr(args, "_required", []) or [] if getattr(args, dest, None) is None]
     if missing:
         raise UsageError(prog, f"the following arguments are required: {', '.join(missing)}")

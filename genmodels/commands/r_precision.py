@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
     _text_data.check_data_arguments(args)
     model = c.load_checkpoint_model(args.ckpt, args.device)
+    # getattr: any checkpoint may be given; only text-to-image models have a vocabulary.
     if getattr(model, "vocab", None) is None:
         raise c.UserError(f"{args.ckpt} holds a {type(model).__name__}, not a text-to-image model; "
                           "pass a StackGAN, AttnGAN or DF-GAN checkpoint")

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> list[list[str]]:
     for i, arguments in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] genmodels {shlex.join(arguments)}")
         if not args.dry_run:
-            from genmodels.cli import main
+            from genmodels.commands import fit  # the command itself, not the dispatcher above this one
 
-            main(arguments + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs
+            fit.run_argv(arguments[1:] + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs
     return runs

@@ -76,7 +76,7 @@ def check_sizes(paths: list[Path], resize: Any, multiple: int, channels: int, ma
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    from datamodules.image_folder import find_images
+    from genmodels.images import find_images
 
     source_dir, out_dir = Path(args.input), Path(args.out)
     if not source_dir.is_dir():

@@ -48,6 +48,7 @@ from genmodels.gans.stackgan import StackGANDiscriminator
 from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
                                           matching_aware_d_loss, matching_aware_g_loss)
 from genmodels.text.damsm import damsm_loss
+from genmodels.errors import InvalidValue
 
 __all__ = ["AttnGAN", "AttentionalGenerator", "WordAttention", "MultiScaleDiscriminator"]
 
@@ -107,7 +108,7 @@ class AttentionalGenerator(nn.Module):
         first = image_size // 4
         ups = math.log2(first / 4)
         if image_size % 4 or ups < 1 or ups != int(ups):
-            raise ValueError(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
+            raise InvalidValue(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
         self.ca = ConditioningAugmentation(text_dim, condition_dim, "glu")
         channels = 16 * ngf
         self.fc = nn.Sequential(nn.Linear(latent_dim + condition_dim, 2 * channels * 16, bias=False),
@@ -179,8 +180,7 @@ class AttnGAN(TextToImageGAN):
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
-        >>> model = AttnGAN((3, 32, 32), vocab, latent_dim=8, condition_dim=8, ngf=4, df_dim=4, text_dim=16,
-        ...                 word_embedding_dim=8).eval()
+        >>> model = AttnGAN(**AttnGAN.tiny(), vocab=vocab).eval()
         >>> model.sample(2, condition="a red bird").shape
         torch.Size([2, 3, 32, 32])
     """
@@ -207,7 +207,7 @@ class AttnGAN(TextToImageGAN):
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
-            raise ValueError(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
         super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
                          max_length, caption_bank, **kwargs)
         self.save_hyperparameters()
@@ -284,3 +284,10 @@ class AttnGAN(TextToImageGAN):
         tokens, lengths = self.caption_tokens(n, condition, generator)
         words, sentence = self.encode_text(tokens, lengths)
         return self.sampling_generator(self.sample_latent(n, generator), sentence, words, lengths, generator)[0][-1]
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size AttnGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 32, 32), ngf=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
+                    word_embedding_dim=8, damsm_ckpt=None)

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.stabilization import apply_spectral_norm
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "BigGAN", "BigGANGenerator", "BigGANDiscriminator", "ConditionalBatchNorm", "SelfAttention",
@@ -306,8 +307,7 @@ class BigGAN(LatentGAN):
         **kwargs: other training options of `AdversarialModel` (augment, lecam_weight, ...).
 
     Example:
-        >>> model = BigGAN(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8,
-        ...     attention_resolution=8)
+        >>> model = BigGAN(**BigGAN.tiny())  # 3 classes
         >>> model.eval().sample(3, condition=torch.tensor([0, 1, 2])).shape
         torch.Size([3, 1, 16, 16])
     """
@@ -351,7 +351,7 @@ class BigGAN(LatentGAN):
         self.orthogonal_reg = orthogonal_reg
         self.fake_labels, self.ema_buffers = fake_labels, ema_buffers
         if fake_labels == "sample" and (self.penalty is not None or self.feature_matching):
-            raise ValueError("model option fake_labels='sample' cannot be combined with a gradient penalty or feature matching: use fake_labels='real'")
+            raise InvalidValue("model option fake_labels='sample' cannot be combined with a gradient penalty or feature matching: use fake_labels='real'")
         generator = BigGANGenerator(
             self.image_shape, num_classes, latent_dim, channels, shared_dim, attention_resolution, hier=hier,
             shared=shared, bn_eps=bn_eps, init=init, zero_bias=zero_bias,
@@ -425,7 +425,7 @@ class BigGAN(LatentGAN):
     def decode(self, z: Tensor, condition: Any) -> Tensor:
         """G(z, y) through the sampling generator (EMA when enabled); differentiable in ``z``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         if condition is None:
             raise ConditionError(f"BigGAN.decode needs a condition ({self.conditioning.describe()})")
         return self.sampling_generator(z, self.conditioning.check(condition, z.shape[0], z.device))
@@ -441,7 +441,7 @@ class BigGAN(LatentGAN):
     # -- checks when fitting ------------------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is not None:
             self.conditioning.check_datamodule(datamodule)
 
@@ -450,6 +450,13 @@ class BigGAN(LatentGAN):
             labels = self.conditioning.from_batch(batch)
             self.conditioning.check(labels, labels.shape[0], labels.device)
             self._first_batch_checked = True
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size BigGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=16, channels=16, d_channels=16, shared_dim=8,
+                    attention_resolution=8)
 
 
 def _check_switches(
@@ -469,7 +476,7 @@ def _check_switches(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")
 
 
 def _check_options(
@@ -489,4 +496,4 @@ def _check_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

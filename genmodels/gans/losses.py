@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.compat import BATCH_NORM
 from genmodels.errors import UserError
 
 __all__ = [
@@ -146,7 +147,7 @@ def require_per_sample_critic(discriminator: nn.Module, penalty: Optional[str]) 
     """
     if penalty is None:
         return
-    batch_norms = [name for name, module in discriminator.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    batch_norms = [name for name, module in discriminator.named_modules() if isinstance(module, BATCH_NORM)]
     if batch_norms:
         raise UserError(
             f"penalty {penalty!r} needs a discriminator without BatchNorm (found {type(discriminator).__name__}.{batch_norms[0]}): "

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.compat import has_trainer
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.losses import gradient_penalty, r1_penalty
 from genmodels.nn.equalized import EqualizedConv2d, EqualizedLinear
@@ -60,7 +60,7 @@ __all__ = ["GrowthSchedule", "Phase", "ProgressiveGAN", "ProGAN", "ProGANGenerat
 def num_levels(resolution: int) -> int:
     """Resolutions 4, 8, ..., ``resolution``; refuses sizes that are not a power of 2 >= 4."""
     if resolution < 4 or resolution & (resolution - 1):
-        raise ValueError(
+        raise InvalidValue(
             f"progressive/style-based GANs need a square power-of-2 image size >= 4, got {resolution}; "
             "set data.init_args.image_size to 8, 16, 32, ..., 1024"
         )
@@ -102,11 +102,11 @@ class GrowthSchedule:
 
     def __post_init__(self) -> None:
         if self.fade_images < 0 or self.stabilize_images < 0:
-            raise ValueError(f"fade_images and stabilize_images must be >= 0, got {self.fade_images} and {self.stabilize_images}")
+            raise InvalidValue(f"fade_images and stabilize_images must be >= 0, got {self.fade_images} and {self.stabilize_images}")
         if self.growing and self.final_level > 0 and self.fade_images + self.stabilize_images == 0:
-            raise ValueError("growing needs fade_images + stabilize_images > 0 (images per phase), or set growing: false")
+            raise InvalidValue("growing needs fade_images + stabilize_images > 0 (images per phase), or set growing: false")
         if not 0 <= self.initial_level <= self.final_level:
-            raise ValueError(f"initial_resolution must be between 4 and the image size (level {self.initial_level} of 0..{self.final_level})")
+            raise InvalidValue(f"initial_resolution must be between 4 and the image size (level {self.initial_level} of 0..{self.final_level})")
 
     def phase(self, images_seen: int) -> Phase:
         if not self.growing or self.final_level == self.initial_level:
@@ -333,12 +333,12 @@ class ProgressiveGAN(LatentGAN):
         **kwargs: Any,
     ) -> None:
         if image_shape[1] != image_shape[2]:
-            raise ValueError(f"{type(self).__name__} needs square images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"{type(self).__name__} needs square images, got image_shape {tuple(image_shape)}")
         schedule = GrowthSchedule(num_levels(image_shape[1]) - 1, fade_images, stabilize_images, growing, num_levels(initial_resolution) - 1)
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
         if self.use_spectral_norm:
             # apply_spectral_norm wraps nn.Conv2d / nn.Linear only; the equalized layers would be left as they are.
-            raise ValueError(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
+            raise InvalidValue(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
         _check_growth_options(minibatch_schedule, lr_schedule_by_resolution, ema_kimg, ema_rampup, self.accumulate_grad_batches, self.lr_schedule[0])
         self.schedule = schedule
         self.minibatch_schedule = {int(k): int(v) for k, v in (minibatch_schedule or {}).items()}
@@ -501,17 +501,17 @@ def _check_growth_options(
     accumulate: int, lr_schedule: str,
 ) -> None:
     if minibatch and any(int(v) < 1 for v in minibatch.values()):
-        raise ValueError(f"model option minibatch_schedule={minibatch!r} is invalid: every entry must be >= 1 images")
+        raise InvalidValue(f"model option minibatch_schedule={minibatch!r} is invalid: every entry must be >= 1 images")
     if minibatch and accumulate != 1:
-        raise ValueError("model options minibatch_schedule and accumulate_grad_batches exclude each other: the schedule sets the micro-batches per update")
+        raise InvalidValue("model options minibatch_schedule and accumulate_grad_batches exclude each other: the schedule sets the micro-batches per update")
     if lrs and any(float(v) <= 0 for v in lrs.values()):
-        raise ValueError(f"model option lr_schedule_by_resolution={lrs!r} is invalid: every rate must be positive")
+        raise InvalidValue(f"model option lr_schedule_by_resolution={lrs!r} is invalid: every rate must be positive")
     if lrs and lr_schedule != "constant":
-        raise ValueError("model option lr_schedule_by_resolution needs lr_schedule: constant (the two would both set the rate)")
+        raise InvalidValue("model option lr_schedule_by_resolution needs lr_schedule: constant (the two would both set the rate)")
     if ema_kimg is not None and ema_kimg <= 0:
-        raise ValueError(f"model option ema_kimg={ema_kimg!r} is invalid: must be positive or null")
+        raise InvalidValue(f"model option ema_kimg={ema_kimg!r} is invalid: must be positive or null")
     if ema_rampup is not None and ema_rampup <= 0:
-        raise ValueError(f"model option ema_rampup={ema_rampup!r} is invalid: must be positive or null")
+        raise InvalidValue(f"model option ema_rampup={ema_rampup!r} is invalid: must be positive or null")
 
 
 def _sync_images_seen(module: ProgressiveGAN, incompatible_keys: Any) -> None:
@@ -545,9 +545,9 @@ class ProGAN(ProgressiveGAN):
         **kwargs: other training options of `AdversarialModel`.
 
     Example:
-        >>> model = ProGAN(image_shape=(1, 8, 8), latent_dim=8, channel_base=64, channel_max=8)
+        >>> model = ProGAN(**ProGAN.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -577,7 +577,7 @@ class ProGAN(ProgressiveGAN):
         )
         self.save_hyperparameters()
         if drift < 0:
-            raise ValueError(f"drift must be >= 0, got {drift}")
+            raise InvalidValue(f"drift must be >= 0, got {drift}")
         self.drift = drift
         c, size, _ = self.image_shape
         self.build(
@@ -591,7 +591,7 @@ class ProGAN(ProgressiveGAN):
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         if condition is not None:
-            raise ValueError("ProGAN is unconditional; condition must be None")
+            raise InvalidValue("ProGAN is unconditional; condition must be None")
         phase = self.phase
         return self.to_final_resolution(self.sampling_generator(self.sample_latent(n, generator), phase.level, phase.alpha))
 
@@ -614,3 +614,10 @@ class ProGAN(ProgressiveGAN):
             loss = loss + self._penalty_scale() * value
             logs.update({f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm})
         return loss, logs
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size ProGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=8, channel_base=32, channel_max=8, fade_images=8,
+                    stabilize_images=8)

@@ -64,6 +64,7 @@ from genmodels.nn.noise import NoiseInjection
 from genmodels.nn.normalization import AdaIN
 from genmodels.nn.projection import DiscriminatorEpilogue
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
+from genmodels.errors import InvalidValue
 
 __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
@@ -359,9 +360,9 @@ class StyleGAN(ProgressiveGAN):
         **kwargs: other options of `ProgressiveGAN` and `AdversarialModel`.
 
     Example:
-        >>> model = StyleGAN(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model = StyleGAN(**StyleGAN.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -403,7 +404,7 @@ class StyleGAN(ProgressiveGAN):
         **kwargs: Any,
     ) -> None:
         if num_classes and architecture != "stylegan2":
-            raise ValueError(f"model option num_classes={num_classes} needs architecture stylegan2 (StyleGAN2-ADA's conditioning)")
+            raise InvalidValue(f"model option num_classes={num_classes} needs architecture stylegan2 (StyleGAN2-ADA's conditioning)")
         _check_style_options(
             architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink,
             resample, lazy_regularization, sample_noise,
@@ -620,6 +621,13 @@ class StyleGAN(ProgressiveGAN):
                     group["betas"] = tuple(beta**c for beta in self.betas)
         return config
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size StyleGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
+                    channel_max=8, fade_images=8, stabilize_images=8, penalty_interval=2, path_length_interval=2)
+
 
 #: StyleGAN's official per-resolution learning rates (train.py, ``sched.G_lrate_dict`` = ``D_lrate_dict``).
 STYLEGAN_LR_BY_RESOLUTION: dict[int, float] = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
@@ -631,9 +639,9 @@ class StyleGAN2(StyleGAN):
     every 4 iterations), Adam 0.002 with betas (0, 0.99), style mixing 0.9.
 
     Example:
-        >>> model = StyleGAN2(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model = StyleGAN2(**StyleGAN2.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -671,4 +679,4 @@ def _check_style_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

@@ -47,6 +47,7 @@ from genmodels.conditioning import ConditionError
 from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = ["authors_weight_init", "TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
            "matching_aware_g_loss"]
@@ -66,7 +67,7 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, text_dim: int, condition_dim: int, activation: Literal["relu", "glu", "none"] = "none") -> None:
         super().__init__()
         if activation not in ("relu", "glu", "none"):
-            raise ValueError(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
+            raise InvalidValue(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
         self.fc = nn.Linear(text_dim, (4 if activation == "glu" else 2) * condition_dim)
         self.activation = activation
         self.condition_dim = condition_dim
@@ -138,7 +139,7 @@ def authors_weight_init(scheme: WeightInit, *networks: nn.Module) -> tuple[nn.Mo
     bias 0; conv biases keep PyTorch's default. ``pytorch`` leaves PyTorch's defaults.
     """
     if scheme not in ("normal", "orthogonal", "pytorch"):
-        raise ValueError(f"model option weight_init={scheme!r} is invalid: must be normal, orthogonal or pytorch")
+        raise InvalidValue(f"model option weight_init={scheme!r} is invalid: must be normal, orthogonal or pytorch")
 
     @torch.no_grad()
     def init(module: nn.Module) -> None:
@@ -221,7 +222,7 @@ class TextToImageGAN(LatentGAN):
                           "(train one with `genmodels train-damsm` for real data)", stacklevel=2)
             return None
         if not Path(self.damsm_ckpt).is_file():
-            raise FileNotFoundError(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
+            raise MissingFile(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
                                     "`genmodels train-damsm --dataset <cub|oxford102|shapes> --out <path>` "
                                     "(see the README, Text-to-image), or set --model.init_args.damsm_ckpt null")
         damsm = load_damsm(self.damsm_ckpt)
@@ -301,11 +302,13 @@ class TextToImageGAN(LatentGAN):
     # -- fitting checks and the caption bank -------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
+        # getattr: text-image datamodules have a vocabulary; a model may be fit on any datamodule.
         found = getattr(datamodule, "vocab", None) if datamodule is not None else None
         if found is not None and list(found) != self.vocab:
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "
                                  f"({len(found)}); let the CLI link data.vocab, or give the same vocabulary")
+        # getattr: caption records exist on text-image datamodules only (genmodels never imports datamodules).
         if datamodule is not None and callable(getattr(datamodule, "records", None)) and self._bank_size() == 0:
             self.set_caption_bank(_round_robin(datamodule.records("val").captions))
 

@@ -56,13 +56,13 @@ from genmodels.likelihood.common import (
     check_at_least_one,
     check_condition_free,
     check_squeezable,
-    check_temperature,
     dequantize,
     flow_bits_per_dim,
     quantize,
     squeeze,
     unsqueeze,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["Glow", "GlowFlow", "GlowAdamax", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
 
@@ -347,7 +347,7 @@ class GlowFlow(nn.Module):
         """Latents -> ``x``; a ``None`` latent is drawn from its prior at ``temperature``."""
         x = latents[-1]
         if x is None:
-            raise ValueError("the top latent must be given; use sample_top() to draw it")
+            raise InvalidValue("the top latent must be given; use sample_top() to draw it")
         for level in reversed(range(len(self.levels))):
             if level < len(self.split_priors):
                 z = latents[level]
@@ -411,14 +411,14 @@ def _check_epoch_options(train_images: Optional[int], polyak_epochs: Optional[fl
                          polyak_iterations: Optional[int], logscale_factor: float) -> None:
     """Epoch-counted options need N, exclude their iteration-counted twins, and are positive."""
     if train_images is not None and train_images < 1:
-        raise ValueError(f"model option train_images={train_images!r} is invalid: must be >= 1")
+        raise InvalidValue(f"model option train_images={train_images!r} is invalid: must be >= 1")
     for key, value in (("polyak_epochs", polyak_epochs), ("warmup_epochs", warmup_epochs)):
         if value is not None and (value <= 0 or train_images is None):
-            raise ValueError(f"model option {key}={value!r} is invalid: must be > 0 and needs train_images")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be > 0 and needs train_images")
     if polyak_epochs is not None and polyak_iterations is not None:
-        raise ValueError("model options polyak_epochs and polyak_iterations exclude each other: give one")
+        raise InvalidValue("model options polyak_epochs and polyak_iterations exclude each other: give one")
     if logscale_factor <= 0:
-        raise ValueError(f"model option actnorm_logscale_factor={logscale_factor!r} is invalid: must be > 0")
+        raise InvalidValue(f"model option actnorm_logscale_factor={logscale_factor!r} is invalid: must be > 0")
 
 
 class Glow(LikelihoodModel):
@@ -451,7 +451,7 @@ class Glow(LikelihoodModel):
         actnorm_logscale_factor: the factor of every actnorm's stored log-scale (3, the authors').
 
     Example:
-        >>> model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
+        >>> model = Glow(**Glow.tiny())
         >>> model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.7).shape
         torch.Size([2, 1, 8, 8])
     """
@@ -479,11 +479,11 @@ class Glow(LikelihoodModel):
         self.save_hyperparameters()
         check_at_least_one(num_levels=num_levels, steps_per_level=steps_per_level, hidden_channels=hidden_channels)
         if coupling not in ("affine", "additive"):
-            raise ValueError(f"model option coupling={coupling!r} is invalid: must be affine or additive")
+            raise InvalidValue(f"model option coupling={coupling!r} is invalid: must be affine or additive")
         if optimizer not in ("adam", "adamax"):
-            raise ValueError(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
+            raise InvalidValue(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
         if polyak_iterations is not None and polyak_iterations < 1:
-            raise ValueError(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
+            raise InvalidValue(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
         _check_epoch_options(train_images, polyak_epochs, warmup_epochs, polyak_iterations, actnorm_logscale_factor)
         check_squeezable(self.image_shape, num_levels, "Glow", "num_levels")
         self.flow = GlowFlow(self.image_shape, num_levels, steps_per_level, hidden_channels, lu, coupling == "affine")
@@ -568,18 +568,9 @@ class Glow(LikelihoodModel):
         y = dequantize(batch["image"], generator)
         return flow_bits_per_dim(self.log_density(y), self.num_dims)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1]; every latent from ``N(mu, (T sigma)^2)``."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         # The coupling networks run forward while inverting: in eval mode, so sampling before the
         # first training batch can never trigger actnorm's data-dependent init on samples.
         was_training = self.training
@@ -591,3 +582,9 @@ class Glow(LikelihoodModel):
             return quantize(flow.inverse(latents, temperature, generator) + 0.5)
         finally:
             self.train(was_training)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size Glow (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), num_levels=2, steps_per_level=1, hidden_channels=4)

@@ -36,7 +36,7 @@ def run_config(ckpt: Path, config: Optional[str]) -> Path:
         return Path(config)
     candidate = ckpt.resolve().parent.parent / "config.yaml"
     if not candidate.is_file():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"no run config at {candidate} (expected <run>/config.yaml next to <run>/checkpoints/); "
             "pass --config with the experiment YAML that names the datamodule"
         )

@@ -41,6 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from genmodels.errors import InvalidValue
+
 __all__ = [
     "RNNEncoder", "CNNEncoder", "SmallCNN", "InceptionBackbone", "DAMSM", "TEXT_ENCODERS", "register_text_encoder",
     "word_region_similarity", "matching_loss", "damsm_loss", "load_damsm",
@@ -61,7 +63,7 @@ def register_text_encoder(name: str) -> Callable[[type], type]:
 
 def make_text_encoder(name: str, vocab_size: int, embedding_dim: int, dim: int) -> nn.Module:
     if name not in TEXT_ENCODERS:
-        raise ValueError(f"unknown text_encoder {name!r}; registered: {sorted(TEXT_ENCODERS)} (see genmodels.text.damsm)")
+        raise InvalidValue(f"unknown text_encoder {name!r}; registered: {sorted(TEXT_ENCODERS)} (see genmodels.text.damsm)")
     return TEXT_ENCODERS[name](vocab_size=vocab_size, embedding_dim=embedding_dim, dim=dim)
 
 
@@ -83,7 +85,7 @@ class RNNEncoder(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int = 300, dim: int = 256, dropout: float = 0.5) -> None:
         super().__init__()
         if dim % 2:
-            raise ValueError(f"the text feature size must be even (two LSTM directions), got {dim}")
+            raise InvalidValue(f"the text feature size must be even (two LSTM directions), got {dim}")
         self.dim = dim
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -170,7 +172,7 @@ class CNNEncoder(nn.Module):
             self.backbone = InceptionBackbone(backbone_weights)
             self.backbone.requires_grad_(False)  # the paper keeps the ImageNet features fixed
         else:
-            raise ValueError(f"backbone must be 'small' or 'inception_v3', got {backbone!r}")
+            raise InvalidValue(f"backbone must be 'small' or 'inception_v3', got {backbone!r}")
         self.frozen_backbone = backbone == "inception_v3"
         # AttnGAN's pretrain_DAMSM.py calls cnn_model.train(): the frozen Inception's BatchNorm
         # layers normalize with batch statistics and update their running averages in training.
@@ -273,9 +275,9 @@ class DAMSM(pl.LightningModule):
         super().__init__()
         vocab = [str(w) for w in vocab]
         if not 0 < lr_decay <= 1:
-            raise ValueError(f"DAMSM lr_decay={lr_decay!r} is invalid: must be in (0, 1]")
+            raise InvalidValue(f"DAMSM lr_decay={lr_decay!r} is invalid: must be in (0, 1]")
         if backbone_batchnorm not in ("train", "eval"):
-            raise ValueError(f"DAMSM backbone_batchnorm={backbone_batchnorm!r} is invalid: must be train or eval")
+            raise InvalidValue(f"DAMSM backbone_batchnorm={backbone_batchnorm!r} is invalid: must be train or eval")
         self.save_hyperparameters({"vocab": vocab, "dim": dim, "embedding_dim": embedding_dim, "text_encoder": text_encoder,
                                    "backbone": backbone, "backbone_weights": backbone_weights, "width": width,
                                    "gammas": list(gammas), "lr": lr, "rnn_grad_clip": rnn_grad_clip,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genmodels.protocols import TextConditional
+from genmodels.errors import InvalidValue
 
 __all__ = ["r_precision", "r_precision_scores", "r_precision_other_classes", "fold_statistics", "shape_colour_accuracy", "image_colours"]
 
@@ -53,7 +54,7 @@ def r_precision_scores(image_features: Tensor, sentence_features: Tensor, captio
     pool = torch.tensor(sorted(distinct.values()))  # one index per distinct caption
     k = min(mismatched, len(pool) - 1)
     if k < 1:
-        raise ValueError("R-precision needs at least two distinct captions")
+        raise InvalidValue("R-precision needs at least two distinct captions")
     similarity = F.cosine_similarity(image_features[:, None, :], sentence_features[None, :, :], dim=2)  # (N, N)
     hits = torch.zeros(n, dtype=torch.bool)
     for i in range(n):
@@ -79,7 +80,7 @@ def r_precision_other_classes(image_features: Tensor, sentence_features: Tensor,
     for i in range(image_features.shape[0]):
         others = (pool_classes != classes[i]).nonzero().flatten()
         if len(others) == 0:
-            raise ValueError("R-precision with other-class captions needs captions of at least two classes")
+            raise InvalidValue("R-precision with other-class captions needs captions of at least two classes")
         chosen = others[torch.randint(len(others), (mismatched,), generator=generator)]
         candidates = torch.cat([sentence_features[i : i + 1], pool_features[chosen]])
         scores = F.cosine_similarity(image_features[i : i + 1], candidates, dim=1, eps=1e-8)
@@ -92,7 +93,7 @@ def fold_statistics(hits: Tensor, folds: int = 10, generator: Optional[torch.Gen
     shuffled hits (DM-GAN: 10 folds of 3,000 of 30,000)."""
     size = len(hits) // folds
     if size < 1:
-        raise ValueError(f"{len(hits)} images cannot make {folds} folds")
+        raise InvalidValue(f"{len(hits)} images cannot make {folds} folds")
     shuffled = hits[torch.randperm(len(hits), generator=generator)].float()
     rates = shuffled[: size * folds].view(folds, size).mean(1)
     return float(rates.mean()), float(rates.std(unbiased=False))
@@ -166,13 +167,16 @@ def image_colours(images: Tensor, palette: dict[str, tuple[int, int, int]], thre
 
 
 @torch.no_grad()
-def shape_colour_accuracy(model: Any, samples_per_colour: int = 25, seed: int = 0, shape: str = "circle") -> float:
-    """Share of images drawn for "a <colour> <shape>" whose colour is <colour>, over the 4 colours (chance 0.25)."""
-    from datamodules.text_image import SHAPE_COLOURS
+def shape_colour_accuracy(model: Any, palette: dict[str, tuple[int, int, int]], samples_per_colour: int = 25,
+                          seed: int = 0, shape: str = "circle") -> float:
+    """Share of images drawn for "a <colour> <shape>" whose colour is <colour>, over the palette's colours.
 
+    ``palette`` is the data's colour names and RGB values (``datamodules.text_image.SHAPE_COLOURS``:
+    4 colours, chance 0.25).
+    """
     hits = 0
-    for k, colour in enumerate(SHAPE_COLOURS):
+    for k, colour in enumerate(palette):
         generator = torch.Generator(model.device).manual_seed(seed + k)
         images = model.sample(samples_per_colour, condition=f"a {colour} {shape}", generator=generator)
-        hits += sum(c == colour for c in image_colours(images.cpu(), SHAPE_COLOURS))
-    return hits / (samples_per_colour * len(SHAPE_COLOURS))
+        hits += sum(c == colour for c in image_colours(images.cpu(), palette))
+    return hits / (samples_per_colour * len(palette))

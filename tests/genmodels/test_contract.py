@@ -1,4 +1,4 @@
-"""The contract every exported model keeps, checked on a tiny instance of each (contract_configs.TINY).
+"""The contract every exported model keeps, checked on a tiny instance of each (``Model.tiny()``).
 
 For each model class in ``genmodels.__all__``: ``sample`` gives (n, C, H, W) in [-1, 1]; the same
 generator seed gives the same images and the global RNG is left alone; a condition the model
@@ -21,7 +21,7 @@ from genmodels import protocols
 from genmodels.apps.export import export_weights, load_generative_model
 from genmodels.base import GenerativeModel
 from genmodels.checkpoints import load_model
-from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition
+from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition, tiny_args
 
 PROTOCOLS = [getattr(protocols, name) for name in protocols.__all__ if inspect.isclass(getattr(protocols, name))]
 # Variants (a TINY entry with "class": another configuration of an exported class) are checked too.
@@ -45,11 +45,16 @@ def test_every_exported_model_has_a_tiny_config():
     assert not missing, f"add a tiny config to tests/genmodels/contract_configs.py for {missing}"
     assert all(inspect.isclass(model_class(n)) and issubclass(model_class(n), GenerativeModel) for n in MODELS)
     assert not set(TINY) - set(MODELS), "configs for models genmodels no longer exports"
+    # The test-size arguments live on each model (its last member); the base class has none.
+    undefined = [name for name in MODELS if model_class(name).tiny.__func__ is GenerativeModel.tiny.__func__]
+    assert undefined == [], f"define tiny() on {undefined}"
+    with pytest.raises(NotImplementedError, match="defines no tiny"):
+        GenerativeModel.tiny()
 
 
 def build(name: str) -> GenerativeModel:
     torch.manual_seed(0)
-    return model_class(name)(**TINY[name]["args"]).eval()
+    return model_class(name)(**tiny_args(name)).eval()
 
 
 def draw(model: GenerativeModel, seed: int, n: int = 2, condition=None) -> torch.Tensor:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from datamodules import DigitsDataModule
 from genmodels.apps.anomaly import detection_metrics, parse_classes, run_anomaly
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, TINY
 from tests.genmodels.autoencoders.helpers import tiny_ae, tiny_vae, train
 

@@ -8,7 +8,7 @@ import torch
 from genmodels.apps import serve
 from genmodels.apps.export import load_generative_model
 from genmodels.checkpoints import CheckpointError
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.apps.model_files import malicious_checkpoint, tiny_dcgan
 
 

@@ -21,7 +21,7 @@ from genmodels.apps.style import (
     within_percentiles,
     z_interpolation_frames,
 )
-from genmodels.cli import main
+from genmodels.commands import main
 
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels import AttnGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.gans.attngan import WordAttention, _NextStage
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 

@@ -12,9 +12,9 @@ import warnings
 import pytest
 import pytorch_lightning as pl
 
-from datamodules.text_image import TextImageDataModule
+from datamodules.text_image import SHAPE_COLOURS, TextImageDataModule
 from genmodels import AttnGAN, StackGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.text.damsm import load_damsm
 from genmodels.text.metrics import r_precision, shape_colour_accuracy
 from tests.genmodels.gans.text_helpers import fit, one_thread  # noqa: F401 (autouse fixture)
@@ -39,7 +39,7 @@ def test_stackgan_images_follow_the_caption_colour(tmp_path):
                          df_dim=8, text_dim=32, word_embedding_dim=16, lr_g=5e-4, lr_d=5e-4, weight_init="pytorch")
         fit(model, dm, 1000, tmp_path)
     model.eval()
-    accuracy = shape_colour_accuracy(model, samples_per_colour=50)
+    accuracy = shape_colour_accuracy(model, SHAPE_COLOURS, samples_per_colour=50)
     # Measured 0.555 when conditioning augmentation was a plain linear layer with the KL summed over
     # dimensions and D saw the compressed text; 0.320 with the StackGAN-Pytorch code's choices (CA
     # through a ReLU, so sigma >= 1; KL mean x 2; D conditioned on G's CA mean mu). 200 samples at
@@ -66,5 +66,5 @@ def test_attngan_images_follow_the_caption_colour(tmp_path):
         model = AttnGAN((3, 32, 32), dm.vocab, damsm_ckpt=str(damsm), latent_dim=16, condition_dim=16, ngf=8, df_dim=8,
                         text_dim=32, word_embedding_dim=16, lr_g=5e-4, lr_d=5e-4)
         fit(model, dm, 200, tmp_path)
-    accuracy = shape_colour_accuracy(model.eval(), samples_per_colour=50)
+    accuracy = shape_colour_accuracy(model.eval(), SHAPE_COLOURS, samples_per_colour=50)
     assert accuracy >= 0.6, f"colour-match accuracy {accuracy:.3f} (chance 0.25)"

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import invoke
 from genmodels.metrics.extractors import file_sha256
 from genmodels.metrics.inception import INCEPTION_FILENAME, INCEPTION_URL

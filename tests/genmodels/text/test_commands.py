@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genmodels import StackGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import invoke
 from genmodels.text.damsm import load_damsm
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
