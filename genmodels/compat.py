@@ -27,6 +27,7 @@ __all__ = [
     "register_load_state_dict_pre_hook",
     "BATCH_NORM",
     "lpips_network",
+    "spectral_norm_vectors",
     "numpy_pickle_globals",
     "save_model_checkpoint_now",
     "LIGHTNING_CLI_HOOKS",
@@ -103,6 +104,13 @@ def register_load_state_dict_pre_hook(module: torch.nn.Module, hook: Callable[..
     has a public ``register_load_state_dict_pre_hook`` with another signature (module first); the
     private one takes this signature on every supported version."""
     module._register_load_state_dict_pre_hook(hook)
+
+
+def spectral_norm_vectors(parametrization: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The power-iteration vectors (u, v) of a `torch.nn.utils.parametrizations.spectral_norm`
+    parametrization: torch keeps them as the private buffers ``_u``, ``_v`` and offers no setter
+    (the BigGAN importer writes the official run's u into them)."""
+    return parametrization._u, parametrization._v
 
 
 def lpips_network(net: str = "vgg") -> torch.nn.Module:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.compat import spectral_norm_vectors
 from genmodels.weights import WeightsError
 
 __all__ = ["convert", "read_state_dict"]
@@ -138,8 +139,9 @@ def load_layer(layer: nn.Module, state: dict[str, Tensor], prefix: str, source: 
         sn = parametrizations.weight[0]
         v1 = F.normalize(w.t() @ u0, dim=0, eps=sn.eps)
         scale = (w @ v1).norm() / (w.t() @ u0).norm().clamp_min(sn.eps)
-        _set(sn._u, u0, prefix + "u0", source)
-        _set(sn._v, v1 * scale, prefix + "u0", source)
+        u, v = spectral_norm_vectors(sn)
+        _set(u, u0, prefix + "u0", source)
+        _set(v, v1 * scale, prefix + "u0", source)
     else:
         _set(layer.weight, weight, prefix + "weight", source)
     if getattr(layer, "bias", None) is not None and isinstance(layer.bias, Tensor):

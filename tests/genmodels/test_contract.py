@@ -23,7 +23,12 @@ from genmodels.base import GenerativeModel
 from genmodels.checkpoints import load_model
 from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition, tiny_args
 
-PROTOCOLS = [getattr(protocols, name) for name in protocols.__all__ if inspect.isclass(getattr(protocols, name))]
+# ImageSplits, LabelledData and NamedData describe what a datamodule offers, not what a model does.
+DATA_PROTOCOLS = {protocols.ImageSplits, protocols.LabelledData, protocols.NamedData}
+PROTOCOLS = [
+    getattr(protocols, name) for name in protocols.__all__
+    if inspect.isclass(getattr(protocols, name)) and getattr(protocols, name) not in DATA_PROTOCOLS
+]
 # Variants (a TINY entry with "class": another configuration of an exported class) are checked too.
 MODELS = [name for name in genmodels.__all__ if name not in NOT_MODELS] + [name for name in TINY if "class" in TINY[name]]
 
