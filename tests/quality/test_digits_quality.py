@@ -57,7 +57,7 @@ FLOORS: dict[str, Floor] = {
     "biggan": Floor(150, INF, 0, overrides={"channels": 16, "shared_dim": 16}),
     "cgan": Floor(200, INF, 0),
     "dcgan": Floor(200, INF, 0),
-    "gan": Floor(500, INF, 0),
+    "gan": Floor(1000, INF, 0),
     "glow": Floor(100, INF, 0, INF),
     "independent_pixels": Floor(100, INF, 0, INF),
     "pixelcnn": Floor(100, INF, 0, INF, data={"image_size": 16}),
