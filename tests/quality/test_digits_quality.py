@@ -10,10 +10,10 @@ and judges them with a LeNet-5 trained once per session on the digits:
 - the classes receiving at least 1 % of the samples;
 - bits/dim on the hold-out for the likelihood models.
 
-Thresholds come from 3 seeds (0, 1, 2) of the fixed configs with a margin (the worst seed x 1.5
-for FID, one class fewer than the worst seed), recorded next to each case; ProGAN's also sits
-below what HEAD's config scored before the fix (an EMA of 0.999 per update without a ramp: 45 %
-initial weights after 800 updates). Run them with ``pytest tests/quality -m slow``.
+Thresholds come from the seeds measured (recorded next to each case) with a margin; ProGAN's sits
+between what HEAD's config scored before the fix (an EMA of 0.999 per update without a ramp: 45 %
+of the average is the initial weights after 800 updates; its samples are noise) and the fixed
+config. Run them with ``pytest tests/quality -m slow``.
 """
 
 from __future__ import annotations
@@ -50,23 +50,30 @@ class Floor(NamedTuple):
     data: Optional[dict[str, Any]] = None  # data init_args (image size only)
 
 
-INF = math.inf
-# family -> floor; the comment gives the 3 seeds' (fid_lenet, classes[, bits/dim]) it was set from.
+# family -> floor. Each comment gives the (fid_lenet, classes[, bits/dim]) of the seeds it was set
+# from, measured with scripts/quality_digits.py's judge (seed 0 of the LeNet, 5 epochs).
 FLOORS: dict[str, Floor] = {
-    "ae": Floor(200, INF, 0),
-    "biggan": Floor(150, INF, 0, overrides={"channels": 16, "shared_dim": 16}),
-    "cgan": Floor(200, INF, 0),
-    "dcgan": Floor(200, INF, 0),
-    "gan": Floor(1000, INF, 0),
-    "glow": Floor(100, INF, 0, INF),
-    "independent_pixels": Floor(100, INF, 0, INF),
-    "pixelcnn": Floor(100, INF, 0, INF, data={"image_size": 16}),
-    "progan": Floor(500, INF, 0),
-    "realnvp": Floor(100, INF, 0, INF, data={"image_size": 16}),
-    "stylegan": Floor(400, INF, 0),
-    "stylegan2": Floor(200, INF, 0, overrides={"channel_base": 256, "channel_max": 32}),
-    "vae": Floor(200, INF, 0),
-    "wgan_gp": Floor(300, INF, 0),
+    # The regression of issue #30. HEAD's config (EMA 0.999 per update, no ramp) at 800: noise,
+    # 143.9 with 10 classes; the EMA scaled to the run (half-life 1k images): 72.1, 10 classes.
+    "progan": Floor(800, 100.0, 9),
+    "ae": Floor(200, 70.0, 9),  # seed 0: 43.7, 10
+    "vae": Floor(200, 200.0, 9),  # seed 0: 137.1, 10
+    "independent_pixels": Floor(100, 600.0, 2, 5.6),  # seed 0: 405.2, 4, 5.481 bits/dim (its samples are noise)
+}
+
+# Families whose digits config has no floor yet, and why (a floor without a measurement behind it
+# would be a check that cannot fail).
+PENDING: dict[str, str] = {
+    "biggan": "not measured yet on the shared 2-core machine",
+    "cgan": "not measured yet on the shared 2-core machine",
+    "dcgan": "not measured yet on the shared 2-core machine",
+    "gan": "500 iterations collapse to 3 classes (741); a useful budget is over 1,000 iterations",
+    "glow": "not measured yet on the shared 2-core machine",
+    "pixelcnn": "not measured yet on the shared 2-core machine",
+    "realnvp": "not measured yet on the shared 2-core machine",
+    "stylegan": "not measured yet on the shared 2-core machine",
+    "stylegan2": "not measured yet on the shared 2-core machine",
+    "wgan_gp": "300 iterations (60 G steps) are still blobs (1061, 6 classes); tests/genmodels/gans/test_wgan_gp.py covers 1,000",
 }
 
 
@@ -76,8 +83,8 @@ def judge() -> Any:
     return quality.Judge.train()
 
 
-def test_every_digits_config_has_a_floor():
-    assert sorted(FLOORS) == quality.families()
+def test_every_digits_config_has_a_floor_or_a_reason():
+    assert sorted([*FLOORS, *PENDING]) == quality.families() and not set(FLOORS) & set(PENDING)
 
 
 @pytest.mark.slow
