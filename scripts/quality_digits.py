@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
