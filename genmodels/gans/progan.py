@@ -207,19 +207,26 @@ class ProGANGenerator(nn.Module):
 
 
 class _DBlock(nn.Module):
-    """D's block at resolution r: two 3x3 convs with leaky ReLU, then 2x average pooling.
+    """D's block at resolution r: 3x3 conv, leaky ReLU, 3x3 conv with 2x average pooling, leaky ReLU.
 
-    With ``blur_taps`` (StyleGAN's D, official ``D_basic``: [1, 2, 1]) a low-pass filter runs
-    between the two convolutions, before the downsampling one.
+    The second conv and the pooling act as one strided conv whose output gets the bias and the
+    activation, as in the official ``Conv1_down`` layers (ProGAN ``D_paper`` with its default
+    ``fused_scale=True``, StyleGAN ``D_basic``). ``activate_after_downscale=False`` pools the
+    activated output instead (ProGAN's ``fused_scale=False`` variant). With ``blur_taps``
+    (StyleGAN's D: [1, 2, 1]) a low-pass filter runs before the downsampling conv.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, blur_taps: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, blur_taps: Optional[Sequence[float]] = None, activate_after_downscale: bool = True
+    ) -> None:
         super().__init__()
         self.conv0, self.conv1 = EqualizedConv2d(in_channels, in_channels, 3), EqualizedConv2d(in_channels, out_channels, 3)
         self.blur = Blur(blur_taps) if blur_taps else nn.Identity()
+        self.activate_after_downscale = activate_after_downscale
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(_lrelu(self.conv1(self.blur(_lrelu(self.conv0(x))))), 2)
+        x = self.conv1(self.blur(_lrelu(self.conv0(x))))
+        return _lrelu(F.avg_pool2d(x, 2)) if self.activate_after_downscale else F.avg_pool2d(_lrelu(x), 2)
 
 
 class Blur(nn.Module):
@@ -255,14 +262,14 @@ class ProGANDiscriminator(nn.Module):
 
     def __init__(
         self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 16384, channel_max: int = 512, mbstd_group_size: int = 4,
-        blur_taps: Optional[Sequence[float]] = None,
+        blur_taps: Optional[Sequence[float]] = None, activate_after_downscale: bool = True,
     ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
         self.from_rgb = nn.ModuleList(EqualizedConv2d(image_channels, c, 1) for c in ch)
         self.blocks = nn.ModuleList([nn.Identity()])  # level 0 has no block before the head
-        self.blocks.extend(_DBlock(ch[k], ch[k - 1], blur_taps) for k in range(1, levels))
+        self.blocks.extend(_DBlock(ch[k], ch[k - 1], blur_taps, activate_after_downscale) for k in range(1, levels))
         self.head = DiscriminatorHead(ch[0], mbstd_group_size)
 
     def forward(self, x: Tensor, level: int, alpha: float = 1.0) -> Tensor:
