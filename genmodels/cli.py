@@ -50,6 +50,10 @@ from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, Sto
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
+import genmodels
+
+# jsonargparse lists (and resolves short names of) GenerativeModel subclasses among those imported.
+genmodels.import_all()
 
 __all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
@@ -454,15 +458,10 @@ def _new_run_id() -> str:
 
 
 def main(args: Any = None) -> None:
-    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
+    """The ``genmodels`` command (`genmodels.commands.main`, kept here for existing callers)."""
+    from genmodels.commands import main as run_command
 
-    Every command, fit/validate/test included, is dispatched by `genmodels.commands.invoke`
-    (one parser, one error path: a user error prints ``genmodels: error: ...`` and exits 2).
-    """
-    from genmodels.commands import invoke
-
-    invoke(sys.argv[1:] if args is None else list(args))
-
+    run_command(args)
 
 if __name__ == "__main__":
     main()

@@ -18,10 +18,10 @@ import sys
 from types import ModuleType
 from typing import Any, NoReturn, Optional, Sequence
 
-from genmodels.commands.common import CommandParser, UsageError, check_required
+from genmodels.commands.common import CommandParser, UsageError, check_required, resolve_device
 from genmodels.errors import UserError
 
-__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "USER_ERRORS"]
+__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "main", "version", "USER_ERRORS"]
 
 #: The command modules (under genmodels.commands), in the order ``genmodels --help`` lists them.
 COMMANDS: list[str] = [
@@ -65,6 +65,19 @@ DESCRIPTION = (
 )
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own constant when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("genmodels")
+    except PackageNotFoundError:
+        import genmodels
+
+        return genmodels.__version__
+
+
 def command_modules() -> list[ModuleType]:
     return [importlib.import_module(f"genmodels.commands.{name}") for name in COMMANDS]
 
@@ -83,6 +96,7 @@ def _module_named(word: str) -> Optional[ModuleType]:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``genmodels`` parser: every registered command with its options."""
     parser = CommandParser(prog="genmodels", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"genmodels {version()}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True,
                                        parser_class=CommandParser)
     for module in command_modules():
@@ -118,6 +132,16 @@ def invoke(argv: Sequence[str]) -> Any:
             raise UsageError("genmodels", "choose a command")
         args = parser.parse_args(argv)
         check_required(args, f"genmodels {args.command}")
+        resolve_device(args)
         return args._run(args)
     except USER_ERRORS as err:
         fail(err)
+
+
+def main(args: Optional[Sequence[str]] = None) -> None:
+    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
+
+    Only this package's parsers are imported before a command runs: ``genmodels --help`` and
+    ``genmodels CMD --help`` print without importing torch or Lightning (scripts/bench_startup.py).
+    """
+    invoke(sys.argv[1:] if args is None else list(args))

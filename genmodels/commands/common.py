@@ -41,6 +41,7 @@ __all__ = [
     "positive_float",
     "seed",
     "default_device",
+    "resolve_device",
     "load_checkpoint_model",
     "check_output",
     "check_output_dir",
@@ -157,6 +158,12 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def resolve_device(args: argparse.Namespace) -> None:
+    """Turn ``--device auto`` into the device it means on this machine."""
+    if getattr(args, "device", None) == "auto":
+        args.device = default_device()
+
+
 def add_ckpt(
     parser: argparse.ArgumentParser, help: str = "training checkpoint or `genmodels export` weights file", aliases: Sequence[str] = ()
 ) -> None:
@@ -179,8 +186,10 @@ def add_seed(parser: argparse.ArgumentParser, help: str = "random seed (the same
 
 
 def add_device(parser: argparse.ArgumentParser, default: Optional[str] = None) -> None:
-    option(parser, "--device", default=default or default_device(),
-           help="torch device: cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)" if default is None
+    # "auto" is resolved after parsing (`resolve_device`): asking torch here would make every
+    # `--help` import it.
+    option(parser, "--device", default=default or "auto",
+           help="torch device: auto, cpu, cuda, cuda:1, ... (default auto: cuda when available, else cpu)" if default is None
            else f"torch device: cpu, cuda, cuda:1, ... (default {default})")
 
 
