@@ -171,6 +171,9 @@ class GenModelsCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):  # rows without an iteration (validate, test) get the model's
+                logger.iteration_of = lambda model=self.model: int(getattr(model, "iteration", 0))
         if self._resume is not None and self.subcommand == "fit":
             changes = self._resume.check_against(self.model)
             if changes:
