@@ -51,6 +51,7 @@ from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, Keep
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
 import genmodels
+from genmodels.console import quiet_third_party_noise
 
 # jsonargparse lists (and resolves short names of) GenerativeModel subclasses among those imported.
 genmodels.import_all()
@@ -92,6 +93,7 @@ class GenModelsCLI(LightningCLI):
     _resume: Optional["_ResumeRecord"] = None  # what --ckpt_path recorded, for the resume check
 
     def __init__(self, args: Any = None, run: bool = True, **kwargs: Any) -> None:
+        quiet_third_party_noise()
         trainer_defaults = {
             "logger": {"class_path": "genmodels.loggers.WandbLogger", "init_args": {}},
             "log_every_n_steps": 50,

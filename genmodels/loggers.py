@@ -24,7 +24,9 @@ from urllib.parse import urlparse
 
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 
-__all__ = ["WandbLogger", "has_wandb_credentials", "offline_segments"]
+from genmodels.runs import offline_segments
+
+__all__ = ["WandbLogger", "has_wandb_credentials"]
 
 
 def has_wandb_credentials() -> bool:
@@ -119,15 +121,6 @@ class WandbLogger(_LightningWandbLogger):
         count = f"its {len(segments)} launches" if len(segments) > 1 else "it"
         return (f"W&B ran offline (no credentials). Upload {count} with:  genmodels sync {run_dir}   "
                 f"(or: wandb sync {' '.join(str(p) for p in segments)})")
-
-
-def offline_segments(save_dir: Any, run_id: Optional[str] = None) -> list[Path]:
-    """The offline segments (one per launch) under ``<save_dir>/wandb``, oldest first; only ``run_id``'s if given."""
-    found = [p for p in Path(save_dir, "wandb").glob("offline-run-*") if p.is_dir()]
-    if run_id is not None:
-        found = [p for p in found if p.name.endswith(f"-{run_id}")]
-    # offline-run-YYYYMMDD_HHMMSS-<id>: the name sorts by launch time.
-    return sorted(found, key=lambda p: p.name)
 
 
 def _last_step(segments: list[Path]) -> Optional[int]:

@@ -49,6 +49,7 @@ COMMANDS: list[str] = [
     "r_precision",
     "serve",
     "compare",
+    "sync",
     "sweep",
 ]
 

@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import pytest
 
 from genmodels.cli import main
-from genmodels.loggers import offline_segments
+from genmodels.runs import offline_segments
 from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, fit, load
 from tests.wandb_records import read_records, run_ids, wait_until_closed
 
@@ -87,3 +87,7 @@ def test_interrupted_resumed_and_tested_run_is_one_wandb_run_on_the_iteration_ax
     globs = [r.metric for r in read_records(next(segments[-1].glob("run-*.wandb"))) if r.WhichOneof("record_type") == "metric"]
     star = [m for m in globs if m.glob_name == "*"]
     assert star and star[-1].step_metric == "iteration"
+
+    # `genmodels sync RUN_DIR` uploads the three segments, oldest first.
+    commands = main(["sync", str(run), "--dry-run"])
+    assert [command[1:] for command in commands] == [["sync", str(s)] for s in segments]
