@@ -28,6 +28,7 @@ A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; C
 from __future__ import annotations
 
 import importlib
+import os
 from argparse import ArgumentError
 import secrets
 import string
@@ -394,9 +395,14 @@ class _ResumeRecord:
 
 
 def _run_directory(config: Any) -> Path:
-    """``--trainer.default_root_dir``, defaulting to ``runs/<experiment>`` (stable across requeues)."""
+    """``--trainer.default_root_dir``, defaulting to ``runs/<experiment>`` (stable across requeues).
+
+    Under ``wandb agent`` (a W&B sweep), each run defaults to ``runs/sweeps/<sweep id>/<run id>``.
+    """
     if not config.trainer.get("default_root_dir"):
-        config.trainer.default_root_dir = str(Path("runs") / _experiment_name(config))
+        agent = _sweep_agent_run()
+        config.trainer.default_root_dir = str(
+            Path("runs/sweeps", *agent) if agent else Path("runs") / _experiment_name(config))
     return Path(config.trainer.default_root_dir)
 
 
@@ -442,11 +448,25 @@ def _is_wandb_config(logger_cfg: Any) -> bool:
     return bool(class_path) and class_path.rsplit(".", 1)[-1] == "WandbLogger"
 
 
+def _sweep_agent_run() -> Optional[tuple[str, str]]:
+    """``(sweep id, run id)`` when ``wandb agent`` launched this process, else None."""
+    sweep, run = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
+    return (sweep, run) if sweep and run else None
+
+
 def _run_id(run_dir: Path, reuse: bool) -> str:
-    """The W&B run id stored in the run directory; a fresh run on rank 0 writes a new one."""
+    """The W&B run id stored in the run directory; a fresh run on rank 0 writes a new one.
+
+    Under ``wandb agent`` the run id is the agent's (the sweep records its result under it).
+    """
     id_file = run_dir / RUN_ID_FILE
     if reuse and id_file.is_file():
         return id_file.read_text().strip()
+    agent = _sweep_agent_run()
+    if agent is not None and rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(agent[1] + "\n")
+        return agent[1]
     if rank_zero_only.rank != 0:
         # Only rank 0 logs; other ranks never create a run, so any id will do.
         return id_file.read_text().strip() if id_file.is_file() else _new_run_id()
