@@ -39,6 +39,7 @@ from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
@@ -47,7 +48,7 @@ from genmodels.base import CheckpointMismatchError, GenerativeModel, check_check
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.compat import wandb_run_started
 from genmodels.errors import UserError
-from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
+from genmodels.callbacks import IterationCheckpoint, IterationProgressBar, Preemption, SampleGrid, StopAtIteration
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.loggers import WandbLogger
@@ -242,6 +243,11 @@ class GenModelsCLI(LightningCLI):
         max_iterations = self.config_init[self.subcommand].get("max_iterations") if self.subcommand else None
         if max_iterations is not None:
             callbacks = [*callbacks, StopAtIteration(max_iterations)]
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        if self.subcommand == "fit" and config.get("enable_progress_bar") is not False and not any(
+                isinstance(c, ProgressBar) for c in [*callbacks, *configured]):
+            callbacks = [*callbacks, IterationProgressBar()]  # counts iterations toward max_iterations, not epochs
         self.preemption = Preemption()
         self.batch_keys = BatchKeys()
         return super()._instantiate_trainer(config, [*callbacks, NonFiniteGuard(), self.batch_keys, self.preemption])
