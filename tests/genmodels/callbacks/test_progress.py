@@ -25,7 +25,7 @@ def test_bar_counts_iterations_to_the_budget_and_resumes_mid_epoch(tmp_path, cap
     first = capsys.readouterr().out
     assert "Epoch " not in first  # Lightning's per-epoch bar is replaced
     bar = _last_bar(first)
-    assert re.search(r"\| 4/4 \[", bar) and "it/s" in bar or "s/it" in bar, bar
+    assert re.search(r"\| 4/4 \[", bar) and ("it/s" in bar or "s/it" in bar), bar
     assert "loss_d=" in bar and "loss_g=" in bar, bar
 
     fit("dcgan/digits.yaml", run, *ARGS, "--max_iterations", "9", "--ckpt_path", "last")
