@@ -275,15 +275,34 @@ class GenModelsCLI(LightningCLI):
         self._exit_code = 0
         try:
             super()._run_subcommand(subcommand)
+        except BaseException:
+            self._forget_unstarted_run()
+            raise
         finally:
             self._finish_run()
         if self._exit_code:
             raise SystemExit(self._exit_code)
 
     @rank_zero_only
+    def _forget_unstarted_run(self) -> None:
+        """A fresh run that failed before its first checkpoint leaves no run id behind (nothing to resume)."""
+        if self.subcommand != "fit" or self._resume is not None:
+            return
+        config = self.config[self.subcommand]
+        run_dir = _run_directory(config)
+        if any(_checkpoint_directory(config, run_dir).glob("*.ckpt")) or (run_dir / "wandb").exists():
+            return
+        (run_dir / RUN_ID_FILE).unlink(missing_ok=True)
+        try:
+            run_dir.rmdir()  # only when empty: the directory was made for this run
+        except OSError:
+            pass
+
+    @rank_zero_only
     def _finish_run(self) -> None:
         """Close the W&B run (so a later run in this process starts its own) and say where it is."""
-        print(f"run directory: {self.trainer.default_root_dir}")
+        if Path(self.trainer.default_root_dir).is_dir():  # not when a failed fresh run was cleared away
+            print(f"run directory: {self.trainer.default_root_dir}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and wandb_run_started(logger):
                 hint = logger.sync_hint()
