@@ -218,13 +218,18 @@ def load_checkpoint_model(path: Any, device: Any = "cpu", flag: str = "--ckpt") 
     The one loader of every command (weights-only, genmodels classes only); a missing file is a
     `UserError` naming the flag.
     """
-    from genmodels.apps.export import load_generative_model
+    from genmodels.apps.export import is_exported_program, load_generative_model
 
     if not Path(path).exists():
         raise UserError(f"checkpoint not found: {path} ({flag}); pass a training checkpoint (runs/<name>/checkpoints/last.ckpt) "
                         "or a `genmodels export` file")
     if Path(path).is_dir():
         raise UserError(f"{flag} {path} is a directory; pass a checkpoint file (e.g. {Path(path) / 'checkpoints' / 'last.ckpt'})")
+    if is_exported_program(path):
+        raise UserError(
+            f"{path} is a `genmodels export --format program` file: a torch.export program (z -> images) for use "
+            "outside genmodels (torch.export.load(path).module()(z), or AOTInductor); this command reads a training "
+            f"checkpoint or a `genmodels export --format weights` file: pass one of those to {flag}")
     return load_generative_model(path, device)
 
 
