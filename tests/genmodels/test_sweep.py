@@ -1,5 +1,6 @@
 """`genmodels sweep`: W&B sweep files expanded and run locally or as a SLURM array."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,11 @@ def test_a_wandb_agent_run_gets_its_own_directory_and_the_agents_run_id(tmp_path
     run = tmp_path / "runs/sweeps/swp12345/agentrun1"
     assert (run / "checkpoints/last.ckpt").is_file()
     assert (run / "wandb_run_id").read_text().strip() == "agentrun1"
-    (log,) = run.glob("wandb/offline-run-*/run-*.wandb")
+    segments = list(run.glob("wandb/offline-run-*"))
+    assert [s.name.rsplit("-", 1)[-1] for s in segments] == ["agentrun1"]
+    log = segments[0] / "run-agentrun1.wandb"
+    deadline = time.monotonic() + 60  # wandb's service may still be writing it under load
+    while not log.is_file() and time.monotonic() < deadline:
+        time.sleep(0.5)
     wait_until_closed(log)
     assert run_ids(log) == {"agentrun1"}
