@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN
 
 DOWNLOAD = "--data.init_args.download true"

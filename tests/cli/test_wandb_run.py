@@ -10,7 +10,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.runs import offline_segments
 from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, fit, load
 from tests.wandb_records import read_records, run_ids, wait_until_closed
