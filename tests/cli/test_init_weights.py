@@ -10,9 +10,9 @@ import yaml
 
 from genmodels import StyleGAN2
 from genmodels.apps.export import export_weights
-from tests.cli.common import fit, load
+from tests.cli.common import fit, load, tiny_args
 
-TINY_STYLEGAN2 = [str(a) for a in yaml.safe_load((Path(__file__).parent / "tiny" / "stylegan2.yaml").read_text())]
+TINY_STYLEGAN2 = tiny_args("stylegan2/digits.yaml")
 ARGS = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--checkpoint.every_n_iterations", "100",
         "--sample_grid.every_n_iterations", "100", "--trainer.check_val_every_n_epoch", "1000", *TINY_STYLEGAN2]
 

@@ -11,11 +11,10 @@ from genmodels import StyleGAN, StyleGAN2
 from genmodels.apps.generation import generate, interpolation_frames
 from genmodels.apps.latent import latent_space
 from genmodels.callbacks import StopAtIteration
-from tests.cli.common import fit, load
+from tests.cli.common import fit, load, tiny_args
 from genmodels.gans.stylegan import StyleGAN2Synthesis, StyleGANSynthesis
 from tests.genmodels.helpers import loader
 
-TINY_CLI_ARGS = Path(__file__).parents[2] / "cli" / "tiny" / "stylegan.yaml"
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
 SMALL = dict(TINY, image_shape=(1, 8, 8))
 
@@ -128,7 +127,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, config):
     """w_avg, the path-length EMA, the growth phase and the mixing RNG all resume exactly."""
     args = ["--trainer.logger", "false", "--data.init_args.batch_size", "8", "--checkpoint.every_n_iterations", "100",
             "--sample_grid.every_n_iterations", "100", "--trainer.check_val_every_n_epoch", "1000",
-            *[str(a) for a in yaml.safe_load(TINY_CLI_ARGS.read_text())]]
+            *tiny_args(config)]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     fit(config, straight, "--max_iterations", "4", *args)
     fit(config, resumed, "--max_iterations", "2", *args)
