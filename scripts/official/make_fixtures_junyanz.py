@@ -3,6 +3,8 @@
     python scripts/official/make_fixtures_junyanz.py --checkout /tmp/pytorch-CycleGAN-and-pix2pix \
         --out tests/fixtures/official
 
+(``make_fixtures.py --checkout junyanz=PATH`` runs it with ``--out ROOT/junyanz``; that is read as ROOT.)
+
 Imports the checkout's ``models/networks.py`` and builds small networks with its ``define_G`` /
 ``define_D`` (ngf 2 to 4, ndf 4, init 'normal'), perturbs every parameter and buffer, and saves their
 CPU state dicts as ``BaseModel.save_networks`` does (``latest_net_<name>.pth``):
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--checkout", type=pathlib.Path, required=True, help="a checkout of junyanz/pytorch-CycleGAN-and-pix2pix")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="tests/fixtures/official (cyclegan/ and pix2pix/ are made in it)")
     args = parser.parse_args()
+    if args.out.name == "junyanz":  # scripts/official/make_fixtures.py passes ROOT/junyanz; the formats are cyclegan, pix2pix
+        args.out = args.out.parent
     sys.path.insert(0, str(args.checkout.resolve()))
     from models import networks  # the checkout's
 

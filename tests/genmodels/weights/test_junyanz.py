@@ -167,7 +167,7 @@ def test_import_weights_then_translate_through_the_commands(tmp_path, capsys):
     source.mkdir()
     Image.fromarray(io["A"][0].permute(1, 2, 0).numpy()).save(source / "a.png")
     invoke(["translate", "--ckpt", str(out), "--input", str(source), "--out", str(target)])
-    written = torch.from_numpy(np.asarray(Image.open(target / "a.png"))).permute(2, 0, 1).float()
+    written = torch.from_numpy(np.array(Image.open(target / "a.png"))).permute(2, 0, 1).float()
     official = (io["fake_B"][0] + 1) * 127.5
     assert float((written - official).abs().max()) <= 1.0  # the official translation, to 8-bit rounding
 
