@@ -16,6 +16,11 @@ CPU state dicts as ``BaseModel.save_networks`` does (``latest_net_<name>.pth``):
   channels): ``latest_net_G.pth``, ``latest_net_D.pth``; and ``pix2pix/pretrained/latest_net_G.pth``,
   a lone unet_256 generator as download_pix2pix_model.sh publishes them.
 
+With ``--step-checkout`` (a checkout whose models/cycle_gan_model.py is of the gan_mode/init_gain
+era, e.g. commit 032e88438b1b2690e538c2cf399ebceb76adbea9 of cycle_gan_model.py with its networks.py,
+base_model.py and util/image_pool.py), ``cyclegan/step/`` gets the networks after one official
+``optimize_parameters`` from ``cyclegan/``'s weights and batch, and the losses.
+
 ``io.pt`` beside them holds fixed inputs and the official outputs in test.py's default mode (no
 ``--eval``: the networks stay in train mode, so BatchNorm normalizes with the test batch and
 pix2pix's dropout is on; the dropout masks come from ``torch.manual_seed(SEED)`` right before the
@@ -75,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=pathlib.Path, required=True, help="a checkout of junyanz/pytorch-CycleGAN-and-pix2pix")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="tests/fixtures/official (cyclegan/ and pix2pix/ are made in it)")
+    parser.add_argument("--step-checkout", type=pathlib.Path, default=None,
+                        help="a checkout with models/cycle_gan_model.py (gan_mode/init_gain era) for the step fixture cyclegan/step/")
     args = parser.parse_args()
     if args.out.name == "junyanz":  # scripts/official/make_fixtures.py passes ROOT/junyanz; the formats are cyclegan, pix2pix
         args.out = args.out.parent
@@ -124,8 +131,48 @@ def main() -> None:
     lone.train()
     A = _image(g, 1, 256)
     _save({"G": lone}, args.out / "pix2pix" / "pretrained")
-    torch.save({"A": A, "fake_B": _run(lone, to_float(A)), "seed": torch.tensor(SEED)}, args.out / "pix2pix" / "pretrained" / "io.pt")
+    # the central 64x64 of the output (every pixel of it depends on the whole U-Net), to keep the fixture small
+    crop = _run(lone, to_float(A))[..., 96:160, 96:160].contiguous()
+    torch.save({"A": A, "fake_B_crop": crop, "seed": torch.tensor(SEED)}, args.out / "pix2pix" / "pretrained" / "io.pt")
+    if args.step_checkout:
+        _step(args.step_checkout, args.out / "cyclegan")
     print(args.out)
+
+
+def _step(checkout: pathlib.Path, folder: pathlib.Path) -> None:
+    """One CycleGANModel.optimize_parameters (G_A/G_B step, then D_A/D_B step) from cyclegan/'s weights.
+
+    ``--pool_size 0`` makes the image pools return the current fakes (the pools' random draws are
+    the only randomness of the step). Writes ``step/latest_net_*.pth`` (after the step) and
+    ``step/io.pt`` (the batch and the losses).
+    """
+    from types import SimpleNamespace
+
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.") or m == "util" or m.startswith("util.")]:
+        del sys.modules[name]  # the step checkout's own models package
+    sys.path.insert(0, str(checkout.resolve()))
+    from models.cycle_gan_model import CycleGANModel  # the checkout's
+
+    opt = SimpleNamespace(
+        gpu_ids=[], isTrain=True, checkpoints_dir=str(folder), name="step", preprocess="resize_and_crop",
+        input_nc=3, output_nc=3, ngf=4, ndf=4, netG="resnet_6blocks", netD="basic", n_layers_D=3, norm="instance",
+        no_dropout=True, init_type="normal", init_gain=0.02, lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5,
+        pool_size=0, gan_mode="lsgan", lr=0.0002, beta1=0.5, direction="AtoB",
+    )
+    model = CycleGANModel(opt)
+    for name in model.model_names:
+        state = torch.load(folder / f"latest_net_{name}.pth", weights_only=True)
+        # what load_networks' __patch_instance_norm_state_dict drops: InstanceNorm buffers of older code
+        getattr(model, "net" + name).load_state_dict({k: v for k, v in state.items() if "running" not in k and "num_batches" not in k})
+    io = torch.load(folder / "io.pt", weights_only=True)
+    batch = {"A": io["A"].float() / 127.5 - 1, "B": io["B"].float() / 127.5 - 1, "A_paths": ["a"], "B_paths": ["b"]}
+    model.set_input(batch)
+    model.optimize_parameters()
+    (folder / "step").mkdir(exist_ok=True)
+    model.save_dir = str(folder / "step")
+    model.save_networks("latest")
+    losses = {f"loss_{n}": getattr(model, f"loss_{n}").detach() for n in model.loss_names}
+    torch.save(losses | {"loss_G": model.loss_G.detach()}, folder / "step" / "io.pt")
 
 
 if __name__ == "__main__":
