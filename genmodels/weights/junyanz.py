@@ -76,9 +76,10 @@ def _resnet(state: dict[str, Tensor], source: str) -> dict[str, Any]:
     second_conv = state.get(f"model.{blocks[0]}.conv_block.6.weight")
     if second_conv is not None and second_conv.dim() == 4:  # [pad, conv, norm, ReLU, Dropout, pad, conv, norm]
         raise WeightsError(f"{source}: dropout in the ResNet blocks (trained without --no_dropout) has no counterpart in genmodels' CycleGAN")
-    first, last = state["model.1.weight"], state[f"model.{blocks[-1] + 8}.weight"] if f"model.{blocks[-1] + 8}.weight" in state else None
-    if last is None:
-        raise WeightsError(f"{source}: tensor 'model.{blocks[-1] + 8}.weight' (the last 7x7 convolution) is missing")
+    # after the blocks: 2 x (ConvTranspose2d, norm, ReLU), ReflectionPad2d, the last 7x7 convolution
+    first, last = state.get("model.1.weight"), state.get(f"model.{blocks[-1] + 8}.weight")
+    if first is None or last is None:
+        raise WeightsError(f"{source}: tensor 'model.{1 if first is None else blocks[-1] + 8}.weight' (a 7x7 convolution of ResnetGenerator) is missing")
     arch = dict(ngf=int(first.shape[0]), n_blocks=len(blocks), in_channels=int(first.shape[1]),
                 out_channels=int(last.shape[0]), norm=_norm(state, "model.1", "model.2", source))
 
@@ -265,6 +266,13 @@ def _pix2pix(states: dict[str, dict], names: dict[str, str], options: dict[str, 
     return model
 
 
+def _without_data_parallel(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """save_networks saves ``net.module``; a state dict saved from the DataParallel wrapper itself has 'module.' keys."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
     """A `CycleGAN` (fmt ``cyclegan``) or `Pix2Pix` (fmt ``pix2pix``) holding the official networks."""
     if fmt not in _ROLES:
@@ -275,7 +283,7 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         if role in files:
             raise WeightsError(f"two {role} files: {files[role]} and {path}")
         files[role] = path
-    states = {role: read_state_dict(path) for role, path in files.items()}
+    states = {role: _without_data_parallel(read_state_dict(path)) for role, path in files.items()}
     names = {role: path.name for role, path in files.items()}
     options = dict(options)
     return _cyclegan(states, names, options) if fmt == "cyclegan" else _pix2pix(states, names, options)

@@ -65,6 +65,9 @@ def test_current_upstream_files_without_instance_norm_buffers_import_the_same(tm
         state = {k: v for k, v in torch.load(path, weights_only=True).items() if "running" not in k and "num_batches" not in k}
         torch.save(state, tmp_path / path.name)
         files.append(tmp_path / path.name)
+    # and one saved from a DataParallel wrapper ('module.' keys) reads the same
+    state = torch.load(CYCLE[0], weights_only=True)
+    torch.save({f"module.{k}": v for k, v in state.items()}, files[0])
     ours, reference = convert("cyclegan", files, {}), convert("cyclegan", CYCLE, {})
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
         if not name.startswith("example"):
