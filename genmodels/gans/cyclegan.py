@@ -79,6 +79,10 @@ class CycleGAN(TranslationModel):
         lambda_cycle: lambda of Eq. 3 (10).
         lambda_identity: identity-loss weight relative to ``lambda_cycle`` (0.5; 0 disables).
         pool_size: generated images kept per discriminator (50; 0 disables the pool).
+        one_way: only G (A -> B) holds trained weights, as in an imported single-direction official
+            generator (``genmodels import-weights cyclegan latest_net_G.pth``): `translate` refuses
+            ``BtoA`` and the grids and ``cycle_l1`` leave F out. Training from such a file
+            (``fit --init_weights``) trains both directions as usual.
         num_examples, fid_extractor, fid_weights: see `TranslationModel`.
         loss: least squares by default (the paper); ``lr_g``, ``lr_d``, ``betas``, ``lr_schedule``
             ... and the other options of `AdversarialModel` go through ``**kwargs``.
@@ -100,6 +104,7 @@ class CycleGAN(TranslationModel):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
         pool_size: int = 50,
+        one_way: bool = False,
         num_examples: int = 8,
         fid_extractor: Optional[str] = None,
         fid_weights: Optional[str] = None,
@@ -119,6 +124,7 @@ class CycleGAN(TranslationModel):
         super().__init__(image_shape, num_examples, fid_extractor, fid_weights, loss=loss, **kwargs)
         self.save_hyperparameters()
         self.lambda_cycle, self.lambda_identity = lambda_cycle, lambda_identity
+        self.one_way = one_way
         self.build(
             CycleGenerators(ResnetGenerator(channels, channels, ngf, n_blocks, norm), ResnetGenerator(channels, channels, ngf, n_blocks, norm)),
             CycleDiscriminators(PatchGANDiscriminator(channels, ndf, n_layers_d, norm), PatchGANDiscriminator(channels, ndf, n_layers_d, norm)),
@@ -170,15 +176,23 @@ class CycleGAN(TranslationModel):
         """G(source) for ``AtoB``, F(source) for ``BtoA`` (through the EMA generators when enabled)."""
         if direction not in ("AtoB", "BtoA"):
             raise InvalidValue(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        if direction == "BtoA" and self.one_way:
+            raise InvalidValue("this CycleGAN has trained weights only for AtoB (one_way: an imported single-direction generator)")
         nets = self.sampling_generator
         return nets.G(source) if direction == "AtoB" else nets.F(source)
 
-    bidirectional = True
+    @property
+    def bidirectional(self) -> bool:  # type: ignore[override]
+        """False for a `one_way` model: F holds no trained weights."""
+        return not self.one_way
+
     generator_first = True  # the authors' order: G step, then D step on the same fakes
     input_multiple = 4  # two stride-2 convolutions in each generator
 
     def grid_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         """A | G(A) | F(G(A)) | B | F(B) | G(F(B)): both translations and their reconstructions."""
+        if self.one_way:
+            return [batch["A"], self.translate(batch["A"])]
         fake_b, fake_a = self.translate(batch["A"]), self.translate(batch["B"], "BtoA")
         return [batch["A"], fake_b, self.translate(fake_b, "BtoA"), batch["B"], fake_a, self.translate(fake_a)]
 
@@ -186,7 +200,9 @@ class CycleGAN(TranslationModel):
         return False  # unpaired domains: no ground truth for G(x)
 
     def extra_metrics(self, batch: dict[str, Tensor], fake: Tensor) -> dict[str, Tensor]:
-        """``cycle_l1``: E||F(G(x)) - x||_1 on the val sources."""
+        """``cycle_l1``: E||F(G(x)) - x||_1 on the val sources (none for a `one_way` model)."""
+        if self.one_way:
+            return {}
         return {"cycle_l1": (self.translate(fake, "BtoA") - batch["A"]).abs().mean()}
 
     @classmethod
