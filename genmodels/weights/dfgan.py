@@ -5,8 +5,9 @@ state dicts of the CVPR 2022 code's NetG, NetD and NetC (code/models/GAN.py), wi
 prefixes when the run was multi-GPU. genmodels' `DFGenerator` is NetG and `DFDiscriminator` is NetD
 followed by NetC, under other names. The image size, ``nf``, ``z_dim`` and ``cond_dim`` are read from
 the tensors' shapes. The optimizers' state is not carried over (fine-tuning starts fresh Adam
-moments). The DAMSM text encoder DF-GAN conditions on is not in this file: import it with
-``genmodels import-weights damsm`` and give ``--option damsm_ckpt=FILE``.
+moments). The DAMSM text encoder DF-GAN conditions on is not in this file: import the authors' with
+``genmodels import-weights damsm`` and give ``--option damsm_ckpt=FILE``; its encoder and vocabulary
+are then loaded into the model (and the written file), so captions give the authors' embeddings.
 """
 
 from __future__ import annotations
@@ -99,6 +100,20 @@ def _infer(networks: dict[str, dict[str, Tensor]], source: str) -> dict[str, Any
     return kwargs
 
 
+def _text_encoder_kwargs(path: str, text_dim: int) -> dict[str, Any]:
+    """vocab, word_embedding_dim and text_encoder of the DAMSM file (``import-weights damsm``) DF-GAN was trained with."""
+    from genmodels.checkpoints import CheckpointError
+    from genmodels.text.damsm import load_damsm
+
+    try:
+        damsm = load_damsm(path)
+    except (CheckpointError, OSError) as err:
+        raise WeightsError(f"--option damsm_ckpt={path}: {str(err).splitlines()[0]}") from None
+    if damsm.hparams.dim != text_dim:
+        raise WeightsError(f"--option damsm_ckpt={path}: its sentence features have {damsm.hparams.dim} values, the DF-GAN weights take {text_dim} (cond_dim)")
+    return dict(vocab=list(damsm.vocab), word_embedding_dim=int(damsm.hparams.embedding_dim), text_encoder=str(damsm.hparams.text_encoder))
+
+
 def _load(module: nn.Module, rules_by_net: dict[str, tuple[dict[str, Tensor], list]], prefix: str, source: str) -> None:
     """The official networks' tensors, renamed, onto ``module``; every tensor placed and every shape checked."""
     own = module.state_dict()
@@ -129,10 +144,14 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     networks = _networks(path)
     kwargs = _infer(networks, path.name)
     extra = training_options(DFGAN, options, {"image_shape", "latent_dim", "ngf", "ndf", "text_dim"}, fmt)
+    if extra.get("damsm_ckpt") is not None:
+        kwargs.update(_text_encoder_kwargs(str(extra["damsm_ckpt"]), kwargs["text_dim"]))
     try:
         model = DFGAN(**kwargs, **extra)
     except (ValueError, TypeError) as err:
         raise WeightsError(f"the weights need a DFGAN genmodels cannot build: {err}") from None
+    if model.damsm_ckpt is not None:
+        model.load_text_encoder()  # the authors' text encoder and vocabulary go into the written file
     _load(model.generator, {"netG": (networks["netG"], _G_RULES)}, "generator.", path.name)
     if "netD" in networks:
         _load(model.discriminator, {"netD": (networks["netD"], _D_RULES), "netC": (networks["netC"], _C_RULES)}, "discriminator.", path.name)

@@ -31,9 +31,8 @@ def _script():
     return module
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> list[pathlib.Path]:
-    """text_encoder3.pth, image_encoder3.pth (whole, as pretrain_DAMSM.py saved it), captions.pickle."""
+def write_sources(folder: pathlib.Path) -> list[pathlib.Path]:
+    """text_encoder3.pth, image_encoder3.pth (whole, as pretrain_DAMSM.py saved it, written to ``folder``), captions.pickle."""
     from torchvision.models import inception_v3
 
     fill = _script().inception_value
@@ -41,9 +40,13 @@ def files(tmp_path_factory) -> list[pathlib.Path]:
     state = {k: fill(k, tuple(v.shape)) for k, v in inception_v3(weights=None, init_weights=False, aux_logits=False).state_dict().items()
              if k.startswith(official_layers)}
     state.update(torch.load(FIXTURES / "image_encoder3.projections.pth", weights_only=True))
-    folder = tmp_path_factory.mktemp("damsm")
     torch.save(state, folder / "image_encoder3.pth")
     return [FIXTURES / "text_encoder3.pth", folder / "image_encoder3.pth", FIXTURES / "captions.pickle"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> list[pathlib.Path]:
+    return write_sources(tmp_path_factory.mktemp("damsm"))
 
 
 def errors(model: DAMSM, io: dict) -> dict[str, float]:

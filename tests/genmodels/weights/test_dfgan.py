@@ -82,3 +82,25 @@ def test_misfits_are_refused_in_one_line(tmp_path, capsys):
         assert not out.exists()
     with pytest.raises(WeightsError, match="reads ngf from the weights"):
         convert("dfgan", [FILE], {"ngf": "8"})
+
+
+def test_the_authors_damsm_text_encoder_comes_with_damsm_ckpt(tmp_path):
+    """import-weights damsm, then dfgan --option damsm_ckpt=...: the file conditions on the authors' text encoder."""
+    from genmodels.text.damsm import load_damsm
+    from tests.genmodels.weights.test_damsm import FIXTURES as DAMSM_FIXTURES, write_sources
+
+    sources = write_sources(tmp_path)
+    damsm = tmp_path / "damsm.pt"
+    invoke(["import-weights", "damsm", *map(str, sources), "--out", str(damsm)])
+    out = tmp_path / "dfgan.pt"
+    invoke(["import-weights", "dfgan", str(FILE), "--out", str(out), "--option", f"damsm_ckpt={damsm}"])
+    model = load_generative_model(out)
+    encoder = load_damsm(str(damsm)).text_encoder.state_dict()
+    assert model.vocab == load_damsm(str(damsm)).vocab and model.vocab[2:4] == ["this", "bird"]
+    assert all(torch.equal(v, model.text_encoder.state_dict()[k]) for k, v in encoder.items())
+    io = torch.load(DAMSM_FIXTURES / "io.pt", weights_only=True)
+    tokens = torch.where(io["captions"] > 0, io["captions"] + 1, 0)
+    assert (model.encode_text(tokens, io["lengths"])[1] - io["sentence"]).abs().max() <= TOLERANCE  # AttnGAN's sent_emb
+    assert model.sample(2, condition="this bird has a red crown", generator=torch.Generator().manual_seed(0)).shape == (2, 3, 32, 32)
+    with pytest.raises(WeightsError, match="damsm_ckpt=.*missing.pt"):
+        convert("dfgan", [FILE], {"damsm_ckpt": str(tmp_path / "missing.pt")})
