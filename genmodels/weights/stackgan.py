@@ -7,8 +7,9 @@ of layout: STAGE1_G's fully connected layer reads [z, c] and genmodels' reads [c
 weight's columns are swapped. ``GAN.GF_DIM``, ``Z_DIM``, ``GAN.CONDITION_DIM``, ``TEXT.DIMENSION``
 and ``GAN.R_NUM`` are read from the shapes.
 
-Not imported: the discriminator (``netD_epoch_last.pth``; its first convolution has no bias, genmodels'
-has one), so fine-tuning starts with a new D. The official generators are conditioned on the
+The discriminator (``netD_epoch_last.pth``, STAGE1_D / STAGE2_D) is optional: its layers map in order onto
+`StackGANDiscriminator`; the official first convolution has no bias (genmodels' gets a zero one) and the
+official D ends in a Sigmoid, so genmodels' scores are the official outputs' logits. Without it D is new. The official generators are conditioned on the
 char-CNN-RNN sentence embeddings the authors precomputed (``TEXT.DIMENSION`` 1024); genmodels
 encodes captions with its own text encoder of that size, which must be trained (``damsm_ckpt``)
 before captions give the official images. Given the embeddings, the generators are the official ones.
@@ -77,8 +78,6 @@ def _stage1_kwargs(state: dict[str, Tensor], source: str, prefix: str = "") -> d
 
 
 def _infer(state: dict[str, Tensor], stage1: dict[str, Tensor], source: str) -> dict[str, Any]:
-    if any(k.startswith("encode_img.") for k in state):
-        raise WeightsError(f"{source}: a discriminator (netD_epoch_*.pth); the stackgan importer reads the generator, netG_epoch_N.pth")
     if not stage1:
         kwargs = _stage1_kwargs(state, source)
         return dict(kwargs, stage=1, image_shape=(3, kwargs["stage1_size"], kwargs["stage1_size"]))
@@ -113,18 +112,53 @@ def _load(module: nn.Module, state: dict[str, Tensor], rules: list, source: str,
     module.load_state_dict(renamed)
 
 
+def _load_discriminator(module: nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """STAGE1_D / STAGE2_D onto `StackGANDiscriminator`: their convolutions and BatchNorms come in the same order
+    (encode_img, get_cond_logits, get_uncond_logits); the first convolution has no bias in the official D (zero here)."""
+    groups: dict[str, dict[str, Tensor]] = {}
+    for key, value in state.items():
+        module_name, _, name = key.rpartition(".")
+        if not module_name.startswith(("encode_img.", "get_cond_logits.outlogits.", "get_uncond_logits.outlogits.")):
+            raise WeightsError(f"{source}: tensor {key} is not one of StackGAN-Pytorch's STAGE1_D/STAGE2_D")
+        groups.setdefault(module_name, {})[name] = value
+    ours = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    if len(ours) != len(groups):
+        raise WeightsError(f"{source}: {len(groups)} layers with weights, genmodels' StackGAN discriminator for these images has {len(ours)} (another DF_DIM/size?)")
+    for target, (name, tensors) in zip(ours, groups.items()):
+        own = dict(target.named_parameters(recurse=False)) | dict(target.named_buffers(recurse=False))
+        for key, value in tensors.items():
+            if key not in own or own[key].shape != value.shape:
+                shape = tuple(own[key].shape) if key in own else None
+                raise WeightsError(f"{source}: tensor {name}.{key} has shape {tuple(value.shape)}, the network needs {shape}")
+            own[key].data.copy_(value)
+        if "bias" in own and "bias" not in tensors:
+            own["bias"].data.zero_()
+        missing = sorted(set(own) - set(tensors) - {"bias", "num_batches_tracked"})
+        if missing:
+            raise WeightsError(f"{source}: tensor {name}.{missing[0]} is missing")
+
+
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
-    """A `StackGAN` (stage I or II) with the official generator(s); D is new."""
+    """A `StackGAN` (stage I or II) with the official generator(s) and, when given, discriminator."""
     from genmodels.gans.stackgan import StackGAN
 
-    if len(sources) != 1:
-        raise WeightsError(f"stackgan takes one file, netG_epoch_N.pth (stage I or II), got {len(sources)}")
-    path = pathlib.Path(sources[0])
-    state = read_state_dict(path)
+    files: dict[str, tuple[pathlib.Path, dict[str, Tensor]]] = {}
+    for source in map(pathlib.Path, sources):
+        found = read_state_dict(source)
+        role = "D" if any(k.startswith("encode_img.") for k in found) else "G"
+        if role in files:
+            raise WeightsError(f"two {role} files: {files[role][0].name} and {source.name}")
+        files[role] = (source, found)
+    if "G" not in files:
+        raise WeightsError("a generator is needed: give netG_epoch_N.pth (stage I or II), with or without netD_epoch_last.pth")
+    path, state = files["G"]
     stage1 = {k[len("STAGE1_G."):]: v for k, v in state.items() if k.startswith("STAGE1_G.")}
     own = {k: v for k, v in state.items() if not k.startswith("STAGE1_G.")}
     kwargs = _infer(own, stage1, path.name)
     architecture = {"image_shape", "stage", "stage1_size", "latent_dim", "condition_dim", "gf_dim", "text_dim", "residual_blocks"}
+    if "D" in files:  # DF_DIM: the width of D's first convolution
+        kwargs["df_dim"] = int(_need(files["D"][1], "encode_img.0.weight", files["D"][0].name).shape[0])
+        architecture.add("df_dim")
     extra = training_options(StackGAN, options, architecture, fmt)
     try:
         model = StackGAN(**kwargs, **extra)
@@ -136,6 +170,8 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         _load(model.stage1, stage1, _STAGE1_RULES, path.name, "STAGE1_G.")
         _load(model.generator, own, _STAGE2_RULES, path.name)
         model._stage1_loaded = True  # the file's STAGE1_G, not a stage1_ckpt
+    if "D" in files:
+        _load_discriminator(model.discriminator, files["D"][1], files["D"][0].name)
     if model.generator_ema is not None:
         model.generator_ema.load_state_dict(model.generator.state_dict())
     return model

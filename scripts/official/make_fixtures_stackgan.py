@@ -5,14 +5,16 @@
 Builds STAGE1_G and STAGE2_G(STAGE1_G) at the smallest width whose channels genmodels' StackGAN
 shares (GAN.GF_DIM 32: stage I 256 -> 16 channels, stage II 128 -> 8; Z_DIM 8, TEXT.DIMENSION 8,
 GAN.CONDITION_DIM 8, GAN.R_NUM 1), sets every parameter and buffer, and saves them with the
-checkout's ``miscc.utils.save_model`` (``netG_epoch_N.pth``, the state dict), in a temporary folder.
+checkout's ``miscc.utils.save_model`` (``netG_epoch_N.pth`` and ``netD_epoch_last.pth`` of STAGE1_D /
+STAGE2_D, DF_DIM 8), in a temporary folder.
 
 Even at that width the two files hold ~1.2 M floats (5 MB), over the fixture budget, so every tensor
 is `value_of` its name and shape (a seeded, fan-in-scaled draw): ``io.pt`` keeps each file's tensor
 names and shapes, and the test rebuilds the files the official code saved from them (this script
 checks that the rebuilt tensors are the saved ones). ``io.pt`` also holds fixed sentence embeddings,
 z, the seed of the global RNG that CA_NET's reparametrization draws from, and the eval-mode outputs:
-stage I's image, mu, logvar and stage II's image.
+stage I's image, mu, logvar and stage II's image, and D's conditional (and stage II's unconditional)
+outputs on those images with mu, after the Sigmoid and before it.
 """
 
 from __future__ import annotations
@@ -83,18 +85,21 @@ def main() -> None:
 
     stage1 = official.STAGE1_G()
     stage2 = official.STAGE2_G(official.STAGE1_G())
+    discriminators = {"stage1": official.STAGE1_D(), "stage2": official.STAGE2_D()}
     layouts = {}
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        for stage, (netG, netD) in {"stage1": (stage1, official.STAGE1_D()), "stage2": (stage2, official.STAGE2_D())}.items():
-            for name, tensor in list(netG.named_parameters()) + list(netG.named_buffers()):
-                tensor.copy_(value_of(name, tuple(tensor.shape)))
-            netG.eval()
+        for stage, (netG, netD) in {"stage1": (stage1, discriminators["stage1"]), "stage2": (stage2, discriminators["stage2"])}.items():
+            for net in (netG, netD):
+                for name, tensor in list(net.named_parameters()) + list(net.named_buffers()):
+                    tensor.copy_(value_of(name, tuple(tensor.shape)))
+                net.eval()
             folder = pathlib.Path(tmp) / stage
             folder.mkdir()
             save_model(netG, netD, 7, str(folder))
-            saved = torch.load(folder / "netG_epoch_7.pth", weights_only=True)
-            assert all(torch.equal(v, value_of(k, tuple(v.shape))) for k, v in saved.items())
-            layouts[stage] = {k: list(v.shape) for k, v in saved.items()}
+            for kind, file in (("", "netG_epoch_7.pth"), ("_D", "netD_epoch_last.pth")):
+                saved = torch.load(folder / file, weights_only=True)
+                assert all(torch.equal(v, value_of(k, tuple(v.shape))) for k, v in saved.items())
+                layouts[stage + kind] = {k: list(v.shape) for k, v in saved.items()}
     g = torch.Generator().manual_seed(0)
     text = torch.randn(2, c["TEXT_DIMENSION"], generator=g)
     z = torch.randn(2, c["Z_DIM"], generator=g)
@@ -103,7 +108,19 @@ def main() -> None:
         _, image1, mu, logvar = stage1(text, z)
         torch.manual_seed(SEED)
         low, image2, _, _ = stage2(text[:1], z[:1])  # one 256 px image: the fixture budget
-    io = {"layouts": layouts, "config": c, "seed": SEED, "text": text, "z": z, "stage1_image": image1, "stage1_mu": mu,
+    # D on the generated images, conditioned on mu (as the official train step does): sigmoid outputs and logits.
+    d_out = {}
+    with torch.no_grad():
+        for stage, images, condition in (("stage1", image1, mu), ("stage2", image2, mu[:1])):
+            netD = discriminators[stage]
+            code = netD(images)
+            d_out[f"{stage}_D_cond"] = netD.get_cond_logits(code, condition)
+            joint = torch.cat([code, condition[:, :, None, None].repeat(1, 1, 4, 4)], 1)
+            d_out[f"{stage}_D_cond_logit"] = netD.get_cond_logits.outlogits[:-1](joint).flatten()
+            if netD.get_uncond_logits is not None:
+                d_out[f"{stage}_D_uncond"] = netD.get_uncond_logits(code)
+                d_out[f"{stage}_D_uncond_logit"] = netD.get_uncond_logits.outlogits[:-1](code).flatten()
+    io = {**d_out, "layouts": layouts, "config": c, "seed": SEED, "text": text, "z": z, "stage1_image": image1, "stage1_mu": mu,
           "stage1_logvar": logvar, "stage2_stage1_image": low, "stage2_image": image2}
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(io, args.out / "io.pt")
