@@ -132,14 +132,17 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     from genmodels.text.damsm import DAMSM
     from genmodels.text.vocabulary import PAD, UNK, TextError
 
+    import yaml
+
     allowed = {"gammas", "lr", "rnn_grad_clip", "lr_decay", "new_optimizer_each_epoch", "backbone_batchnorm"}
     extra: dict[str, Any] = {}
     for key, text in options.items():
         if key not in allowed:
             raise WeightsError(f"--option {key}: not a training option of DAMSM here (options: {', '.join(sorted(allowed))}); the rest comes from the files")
-        import yaml
-
-        extra[key] = yaml.safe_load(text)
+        try:
+            extra[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise WeightsError(f"--option {key}={text}: not a YAML value") from None
     found = _classify(sources)
     (text_path, text_state), (image_path, image_state) = found["text"], found["image"]
     words = read_vocabulary(found["captions"])
