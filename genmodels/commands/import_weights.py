@@ -72,11 +72,16 @@ def run(args: argparse.Namespace) -> Path:
     options = parse_options(args.option)
     from genmodels.weights import converter
 
-    model = converter(args.format).convert(args.format, list(args.sources), options)
+    module = converter(args.format)
+    model = module.convert(args.format, list(args.sources), options)
     from genmodels.apps.export import export_weights
 
     provenance = {"imported_from": {"format": args.format, "files": [{"name": s.name, "sha256": _sha256(s)} for s in args.sources],
                                     "options": options}}
+    if hasattr(module, "write"):  # not a generative model (the DAMSM encoders): the format writes its own file
+        path = module.write(model, out, provenance)
+        print(f"{args.format} -> {type(model).__name__} -> {path} (use it as damsm_ckpt)")
+        return path
     path = export_weights(model, out, keep_training_networks=True, extra=provenance)
     print(f"{args.format} -> {type(model).__name__} {tuple(model.image_shape)} -> {path} "
           "(use it as --ckpt; fine-tune with genmodels fit --init_weights)")
