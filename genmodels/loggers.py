@@ -96,7 +96,8 @@ class WandbLogger(_LightningWandbLogger):
 
     def _continue_steps(self, run: Any) -> None:
         """Offline, start this segment's W&B steps after those of the run's earlier segments."""
-        if not self.offline or not getattr(run, "dir", None):
+        # getattr: off rank 0 the experiment is Lightning's DummyExperiment, whose attributes are no-op methods.
+        if not self.offline or not isinstance(getattr(run, "dir", None), str):
             return
         here = Path(run.dir).parent  # <save_dir>/wandb/offline-run-<time>-<id>/files -> the segment
         earlier = [p for p in offline_segments(here.parent.parent, run.id) if p.resolve() != here.resolve()]
