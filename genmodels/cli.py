@@ -343,6 +343,9 @@ class GenModelsCLI(LightningCLI):
         if any(_checkpoint_directory(config, run_dir).glob("*.ckpt")) or (run_dir / "wandb").exists():
             return
         (run_dir / RUN_ID_FILE).unlink(missing_ok=True)
+        lock = getattr(self, "_run_lock", None)  # getattr: set only once the run directory was locked
+        if lock is not None:
+            lock.discard()
         try:
             run_dir.rmdir()  # only when empty: the directory was made for this run
         except OSError:

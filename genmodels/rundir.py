@@ -89,6 +89,13 @@ class RunLock:
         self._fd = fd
         return self
 
+    def discard(self) -> None:
+        """Release and delete the lock file: the launch made nothing else worth keeping in the folder."""
+        held = self._fd is not None
+        self.release()
+        if held:
+            self.path.unlink(missing_ok=True)
+
     def release(self) -> None:
         if self._fd is None:
             return
