@@ -203,7 +203,8 @@ def build_model(checkpoint: dict[str, Any], path: Any = "the checkpoint", strict
             raise CheckpointError(f"{path}: its hyperparameters build a {cls.__name__} of about {nbytes / 1024**3:.3g} GiB, "
                                   f"over the --max-memory-gb {max_memory_gb:g} limit; nothing was allocated")
         for key, value in state_dict.items():
-            if isinstance(value, torch.Tensor) and key in shapes and tuple(value.shape) != shapes[key][0]:
+            # An empty built buffer (example sources, image pools) is a placeholder the model fills in training.
+            if isinstance(value, torch.Tensor) and key in shapes and 0 not in shapes[key][0] and tuple(value.shape) != shapes[key][0]:
                 raise CheckpointError(f"{path}: tensor {key} has shape {list(value.shape)} in the checkpoint, but its "
                                       f"hyperparameters build {list(shapes[key][0])}; the file was edited or is of another model")
     # Building draws initial weights from the global RNG; loading must not move the caller's stream.
