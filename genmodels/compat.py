@@ -23,6 +23,7 @@ __all__ = [
     "has_trainer",
     "wandb_run_started",
     "wandb_run_if_started",
+    "wandb_init_settings",
     "lerp_all_",
     "register_load_state_dict_pre_hook",
     "BATCH_NORM",
@@ -91,6 +92,12 @@ def wandb_run_if_started(logger: WandbLogger) -> Any:
 
 #: The base class of every BatchNorm layer (1d/2d/3d, SyncBatchNorm, lazy ones): torch names none publicly.
 BATCH_NORM: type[torch.nn.Module] = torch.nn.modules.batchnorm._BatchNorm
+
+
+def wandb_init_settings(logger: WandbLogger) -> dict[str, Any]:
+    """The keyword arguments Lightning's WandbLogger will pass to ``wandb.init`` (its private
+    ``_wandb_init``; there is no public way to drop one before the run starts)."""
+    return logger._wandb_init
 
 
 def lerp_all_(targets: list[torch.Tensor], sources: list[torch.Tensor], weight: float) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 
-from genmodels.compat import wandb_run_if_started
+from genmodels.compat import wandb_init_settings, wandb_run_if_started
 from genmodels.runs import offline_segments
 
 __all__ = ["WandbLogger", "has_wandb_credentials"]
@@ -74,8 +74,9 @@ class WandbLogger(_LightningWandbLogger):
         )
         # Lightning always passes `anonymous` (None when unset); wandb >= 0.19 then prints "The
         # anonymous setting has no effect" on every run.
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)
+        init_settings = wandb_init_settings(self)
+        if init_settings.get("anonymous") is None:
+            init_settings.pop("anonymous", None)
         self.offline = offline
         #: Returns the model's iteration; rows logged without ``iteration`` get it (GenerativeModel.setup sets it).
         self.iteration_of: Optional[Callable[[], int]] = None

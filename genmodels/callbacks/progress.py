@@ -46,7 +46,7 @@ class IterationProgressBar(TQDMProgressBar):
                            batch_idx: int) -> None:
         bar = self.train_progress_bar
         n = int(getattr(pl_module, "iteration", batch_idx + 1))
-        if bar is not None and self._should_update(n, bar.total or 0):
+        if bar is not None and self.refresh_rate > 0 and (n % self.refresh_rate == 0 or n == (bar.total or 0)):
             bar.n = n
             bar.set_postfix(self.losses(trainer), refresh=False)
             bar.refresh()
