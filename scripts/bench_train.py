@@ -92,7 +92,7 @@ def run_plain(model, iterations: int, args) -> float:
     G, D = model.generator.to(device).train(), model.discriminator.to(device).train()
     opt_g = torch.optim.Adam(G.parameters(), lr=model.lr_g, betas=model.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=model.lr_d, betas=model.betas)
-    d_loss_fn, g_loss_fn = LOSSES[model.loss_name]
+    d_loss_fn, g_loss_fn = LOSSES[model.loss_name].d, LOSSES[model.loss_name].g
     augment = model.augment_pipe if model.augment_pipe is not None else (lambda x: x)
     n, b = images.shape[0], args.batch_size
     order, pos = torch.randperm(n, device=device), 0

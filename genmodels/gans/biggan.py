@@ -281,14 +281,12 @@ class BigGAN(LatentGAN):
         labels = self.condition(batch)
         return self.generator(self.sample_latent(labels.shape[0], generator), labels)
 
-    def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Hinge loss -E[D(G(z), y)] plus the orthogonal regularization of G's weights."""
-        loss, logs = super().generator_loss(batch, fake)
-        if self.orthogonal_reg > 0:
-            ortho = orthogonal_regularization(self.ortho_weights(), self.orthogonal_reg)
-            logs["train/orthogonal_reg"] = ortho.detach()
-            loss = loss + ortho
-        return loss, logs
+    def generator_extras(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Any, dict[str, Tensor]]:
+        """The orthogonal regularization of G's weights (added to the hinge loss -E[D(G(z), y)])."""
+        if self.orthogonal_reg <= 0:
+            return 0.0, {}
+        ortho = orthogonal_regularization(self.ortho_weights(), self.orthogonal_reg)
+        return ortho, {"train/orthogonal_reg": ortho.detach()}
 
     def ortho_weights(self) -> list[Tensor]:
         """G's weight matrices under the orthogonal regularization: all >= 2-D, minus the shared embedding."""

@@ -312,7 +312,11 @@ def test_lecam_value_against_a_hand_computation():
 
 def test_lecam_enters_d_loss_and_its_anchors_are_state():
     model = _dcgan(lecam_weight=0.5, loss="hinge")
-    assert {"lecam.real", "lecam.fake"} <= set(model.state_dict())
+    assert {"lecam.d.real", "lecam.d.fake"} <= set(model.state_dict())  # one pair of anchors per D head
+    old = {k.replace("lecam.d.", "lecam."): v for k, v in model.state_dict().items()}  # a checkpoint from before heads
+    old["lecam.real"] = torch.tensor(0.25)
+    model.load_state_dict(old)
+    assert float(model.lecam["d"].real) == 0.25
     batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
     fake = model.generate(batch).detach()
     loss, logs = model.discriminator_loss(batch, fake)

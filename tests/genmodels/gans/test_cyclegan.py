@@ -191,3 +191,34 @@ def test_generator_is_updated_before_the_discriminator_on_the_same_fakes(tmp_pat
                callbacks=[StopAtIteration(3)]).fit(model, datamodule=red2blue(tmp_path))
     assert model.calls == ["g", "d"] * 3 and model.d_sees_pre_update_fakes
     assert CycleGAN.generator_first and not Pix2Pix.generator_first  # pix2pix's authors update D first
+
+
+def test_diffaugment_on_red2blue_reaches_both_discriminators(tmp_path):
+    """experiments/cyclegan/red2blue_cpu.yaml + ``augment: diffaugment``: D_X and D_Y see augmented images."""
+    config = yaml.safe_load((EXPERIMENTS / "cyclegan" / "red2blue_cpu.yaml").read_text())
+    write_red2blue(tmp_path / "data", {"trainA": 4, "trainB": 4, "testA": 2, "testB": 2})
+    data_args = {**config["data"]["init_args"], "data_dir": str(tmp_path / "data")}
+    data_args.pop("name")
+
+    def run(augment):
+        torch.manual_seed(0)
+        model = CycleGAN(image_shape=(3, 64, 64), **{**config["model"]["init_args"], "n_blocks": 1}, augment=augment)
+        seen = {"d_x": [], "d_y": [], "batches": []}
+        model.discriminator.D_X.register_forward_pre_hook(lambda m, a: seen["d_x"].append(a[0].detach().clone()))
+        model.discriminator.D_Y.register_forward_pre_hook(lambda m, a: seen["d_y"].append(a[0].detach().clone()))
+        step = model.training_step
+        model.training_step = lambda batch, i: (seen["batches"].append({k: v.clone() for k, v in batch.items()}), step(batch, i))[1]
+        data = UnpairedImageDataModule("red2blue", **data_args)
+        pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                   default_root_dir=tmp_path).fit(model, data)
+        return seen
+
+    plain, augmented = run(None), run("diffaugment")
+    first = plain["batches"][0]
+    # Order per iteration (G first): G step D_Y(G(A)), D_X(F(B)); D step D_Y(B), D_Y(pooled G(A)), D_X(A), D_X(pooled F(B)).
+    assert torch.equal(plain["d_y"][1], first["B"]) and torch.equal(plain["d_x"][1], first["A"])
+    assert not torch.allclose(augmented["d_y"][1], first["B"]) and not torch.allclose(augmented["d_x"][1], first["A"])
+    for name in ("d_x", "d_y"):  # every image either D judged, fakes included, went through T
+        assert len(augmented[name]) == len(plain[name])
+        assert all(not torch.allclose(a, p) for a, p in zip(augmented[name], plain[name]))
