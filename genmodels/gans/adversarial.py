@@ -89,14 +89,20 @@ class Phase:
 class Judged:
     """What one discriminator judges for one batch: real and fake images, under conditions.
 
-    ``wrong_condition``: a matching-aware discriminator (Reed et al. 2016, arXiv:1605.05396) also
-    judges the real images under mismatched conditions, as fakes.
+    ``fake_condition``: the fakes' own condition when it is not the real images' (BigGAN's
+    sampled fake labels); ``wrong_condition``: a matching-aware discriminator (Reed et al. 2016,
+    arXiv:1605.05396) also judges the real images under mismatched conditions, as fakes.
     """
 
     real: Any
     fake: Any
     condition: Any = None
     wrong_condition: Any = None
+    fake_condition: Any = None
+
+    @property
+    def condition_of_fakes(self) -> Any:
+        return self.condition if self.fake_condition is None else self.fake_condition
 
 
 @dataclass(frozen=True)
@@ -396,7 +402,7 @@ class AdversarialModel(GenerativeModel):
         for name, j in self.judged(batch, fake).items():
             real_out = self.discriminate(j.real, j.condition, name) if real else None
             wrong_out = self.discriminate(j.real, j.wrong_condition, name) if real and j.wrong_condition is not None else None
-            raw[name] = (real_out, self.discriminate(j.fake, j.condition, name), wrong_out)
+            raw[name] = (real_out, self.discriminate(j.fake, j.condition_of_fakes, name), wrong_out)
         outputs = {}
         for name, head in self.heads().items():
             real_out, fake_out, wrong_out = raw[head.critic]
@@ -444,7 +450,8 @@ class AdversarialModel(GenerativeModel):
             if not all(isinstance(x, Tensor) for x in inputs):
                 raise UserError(f"penalty {self.penalty!r} needs image tensors; {type(self).__name__}'s {name} judges "
                                 f"{', '.join(type(x).__name__ for x in inputs)}: set penalty: null")
-            critic = partial(self._penalized, name, j.condition)
+            condition = j.condition_of_fakes if self.penalty == "r2" else j.condition
+            critic = partial(self._penalized, name, condition)
             if self.penalty == "gp":
                 value, norm = gradient_penalty(critic, j.real, j.fake)
             else:
@@ -485,12 +492,12 @@ class AdversarialModel(GenerativeModel):
         critics = self.critics()
         for name, j in self.judged(batch, fake).items():
             features = critics[name].features
-            def of(x: Any) -> Tensor:
+            def of(x: Any, condition: Any) -> Tensor:
                 x = self.augment(x)
-                return (features(x) if j.condition is None else features(x, j.condition)).flatten(1).mean(0)
+                return (features(x) if condition is None else features(x, condition)).flatten(1).mean(0)
             with torch.no_grad():
-                real = of(j.real)
-            total = total + (real - of(j.fake)).pow(2).mean()
+                real = of(j.real, j.condition)
+            total = total + (real - of(j.fake, j.condition_of_fakes)).pow(2).mean()
         return total
 
     def output_regularizers(self, outputs: dict[str, Outputs], logs: dict[str, Tensor]) -> Any:

@@ -23,8 +23,9 @@ transposed conv + filter up, filter + stride-2 conv down), no growing, and the o
 regularization (Sec. 3.1; training_loop.py): R1 every 16 iterations and path length (weight 2,
 target a = EMA of path lengths with decay 0.01, batch halved, style mixing on; Sec. 3.2, Eq. 4)
 every 4, each as its own optimizer step on k times the regularizer, with that player's Adam at
-lr * c and betas ** c, c = k / (k + 1). ``lazy_regularization: fused`` adds the k-weighted
-regularizer to the main loss instead (the paper's description, Adam unchanged).
+lr * c and betas ** c, c = k / (k + 1), in the official order of phases: Gmain, Greg, Dmain, Dreg
+(the phase table of `genmodels.gans.adversarial`). ``lazy_regularization: fused`` adds the
+k-weighted regularizer to the main loss instead (the paper's description, Adam unchanged).
 
 One system class serves both (``architecture``) because everything but the networks and the
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
@@ -33,8 +34,9 @@ regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 p
 Deviations from the official code: the leaky-ReLU gain sqrt(2) sits in the equalized weight scale
 rather than after the activation (the bias is then not scaled by it); the truncation trick applies
 to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
-for D and G (the official loop draws separate latents for each phase), and G's EMA is updated after
-G's step. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
+for D and G (the official loop draws separate latents for each phase, so its Dmain judges fakes of
+the G just updated; here D judges the batch's fakes, detached), and G's EMA is updated at the end
+of the iteration, as in the official loop. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
 Not implemented: the mixed-precision tricks of the official StyleGAN2 (fp16 top layers, conv
 clamping) and the path-length metric's own training (PPL evaluation is in `genmodels.apps.style`).
 

@@ -11,6 +11,7 @@ from datamodules import UnpairedImageDataModule
 from datamodules.synthetic_translation import write_red2blue
 from genmodels import CycleGAN, Pix2Pix
 from genmodels.callbacks import StopAtIteration
+from genmodels.errors import UserError
 from genmodels.gans.stabilization import lr_factor
 from genmodels.nn.resnet_generator import ResnetBlock
 from tests.cli.common import EXPERIMENTS, fit, load
@@ -59,9 +60,23 @@ def test_defaults_are_the_papers_model():
     assert round(sum(p.numel() for p in model.discriminator.D_X.parameters()) / 1e6, 2) == 2.76
 
 
-def test_single_discriminator_options_are_refused():
-    with pytest.raises(ValueError, match=r"does not support the options \['penalty'\]"):
-        CycleGAN(image_shape=(3, 16, 16), penalty="r1")
+def test_feature_matching_is_refused_and_a_penalty_acts_on_both_discriminators():
+    with pytest.raises(UserError, match="CycleGAN does not support feature_matching"):
+        CycleGAN(image_shape=(3, 16, 16), feature_matching=True)
+    model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, n_layers_d=1, penalty="r1", penalty_weight=2.0)
+    batch = {"A": torch.rand(2, 3, 16, 16), "B": torch.rand(2, 3, 16, 16)}
+    fakes = tuple(f.detach() for f in model.generate(batch))
+    value, logs = model.discriminator_regularizer(batch, fakes)
+    d = model.discriminator
+
+    def r1(D, x):  # noqa: N803
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x)
+        return grad.pow(2).flatten(1).sum(1).mean()
+
+    expected = r1(d.D_Y, batch["B"]) + r1(d.D_X, batch["A"])
+    torch.testing.assert_close(logs["train/penalty_r1"], expected)
+    torch.testing.assert_close(value, expected)  # gamma / 2 = 1
 
 
 def test_generator_objective_is_lsgan_plus_cycle_plus_identity():
@@ -81,7 +96,7 @@ def test_discriminators_see_pooled_fakes_and_halved_lsgan_loss():
     model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, n_layers_d=1, pool_size=4)
     batch = {"A": torch.rand(2, 3, 16, 16), "B": torch.rand(2, 3, 16, 16)}
     fakes = tuple(f.detach() for f in model.generate(batch))
-    loss, logs = model.discriminator_loss(batch, fakes)
+    loss, logs = model.discriminator_loss(batch, model.discriminator_fakes(fakes))
     assert int(model.pool_A.count) == int(model.pool_B.count) == 2  # filling: stored and returned as is
     assert torch.equal(model.pool_B.images[:2], fakes[0]) and torch.equal(model.pool_A.images[:2], fakes[1])
     d = model.discriminator
