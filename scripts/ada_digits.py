@@ -28,13 +28,14 @@ CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "stylegan2" / "di
 
 
 class _Trace(pl.Callback):
-    def __init__(self, every: int) -> None:
-        self.every, self.rows = every, []
+    def __init__(self, every: int, name: str) -> None:
+        self.every, self.name, self.rows = every, name, []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if pl_module.iteration % self.every == 0 and not pl_module.in_update:
             pipe = pl_module.augment_pipe
             self.rows.append((pl_module.iteration, float(pipe.p), float(pipe.rt)))
+            print(f"  {self.name}: iteration {pl_module.iteration} p {float(pipe.p):.4f} r_t {float(pipe.rt):.3f}", flush=True)
 
 
 def run(subset: int | None, args) -> list[tuple[int, float, float]]:
@@ -42,7 +43,7 @@ def run(subset: int | None, args) -> list[tuple[int, float, float]]:
     pl.seed_everything(0, verbose=False)
     model = StyleGAN2(image_shape=(1, 16, 16), augment="ada", ada_kimg=args.ada_kimg, **config["model"]["init_args"])
     data = DigitsDataModule(**config["data"]["init_args"], max_train_images=subset)
-    trace = _Trace(args.every)
+    trace = _Trace(args.every, f"{subset} images" if subset else "full set")
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, max_epochs=-1, limit_val_batches=0, num_sanity_val_steps=0,
                          callbacks=[trace, StopAtIteration(args.iterations)])
@@ -56,10 +57,15 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=200)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--ada-kimg", type=float, default=100.0, help="images (thousands) for p to move by 1 (official: 500)")
+    parser.add_argument("--which", default="both", choices=("both", "subset", "full"), help="run both trainings, or one")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    runs = {f"{args.subset} images": run(args.subset, args), "full set": run(None, args)}
+    runs = {}
+    if args.which in ("both", "subset"):
+        runs[f"{args.subset} images"] = run(args.subset, args)
+    if args.which in ("both", "full"):
+        runs["full set"] = run(None, args)
     print(f"{'iteration':>9} " + " ".join(f"{name + ' p':>16} {'r_t':>6}" for name in runs))
     for rows in zip(*runs.values()):
         print(f"{rows[0][0]:>9} " + " ".join(f"{p:>16.4f} {rt:>6.3f}" for _, p, rt in rows))
