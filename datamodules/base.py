@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
+from genmodels.images import IGNORED_DIRS, ignored_entry  # noqa: F401  (datamodules' name for them)
 
 #: Environment variable naming the data root when ``data_dir`` is not given.
 DATA_ENV_VAR = "GENMODELS_DATA"
@@ -63,7 +64,6 @@ _STAGE_SPLITS = {
 
 
 #: Folders that archives and operating systems add beside the data: never part of a dataset.
-IGNORED_DIRS = ("__MACOSX", "lost+found")
 
 
 class DataNotFoundError(UserError, FileNotFoundError):
@@ -78,11 +78,6 @@ class DataNotFoundError(UserError, FileNotFoundError):
 class DataError(UserError, ValueError):
     """A dataset file that cannot be used (corrupt, truncated, wrong format), or a setting the data
     cannot satisfy; the message names the file or the numbers."""
-
-
-def ignored_entry(name: str) -> bool:
-    """Hidden entries (``.DS_Store``, ``._x.jpg``) and archive debris (``__MACOSX``) are not data."""
-    return name.startswith(".") or name in IGNORED_DIRS
 
 
 def candidate_dirs(root: Path, preferred: Sequence[Path] = (), depth: int = 2,
@@ -230,13 +225,15 @@ def check_optional_int(name: str, value: Any, minimum: int) -> None:
         check_int(name, value, minimum)
 
 
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """Raises a ValueError naming the config key unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r} "
-            f"(set it with --data.init_args.{name} <value>)"
-        )
+def check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> None:
+    """Raises a ValueError naming the config key unless ``value`` is an int in [``minimum``, ``maximum``]."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+        raise InvalidValue(f"{name} must be {allowed}, got {value!r} (set it with --data.init_args.{name} <value>)")
+
+
+#: Largest image side a datamodule resizes to (a 4096x4096x3 uint8 image is 48 MiB; a batch of them is GiBs).
+MAX_IMAGE_SIZE = 4096
 
 
 class InMemoryImageDataset(Dataset):
@@ -311,7 +308,7 @@ class ResumableSampler(DistributedSampler):
     def resume_at(self, epoch: int, num_samples: int) -> None:
         """Sets the epoch and skips its first ``num_samples`` indices in the next iteration."""
         if not 0 <= num_samples <= self.num_samples:
-            raise ValueError(f"cannot skip {num_samples} samples of a {self.num_samples}-sample shard")
+            raise InvalidValue(f"cannot skip {num_samples} samples of a {self.num_samples}-sample shard")
         self.set_epoch(epoch)
         self._skip, self._skip_epoch = num_samples, epoch
 
@@ -373,6 +370,7 @@ class ImageDataModule(pl.LightningDataModule):
     dataset_name: str = "images"
     _channels: int = 1
     _num_classes: int = 0
+    _train_total: Optional[int] = None  # size of the training split before `max_train_images`
 
     def __init__(
         self,
@@ -391,12 +389,12 @@ class ImageDataModule(pl.LightningDataModule):
         check_int("batch_size", batch_size, 1)
         check_optional_int("max_train_images", max_train_images, 1)
         if on_device and (num_workers or pin_memory):
-            raise ValueError(
+            raise InvalidValue(
                 "on_device gathers batches on the training device in the main process; set "
                 "--data.init_args.num_workers 0 and --data.init_args.pin_memory false with it"
             )
         check_int("num_workers", num_workers, 0)
-        check_int("image_size", image_size, 8)
+        check_int("image_size", image_size, 8, MAX_IMAGE_SIZE)
         check_int("seed", seed, 0)
         self.save_hyperparameters()
         self.data_dir = resolve_data_dir(data_dir)
@@ -430,6 +428,16 @@ class ImageDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         """Number of label classes."""
         return self._num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the classes 0..num_classes-1 where the files give them (CIFAR-10, folders), else []."""
+        return []
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Files left out as unusable (datasets read from files with ``bad_files: skip``); none here."""
+        return []
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -536,11 +544,11 @@ class ImageDataModule(pl.LightningDataModule):
         try:
             epoch, consumed = int(state_dict["epoch"]), int(state_dict["batches_consumed"])
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__} state must be {{'epoch': int, 'batches_consumed': int}}, got {state_dict!r}"
             ) from err
         if epoch < 0 or consumed < 0:
-            raise ValueError(f"{type(self).__name__} state must hold non-negative ints, got {state_dict!r}")
+            raise InvalidValue(f"{type(self).__name__} state must hold non-negative ints, got {state_dict!r}")
         self._epoch, self._batches_consumed = epoch, consumed
         self._resume = (epoch, consumed)
         # Lightning cannot see that this datamodule restores the data position itself, and warns
@@ -580,16 +588,38 @@ class ImageDataModule(pl.LightningDataModule):
         if not self.on_device or self.trainer is None:
             return dataset
         if not isinstance(dataset, InMemoryImageDataset):
-            raise ValueError(f"on_device needs a dataset held in memory; {type(self).__name__} reads files lazily")
+            raise InvalidValue(f"on_device needs a dataset held in memory; {type(self).__name__} reads files lazily")
         device = self.trainer.strategy.root_device
         if self._device_train is None or self._device_train.images.device != device:
             self._device_train = InMemoryImageDataset(dataset.images.to(device), dataset.labels.to(device))
         return self._device_train
 
+    def split_dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` ("train", "val" or "test") as the loaders see it, unshuffled.
+
+        It indexes as the loaders do (``__getitems__`` returns ``{"image": uint8, "label", ...}``),
+        never touches the training stream's resume position, and holds either tensors (``images``,
+        ``labels``) or files decoded on access (``paths``). `genmodels.protocols.ImageSplits`.
+        """
+        return self._dataset(split)
+
+    def split_images(self, split: str, limit: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``limit`` (default all) uint8 images (N, C, H, W) and int64 labels (N,) of ``split``.
+
+        In the split's order, not shuffled, not flipped: the one way every command and metric reads
+        "the images of a split" (reference statistics, classifier sets, anomaly scoring).
+        """
+        dataset = self._dataset(split)
+        count = len(dataset) if limit is None else min(limit, len(dataset))
+        if isinstance(dataset, InMemoryImageDataset):
+            return dataset.images[:count], dataset.labels[:count]
+        batch = dataset.__getitems__(range(count))
+        return batch["image"], batch["label"]
+
     def _dataset(self, split: str) -> InMemoryImageDataset:
         """The in-memory dataset of ``split``, read and resized on first use."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._datasets:
             images, labels = self.read_split(split)
             self._check_split(split, images, labels)
@@ -633,19 +663,19 @@ class ImageDataModule(pl.LightningDataModule):
             num_classes=self.num_classes,
             details=self.report_details(),
             samples=self.sample_descriptions(3),
-            skipped=list(getattr(self, "skipped_files", [])),
+            skipped=list(self.skipped_files),
         )
 
     def report_details(self) -> dict[str, str]:
         """Extra lines of the report (class names, attributes, vocabulary...)."""
         details = {}
         if self.max_train_images is not None:
-            total = getattr(self, "_train_total", None)
+            total = self._train_total
             details["subset"] = (f"max_train_images={self.max_train_images}: {len(self._dataset('train'))} of {total} "
                                  f"training images (seed {self.seed}{', class-stratified' if self.num_classes else ''})")
         if self.random_flip:
             details["augment"] = "random_flip: training images mirrored with probability 1/2, fixed per (seed, epoch, image)"
-        names = getattr(self, "class_names", None)
+        names = self.class_names
         if names:
             details["class names"] = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         return details
@@ -653,7 +683,7 @@ class ImageDataModule(pl.LightningDataModule):
     def sample_descriptions(self, count: int) -> list[str]:
         """``count`` training items, described by their label."""
         dataset = self._dataset("train")
-        names = getattr(self, "class_names", None) or []
+        names = self.class_names
         out = []
         for i in range(min(count, len(dataset))):
             label = int(dataset.labels[i])
@@ -667,12 +697,12 @@ class ImageDataModule(pl.LightningDataModule):
     def _check_split(self, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Catches a reader returning the wrong layout before it turns into a shape error later."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != self.channels:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}.read_split({split!r}) must return uint8 images (N,{self.channels},h,w), "
                 f"got {images.dtype} {tuple(images.shape)}"
             )
         if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}.read_split({split!r}) must return int64 labels ({len(images)},), "
                 f"got {labels.dtype} {tuple(labels.shape)}"
             )

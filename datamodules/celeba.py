@@ -48,6 +48,7 @@ import torch
 
 from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, candidate_dirs, check_int, searched_dirs
 from datamodules.image_folder import BadFiles, LazyImageDataModule, LazyImageDataset
+from genmodels.errors import InvalidValue
 
 __all__ = ["CelebADataModule", "CELEBA_ATTRIBUTES", "read_attributes", "read_partition"]
 
@@ -180,9 +181,9 @@ class CelebADataModule(LazyImageDataModule):
     ) -> None:
         check_int("crop_size", crop_size, 8)
         if crop_size > ALIGNED_WIDTH:
-            raise ValueError(f"crop_size must be <= {ALIGNED_WIDTH} (the width of the aligned images), got {crop_size}")
+            raise InvalidValue(f"crop_size must be <= {ALIGNED_WIDTH} (the width of the aligned images), got {crop_size}")
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.crop_size, self.bad_files = crop_size, bad_files

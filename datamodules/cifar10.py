@@ -23,7 +23,6 @@ StyleGAN2-ADA and StudioGAN.
 
 from __future__ import annotations
 
-import codecs
 import pickle
 from pathlib import Path
 from typing import Any, Optional
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, searched_dirs
+from genmodels.compat import numpy_pickle_globals
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -39,21 +39,6 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
 _SPLIT_BATCHES = {"train": TRAIN_BATCHES, "val": TEST_BATCHES, "test": TEST_BATCHES}
 _SIDE = 32
-
-
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    """The globals a pickled numpy array needs, under the module names of numpy 1.x and 2.x."""
-    try:
-        from numpy._core import multiarray  # numpy >= 2; importing numpy.core there warns
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = multiarray._reconstruct
-        allowed[(module, "scalar")] = multiarray.scalar  # numpy integers, e.g. labels saved as np.int64
-    # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, "latin1"): data only.
-    allowed[("_codecs", "encode")] = codecs.encode
-    return allowed
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -67,7 +52,7 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if NumpyOnlyUnpickler._allowed is None:
-            NumpyOnlyUnpickler._allowed = _numpy_globals()
+            NumpyOnlyUnpickler._allowed = numpy_pickle_globals()
         try:
             return NumpyOnlyUnpickler._allowed[(module, name)]
         except KeyError:
@@ -133,22 +118,6 @@ class CIFAR10DataModule(ImageDataModule):
     dataset_name = "CIFAR-10"
     _channels = 3
     _num_classes = 10
-
-    def __init__(
-        self,
-        data_dir: Optional[str] = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        image_size: int = 32,
-        download: bool = False,
-        seed: int = 0,
-        pin_memory: bool = False,
-        on_device: bool = False,
-        random_flip: bool = False,
-        max_train_images: Optional[int] = None,
-    ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
-                         max_train_images, random_flip)
 
     @property
     def search_dirs(self) -> list[Path]:

@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from datamodules.base import ImageDataModule
+from genmodels.errors import InvalidValue
 
 # Fixed so the hold-out never changes between runs or with the training `seed`.
 _SPLIT_SEED = 1797
@@ -81,7 +82,7 @@ class DigitsDataModule(ImageDataModule):
         random_flip: bool = False,
     ) -> None:
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-            raise ValueError(
+            raise InvalidValue(
                 f"val_fraction must be a number in (0, 1), got {val_fraction!r} "
                 "(set it with --data.init_args.val_fraction 0.1)"
             )

@@ -24,6 +24,7 @@ PIL's antialiased bilinear filter (the crop is cut first, so no pixel outside it
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
@@ -37,13 +38,14 @@ from datamodules.base import (
     SPLITS, DataError, DataNotFoundError, ImageDataModule, check_int, ignored_entry,
 )
 from datamodules.digits import holdout_indices
+from genmodels.errors import InvalidValue, MissingFile
+from genmodels.images import IMAGE_EXTENSIONS, find_images
 
 __all__ = [
     "ImageFolderDataModule", "LazyImageDataModule", "LazyImageDataset", "find_images", "load_image", "IMAGE_EXTENSIONS",
     "image_file_problem",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 BadFiles = Literal["error", "skip"]
 
 # The last bytes of an intact file: JPEG's end-of-image marker, PNG's IEND chunk (with its CRC).
@@ -55,10 +57,20 @@ def find_images(root: Path) -> list[Path]:
     """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
     (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
     found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root).parts
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
-            found.append(path)
+    seen: set[str] = set()
+    # os.walk with followlinks: a class folder that is a symlink (data kept elsewhere) is read, not
+    # dropped as Path.rglob drops it; each real folder is walked once, so a link loop ends.
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not ignored_entry(d)]
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix.lower() in IMAGE_EXTENSIONS and not ignored_entry(name) and path.is_file():
+                found.append(path)
     return sorted(found)
 
 
@@ -86,6 +98,10 @@ def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[
     every file with ``full_decode``, is decoded with PIL, and a decoding error is the problem.
     """
     try:
+        size = _header_size(path)  # a decompression bomb is refused here, at setup, not mid-run
+        if size[0] * size[1] > MAX_IMAGE_PIXELS:
+            return (f"{size[0]}x{size[1]} pixels, over the {MAX_IMAGE_PIXELS:,}-pixel limit (a decompression bomb, or "
+                    "a photo far larger than training needs: shrink it)")
         if not full_decode and _looks_intact(Path(path)):
             return None
         with Image.open(path) as image:
@@ -93,8 +109,20 @@ def image_file_problem(path: str | Path, full_decode: bool = False) -> Optional[
         return None
     except FileNotFoundError:
         return "file missing"
+    except Image.DecompressionBombError as err:
+        return f"over the pixel limit (a decompression bomb?): {err}"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         return f"not a readable image, truncated or corrupt ({type(err).__name__}: {err})"
+
+
+#: Largest image (width x height) a dataset may hold: PIL's own decompression-bomb bound.
+MAX_IMAGE_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def _header_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the header only (PIL decodes nothing until ``load``)."""
+    with Image.open(path) as image:
+        return image.size
 
 
 def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: Optional[int] = None) -> torch.Tensor:
@@ -122,9 +150,9 @@ def load_image(path: str | Path, image_size: int, channels: int = 3, crop_size: 
             square = image.convert(mode).crop((left, top, left + side, top + side))
             pixels = np.asarray(square.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file missing: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from err
+        raise MissingFile(f"image file missing: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise InvalidValue(f"{path}: not a readable image ({err})") from err
     tensor = torch.from_numpy(pixels.copy())
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
@@ -151,7 +179,7 @@ class LazyImageDataset(Dataset):
         attributes: Optional[torch.Tensor] = None,
     ) -> None:
         if len(labels) != len(paths) or (attributes is not None and len(attributes) != len(paths)):
-            raise ValueError(f"{len(paths)} paths but {len(labels)} labels / attributes")
+            raise InvalidValue(f"{len(paths)} paths but {len(labels)} labels / attributes")
         self.paths = [str(p) for p in paths]
         self.labels = labels
         self.image_size, self.channels, self.crop_size = image_size, channels, crop_size
@@ -246,7 +274,7 @@ class LazyImageDataModule(ImageDataModule):
     def _dataset(self, split: str) -> LazyImageDataset:  # type: ignore[override]
         # The base's hook builds an in-memory dataset from read_split; here the split stays on disk.
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         if split not in self._datasets:
             self._datasets[split] = self.limit_train(split, self.lazy_split(split))  # type: ignore[assignment]
         return self._datasets[split]  # type: ignore[return-value]
@@ -303,14 +331,14 @@ class ImageFolderDataModule(LazyImageDataModule):
         bad_files: BadFiles = "skip",
     ) -> None:
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r} (set it with --data.init_args.channels)")
+            raise InvalidValue(f"channels must be 1 or 3, got {channels!r} (set it with --data.init_args.channels)")
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r} (--data.init_args.val_fraction)")
+            raise InvalidValue(f"val_fraction must be a number in [0, 1), got {val_fraction!r} (--data.init_args.val_fraction)")
         check_int("split_seed", split_seed, 0)
         if crop_size is not None:
             check_int("crop_size", crop_size, 1)
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.bad_files = bad_files
@@ -366,7 +394,7 @@ class ImageFolderDataModule(LazyImageDataModule):
         for path in paths:
             parts = path.relative_to(self.data_dir).parts
             if len(parts) < 2:
-                raise ValueError(
+                raise InvalidValue(
                     f"labels_from_subfolders is set but {path} is not inside a subfolder of {self.data_dir}; "
                     "move it into a class folder or set --data.init_args.labels_from_subfolders false"
                 )

@@ -126,22 +126,6 @@ class MNISTDataModule(ImageDataModule):
     folder = "MNIST"
     url = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
-    def __init__(
-        self,
-        data_dir: Optional[str] = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        image_size: int = 32,
-        download: bool = False,
-        seed: int = 0,
-        pin_memory: bool = False,
-        on_device: bool = False,
-        max_train_images: Optional[int] = None,
-        random_flip: bool = False,
-    ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
-                         max_train_images, random_flip)
-
     @property
     def search_dirs(self) -> list[Path]:
         """The preferred directories for the IDX files, in order (subfolders are searched after them)."""
@@ -163,6 +147,7 @@ class MNISTDataModule(ImageDataModule):
         from torchvision import datasets  # only needed to download
 
         try:
+            # getattr: torchvision names its dataset classes as our `folder` (MNIST, FashionMNIST): a lookup by name.
             getattr(datasets, self.folder)(root=str(self.data_dir), download=True)
         except Exception as err:  # network errors come in many types; all need the same advice
             raise RuntimeError(f"Downloading {self.dataset_name} failed ({err}). {self._how_to_get()}") from err

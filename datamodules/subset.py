@@ -20,25 +20,23 @@ Example (YAML)::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Optional
 
 import torch
 
 from datamodules.base import ImageDataModule
+from genmodels.errors import InvalidValue
 
 __all__ = ["ClassSubsetDataModule", "import_datamodule"]
 
 
 def import_datamodule(class_path: str) -> type[ImageDataModule]:
-    """The `ImageDataModule` subclass named ``module.Class``, with a clear error for anything else."""
-    module_name, _, class_name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name) if module_name else None
-    except ImportError as err:
-        raise ValueError(f"cannot import datamodule {class_path!r}: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, ImageDataModule)):
-        raise ValueError(f"{class_path!r} is not an ImageDataModule class path (e.g. datamodules.MNISTDataModule)")
+    """The `ImageDataModule` class a name spells, resolved against the allowlist as text before any import."""
+    from genmodels.resolve import datamodule_class
+
+    cls = datamodule_class(class_path, "dataset")
+    if not issubclass(cls, ImageDataModule) or cls is ClassSubsetDataModule:
+        raise InvalidValue(f"{class_path!r} cannot be wrapped by ClassSubsetDataModule (e.g. datamodules.MNISTDataModule)")
     return cls
 
 
@@ -111,7 +109,7 @@ class ClassSubsetDataModule(ImageDataModule):
             return images, labels
         keep = torch.isin(labels, torch.tensor(self.classes, dtype=labels.dtype))
         if not keep.any():
-            raise ValueError(f"the {split} split of {self.dataset.dataset_name} has no image of classes {self.classes}")
+            raise InvalidValue(f"the {split} split of {self.dataset.dataset_name} has no image of classes {self.classes}")
         return images[keep], labels[keep]
 
     def download_files(self) -> None:
@@ -120,11 +118,11 @@ class ClassSubsetDataModule(ImageDataModule):
 
 def _check_classes(classes: list[int], dataset: ImageDataModule) -> list[int]:
     if dataset.num_classes == 0:
-        raise ValueError(f"{type(dataset).__name__} has no class labels, so classes cannot be selected")
+        raise InvalidValue(f"{type(dataset).__name__} has no class labels, so classes cannot be selected")
     values = [int(c) for c in classes]
     bad = [c for c in values if not 0 <= c < dataset.num_classes]
     if not values or bad or len(set(values)) != len(values):
-        raise ValueError(
+        raise InvalidValue(
             f"classes must be distinct labels in 0..{dataset.num_classes - 1} of {type(dataset).__name__}, got {list(classes)} "
             "(set them with --data.init_args.classes '[0, 1, 2]')"
         )

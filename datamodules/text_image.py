@@ -40,10 +40,19 @@ left out (the image with its captions) with a warning naming it.
 
 Cropping: a bird is cut out around its bounding box (x, y, w, h) as StackGAN and AttnGAN do: a
 square of half-side r = int(0.75 * max(w, h)) around the box centre (int((2x + w) / 2),
-int((2y + h) / 2)), clipped to the image (so near a border it is not square), then resized to
-``image_size`` x ``image_size``. Flowers have no boxes: the centred square is used (what
-resizing the shorter side and cropping gives). ``random_flip`` flips training images (as the
-public code does); its random crops (76/64 of the size, then a 64 crop) are not applied.
+int((2y + h) / 2)), clipped to the image (so near a border it is not square). Then, with
+``preprocessing`` (S = ``image_size``):
+
+- ``attngan`` (default; AttnGAN code/datasets.py and DF-GAN code/lib/perpare.py): the shorter side
+  resized to int(S x 76 / 64) keeping the aspect ratio (torchvision ``Resize``), then an S x S
+  crop at a random offset (``RandomCrop``), on every split as in both codes (so DF-GAN's FID
+  reference images are cut the same way);
+- ``stackgan`` (the TF StackGAN, misc/preprocess_birds.py + misc/datasets.py): squashed to
+  int(S x 76 / 64) square, then the random S crop;
+- ``squash``: squashed to S x S, no crop (Flowers without boxes: the centred square).
+
+Crop offsets are drawn from (seed, epoch, image) only (val and test: epoch 0), so runs resume
+exactly. ``random_flip`` flips training images (as the public code does).
 
 Captions: a caption file has one caption per line; empty lines are skipped and the first
 ``captions_per_image`` (10) are kept. Each training epoch shows each image with one of its
@@ -51,8 +60,9 @@ captions drawn from (seed, epoch, image) only, so a resumed run sees the same pa
 uninterrupted one and DataLoader workers need no shared state; val and test always use the
 caption drawn for epoch 0. Tokens and the vocabulary: `genmodels.text.vocabulary` (lowercase,
 ``\\w+`` words, ``<pad>`` 0 and ``<unk>`` 1, the words of the *training* captions seen at least
-``min_word_count`` times). Captions longer than ``max_length`` (18, AttnGAN's) keep their first
-words.
+``min_word_count`` times). Captions longer than ``max_length`` (18, AttnGAN's) keep a random
+subset of ``max_length`` of their words in their original order (AttnGAN code/datasets.py
+``get_caption``), drawn from (seed, epoch, image); ``long_captions: first`` keeps the first words.
 
 Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`` int64 species
 (0-based; for shapes colour + 4 * shape, in 0..11; ``num_classes`` says how many), ``tokens``
@@ -79,6 +89,7 @@ from datamodules.base import (
 )
 from datamodules.image_folder import BadFiles, LazyImageDataModule, image_file_problem
 from genmodels.text.vocabulary import Vocabulary, build_vocab
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "TextImageDataModule", "TextImageDataset", "TextImageLayout", "read_filenames", "stackgan_crop_box", "SHAPE_COLOURS",
@@ -108,7 +119,7 @@ class _ListOfStringsUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._allowed:
             return self._allowed[(module, name)]
-        raise ValueError(f"refusing to unpickle {module}.{name}: a filenames.pickle holds a list of strings only")
+        raise InvalidValue(f"refusing to unpickle {module}.{name}: a filenames.pickle holds a list of strings only")
 
 
 def read_filenames(path: Path) -> list[str]:
@@ -153,23 +164,56 @@ def stackgan_crop_box(box: Box, width: int, height: int) -> tuple[int, int, int,
     return max(0, centre_x - r), max(0, centre_y - r), min(width, centre_x + r), min(height, centre_y + r)
 
 
-def load_cropped(path: str, box: Optional[Box], image_size: int) -> torch.Tensor:
-    """uint8 (3, S, S): the StackGAN crop around ``box`` (or the centred square), resized."""
+Preprocessing = Literal["attngan", "stackgan", "squash"]
+
+
+def crop_offset(key: Sequence[int], height: int, width: int, size: int) -> tuple[int, int]:
+    """(top, left) of a ``RandomCrop(size)`` in a ``height`` x ``width`` image, drawn from ``key`` only."""
+    rng = np.random.default_rng([*key, 7])
+    return int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
+
+
+def _resize_then_crop(image: Image.Image, image_size: int, preprocessing: str, key: Sequence[int]) -> Image.Image:
+    """The authors' Resize(int(S x 76 / 64)) (aspect kept, or squashed for the TF StackGAN) + RandomCrop(S)."""
+    large = int(image_size * 76 / 64)
+    width, height = image.size
+    if preprocessing == "stackgan":
+        new = (large, large)
+    elif width <= height:  # torchvision Resize(int): the shorter side to `large`, the other truncated
+        new = (large, int(large * height / width))
+    else:
+        new = (int(large * width / height), large)
+    image = image.resize(new, Image.Resampling.BILINEAR)
+    top, left = crop_offset(key, new[1], new[0], image_size)
+    return image.crop((left, top, left + image_size, top + image_size))
+
+
+def load_cropped(path: str, box: Optional[Box], image_size: int, preprocessing: str = "squash",
+                 key: Sequence[int] = (0,)) -> torch.Tensor:
+    """uint8 (3, S, S): the StackGAN crop around ``box`` (else the whole image, or its centred
+    square for ``squash``), then ``preprocessing`` (see the module docstring); ``key`` seeds the crop."""
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
             width, height = image.size
-            if box is None:
+            if box is not None:
+                crop = stackgan_crop_box(box, width, height)
+            elif preprocessing == "squash":
                 side = min(width, height)
                 left, top = (width - side) // 2, (height - side) // 2
                 crop = (left, top, left + side, top + side)
             else:
-                crop = stackgan_crop_box(box, width, height)
-            pixels = np.asarray(image.crop(crop).resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
+                crop = (0, 0, width, height)
+            image = image.crop(crop)
+            if preprocessing == "squash":
+                image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            else:
+                image = _resize_then_crop(image, image_size, preprocessing, key)
+            pixels = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file missing: {path}") from None
+        raise MissingFile(f"image file missing: {path}") from None
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from err
+        raise InvalidValue(f"{path}: not a readable image ({err})") from err
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -325,12 +369,14 @@ class TextImageDataset(Dataset):
     training sampler encodes the epoch this way, so workers need no shared epoch counter).
     """
 
-    def __init__(self, records: Records, vocab: Vocabulary, image_size: int, max_length: int, seed: int) -> None:
+    def __init__(self, records: Records, vocab: Vocabulary, image_size: int, max_length: int, seed: int,
+                 preprocessing: str = "attngan", long_captions: str = "subset") -> None:
         self.records, self.vocab = records, vocab
         self.image_size, self.max_length, self.seed = image_size, max_length, seed
+        self.preprocessing, self.long_captions = preprocessing, long_captions
         self.labels = records.labels
-        # Tokens of every caption, computed once: (image, caption) -> word indices.
-        self._ids = [[vocab.ids(c)[0][:max_length] or [1] for c in caps] for caps in records.captions]
+        # Tokens of every caption, computed once: (image, caption) -> word indices (all of them).
+        self._ids = [[vocab.ids(c)[0] or [1] for c in caps] for caps in records.captions]
 
     def __len__(self) -> int:
         return len(self.records.labels)
@@ -340,7 +386,8 @@ class TextImageDataset(Dataset):
         r, rows = self.records, index.tolist()
         images = r.images[index] if isinstance(r.images, torch.Tensor) else [r.images[i] for i in rows]
         records = Records(images, [r.boxes[i] for i in rows], r.labels[index], [r.captions[i] for i in rows])
-        return TextImageDataset(records, self.vocab, self.image_size, self.max_length, self.seed)
+        return TextImageDataset(records, self.vocab, self.image_size, self.max_length, self.seed,
+                                self.preprocessing, self.long_captions)
 
     def files(self) -> list[str]:
         return [] if isinstance(self.records.images, torch.Tensor) else list(self.records.images)
@@ -350,11 +397,22 @@ class TextImageDataset(Dataset):
         count = len(self.records.captions[image])
         return int(np.random.default_rng([self.seed, epoch, image]).integers(count))
 
-    def image(self, i: int) -> torch.Tensor:
+    def image(self, i: int, epoch: int = 0) -> torch.Tensor:
         images = self.records.images
         if isinstance(images, torch.Tensor):
             return images[i]
-        return load_cropped(images[i], self.records.boxes[i], self.image_size)
+        return load_cropped(images[i], self.records.boxes[i], self.image_size, self.preprocessing, (self.seed, epoch, i))
+
+    def caption_ids(self, i: int, c: int, epoch: int) -> list[int]:
+        """Word ids of caption ``c`` of image ``i``: at most ``max_length``, a random order-kept
+        subset of a longer caption (AttnGAN ``get_caption``), drawn from (seed, epoch, image)."""
+        ids = self._ids[i][c]
+        if len(ids) <= self.max_length:
+            return ids
+        if self.long_captions == "first":
+            return ids[: self.max_length]
+        keep = np.random.default_rng([self.seed, epoch, i, c, 18]).permutation(len(ids))[: self.max_length]
+        return [ids[k] for k in sorted(keep)]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         batch = self.__getitems__([index])
@@ -373,11 +431,11 @@ class TextImageDataset(Dataset):
         captions = []
         for row, (i, epoch) in enumerate(pairs):
             c = self.caption_index(i, epoch)
-            ids = self._ids[i][c]
+            ids = self.caption_ids(i, c, epoch)
             tokens[row, : len(ids)] = torch.tensor(ids)
             lengths[row] = len(ids)
             captions.append(self.records.captions[i][c])
-        images = [self.image(i) for i, _ in pairs]
+        images = [self.image(i, epoch) for i, epoch in pairs]
         empty = torch.empty(0, 3, self.image_size, self.image_size, dtype=torch.uint8)
         return {
             "image": torch.stack(images) if images else empty,
@@ -413,7 +471,10 @@ class TextImageDataModule(LazyImageDataModule):
         seed: seed of the training order and of the caption drawn per image and epoch.
         pin_memory: pin batches for faster host-to-GPU copies.
         captions_per_image: captions read per image (10 in the public caption files).
-        max_length: words per caption (AttnGAN: 18); longer captions keep their first words.
+        max_length: words per caption (AttnGAN: 18).
+        long_captions: ``subset`` (AttnGAN's random order-kept subset of a longer caption) or ``first``.
+        preprocessing: ``attngan`` (aspect-kept Resize(S x 76/64) + RandomCrop(S), AttnGAN/DF-GAN),
+            ``stackgan`` (squash to S x 76/64 + RandomCrop(S), the TF StackGAN) or ``squash`` (to S).
         min_word_count: words seen fewer times in the training captions map to ``<unk>``.
         synthetic_size: ``shapes`` only: training images (val and test have a quarter as many).
         random_flip: mirror training images left-right with probability 0.5, on the device,
@@ -445,20 +506,28 @@ class TextImageDataModule(LazyImageDataModule):
         random_flip: bool = False,
         max_train_images: Optional[int] = None,
         bad_files: BadFiles = "error",
+        preprocessing: Preprocessing = "attngan",
+        long_captions: Literal["subset", "first"] = "subset",
     ) -> None:
         if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
+            raise InvalidValue(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
         for name, value, minimum in [("captions_per_image", captions_per_image, 1), ("max_length", max_length, 1),
                                      ("min_word_count", min_word_count, 1), ("synthetic_size", synthetic_size, 4)]:
             check_int(name, value, minimum)
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+        if preprocessing not in ("attngan", "stackgan", "squash"):
+            raise InvalidValue(f"preprocessing must be attngan, stackgan or squash, got {preprocessing!r} "
+                             "(--data.init_args.preprocessing)")
+        if long_captions not in ("subset", "first"):
+            raise InvalidValue(f"long_captions must be subset or first, got {long_captions!r} (--data.init_args.long_captions)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.dataset, self.dataset_name = dataset, dataset
         self.captions_per_image, self.max_length = captions_per_image, max_length
         self.min_word_count, self.synthetic_size = min_word_count, synthetic_size
         self.bad_files = bad_files
+        self.preprocessing, self.long_captions = preprocessing, long_captions
         self._layout: Optional[TextImageLayout] = None
         self._records: dict[str, Records] = {}
         self._vocab: Optional[Vocabulary] = None
@@ -487,7 +556,7 @@ class TextImageDataModule(LazyImageDataModule):
             captions = (c for caps in self.records("train").captions for c in caps)
             words = build_vocab(captions, self.min_word_count)
             if len(words) <= 2:
-                raise ValueError(f"no word of the {self.dataset} training captions appears min_word_count="
+                raise InvalidValue(f"no word of the {self.dataset} training captions appears min_word_count="
                                  f"{self.min_word_count} times; lower --data.init_args.min_word_count")
             self._vocab = Vocabulary(words)
         return self._vocab
@@ -496,12 +565,12 @@ class TextImageDataModule(LazyImageDataModule):
     def records(self, split: str) -> Records:
         """Image sources, boxes, labels and captions of ``split`` (read once)."""
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise InvalidValue(f"split must be one of {SPLITS}, got {split!r}")
         key = "train" if split == "train" else "test"  # val is the test split, as in StackGAN/AttnGAN
         if key not in self._records:
             self._records[key] = self._read(key)
             if len(self._records[key].labels) == 0:
-                raise ValueError(f"the {key} split of {self.dataset} is empty under {self.data_dir}")
+                raise InvalidValue(f"the {key} split of {self.dataset} is empty under {self.data_dir}")
         return self._records[key]
 
     def _read(self, split: str) -> Records:
@@ -512,7 +581,8 @@ class TextImageDataModule(LazyImageDataModule):
         return read_text_image(self.locate(), split, self.captions_per_image, self.screen_files)
 
     def lazy_split(self, split: str) -> TextImageDataset:  # type: ignore[override]
-        return TextImageDataset(self.records(split), self.vocabulary, self.image_size, self.max_length, self.seed)
+        return TextImageDataset(self.records(split), self.vocabulary, self.image_size, self.max_length, self.seed,
+                                self.preprocessing, self.long_captions)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")

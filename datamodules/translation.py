@@ -54,6 +54,7 @@ from datamodules.base import (
     DataError, DataNotFoundError, ResumableSampler, candidate_dirs, check_int, ignored_entry, subset_indices, to_model_range,
 )
 from datamodules.image_folder import IMAGE_EXTENSIONS, LazyImageDataModule, image_file_problem
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "PairedImageDataModule", "UnpairedImageDataModule", "PairedImageDataset", "UnpairedImageDataset",
@@ -88,9 +89,9 @@ def _read(path: str, mode: str = "RGB") -> Image.Image:
         with Image.open(path) as image:
             return image.convert(mode)
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file missing: {path}") from None
+        raise MissingFile(f"image file missing: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image, truncated or corrupt ({err}); re-download the dataset") from err
+        raise InvalidValue(f"{path}: not a readable image, truncated or corrupt ({err}); re-download the dataset") from err
 
 
 def _to_tensor(image: Image.Image) -> torch.Tensor:
@@ -242,9 +243,9 @@ class _TranslationDataModule(LazyImageDataModule):
         max_train_images: Optional[int] = None,
     ) -> None:
         if not name or "/" in name:
-            raise ValueError(f"name must be a dataset folder name such as 'facades', got {name!r} (--data.init_args.name)")
+            raise InvalidValue(f"name must be a dataset folder name such as 'facades', got {name!r} (--data.init_args.name)")
         if bad_files not in ("error", "skip"):
-            raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
+            raise InvalidValue(f"bad_files must be 'error' or 'skip', got {bad_files!r} (--data.init_args.bad_files)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images)
         # pix2pix/CycleGAN jitter 256 crops out of 286: keep that ratio for other sizes.
@@ -273,7 +274,7 @@ class _TranslationDataModule(LazyImageDataModule):
         return self.root_found
 
     def download_files(self) -> None:
-        raise FileNotFoundError(
+        raise MissingFile(
             f"{type(self).__name__} does not download: run `bash {self.download_script} {self.name} {self.data_dir}` "
             f"(it fetches and unpacks into {self.root})"
         )
@@ -378,7 +379,7 @@ class PairedImageDataModule(_TranslationDataModule):
         max_train_images: Optional[int] = None,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r} (--data.init_args.direction)")
+            raise InvalidValue(f"direction must be 'AtoB' or 'BtoA', got {direction!r} (--data.init_args.direction)")
         super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
                          download, max_train_images)
         self.direction = direction

@@ -1,6 +1,6 @@
 """``python -m genmodels`` is the ``genmodels`` command."""
 
-from genmodels.cli import main
+from genmodels.commands import main
 
 if __name__ == "__main__":
     main()

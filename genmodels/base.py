@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from genmodels.compat import logger_will_write
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 
 
-__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class"]
+__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class", "training_iteration"]
 
 
 class CheckpointMismatchError(ValueError, UserError):
@@ -89,13 +89,22 @@ class GenerativeModel(pl.LightningModule):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 32, 32)) -> None:
         super().__init__()
         if len(image_shape) != 3 or min(image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
+            raise InvalidValue(f"image_shape must be (C, H, W) with positive sizes, got {image_shape}")
         self.image_shape = tuple(int(s) for s in image_shape)
         # One per training batch, whatever the number of optimizers (trainer.global_step counts
         # optimizer steps, so it advances twice per batch for G + D). Saved in checkpoints.
         self.iteration = 0
         self._rng_to_restore: Optional[list[Tensor]] = None
         self._host_rng_to_restore: Optional[dict[str, Any]] = None
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Constructor arguments of a test-size instance; every model defines its own (last in its class).
+
+        One place for them: the docstring examples, the contract test (tests/genmodels/test_contract.py)
+        and the CLI tests (tests/cli/common.py: `tiny_args`) build their small models from here.
+        """
+        raise NotImplementedError(f"{cls.__name__} defines no tiny() configuration")
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Draw ``n`` images, ``(n, C, H, W)`` in [-1, 1]; ``generator`` makes it reproducible."""
@@ -145,6 +154,8 @@ class GenerativeModel(pl.LightningModule):
             "torch_rng": per_rank,
             "host_rng": _capture_host_rng(),
         }
+        if isinstance(checkpoint.get("state_dict"), dict):  # checked at load (genmodels.checkpoints.verify_weights)
+            checkpoint["genmodels"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_checkpoint_class(checkpoint, type(self))
@@ -152,6 +163,19 @@ class GenerativeModel(pl.LightningModule):
         self.iteration = int(meta["iteration"])
         self._rng_to_restore = list(meta["torch_rng"])
         self._host_rng_to_restore = meta.get("host_rng")
+
+
+def weights_digest(state_dict: dict[str, Any]) -> dict[str, str]:
+    """A short SHA-256 of each tensor's bytes, written at save and checked at load (one per key, so a
+    mismatch names the tensor)."""
+    import hashlib
+
+    digests = {}
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor):
+            data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+            digests[key] = hashlib.sha256(data.tobytes()).hexdigest()[:16]
+    return digests
 
 
 def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> None:
@@ -168,3 +192,10 @@ def check_checkpoint_class(checkpoint: dict[str, Any], model_class: type) -> Non
             f"the checkpoint was written by {meta['model_class']} but the config builds {expected}; "
             "use the experiment config that produced the checkpoint, or another --ckpt_path"
         )
+
+
+def training_iteration(trainer: pl.Trainer) -> int:
+    """The run's iteration: a `GenerativeModel`'s ``iteration`` (batches, however many optimizer
+    steps each takes), Lightning's ``global_step`` for any other LightningModule."""
+    module = trainer.lightning_module
+    return int(module.iteration) if isinstance(module, GenerativeModel) else int(trainer.global_step)

@@ -8,7 +8,6 @@ allowed package (by default ``genmodels``), so a crafted file cannot make us imp
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import pickle
@@ -20,10 +19,11 @@ from typing import Any, Optional, Union
 
 import torch
 
-from genmodels.base import GenerativeModel
+from genmodels.base import GenerativeModel, weights_digest
 from genmodels.errors import UserError
 
-__all__ = ["CheckpointError", "load_checkpoint_safely", "load_model", "model_class_of"]
+__all__ = ["CheckpointError", "load_checkpoint_safely", "load_model", "model_class_of", "build_model", "verify_weights",
+           "weights_digest"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -125,24 +125,116 @@ def load_checkpoint_safely(path: PathLike, map_location: Any = "cpu") -> dict[st
         ) from err
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} is not a Lightning checkpoint (got a {type(checkpoint).__name__})")
+    verify_weights(checkpoint, path)
     return checkpoint
 
 
 def model_class_of(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...] = ("genmodels",)) -> type:
-    """The `GenerativeModel` subclass that wrote ``checkpoint``, imported only from allowed packages."""
+    """The `GenerativeModel` subclass that wrote ``checkpoint``, resolved against the allowlist as text.
+
+    The recorded name must spell a class of `genmodels.resolve.MODELS` (any spelling); nothing
+    else is imported. ``allowed_packages`` is kept for callers and must include ``genmodels``.
+    """
+    from genmodels.resolve import ResolveError, model_class
+
     meta = checkpoint.get("genmodels")
     if not isinstance(meta, dict) or not isinstance(meta.get("model_class"), str):
         raise CheckpointError("not a genmodels checkpoint (no 'genmodels' section naming the model class)")
-    module_name, _, class_name = meta["model_class"].rpartition(".")
-    if not any(module_name == p or module_name.startswith(p + ".") for p in allowed_packages):
-        raise CheckpointError(
-            f"the checkpoint names model class {meta['model_class']!r}, outside the allowed packages "
-            f"{allowed_packages}; pass allowed_packages to trust it"
-        )
-    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if "genmodels" not in allowed_packages:
+        raise CheckpointError(f"allowed_packages {allowed_packages} excludes genmodels: no model class can be built")
+    try:
+        cls = model_class(meta["model_class"], "the checkpoint's model class")
+    except ResolveError as err:
+        raise CheckpointError(str(err)) from None
     if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
         raise CheckpointError(f"{meta['model_class']!r} is not a genmodels GenerativeModel")
     return cls
+
+
+#: Default bound on the memory a model rebuilt from a checkpoint may take (``--max-memory-gb``).
+DEFAULT_MAX_MEMORY_GB = 8.0
+
+
+def verify_weights(checkpoint: dict[str, Any], path: Any) -> None:
+    """Refuse weights that differ from the hash recorded at save, or that are not finite (one line naming the key)."""
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        return
+    meta = checkpoint.get("genmodels")
+    recorded = meta.get("weights_sha256") if isinstance(meta, dict) else None
+    if isinstance(recorded, dict):
+        actual = weights_digest(state)
+        for key in sorted(set(recorded) | set(actual)):
+            if recorded.get(key) != actual.get(key):
+                what = ("is missing" if key not in actual else "was not there when it was saved" if key not in recorded
+                        else "differs from the hash recorded when it was saved")
+                raise CheckpointError(f"{path}: tensor {key} {what}: the file was damaged (a bit flip, a bad copy) "
+                                      "or edited; use another copy or an earlier iter_*.ckpt", kind="corrupt")
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: tensor {key} holds NaN or infinite values: the run had diverged when "
+                                  "it was saved; use an earlier checkpoint", kind="invalid")
+
+
+def build_model(checkpoint: dict[str, Any], path: Any = "the checkpoint", strict: bool = True,
+                max_memory_gb: float = DEFAULT_MAX_MEMORY_GB) -> GenerativeModel:
+    """The checkpoint's model with its weights: class from the allowlist, size checked before any allocation.
+
+    The model is first built on the ``meta`` device (shapes only, no memory), so hyperparameters
+    that would allocate terabytes are refused by their estimate, and every parameter shape is
+    compared with the checkpoint's before the real build. Every mismatch is one line naming the key.
+    """
+    import math
+
+    cls = model_class_of(checkpoint)
+    raw = checkpoint.get("hyper_parameters") or {}
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: hyper_parameters is a {type(raw).__name__}, not a mapping")
+    hparams = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    state_dict = checkpoint.get("state_dict")
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: the checkpoint holds no state_dict")
+    if not (max_memory_gb > 0 and math.isfinite(max_memory_gb)):
+        raise UserError(f"--max-memory-gb must be a finite number > 0, got {max_memory_gb}")
+    shapes = _meta_shapes(cls, hparams, path)
+    if shapes is not None:
+        nbytes = sum(math.prod(shape) * size for shape, size in shapes.values())
+        if nbytes > max_memory_gb * 1024**3:
+            raise CheckpointError(f"{path}: its hyperparameters build a {cls.__name__} of about {nbytes / 1024**3:.3g} GiB, "
+                                  f"over the --max-memory-gb {max_memory_gb:g} limit; nothing was allocated")
+        for key, value in state_dict.items():
+            if isinstance(value, torch.Tensor) and key in shapes and tuple(value.shape) != shapes[key][0]:
+                raise CheckpointError(f"{path}: tensor {key} has shape {list(value.shape)} in the checkpoint, but its "
+                                      f"hyperparameters build {list(shapes[key][0])}; the file was edited or is of another model")
+    # Building draws initial weights from the global RNG; loading must not move the caller's stream.
+    with torch.random.fork_rng(devices=[]):
+        try:
+            model = cls(**hparams)
+        except TypeError as err:
+            raise CheckpointError(f"{path}: its hyperparameters do not fit {cls.__name__}: {err}") from None
+    if strict:
+        result = model.load_state_dict(state_dict, strict=False)
+        if result.missing_keys:
+            raise CheckpointError(f"{path}: tensor {result.missing_keys[0]} is missing from the checkpoint "
+                                  f"({len(result.missing_keys)} missing in all); it is not a complete {cls.__name__} checkpoint")
+        if result.unexpected_keys:
+            raise CheckpointError(f"{path}: tensor {result.unexpected_keys[0]} in the checkpoint is not a {cls.__name__} "
+                                  f"weight ({len(result.unexpected_keys)} unexpected in all)")
+    return model
+
+
+def _meta_shapes(cls: type, hparams: dict[str, Any], path: Any) -> Optional[dict[str, tuple[tuple[int, ...], int]]]:
+    """Each state tensor's (shape, bytes per element) of ``cls(**hparams)``, built on the meta device."""
+    try:
+        with torch.device("meta"), torch.random.fork_rng(devices=[]):
+            model = cls(**hparams)
+    except TypeError as err:
+        raise CheckpointError(f"{path}: its hyperparameters do not fit {cls.__name__}: {err}") from None
+    except (ValueError, UserError) as err:
+        raise CheckpointError(f"{path}: its hyperparameters are refused by {cls.__name__}: {err}") from None
+    except Exception:  # a constructor that computes on tensors: no estimate, the real build is checked after
+        return None
+    return {k: (tuple(v.shape), v.element_size()) for k, v in model.state_dict().items()}
 
 
 def load_model(
@@ -150,9 +242,7 @@ def load_model(
 ) -> GenerativeModel:
     """Rebuild the model of a training checkpoint (hyperparameters + weights), in eval mode."""
     checkpoint = load_checkpoint_safely(path, map_location=map_location)
-    cls = model_class_of(checkpoint, allowed_packages)
-    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
-    model = cls(**hparams)
-    model.load_state_dict(checkpoint["state_dict"])
+    model_class_of(checkpoint, allowed_packages)
+    model = build_model(checkpoint, path)
     model.iteration = int(checkpoint["genmodels"].get("iteration", 0))
     return model.eval()

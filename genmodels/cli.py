@@ -27,6 +27,7 @@ A non-finite loss or weight stops the run (exit 2) without a checkpoint of it; C
 
 from __future__ import annotations
 
+import atexit
 import importlib
 from argparse import ArgumentError
 import secrets
@@ -49,9 +50,11 @@ from genmodels.errors import UserError
 from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
+from genmodels.callbacks.preemption import PreemptedBeforeStart
 from genmodels.loggers import WandbLogger
+from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
 
-__all__ = ["GenModelsCLI", "main", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
+__all__ = ["GenModelsCLI", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
 RUN_ID_FILE = "wandb_run_id"
 CHECKPOINT_DIR = "checkpoints"
@@ -94,6 +97,20 @@ class GenModelsCLI(LightningCLI):
             "max_epochs": -1,
         }
         trainer_defaults.update(kwargs.pop("trainer_defaults", {}))
+        try:
+            self._init_cli(trainer_defaults, args, run, **kwargs)
+        except BaseException:  # the run directory's lock ends with this launch, errors included
+            self._release_run_lock()
+            raise
+        if run:
+            self._release_run_lock()
+
+    def _release_run_lock(self) -> None:
+        lock = getattr(self, "_run_lock", None)
+        if lock is not None:
+            lock.release()
+
+    def _init_cli(self, trainer_defaults: dict[str, Any], args: Any, run: bool, **kwargs: Any) -> None:
         super().__init__(
             model_class=GenerativeModel,
             subclass_mode_model=True,
@@ -113,6 +130,9 @@ class GenModelsCLI(LightningCLI):
         # Parse errors raise (and become one `genmodels: error:` line in `parse_arguments`)
         # instead of printing jsonargparse's usage and a multi-line report.
         kwargs.setdefault("exit_on_error", False)
+        from genmodels.yamlsafe import install_config_checks
+
+        install_config_checks()  # duplicate keys and alias bombs in --config files are refused
         return super().init_parser(**kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -129,6 +149,15 @@ class GenModelsCLI(LightningCLI):
             type=Optional[int],
             default=None,
             help="Stop after this many iterations (batches); trainer.max_steps counts optimizer steps.",
+        )
+        parser.add_argument("--fork", type=bool, default=False,
+                            help="Resume from a checkpoint older than the run's newest (the later ones are moved aside).")
+        parser.add_argument(
+            "--init_weights",
+            type=Optional[str],
+            default=None,
+            help="fit only: start from the weights of this genmodels model file (e.g. from `genmodels import-weights`) "
+            "to fine-tune; optimizer state and iteration start fresh. The model config must describe the same architecture.",
         )
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         # Text-to-image: the training captions' vocabulary (skipped for models without `vocab`).
@@ -151,8 +180,13 @@ class GenModelsCLI(LightningCLI):
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--trainer.default_root_dir {run_dir} is a file, not a directory; give a directory for the run")
         checkpoint_dir = _checkpoint_directory(config, run_dir)
+        _check_trainer_numbers(config)
         if self.config.subcommand == "fit":
+            self._lock_run(run_dir)  # before anything is written there
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
+            if config.ckpt_path not in (None, "hpc"):
+                check_fork(Path(config.ckpt_path), checkpoint_dir, bool(config.get("fork")))
+                _announce_changed_settings(run_dir, config)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
@@ -165,8 +199,17 @@ class GenModelsCLI(LightningCLI):
             self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
             del checkpoint
 
+    def _lock_run(self, run_dir: Path) -> None:
+        if rank_zero_only.rank != 0:  # DDP ranks > 0 join rank 0's run; rank 0 holds the lock
+            return
+        self._run_lock = RunLock(run_dir).acquire()
+        atexit.register(self._run_lock.release)  # errors before the run ends leave a clean record too
+
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
+        init_weights = self.config[self.subcommand].get("init_weights") if self.subcommand else None
+        if init_weights and self.subcommand == "fit":
+            _load_initial_weights(self.model, init_weights, self.config.fit.get("ckpt_path"))
         if self._resume is not None and self.subcommand == "fit":
             changes = self._resume.check_against(self.model)
             if changes:
@@ -181,8 +224,9 @@ class GenModelsCLI(LightningCLI):
         # <run>/checkpoints): "last" and the fresh-launch guard both look there.
         last = checkpoint_dir / "last.ckpt"
         if ckpt_path == "last":
-            if last.is_file():
-                return str(last)
+            newest = newest_checkpoint(checkpoint_dir)  # by iteration: last-v1.ckpt of an older version too
+            if newest is not None:
+                return str(newest[0])
             rank_zero_info(f"--ckpt_path last: no {last} yet, starting a new run in {run_dir}")
             ckpt_path = None
         if ckpt_path is None:
@@ -241,10 +285,16 @@ class GenModelsCLI(LightningCLI):
         # included), so nothing in it needs to be unpickled as code.
         if kwargs.get("weights_only") is None:
             kwargs["weights_only"] = True
+        self.preemption.arm()  # before the W&B run starts and the data is set up
         try:
             self.trainer.fit(model, **kwargs)
         except KeyError as err:
             raise self.batch_keys.explain(err, model, self.datamodule) or err
+        except PreemptedBeforeStart as stop:
+            how = "the SLURM job was requeued" if stop.requeued else "relaunch the same command"
+            rank_zero_info(f"preempted before the first training step: no checkpoint was written (nothing was trained "
+                           f"in this launch); {how}")
+            return
         if self.preemption.preempted_at is not None:
             last = Path(self.trainer.checkpoint_callback.dirpath or self.trainer.default_root_dir) / "last.ckpt"
             how = "the SLURM job was requeued" if self.preemption.requeued else "relaunch the same command with --ckpt_path last"
@@ -274,6 +324,55 @@ class GenModelsCLI(LightningCLI):
                 logger.experiment.finish()
                 if hint:
                     print(hint)
+
+
+def _check_trainer_numbers(config: Any) -> None:
+    """Trainer numbers Lightning would reject with a traceback (or accept and misbehave on)."""
+    accumulate = config.trainer.get("accumulate_grad_batches")
+    if accumulate is not None and (isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1):
+        raise ConfigError(f"--trainer.accumulate_grad_batches must be an integer >= 1, got {accumulate!r} (manual-"
+                          "optimization models accumulate with their own accumulate_grad_batches option)")
+    iterations = config.get("max_iterations")
+    if iterations is not None and (isinstance(iterations, bool) or iterations < 1):
+        raise ConfigError(f"--max_iterations must be an integer >= 1, got {iterations!r}")
+
+
+def _announce_changed_settings(run_dir: Path, config: Any) -> None:
+    """One warning line per setting that differs from the run's last recorded config (batch size, seed, ...)."""
+    recorded = recorded_config(run_dir)
+    if recorded is None:
+        return
+    current = config.as_dict() if hasattr(config, "as_dict") else dict(config)
+    for change in changed_settings(recorded, current):
+        _warn(f"resuming {run_dir} with a changed {change}")
+
+
+def _load_initial_weights(model: pl.LightningModule, path: str, ckpt_path: Optional[str]) -> None:
+    """``fit --init_weights``: the model's parameters and buffers from a genmodels model file, all or nothing."""
+    if ckpt_path is not None:
+        raise UserError("--init_weights starts a new run from given weights; --ckpt_path resumes one. Give one of them")
+    checkpoint = load_checkpoint_safely(path)
+    check_checkpoint_class(checkpoint, type(model))
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise UserError(f"--init_weights {path} holds no state_dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshapen:
+        first = (misshapen or missing or unexpected)[0]
+        raise UserError(
+            f"--init_weights {path} does not fit the configured model ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(misshapen)} misshapen tensors, e.g. {first}); configure the file's architecture: {_architecture_hint(checkpoint)}"
+        )
+    model.load_state_dict(state)
+    rank_zero_info(f"--init_weights: {len(state)} tensors from {path}")
+
+
+def _architecture_hint(checkpoint: dict[str, Any]) -> str:
+    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not str(k).startswith("_")}
+    return ", ".join(f"{k}={v}" for k, v in list(hparams.items())[:12]) or "(the file records no hyperparameters)"
 
 
 def _checkpoint_directory(config: Any, run_dir: Path) -> Path:
@@ -357,7 +456,7 @@ class _ResumeRecord:
         (learning rates, schedule, loss weights, penalties) is applied and recorded in the run's
         ``config.resume-N.yaml``.
         """
-        configured = {k: _plain(v) for k, v in dict(getattr(model, "hparams", {})).items() if not k.startswith("_")}
+        configured = {k: _plain(v) for k, v in dict(model.hparams).items() if not k.startswith("_")}
         keys = sorted(set(configured) | set(self.hparams))
         changes = [
             f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
@@ -378,9 +477,8 @@ class _ResumeRecord:
                 f"{list(shapes[first]) if first in shapes else 'absent'} configured). Resume with the checkpoint's "
                 "values, or start a new run in another --trainer.default_root_dir"
             )
-        if changes:
-            _warn(f"resuming {self.path} with a changed config (applied; recorded in config.resume-N.yaml): "
-                  + "; ".join(changes))
+        for change in changes:  # one line each, like the datamodule and trainer settings
+            _warn(f"resuming {self.path} with a changed model.init_args.{change} (applied; recorded in config.resume-N.yaml)")
         return changes
 
 
@@ -425,10 +523,12 @@ def _git_commit() -> Optional[str]:
 
 def _import_class(class_path: str) -> type:
     module, _, name = class_path.rpartition(".")
+    # getattr: importing the configured class by name: the lookup itself.
     return getattr(importlib.import_module(module), name)
 
 
 def _is_wandb_config(logger_cfg: Any) -> bool:
+    # getattr: a logger config is a Namespace with class_path, or a plain value (true/false/a list).
     class_path = getattr(logger_cfg, "class_path", None) if logger_cfg not in (None, True, False) else None
     return bool(class_path) and class_path.rsplit(".", 1)[-1] == "WandbLogger"
 
@@ -451,18 +551,3 @@ def _new_run_id() -> str:
     """An 8-character id in W&B's alphabet (lowercase letters and digits)."""
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def main(args: Any = None) -> None:
-    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
-
-    Every command, fit/validate/test included, is dispatched by `genmodels.commands.invoke`
-    (one parser, one error path: a user error prints ``genmodels: error: ...`` and exits 2).
-    """
-    from genmodels.commands import invoke
-
-    invoke(sys.argv[1:] if args is None else list(args))
-
-
-if __name__ == "__main__":
-    main()

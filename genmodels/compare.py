@@ -56,8 +56,9 @@ def plot_curves(runs: dict[str, list[dict]], keys: list[str], out: Path, size: t
         y = height * len(keys) + 24 * i + 6
         draw.line([(10, y + 6), (40, y + 6)], fill=COLOURS[i % len(COLOURS)], width=3)
         draw.text((48, y), name, fill="black")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
+    from genmodels.atomic import atomic_write
+
+    atomic_write(out, lambda f: canvas.save(f, format=Image.registered_extensions().get(out.suffix.lower(), "PNG")))
     return out
 
 

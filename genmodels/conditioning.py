@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from genmodels.errors import UserError
+from genmodels.protocols import dataset_classes
 
 __all__ = ["Condition", "ClassLabels", "Attributes", "ConditionError", "make_condition"]
 
@@ -115,7 +116,7 @@ class ClassLabels(Condition):
         return one_hot.scatter_(1, condition.long()[:, None], 1.0)
 
     def check_datamodule(self, datamodule: Any) -> None:
-        found = int(getattr(datamodule, "num_classes", 0) or 0)
+        found = dataset_classes(datamodule)
         if found == self.num_classes:
             return
         name = type(datamodule).__name__
@@ -183,6 +184,7 @@ class Attributes(Condition):
         return condition.float()
 
     def check_datamodule(self, datamodule: Any) -> None:
+        # getattr: only attribute datasets (CelebA) name attributes; a mismatch is reported below.
         found = list(getattr(datamodule, "attribute_names", None) or [])
         if found == self.names:
             return

@@ -31,6 +31,9 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from genmodels.atomic import atomic_write
+from genmodels.errors import InvalidValue
+
 __all__ = [
     "to_uint8",
     "uint8_grid",
@@ -47,7 +50,31 @@ __all__ = [
     "latent_map",
     "pca_2d",
     "PALETTE",
+    "IMAGE_EXTENSIONS",
+    "ignored_entry",
+    "find_images",
 ]
+
+#: Image files read from folders (datasets, `genmodels translate` inputs), any case.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+#: Folders that archives and file systems leave behind; never data.
+IGNORED_DIRS = ("__MACOSX", "lost+found")
+
+
+def ignored_entry(name: str) -> bool:
+    """Hidden entries (``.DS_Store``, ``._x.jpg``) and archive debris (``__MACOSX``) are not data."""
+    return name.startswith(".") or name in IGNORED_DIRS
+
+
+def find_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursively, any case of the extensions), sorted; hidden entries
+    (``.DS_Store``, ``._x.jpg``) and ``__MACOSX`` folders skipped."""
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root).parts
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(ignored_entry(p) for p in relative) and path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -70,10 +97,8 @@ def save_png(grid: Tensor, path: Union[str, os.PathLike]) -> Path:
     """Write a uint8 (3, H, W) grid as PNG atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    return atomic_write(path, lambda f: picture.save(f, format="PNG"))
 
 
 def frame_grids(frames: Tensor, nrow: Optional[int] = None, padding: int = 2) -> list[Tensor]:
@@ -109,10 +134,8 @@ def save_gif(
     pictures = [Image.fromarray(grid.permute(1, 2, 0).numpy()) for grid in grids]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: pictures[0].save(f, format="GIF", save_all=True, append_images=pictures[1:],
+                                                         duration=duration_ms, loop=0))
 
 
 _TEXT_HEIGHT = 12
@@ -160,9 +183,9 @@ def interpolate(z_a: Tensor, z_b: Tensor, steps: int, method: Literal["linear", 
     the straight line for (anti)parallel codes. The first and last points are ``z_a`` and ``z_b``.
     """
     if steps < 2:
-        raise ValueError(f"an interpolation needs steps >= 2 (both ends), got {steps}")
+        raise InvalidValue(f"an interpolation needs steps >= 2 (both ends), got {steps}")
     if method not in ("linear", "spherical"):
-        raise ValueError(f"interpolation method must be 'linear' or 'spherical', got {method!r}")
+        raise InvalidValue(f"interpolation method must be 'linear' or 'spherical', got {method!r}")
     t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype).view(1, -1, 1)
     a, b = z_a.unsqueeze(1), z_b.unsqueeze(1)
     path = torch.lerp(a, b, t)
@@ -205,7 +228,7 @@ def decoded_latent_grid(model: Any, grid_size: int = 16, label: int = 0) -> Tens
     scaled by the model's latent mean and std; the vertical axis grows upwards.
     """
     if model.latent_dim != 2:
-        raise ValueError(f"a decoded latent grid needs latent_dim == 2, got {model.latent_dim}; use latent_projection")
+        raise InvalidValue(f"a decoded latent grid needs latent_dim == 2, got {model.latent_dim}; use latent_projection")
     mean, std = (t.float() for t in model.latent_gaussian())
     probabilities = (torch.arange(grid_size, dtype=torch.float32, device=mean.device) + 0.5) / grid_size
     quantiles = torch.special.ndtri(probabilities)
@@ -260,7 +283,7 @@ def latent_map(
     if model.latent_dim == 2:
         return "grid", decoded_latent_grid(model, grid_size)
     if images is None or len(images) < 2:
-        raise ValueError(f"latent_dim is {model.latent_dim}, so the latent map is a PCA projection: pass >= 2 images")
+        raise InvalidValue(f"latent_dim is {model.latent_dim}, so the latent map is a PCA projection: pass >= 2 images")
     return "pca", latent_projection(model, images, labels)
 
 

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 
+from genmodels.compat import wandb_run_if_started
+
 __all__ = ["WandbLogger", "has_wandb_credentials"]
 
 ITERATION_AXIS = ("train/*", "val/*", "test/*", "samples*")
@@ -71,6 +73,7 @@ class WandbLogger(_LightningWandbLogger):
     @property
     def experiment(self) -> Any:
         run = super().experiment
+        # getattr: off rank 0 the experiment is Lightning's DummyExperiment, without define_metric.
         if not self._iteration_axis_defined and callable(getattr(run, "define_metric", None)):
             run.define_metric("iteration")
             for pattern in ITERATION_AXIS:
@@ -80,7 +83,8 @@ class WandbLogger(_LightningWandbLogger):
 
     def sync_hint(self) -> Optional[str]:
         """The command that uploads an offline run, or None when the run is online."""
-        if not self.offline or self._experiment is None:
+        run = wandb_run_if_started(self)
+        if not self.offline or run is None:
             return None
-        run_dir = os.path.dirname(os.path.normpath(self._experiment.dir))  # <run>/files -> <run>
+        run_dir = os.path.dirname(os.path.normpath(run.dir))  # <run>/files -> <run>
         return f"W&B ran offline (no credentials). Upload this run with:  wandb sync {run_dir}"

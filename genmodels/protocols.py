@@ -15,6 +15,12 @@ these protocols name what some models add on top of it:
 - `TextConditional`: images from captions (StackGAN, AttnGAN, DF-GAN);
 - `DensityModel`: exact likelihoods (RealNVP, Glow, PixelCNN).
 
+One protocol names what a *datamodule* offers beyond Lightning's loaders, so that genmodels code
+never imports `datamodules` (the dependency runs one way, datamodules -> genmodels):
+
+- `ImageSplits`: every image of a split, unshuffled (`datamodules.ImageDataModule`);
+- `LabelledData`, `NamedData`: the number of class labels, the dataset's name (any datamodule may have them).
+
 Runtime checks look at member names only, not signatures; the contract test
 (tests/genmodels/test_contract.py) pins which model satisfies which protocol.
 
@@ -43,7 +49,12 @@ __all__ = [
     "Translator",
     "TextConditional",
     "DensityModel",
+    "ImageSplits",
+    "LabelledData",
+    "NamedData",
     "class_count",
+    "dataset_name",
+    "dataset_classes",
 ]
 
 
@@ -141,6 +152,21 @@ class DensityModel(Protocol):
     def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor: ...
 
 
+@runtime_checkable
+class ImageSplits(Protocol):
+    """A datamodule whose splits can be read whole, in order, outside training (`datamodules.ImageDataModule`)."""
+
+    dataset_name: str
+    image_shape: tuple[int, int, int]
+    num_classes: int  # 0 for unlabelled data
+
+    def split_dataset(self, split: str) -> Any:
+        """The dataset of ``split`` as the loaders index it (``__getitems__`` -> ``{"image", "label"}``)."""
+
+    def split_images(self, split: str, limit: Optional[int] = None) -> tuple[Tensor, Tensor]:
+        """The first ``limit`` (default all) uint8 images (N, C, H, W) and int64 labels (N,) of ``split``."""
+
+
 def class_count(model: Any) -> int:
     """Classes ``model`` is conditioned on; 0 for a model that takes no class labels.
 
@@ -152,3 +178,27 @@ def class_count(model: Any) -> int:
         return 0
     count = model.num_classes
     return int(count) if isinstance(count, int) and count > 0 else 0
+
+
+@runtime_checkable
+class NamedData(Protocol):
+    """A datamodule that names its dataset (for reports and cache keys)."""
+
+    dataset_name: str
+
+
+def dataset_name(datamodule: Any) -> str:
+    """The dataset's name (`NamedData.dataset_name`), else the datamodule's class name."""
+    return str(datamodule.dataset_name) if isinstance(datamodule, NamedData) else type(datamodule).__name__
+
+
+@runtime_checkable
+class LabelledData(Protocol):
+    """A datamodule that says how many class labels its data has (any datamodule may)."""
+
+    num_classes: int  # 0 for unlabelled data
+
+
+def dataset_classes(datamodule: Any) -> int:
+    """Class labels of the datamodule's data (`LabelledData.num_classes`); 0 for a datamodule that names none."""
+    return int(datamodule.num_classes or 0) if isinstance(datamodule, LabelledData) else 0

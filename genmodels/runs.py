@@ -16,6 +16,8 @@ import zlib
 from pathlib import Path
 from typing import Iterator, Union
 
+from genmodels.errors import InvalidValue, MissingFile
+
 __all__ = ["wandb_records", "wandb_history", "run_history"]
 
 PathLike = Union[str, Path]
@@ -25,7 +27,7 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 def _payloads(data: bytes) -> Iterator[bytes]:
     if data[:4] != b":W&B":
-        raise ValueError("not a W&B transaction log (no ':W&B' header)")
+        raise InvalidValue("not a W&B transaction log (no ':W&B' header)")
     pos, pending = _HEADER, b""
     while pos + _HEADER <= len(data):
         if _BLOCK - pos % _BLOCK < _HEADER:  # block trailer padding
@@ -75,7 +77,7 @@ def run_history(run_dir: PathLike) -> list[dict]:
     """Every logged row of a run directory (all W&B launches, in order; else CSV logs)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"no run directory at {run_dir}")
+        raise MissingFile(f"no run directory at {run_dir}")
     logs = sorted(run_dir.glob("wandb/*run-*/run-*.wandb"), key=lambda p: p.parent.name.split("-", 2)[-1])
     rows = [row for log in logs for row in wandb_history(log)]
     if rows:
@@ -84,5 +86,5 @@ def run_history(run_dir: PathLike) -> list[dict]:
         with open(metrics, newline="") as f:
             rows += [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
     if not rows:
-        raise FileNotFoundError(f"{run_dir} holds no W&B run files (wandb/*run-*/run-*.wandb) and no metrics.csv")
+        raise MissingFile(f"{run_dir} holds no W&B run files (wandb/*run-*/run-*.wandb) and no metrics.csv")
     return rows

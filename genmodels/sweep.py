@@ -20,18 +20,63 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
+from genmodels.errors import UserError
 
-__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array"]
+from genmodels.errors import InvalidValue
+
+__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array", "grid_size", "SweepError"]
+
+
+class SweepError(ValueError, UserError):
+    """A sweep file that cannot be expanded (one line naming the parameter)."""
 
 
 def load_sweep(path: Path) -> dict:
-    spec = yaml.safe_load(Path(path).read_text())
-    if not isinstance(spec, dict) or "parameters" not in spec:
-        raise ValueError(f"{path} is not a sweep file: it needs a 'parameters' mapping")
+    """A checked sweep file: a mapping with a ``parameters`` mapping of parameter specs.
+
+    Read by `genmodels.yamlsafe.load_yaml` (duplicate keys and alias bombs refused); each ``values``
+    is a non-empty list; class names a sweep varies are resolved against the allowlist as text
+    (`genmodels.resolve`), so a sweep file cannot make a run import a module it names.
+    """
+    from genmodels.yamlsafe import load_yaml
+
+    spec = load_yaml(Path(path))
+    if not isinstance(spec, dict) or not isinstance(spec.get("parameters"), dict):
+        raise SweepError(f"{path} is not a sweep file: it needs a 'parameters' mapping (got {type(spec).__name__})")
     if spec.get("method", "grid") not in ("grid", "random"):
-        raise ValueError(f"{path}: method must be 'grid' or 'random' for a local sweep, got {spec.get('method')!r}")
+        raise SweepError(f"{path}: method must be 'grid' or 'random' for a local sweep, got {spec.get('method')!r}")
+    for name, p in spec["parameters"].items():
+        if not isinstance(p, dict):
+            raise SweepError(f"{path}: parameter {name} must be a mapping such as {{values: [...]}}, got {p!r}")
+        if "values" in p and (not isinstance(p["values"], list) or not p["values"]):
+            raise SweepError(f"{path}: parameter {name}: values must be a non-empty list, got {p['values']!r}")
+        for value in p.get("values", []) + ([p["value"]] if "value" in p else []):
+            _check_class_name(str(name), value, path)
+    for arg in spec.get("local_args", []) or []:
+        key, _, value = str(arg).lstrip("-").partition("=")
+        if value:
+            _check_class_name(key, value, path)
     return spec
+
+
+def _check_class_name(name: str, value: Any, path: Path) -> None:
+    from genmodels.resolve import resolve_datamodule, resolve_model
+
+    where = f"{path} parameter {name}"
+    if name == "model.class_path":
+        resolve_model(value, where)
+    elif name in ("data.class_path", "data.init_args.dataset"):
+        resolve_datamodule(value, where)
+    elif name.endswith("class_path"):
+        raise SweepError(f"{where}: a local sweep varies model.class_path and data.class_path only (class names are "
+                         "not imported from sweep files)")
+
+
+def grid_size(spec: dict, count: int = 10) -> int:
+    """How many runs `expand` would make, computed without making them."""
+    if spec.get("method", "grid") != "grid":
+        return count
+    return math.prod(len(p["values"]) if "values" in p else 1 for p in spec["parameters"].values())
 
 
 def _draw(name: str, spec: dict, rng: random.Random) -> Any:
@@ -41,7 +86,7 @@ def _draw(name: str, spec: dict, rng: random.Random) -> Any:
         return rng.choice(spec["values"])
     low, high, kind = spec.get("min"), spec.get("max"), spec.get("distribution", "uniform")
     if low is None or high is None:
-        raise ValueError(f"parameter {name}: needs 'values', 'value' or 'min'/'max'")
+        raise InvalidValue(f"parameter {name}: needs 'values', 'value' or 'min'/'max'")
     if kind == "log_uniform_values":
         return math.exp(rng.uniform(math.log(low), math.log(high)))
     if kind == "int_uniform":
@@ -51,7 +96,7 @@ def _draw(name: str, spec: dict, rng: random.Random) -> Any:
         return round(rng.uniform(low, high) / q) * q
     if kind == "uniform":
         return rng.uniform(low, high)
-    raise ValueError(f"parameter {name}: distribution {kind!r} is not supported locally")
+    raise InvalidValue(f"parameter {name}: distribution {kind!r} is not supported locally")
 
 
 def expand(spec: dict, count: int = 10, seed: int = 0) -> list[dict[str, Any]]:
@@ -63,7 +108,7 @@ def expand(spec: dict, count: int = 10, seed: int = 0) -> list[dict[str, Any]]:
         for name in names:
             p = params[name]
             if "values" not in p and "value" not in p:
-                raise ValueError(f"grid sweep parameter {name} needs 'values' (or 'value')")
+                raise InvalidValue(f"grid sweep parameter {name} needs 'values' (or 'value')")
             choices.append(p["values"] if "values" in p else [p["value"]])
         return [dict(zip(names, combo)) for combo in itertools.product(*choices)]
     rng = random.Random(seed)

@@ -11,6 +11,11 @@
 #    otherwise, which times the same work), genmodels vs torch-fidelity
 # 4. data pipeline: folder loader with 2 workers vs the training step's consumption
 # 5. StyleGAN2 sec/kimg at 64 px, batch 32
+# 6. StyleGAN2 sec/kimg beside the authors' training code (stylegan2-ada-pytorch, 32 px, batch 32), when
+#    OFFICIAL_STYLEGAN2_ADA names a checkout of NVlabs/stylegan2-ada-pytorch (its CUDA ops compile if
+#    nvcc is there, else run their reference implementations; the table says which device ran)
+# 7. BigGAN G it/s at the CIFAR script's size (ch 64, batch 50), beside ajbrock/BigGAN-PyTorch's
+#    train_fns when BIGGAN_CHECKOUT=PATH names a checkout of it (genmodels alone otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -32,11 +37,15 @@ if [ "${SMOKE:-0}" = 1 ]; then
     N_TRAIN="--iterations 3 --repeats 1"; N_OPT="--iterations 2 --repeats 1 --feature-maps 8"
     N_FID="--num-images 16 --batch-size 8"; N_DATA="--images 16 --batches 2 --iterations 2 --batch-size 4"
     N_STYLE="--resolution 8 --batch 2 --channel-base 64 --channel-max 8 --iterations 1 --warmup 1"
+    N_OFFICIAL="--resolution 8 --batch 2 --channel-base 64 --channel-max 8 --iterations 1 --warmup 1"
+    N_BIGGAN="--ch 2 --batch 2 --iterations 1 --warmup 1"
 else
     GPU=gpu; CUDA=cuda; VARIANTS=fp32,bf16,fp16,compile,channels_last,fused
     N_TRAIN="--iterations 500 --repeats 3"; N_OPT="--iterations 200 --repeats 3"
     N_FID="--num-images 10000 --batch-size 200"; N_DATA="--images 2048 --batches 30 --iterations 100"
     N_STYLE="--resolution 64 --batch 32"
+    N_OFFICIAL="--resolution 32 --batch 32 --channel-base 32768 --channel-max 512 --iterations 32 --warmup 4"
+    N_BIGGAN="--ch 64 --batch 50 --iterations 50 --warmup 5"
     $PY - <<'PY' | tee "$OUT/device.txt"
 import torch
 print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}")
@@ -49,5 +58,11 @@ run options $PY scripts/bench_options.py --device $CUDA --variants $VARIANTS $N_
 run fid10k $PY scripts/bench_metrics.py --device $CUDA $N_FID
 run data $PY scripts/bench_data.py --device $CUDA --workers 2 --image-size 64 $N_DATA
 run stylegan2 $PY scripts/bench_stylegan.py --architecture stylegan2 --device $CUDA $N_STYLE
+if [ -n "${OFFICIAL_STYLEGAN2_ADA:-}" ]; then
+    run stylegan2_official $PY scripts/bench_official.py --checkout "$OFFICIAL_STYLEGAN2_ADA" --device $CUDA $N_OFFICIAL
+else
+    echo "== stylegan2_official: skipped (set OFFICIAL_STYLEGAN2_ADA to a stylegan2-ada-pytorch checkout)" | tee "$OUT/stylegan2_official.txt"
+fi
+run biggan $PY scripts/bench_biggan.py --device $CUDA ${BIGGAN_CHECKOUT:+--checkout "$BIGGAN_CHECKOUT"} $N_BIGGAN
 }
 echo "tables written to $OUT/"

@@ -18,9 +18,14 @@ Every case lands in one class:
 - ``silent``: accepted without a word although the input was bad or was ignored (this includes
   running code named by a checkpoint);
 - ``data-loss``: a checkpoint overwritten, lost, restarted from iteration 0, or written with
-  non-finite weights.
+  non-finite weights;
+- ``hang``: a case that had not ended after its time limit (a FIFO output, an alias bomb, a huge grid);
+- ``security``: a module named by a file (config, run config.yaml, sweep, checkpoint) was imported.
 
-The CLI cases run in this process (``genmodels.cli.main``), which keeps the probe to minutes; the
+Round two (issue 27) adds the ``round2-*`` groups: the import holes, run-directory locking, moved
+runs and forks, checkpoint verification, file outputs and number bounds.
+
+The CLI cases run in this process (``genmodels.commands.main``), which keeps the probe to minutes; the
 signal cases and the API server run as child processes, as users run them. Prints one line per
 case and the counts per class; exit status 0 whatever the counts.
 """
@@ -53,7 +58,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 import torch  # noqa: E402
 
-CLASSES = ("refused-cleanly", "traceback", "silent", "data-loss")
+CLASSES = ("refused-cleanly", "traceback", "silent", "data-loss", "hang", "security")
 EXPERIMENTS = ROOT / "experiments"
 TINY = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.accelerator", "cpu", "--trainer.log_every_n_steps", "2", "--sample_grid.every_n_iterations", "0",
@@ -118,7 +123,7 @@ class Probe:
 
     # -- running the CLI ------------------------------------------------------------------------
     def fit(self, *args: str, config: str = "dcgan/digits.yaml", tiny: bool = True) -> Result:
-        from genmodels.cli import main
+        from genmodels.commands import main
 
         argv = ["fit", "--config", str(EXPERIMENTS / config), *(TINY if tiny else []), *args]
         buffer = io.StringIO()
@@ -503,6 +508,298 @@ SIGNAL_CASES = [
 
 
 # ---------------------------------------------------------------------------------------------
+# Round two (issue 27): imports named by files, one writer per run, forks, verified checkpoints,
+# outputs and bounds. Cases that may hang run as child processes with a time limit.
+
+EVIL = "open(MARKER, 'w').write('imported')\nclass Data:\n    pass\n"
+
+
+def _cli(probe: Probe, argv: list[str]) -> Result:
+    """`genmodels.cli.main(argv)` in this process, output captured (as `Probe.fit`)."""
+    from genmodels.cli import main
+
+    buffer = io.StringIO()
+    rc: Optional[int] = 0
+    error = None
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            main(argv)
+        except SystemExit as exit_:
+            rc = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        except BaseException as err:  # noqa: BLE001
+            error, rc = err, None
+            traceback.print_exc()
+    return Result(rc, buffer.getvalue(), error)
+
+
+def _child(argv: list[str], timeout: float, cwd: Optional[Path] = None) -> Optional[Result]:
+    """``python -m genmodels ARGV`` as a child process; None when it had not ended after ``timeout`` s."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "genmodels", *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None
+    return Result(process.returncode, out)
+
+
+def _evil_folder(probe: Probe, name: str) -> tuple[Path, Path]:
+    folder = probe.new_dir(name)
+    marker = folder / "imported.txt"
+    (folder / "evilmod.py").write_text(EVIL.replace("MARKER", repr(str(marker))))
+    return folder, marker
+
+
+def security_case(name: str, make_argv: Callable[[Path], list[str]]) -> Case:
+    """A command run from a folder holding evilmod.py (``python -m genmodels`` puts the cwd on sys.path)."""
+    def run(probe: Probe) -> tuple[str, str]:
+        folder, marker = _evil_folder(probe, name)
+        result = _child(make_argv(folder), timeout=600, cwd=folder)
+        if marker.exists():
+            return "security", "evilmod.py was imported"
+        if result is None:
+            return "hang", "no end after 600 s"
+        return classify_refusal(result)
+
+    return Case("round2-imports", name, run)
+
+
+def _subset_config(folder: Path, dataset: str = "evilmod.Data", class_path: str = "datamodules.subset.ClassSubsetDataModule") -> Path:
+    import yaml
+
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({"data": {"class_path": class_path, "init_args": {"dataset": dataset, "classes": [0, 1]}}}))
+    return path
+
+
+def _sweep_file(folder: Path, text: str) -> Path:
+    (folder / "sweep.yaml").write_text(text)
+    return folder / "sweep.yaml"
+
+
+def case_lock_relaunch(probe: Probe) -> tuple[str, str]:
+    run = probe.new_dir("lock") / "run"
+    holder_code = ("import fcntl, os, socket, sys, time\nrun = sys.argv[1]\nos.makedirs(run, exist_ok=True)\n"
+                   "fd = os.open(os.path.join(run, '.genmodels.lock'), os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+                   "os.write(fd, f'host={socket.gethostname()}\\npid={os.getpid()}\\n'.encode())\nprint('ready', flush=True)\n"
+                   "time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", holder_code, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()
+        result = probe.fit("--trainer.default_root_dir", str(run), "--max_iterations", "2")
+    finally:
+        holder.kill()
+        holder.wait()
+    if (run / "checkpoints").exists():
+        return "data-loss", "a second writer trained into a run that another process holds"
+    kind, detail = classify_refusal(result)
+    return (kind if f"PID {holder.pid}" in detail or kind != "refused-cleanly" else "silent"), detail
+
+
+def case_moved_run(probe: Probe) -> tuple[str, str]:
+    import shutil
+
+    run = probe.good_run("moved", 2, "--checkpoint.every_n_iterations", "2")
+    moved = run.parent / "moved-run"
+    shutil.move(str(run), str(moved))
+    result = probe.fit("--trainer.default_root_dir", str(moved), "--ckpt_path", "last", "--max_iterations", "4")
+    if result.rc != 0:
+        return classify_refusal(result)
+    names = sorted(p.name for p in (moved / "checkpoints").iterdir())
+    if any(n.startswith("last-v") for n in names) or iteration_of(moved / "checkpoints" / "last.ckpt") != 4:
+        return "data-loss", f"last.ckpt is not the newest after a move: {names}"
+    return "refused-cleanly", "resumed into last.ckpt (iteration 4)"
+
+
+def case_fork(probe: Probe) -> tuple[str, str]:
+    run = probe.good_run("fork", 4, "--checkpoint.every_n_iterations", "2")
+    last = run / "checkpoints" / "last.ckpt"
+    before = digest(last)
+    result = probe.fit("--trainer.default_root_dir", str(run), "--ckpt_path", str(run / "checkpoints" / "iter_00000002.ckpt"),
+                       "--max_iterations", "3")
+    if digest(last) != before:
+        return "data-loss", "resuming iter_2 overwrote the later last.ckpt"
+    return classify_refusal(result)
+
+
+def case_changed_batch(probe: Probe) -> tuple[str, str]:
+    run = probe.good_run("batch", 2)
+    result = probe.fit("--trainer.default_root_dir", str(run), "--ckpt_path", "last", "--max_iterations", "3",
+                       "--data.init_args.batch_size", "32")
+    if result.rc != 0:
+        return classify_refusal(result)
+    if "genmodels: warning:" in result.out and "batch_size" in result.out:
+        return "refused-cleanly", "announced: " + next(l for l in result.out.splitlines() if "batch_size" in l)[:150]
+    return "silent", "batch size changed on resume without a word"
+
+
+def _ckpt_edit(name: str, edit: Callable[[dict], Any], command: str = "sample") -> Case:
+    def run(probe: Probe) -> tuple[str, str]:
+        folder = probe.new_dir(name)
+        checkpoint = torch.load(probe.good_checkpoint(), weights_only=True)
+        edit(checkpoint)
+        path = _save(checkpoint, folder / "edited.ckpt")
+        out = folder / "out.png"
+        argv = {"sample": ["sample", "--ckpt", str(path), "--num-samples", "4", "--out", str(out), "--device", "cpu"],
+                "export": ["export", "--ckpt", str(path), "--out", str(folder / "e.pt")]}[command]
+        result = _cli(probe, argv)
+        return classify_refusal(result)
+
+    return Case("round2-checkpoint", f"{command}: {name}", run)
+
+
+def _first_weight(checkpoint: dict) -> str:
+    return next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and v.dim() > 1)
+
+
+def _flip(checkpoint: dict) -> None:
+    checkpoint["state_dict"][_first_weight(checkpoint)].view(-1).view(torch.int32)[0] ^= 1 << 20
+
+
+def _nan(checkpoint: dict) -> None:
+    checkpoint["state_dict"][_first_weight(checkpoint)].view(-1)[0] = float("nan")
+    checkpoint["genmodels"].pop("weights_sha256", None)  # as a file from before hashes: the finiteness check alone
+
+
+def cli_case(group: str, name: str, make_argv: Callable[[Path], list[str]], accept: Optional[str] = None,
+             child_timeout: Optional[float] = None) -> Case:
+    """A command that must be refused with one line (``accept``: text in the output that also keeps the promise)."""
+    def run(probe: Probe) -> tuple[str, str]:
+        folder = probe.new_dir(name.split()[0].rstrip(":"))
+        # "GOOD" stands for a trained checkpoint, so the case is refused for its own reason.
+        argv = [str(probe.good_checkpoint()) if a == "GOOD" else a for a in make_argv(folder)]
+        if child_timeout is not None:
+            result = _child(argv, child_timeout, cwd=folder)
+            if result is None:
+                return "hang", f"no end after {child_timeout:g} s"
+        else:
+            result = _cli(probe, argv)
+        if accept and accept in result.out and result.error is None:
+            return "refused-cleanly", accept
+        return classify_refusal(result)
+
+    return Case(group, name, run)
+
+
+def _image_folder_with_bomb(folder: Path) -> Path:
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    (folder / "data" / "a").mkdir(parents=True)
+    for k in range(3):
+        Image.new("RGB", (16, 16), (k * 40, 10, 10)).save(folder / "data" / "a" / f"{k}.png")
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    (folder / "data" / "a" / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    config = folder / "folder.yaml"
+    config.write_text(f"data:\n  class_path: datamodules.ImageFolderDataModule\n  init_args:\n    data_dir: {folder / 'data'}\n"
+                      "    image_size: 16\n    bad_files: error\n")
+    return config
+
+
+def _symlinked_classes(folder: Path) -> list[str]:
+    from PIL import Image
+
+    for name, root in (("a", folder / "data"), ("b", folder / "elsewhere")):
+        (root / name).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (16, 16), (k * 40, 10, 10)).save(root / name / f"{k}.png")
+    (folder / "data" / "b_link").symlink_to(folder / "elsewhere" / "b", target_is_directory=True)
+    config = folder / "folder.yaml"
+    config.write_text(f"data:\n  class_path: datamodules.ImageFolderDataModule\n  init_args:\n    data_dir: {folder / 'data'}\n"
+                      "    image_size: 16\n    val_fraction: 0.0\n")
+    return ["check-data", "--config", str(config)]
+
+
+def case_symlinked_class(probe: Probe) -> tuple[str, str]:
+    folder = probe.new_dir("symlink")
+    result = _cli(probe, _symlinked_classes(folder))
+    if result.rc != 0:
+        return classify_refusal(result)
+    return ("refused-cleanly", "4 images found, the linked class included") if "train 4," in result.out \
+        else ("silent", "complete, but the symlinked class folder was dropped")
+
+
+def case_translate_collision(probe: Probe) -> tuple[str, str]:
+    from PIL import Image
+
+    folder = probe.new_dir("collision")
+    (folder / "in").mkdir()
+    Image.new("RGB", (16, 16), "red").save(folder / "in" / "photo.jpg")
+    Image.new("RGB", (16, 16), "blue").save(folder / "in" / "photo.png")
+    result = _cli(probe, ["translate", "--ckpt", str(folder / "none.ckpt"), "--input", str(folder / "in"), "--out", str(folder / "out")])
+    kind, detail = classify_refusal(result)
+    if kind == "refused-cleanly" and "photo.jpg" not in detail:
+        return "data-loss", "not refused for the name collision (" + detail[:100] + ")"
+    return kind, detail
+
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+GRID_12x10 = "parameters:\n" + "".join(f"  model.init_args.p{i}:\n    values: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" for i in range(12))
+DIGITS = str(EXPERIMENTS / "dcgan/digits.yaml")
+
+ROUND2_CASES = [
+    security_case("check-data: run config naming a subset of evilmod.Data", lambda f: ["check-data", "--config", str(_subset_config(f))]),
+    security_case("check-data: --data.init_args.dataset evilmod.Data",
+                  lambda f: ["check-data", "--config", str(_subset_config(f, "datamodules.DigitsDataModule")),
+                             "--data.init_args.dataset", "evilmod.Data"]),
+    security_case("train-classifier: --data config naming evilmod.Data via the subset",
+                  lambda f: ["train-classifier", "--data", str(_subset_config(f)), "--out", str(f / "c.pt")]),
+    security_case("sweep: data.class_path evilmod.Data", lambda f: [
+        "sweep", str(_sweep_file(f, "parameters:\n  data.class_path:\n    values: [evilmod.Data]\n")), "--dry-run"]),
+    Case("round2-rundir", "relaunch while another process holds the run", case_lock_relaunch),
+    Case("round2-rundir", "moved run directory, --ckpt_path last", case_moved_run),
+    Case("round2-rundir", "resume from an earlier iter_* without --fork", case_fork),
+    Case("round2-rundir", "resume with a changed batch size", case_changed_batch),
+    _ckpt_edit("bit-flipped weight", _flip),
+    _ckpt_edit("NaN weight", _nan),
+    _ckpt_edit("NaN weight", _nan, command="export"),
+    _ckpt_edit("feature_maps 200000 in the hyperparameters", lambda c: c["hyper_parameters"].__setitem__("feature_maps", 200000)),
+    _ckpt_edit("a weight missing", lambda c: c["state_dict"].pop(_first_weight(c))),
+    _ckpt_edit("an unexpected weight", lambda c: c["state_dict"].__setitem__("generator.extra", torch.zeros(2))),
+    _ckpt_edit("an unknown hyperparameter", lambda c: c["hyper_parameters"].__setitem__("not_an_option", 1)),
+    _ckpt_edit("an unknown model class", lambda c: c["genmodels"].__setitem__("model_class", "genmodels.NoSuchGAN")),
+    cli_case("round2-files", "check-data: 30000x30000 PNG header (bad_files: error)", lambda f: ["check-data", "--config", str(_image_folder_with_bomb(f))]),
+    Case("round2-files", "check-data: symlinked class folder", case_symlinked_class),
+    Case("round2-files", "translate: photo.jpg and photo.png", case_translate_collision),
+    cli_case("round2-files", "sample: --out is a FIFO", lambda f: (os.mkfifo(f / "p.png"), ["sample", "--ckpt", "GOOD",
+             "--out", str(f / "p.png"), "--overwrite"])[1], child_timeout=120),
+    cli_case("round2-files", "sample: --out ''", lambda f: ["sample", "--ckpt", "GOOD", "--out", ""]),
+    cli_case("round2-bounds", "sample: --max-memory-gb inf", lambda f: ["sample", "--ckpt", "GOOD", "--max-memory-gb", "inf",
+             "--out", str(f / "g.png")]),
+    cli_case("round2-bounds", "check-data: image_size 100000", lambda f: ["check-data", "--config", DIGITS, "--data.init_args.image_size", "100000"]),
+    cli_case("round2-bounds", "fit: --sample_grid.num_samples 1e9", lambda f: ["fit", "--config", DIGITS, "--trainer.default_root_dir",
+             str(f / "run"), "--sample_grid.num_samples", "1000000000"]),
+    cli_case("round2-bounds", "fit: --trainer.accumulate_grad_batches 0", lambda f: ["fit", "--config", DIGITS,
+             "--trainer.default_root_dir", str(f / "run"), "--trainer.accumulate_grad_batches", "0"]),
+    cli_case("round2-bounds", "interpolate: --frame-ms 1e12", lambda f: ["interpolate", "--ckpt", "GOOD",
+             "--frame-ms", "1000000000000", "--out", str(f / "a.gif")]),
+    cli_case("round2-bounds", "fit: a duplicate YAML key", lambda f: (
+        (f / "dup.yaml").write_text("model:\n  init_args:\n    lr_g: 0.1\n    lr_g: 0.2\n"),
+        ["fit", "--config", DIGITS, "--config", str(f / "dup.yaml"), "--trainer.default_root_dir", str(f / "run")])[1]),
+    cli_case("round2-bounds", "fit: billion-laughs YAML", lambda f: (
+        (f / "bomb.yaml").write_text(BILLION_LAUGHS),
+        ["fit", "--config", DIGITS, "--config", str(f / "bomb.yaml"), "--trainer.default_root_dir", str(f / "run")])[1],
+        child_timeout=300),
+    cli_case("round2-bounds", "sweep: a list", lambda f: ["sweep", str(_sweep_file(f, "- a\n- b\n")), "--dry-run"]),
+    cli_case("round2-bounds", "sweep: a bare number", lambda f: ["sweep", str(_sweep_file(f, "3\n")), "--dry-run"]),
+    cli_case("round2-bounds", "sweep: values: []", lambda f: ["sweep", str(_sweep_file(
+        f, "parameters:\n  model.init_args.lr:\n    values: []\n")), "--dry-run"]),
+    cli_case("round2-bounds", "sweep: a 12 x 10 grid", lambda f: ["sweep", str(_sweep_file(f, GRID_12x10)), "--dry-run"],
+             child_timeout=300),
+]
+
+
+# ---------------------------------------------------------------------------------------------
 # The HTTP API
 
 
@@ -629,7 +926,7 @@ def main() -> None:
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)  # Lightning's info lines bypass the capture
     probe = Probe(work)
-    cases = CHECKPOINT_CASES + ARG_CASES + RESUME_CASES + ([] if args.no_signals else SIGNAL_CASES)
+    cases = CHECKPOINT_CASES + ARG_CASES + RESUME_CASES + ROUND2_CASES + ([] if args.no_signals else SIGNAL_CASES)
     cases += [] if args.no_api else API_CASES
     if args.only:
         cases = [c for c in cases if args.only.lower() in f"{c.group} {c.name}".lower()]

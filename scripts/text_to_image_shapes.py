@@ -23,9 +23,9 @@ import pytorch_lightning as pl
 import torch
 
 import genmodels
-from datamodules.text_image import TextImageDataModule
+from datamodules.text_image import SHAPE_COLOURS, TextImageDataModule
 from genmodels import AttnGAN, StackGAN
-from genmodels.cli import main as cli
+from genmodels.commands import main as cli
 from genmodels.text.damsm import load_damsm
 from genmodels.text.metrics import r_precision, shape_colour_accuracy
 
@@ -53,7 +53,7 @@ def measure(name: str, model: pl.LightningModule, dm: TextImageDataModule, damsm
     model.eval()
     captions = [caps[0] for caps in dm.records("val").captions]
     result = {"model": name, "code": str(Path(genmodels.__file__).parent.parent), "iterations": iterations,
-              "train_s": round(seconds, 1), "colour_accuracy": shape_colour_accuracy(model, samples_per_colour=50),
+              "train_s": round(seconds, 1), "colour_accuracy": shape_colour_accuracy(model, SHAPE_COLOURS, samples_per_colour=50),
               "r_precision_own": r_precision(model, load_damsm(str(damsm)), captions)["r_precision"]}
     if evaluator is not None:
         result["r_precision_evaluator"] = r_precision(model, load_damsm(str(evaluator)), captions)["r_precision"]

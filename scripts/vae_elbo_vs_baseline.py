@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from genmodels.apps.anomaly import build_datamodule, datamodule_spec, held_out_images
+from genmodels.apps.anomaly import build_datamodule, datamodule_spec
 from genmodels.autoencoders.baselines import independent_pixel_bits_per_dim
 from genmodels.checkpoints import load_checkpoint_safely, load_model
 
@@ -58,7 +58,7 @@ def main() -> None:
     checkpoint = load_checkpoint_safely(paths[0])
     datamodule, _ = build_datamodule(datamodule_spec(checkpoint, None), args.data_dir)
     train_images = torch.cat([b["image"] for b in _batches(datamodule, "train")])
-    test_images, _ = held_out_images(datamodule, "test")
+    test_images, _ = datamodule.split_images("test")
     baselines = independent_pixel_bits_per_dim(train_images, test_images)
     print(f"data: {datamodule.dataset_name}, {len(train_images)} train / {len(test_images)} test images of "
           f"{tuple(test_images.shape[1:])}")

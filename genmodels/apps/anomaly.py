@@ -18,7 +18,8 @@ distributions is written next to it.
 
 The datamodule is rebuilt from the checkpoint (LightningCLI records its class path and arguments)
 with every class kept; ``--config experiment.yaml`` takes the ``data:`` section of a YAML instead,
-``--data_dir`` points it at other files. Only datamodules of the ``datamodules`` package are built,
+``--data_dir`` points it at other files. Only allowed datamodules are built (`genmodels.resolve`, names
+compared as text before any import),
 and the checkpoint is opened with ``weights_only=True`` (`genmodels.checkpoints.load_model`).
 Conditional models are refused: scoring them would need the label of the image being judged.
 """
@@ -32,17 +33,17 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.checkpoints import load_checkpoint_safely, load_model
 from genmodels.protocols import Autoencoder, class_count
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = ["run_anomaly", "score_images", "detection_metrics", "save_histogram", "build_datamodule"]
 
 SCORES = ("auto", "reconstruction", "elbo")
-_ALLOWED_DATA_PACKAGE = "datamodules"
 _SUBSET = "datamodules.ClassSubsetDataModule"
 
 
@@ -57,7 +58,7 @@ def score_images(model: Any, images: Tensor, score: str, num_samples: int = 1, g
         return model.reconstruction_error(images)
     if score == "elbo":
         return model.negative_elbo(images, num_samples=num_samples, generator=generator)
-    raise ValueError(f"score must be 'reconstruction' or 'elbo', got {score!r}")
+    raise InvalidValue(f"score must be 'reconstruction' or 'elbo', got {score!r}")
 
 
 def detection_metrics(scores: np.ndarray, is_anomaly: np.ndarray) -> dict[str, float]:
@@ -97,7 +98,7 @@ def save_histogram(normal: np.ndarray, anomalous: np.ndarray, path: Path, title:
     draw.rectangle((width - 170, 22, width - 160, 32), fill=(255, 127, 14))
     draw.text((width - 155, 21), f"anomalous ({len(anomalous)})", fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
+    atomic_write(path, lambda f: canvas.save(f, format="PNG"))
     return path
 
 
@@ -108,60 +109,38 @@ def save_histogram(normal: np.ndarray, anomalous: np.ndarray, path: Path, title:
 def build_datamodule(spec: dict[str, Any], data_dir: Optional[str] = None) -> tuple[Any, Optional[list[int]]]:
     """Instantiate ``{"class_path", "init_args"}`` with every class kept; returns it and the classes it had kept.
 
-    Raises:
-        ValueError: a class outside the ``datamodules`` package, or not a datamodule.
-    """
-    from datamodules.subset import import_datamodule
+    Built by `genmodels.resolve.build_datamodule`: every class name (a subset's ``dataset`` too) is
+    resolved against the allowlist as text before anything is imported.
 
-    class_path = str(spec.get("class_path", ""))
-    args = {k: v for k, v in dict(spec.get("init_args") or {}).items() if not k.startswith("_")}
+    Raises:
+        UserError: a class that is not an allowed datamodule, or arguments it rejects.
+    """
+    from genmodels.resolve import build_datamodule as build, resolve_datamodule
+
+    class_path = resolve_datamodule(spec.get("class_path"), "the recorded datamodule")
+    args = {k: v for k, v in dict(spec.get("init_args") or {}).items() if not str(k).startswith("_")}
     trained_classes = None
     if class_path == _SUBSET:
         # The model saw only some classes; anomaly detection tests on all of them.
         trained_classes = args.pop("classes", None)
-        _check_data_class(str(args.get("dataset", "datamodules.DigitsDataModule")))
-    _check_data_class(class_path)
     if data_dir is not None:
         args["data_dir"] = data_dir
-    return import_datamodule(class_path)(**args), trained_classes
-
-
-def _check_data_class(class_path: str) -> None:
-    if not class_path.startswith(_ALLOWED_DATA_PACKAGE + "."):
-        raise ValueError(
-            f"refusing to build datamodule {class_path!r}: only classes of the {_ALLOWED_DATA_PACKAGE} package are built "
-            "from checkpoints and configs here"
-        )
+    return build({"class_path": class_path, "init_args": args}), trained_classes
 
 
 def datamodule_spec(checkpoint: dict[str, Any], config: Optional[str]) -> dict[str, Any]:
     """The datamodule recorded in the checkpoint, or the ``data:`` section of ``config``."""
     if config is not None:
-        path = Path(config)
-        if not path.is_file():
-            raise FileNotFoundError(f"--config {path} not found")
-        data = (yaml.safe_load(path.read_text()) or {}).get("data")
-        if not isinstance(data, dict) or "class_path" not in data:
-            raise ValueError(f"{path} has no 'data: {{class_path: ..., init_args: ...}}' section")
-        return data
+        from genmodels.resolve import data_section
+
+        return data_section(Path(config))
     hparams = checkpoint.get("datamodule_hyper_parameters")
     if not isinstance(hparams, dict) or "_class_path" not in hparams:
-        raise ValueError(
+        raise InvalidValue(
             "the checkpoint does not record its datamodule (it was not written by `genmodels fit`); "
             "pass --config <experiment.yaml> to take the data section from a config"
         )
     return {"class_path": hparams["_class_path"], "init_args": hparams}
-
-
-def held_out_images(datamodule: Any, split: str) -> tuple[Tensor, Tensor]:
-    """All images (uint8, as loaded) and labels of ``split`` ("val" or "test")."""
-    datamodule.setup("test" if split == "test" else "validate")
-    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
-    images, labels = [], []
-    for batch in loader:
-        images.append(batch["image"])
-        labels.append(batch["label"])
-    return torch.cat(images), torch.cat(labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,9 +155,9 @@ def parse_classes(text: str) -> list[int]:
             start, _, end = part.partition("-")
             classes.update(range(int(start), int(end or start) + 1))
     except ValueError:
-        raise ValueError(f"--normal must list class labels like 0,1,2,3,4 or 0-4, got {text!r}") from None
+        raise InvalidValue(f"--normal must list class labels like 0,1,2,3,4 or 0-4, got {text!r}") from None
     if not classes:
-        raise ValueError("--normal is empty: list the normal classes, e.g. --normal 0,1,2,3,4")
+        raise InvalidValue("--normal is empty: list the normal classes, e.g. --normal 0,1,2,3,4")
     return sorted(classes)
 
 
@@ -207,15 +186,15 @@ def run_anomaly(
             normal classes outside the data's labels, or no anomalous class left.
     """
     if not Path(ckpt).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+        raise MissingFile(f"checkpoint not found: {ckpt}")
     if split not in ("val", "test"):
-        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        raise InvalidValue(f"split must be 'val' or 'test', got {split!r}")
     if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        raise InvalidValue(f"num_samples must be >= 1, got {num_samples}")
     model = load_model(ckpt, map_location=device)
     score = _choose_score(model, score)
     datamodule, trained_classes = build_datamodule(datamodule_spec(load_checkpoint_safely(ckpt), config), data_dir)
-    images, labels = held_out_images(datamodule, split)
+    images, labels = datamodule.split_images(split)
     normal = sorted(int(c) for c in normal)
     is_anomaly = _anomaly_mask(labels, normal)
     if trained_classes is not None and sorted(trained_classes) != normal:
@@ -251,38 +230,39 @@ def run_anomaly(
     title = f"{what}, higher = more anomalous; ROC-AUC {report['roc_auc']:.3f}, PR-AUC {report['pr_auc']:.3f}"
     report["histogram"] = str(save_histogram(scores[~anomalous], scores[anomalous], histogram_path, title))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out_path, json.dumps(report, indent=2) + "\n")
     return report
 
 
 def _choose_score(model: Any, score: str) -> str:
     if not isinstance(model, Autoencoder):
-        raise ValueError(
+        raise InvalidValue(
             f"anomaly detection needs an autoencoder (genmodels.AutoEncoder or genmodels.VAE); the checkpoint holds "
             f"{type(model).__name__}"
         )
     if class_count(model):
-        raise ValueError("the checkpoint holds a conditional model: its scores would need the (unknown) label of each image")
+        raise InvalidValue("the checkpoint holds a conditional model: its scores would need the (unknown) label of each image")
+    # getattr: a VAE adds the ELBO to the Autoencoder protocol; a plain autoencoder has none.
     has_elbo = callable(getattr(model, "negative_elbo", None))
     if score == "auto":
         return "elbo" if has_elbo else "reconstruction"
     if score not in SCORES:
-        raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+        raise InvalidValue(f"score must be one of {list(SCORES)}, got {score!r}")
     if score == "elbo" and not has_elbo:
-        raise ValueError(f"score 'elbo' needs a VAE; {type(model).__name__} has no ELBO (use --score reconstruction)")
+        raise InvalidValue(f"score 'elbo' needs a VAE; {type(model).__name__} has no ELBO (use --score reconstruction)")
     return score
 
 
 def _anomaly_mask(labels: Tensor, normal: list[int]) -> Tensor:
     present = sorted({int(v) for v in labels.tolist()})
     if present == [-1]:
-        raise ValueError("the dataset has no class labels, so normal and anomalous images cannot be told apart")
+        raise InvalidValue("the dataset has no class labels, so normal and anomalous images cannot be told apart")
     missing = [c for c in normal if c not in present]
     if missing:
-        raise ValueError(f"normal classes {missing} do not occur in the held-out data (labels present: {present})")
+        raise InvalidValue(f"normal classes {missing} do not occur in the held-out data (labels present: {present})")
     is_anomaly = ~torch.isin(labels, torch.tensor(normal, dtype=labels.dtype))
     if not is_anomaly.any():
-        raise ValueError(f"every held-out class ({present}) is listed as normal: nothing is anomalous")
+        raise InvalidValue(f"every held-out class ({present}) is listed as normal: nothing is anomalous")
     return is_anomaly
 
 

@@ -194,7 +194,7 @@ def create_app(model: Any, checkpoint: str = "") -> FastAPI:
             "status": "ok",
             "model": type(model).__name__,
             "checkpoint": checkpoint,
-            "iteration": int(getattr(model, "iteration", 0)),
+            "iteration": int(model.iteration),
             "image_shape": [int(s) for s in model.image_shape],
             "num_classes": num_classes(model),
             "latent_space": space.kind if space is not None else None,

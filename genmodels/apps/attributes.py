@@ -19,15 +19,17 @@ balancing of rare attributes.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 
-from genmodels.metrics.classifier import LeNet5, read_pinned, write_pinned
+from genmodels.metrics.classifier import LeNet5, fit_classifier, read_pinned, save_pinned_classifier
 from genmodels.metrics.extractors import PathLike
+from genmodels.errors import InvalidValue
+from genmodels.protocols import dataset_name
 
 __all__ = [
     "AttributeClassifier",
@@ -85,9 +87,7 @@ class AttributeClassifier(nn.Module):
 
 def save_attribute_classifier(classifier: AttributeClassifier, path: PathLike) -> str:
     """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
-    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
-    classifier.sha256 = write_pinned(payload, path)
-    return classifier.sha256
+    return save_pinned_classifier(classifier, path, FORMAT)
 
 
 def load_attribute_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> AttributeClassifier:
@@ -123,7 +123,7 @@ def _batch(datamodule: Any, batch: dict[str, Tensor], device: torch.device) -> t
     batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
     batch = datamodule.on_after_batch_transfer(batch, 0)
     if "attributes" not in batch:
-        raise ValueError(f"{type(datamodule).__name__}'s batches have no 'attributes' (keys: {sorted(batch)})")
+        raise InvalidValue(f"{type(datamodule).__name__}'s batches have no 'attributes' (keys: {sorted(batch)})")
     return batch["image"], batch["attributes"].float()
 
 
@@ -159,16 +159,17 @@ def train_attribute_classifier(
         device: where to train.
         log: receives one progress line per epoch.
     """
+    # getattr: only attribute datasets (CelebA) name attributes; others are refused below.
     names: Sequence[str] = list(getattr(datamodule, "attribute_names", None) or [])
     if not names:
-        raise ValueError(f"{type(datamodule).__name__} has no attributes (attribute_names is empty)")
+        raise InvalidValue(f"{type(datamodule).__name__} has no attributes (attribute_names is empty)")
     channels, size = int(datamodule.image_shape[0]), int(datamodule.image_shape[1])
     meta = {
         "architecture": "lenet5-multilabel",
         "attribute_names": list(names),
         "channels": channels,
         "data_image_size": size,
-        "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "dataset": dataset_name(datamodule),
         "epochs": int(epochs),
         "seed": int(seed),
     }
@@ -187,23 +188,14 @@ def train_attribute_classifier(
 def _fit(classifier: AttributeClassifier, datamodule: Any, epochs: int, lr: float, device: torch.device, log: Callable) -> None:
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()
-    net = classifier.net.train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = max(1, epochs * len(loader))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    for epoch in range(epochs):
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
+        if isinstance(loader.sampler, DistributedSampler):  # ImageDataModule's ResumableSampler
             loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
-        total = 0.0
         for batch in loader:
-            images, attributes = _batch(datamodule, batch, device)
-            loss = F.binary_cross_entropy_with_logits(classifier(images), attributes)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(len(loader), 1):.4f}")
+            yield _batch(datamodule, batch, device)
+
+    fit_classifier(classifier, batches, F.binary_cross_entropy_with_logits, epochs, len(loader), lr, log=log)
     _frozen(classifier)
 
 

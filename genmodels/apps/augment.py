@@ -30,14 +30,17 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.apps.generation import generate, num_classes
+from genmodels.errors import UserError, InvalidValue
 from genmodels.images import to_uint8
+from genmodels.metrics.classifier import fit_classifier
+from genmodels.protocols import ImageSplits, dataset_classes, dataset_name
 
 __all__ = [
     "run_augmentation",
@@ -62,33 +65,15 @@ def resolve_datamodule(spec: str, image_size: int, data_dir: Optional[str] = Non
         from genmodels.metrics.commands import load_datamodule  # only `datamodules` classes are built
 
         return load_datamodule(path)
-    import datamodules
+    from genmodels.resolve import datamodule_class
 
-    wanted = spec.rsplit(".", 1)[-1].lower()
-    for name in datamodules.__all__:
-        if name.endswith("DataModule") and wanted in (name.lower(), name[: -len("DataModule")].lower()):
-            return getattr(datamodules, name)(data_dir=data_dir, image_size=image_size)
-    known = ", ".join(n[: -len("DataModule")].lower() for n in datamodules.__all__ if n.endswith("DataModule"))
-    raise ValueError(f"--data {spec!r} is neither a config file nor a datamodule name (known: {known})")
-
-
-def split_tensors(datamodule: Any, split: str) -> tuple[Tensor, Tensor]:
-    """All uint8 images (N, C, H, W) and int64 labels (N,) of ``split``, in the datamodule's order."""
-    if hasattr(datamodule, "_dataset"):  # datamodules.ImageDataModule holds each split in memory
-        dataset = datamodule._dataset(split)
-        return dataset.images, dataset.labels
-    images, labels = [], []
-    with torch.random.fork_rng(devices=[]):  # a DataLoader iterator draws from the global RNG
-        for batch in getattr(datamodule, f"{split}_dataloader")():
-            images.append(to_uint8(batch["image"]).cpu())
-            labels.append(batch["label"].cpu())
-    return torch.cat(images), torch.cat(labels)
+    return datamodule_class(spec, "--data")(data_dir=data_dir, image_size=image_size)
 
 
 def stratified_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:
     """Sorted indices of ``fraction`` of each class's examples (at least one per class), seeded."""
     if not 0 < fraction <= 1:
-        raise ValueError(f"--real-fraction must be in (0, 1], got {fraction}")
+        raise InvalidValue(f"--real-fraction must be in (0, 1], got {fraction}")
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for label in labels.unique().tolist():
@@ -122,12 +107,12 @@ def generated_dataset(
     model_classes = num_classes(model)
     if model_classes:
         if model_classes != classes:
-            raise ValueError(f"the generator has {model_classes} classes but the data has {classes}")
+            raise InvalidValue(f"the generator has {model_classes} classes but the data has {classes}")
         labels = balanced_labels(num, classes, seed)
         images = generate(model, num, seed, condition=labels, truncation=truncation, batch_size=batch_size)
         return to_uint8(images), labels
     if labeler is None:
-        raise ValueError(
+        raise InvalidValue(
             f"{type(model).__name__} is unconditional, so its images have no labels: use a class-conditional "
             "generator, or pass --labeler with a classifier from `genmodels train-classifier`"
         )
@@ -178,19 +163,17 @@ def train_classifier(
 ) -> SmallCNN:
     """A `SmallCNN` trained with Adam for ``steps`` steps; leaves the global RNG as it was."""
     if len(images) == 0:
-        raise ValueError("no training images")
+        raise InvalidValue("no training images")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = SmallCNN(images.shape[1], classes).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    net.train()
-    for index in _batches(len(images), min(batch_size, len(images)), steps, generator):
-        loss = F.cross_entropy(net(images[index].to(device)), labels[index].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return net.eval()
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, Tensor]]:  # one "epoch" of `steps` reshuffled batches
+        for index in _batches(len(images), min(batch_size, len(images)), steps, generator):
+            yield images[index].to(device), labels[index].to(device)
+
+    return fit_classifier(net, batches, F.cross_entropy, epochs=1, steps_per_epoch=steps, lr=lr, cosine=False)
 
 
 @torch.no_grad()
@@ -248,19 +231,21 @@ def run_augmentation(
     log: Callable[[str], None] = print,
 ) -> AugmentationResult:
     """Train the four classifiers of the module docstring and measure them on the test split."""
-    classes = int(getattr(datamodule, "num_classes", 0) or 0)
+    classes = dataset_classes(datamodule)
     if classes < 2:
-        raise ValueError(f"{type(datamodule).__name__} has no class labels; augmentation needs a labelled dataset")
+        raise InvalidValue(f"{type(datamodule).__name__} has no class labels; augmentation needs a labelled dataset")
     if tuple(datamodule.image_shape) != tuple(model.image_shape):
-        raise ValueError(f"the generator makes {tuple(model.image_shape)} images but the data is {tuple(datamodule.image_shape)}")
+        raise InvalidValue(f"the generator makes {tuple(model.image_shape)} images but the data is {tuple(datamodule.image_shape)}")
     datamodule.setup(None)
-    train_images, train_labels = split_tensors(datamodule, "train")
-    test_images, test_labels = split_tensors(datamodule, "test")
+    if not isinstance(datamodule, ImageSplits):
+        raise UserError(f"{type(datamodule).__name__} cannot list its images; use a datamodules.ImageDataModule")
+    train_images, train_labels = datamodule.split_images("train")
+    test_images, test_labels = datamodule.split_images("test")
     subset = stratified_subset(train_labels, real_fraction, seed)
     real_images, real_labels = train_images[subset], train_labels[subset]
     count = len(train_images) - len(subset) if num_generated is None else num_generated
     if count < 1:
-        raise ValueError(f"--num-generated must be >= 1, got {count}")
+        raise InvalidValue(f"--num-generated must be >= 1, got {count}")
     log(f"generating {count} images with {type(model).__name__} ...")
     fake_images, fake_labels = generated_dataset(model, count, classes, seed, truncation, labeler)
     training_sets = {
@@ -281,7 +266,7 @@ def run_augmentation(
         "real_fraction": real_fraction, "train_split_size": len(train_images), "test_split_size": len(test_images),
         "steps": steps, "batch_size": batch_size, "lr": lr, "repeats": repeats, "seed": seed,
         "truncation": truncation, "labels": "conditioned" if num_classes(model) else "labeler",
-        "generator": type(model).__name__, "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "generator": type(model).__name__, "dataset": dataset_name(datamodule),
     }  # fmt: skip
     return AugmentationResult(rows, protocol)
 

@@ -52,6 +52,7 @@ from genmodels.apps.scores import Scorer
 from genmodels.conditioning import Attributes, ClassLabels
 from genmodels.images import uint8_grid
 from genmodels.protocols import Autoencoder, LatentGenerator, class_count
+from genmodels.errors import InvalidValue
 
 __all__ = ["Edit", "edit_latents", "latent_decoder", "draw_latents", "model_condition", "write_steps_csv"]
 
@@ -108,7 +109,7 @@ def edit_latents(
         penalty: weight lambda of the squared change of the other scores (0: no penalty).
     """
     if steps < 1 or step_size <= 0 or penalty < 0:
-        raise ValueError(f"need steps >= 1, step_size > 0 and penalty >= 0; got {steps}, {step_size}, {penalty}")
+        raise InvalidValue(f"need steps >= 1, step_size > 0 and penalty >= 0; got {steps}, {step_size}, {penalty}")
     sign = -1.0 if lower else 1.0
     latents, images, scores = [], [], []
     start: Optional[Tensor] = None
@@ -170,7 +171,7 @@ def latent_decoder(model: Any, condition: Any = None) -> Decoder:
         return lambda z: model.decode(z, condition)
     if isinstance(model, LatentGenerator):
         return lambda z: model.sample_from(z, condition=condition)
-    raise ValueError(f"{type(model).__name__} has no latent code z to edit (neither a GAN generator nor a decoder)")
+    raise InvalidValue(f"{type(model).__name__} has no latent code z to edit (neither a GAN generator nor a decoder)")
 
 
 def draw_latents(model: Any, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -186,22 +187,23 @@ def model_condition(model: Any, spec: Optional[str], n: int, generator: Optional
     ``spec`` is a class index for class-conditional models and ``name=value,...`` for attribute
     models (unnamed attributes 0).
     """
+    # getattr: class-conditional GANs carry a Conditioning (labels or attributes); other models have none.
     conditioning = getattr(model, "conditioning", None)
     if conditioning is None and class_count(model) >= 2:
         conditioning = ClassLabels(model.num_classes)  # class-conditional models without a Condition (VAEs)
     if conditioning is None:
         if spec is not None:
-            raise ValueError(f"{type(model).__name__} is unconditional; drop --condition")
+            raise InvalidValue(f"{type(model).__name__} is unconditional; drop --condition")
         return None
     if spec is None:
         return conditioning.draw(n, generator, model.device)
     if isinstance(conditioning, ClassLabels):
         if not spec.strip().lstrip("-").isdigit():
-            raise ValueError(f"--condition must be a class index 0..{conditioning.num_classes - 1}, got {spec!r}")
+            raise InvalidValue(f"--condition must be a class index 0..{conditioning.num_classes - 1}, got {spec!r}")
         return conditioning.check(int(spec), n, model.device)
     if isinstance(conditioning, Attributes):
         return conditioning.check(_parse_assignments(spec), n, model.device)
-    raise ValueError(f"unsupported condition type {type(conditioning).__name__}")
+    raise InvalidValue(f"unsupported condition type {type(conditioning).__name__}")
 
 
 def _parse_assignments(spec: str) -> dict[str, float]:
@@ -211,7 +213,7 @@ def _parse_assignments(spec: str) -> dict[str, float]:
         try:
             values[name.strip()] = float(value) if sep else 1.0
         except ValueError:
-            raise ValueError(f"--condition expects name=value pairs separated by commas, got {item!r}") from None
+            raise InvalidValue(f"--condition expects name=value pairs separated by commas, got {item!r}") from None
     return values
 
 

@@ -31,10 +31,12 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.apps.generation import num_classes
+from genmodels.atomic import atomic_write
 from genmodels.apps.latent import LatentSpace, latent_space
 from genmodels.base import GenerativeModel
-from genmodels.checkpoints import CheckpointError, load_checkpoint_safely, model_class_of
+from genmodels.checkpoints import CheckpointError, build_model, load_checkpoint_safely, model_class_of, weights_digest
 from genmodels.protocols import Autoencoder, LatentGenerator
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -60,6 +62,7 @@ TRUST_HINT = (
 
 def _needs_trust(err: CheckpointError) -> bool:
     # Only a file that holds pickled code needs trust; a corrupt one needs another copy.
+    # getattr: CheckpointError carries a kind; the other load errors do not.
     return getattr(err, "kind", None) == "untrusted"
 
 
@@ -83,19 +86,11 @@ def _qualified_name(cls: type) -> str:
 
 def model_from_checkpoint(checkpoint: dict[str, Any], allowed_packages: tuple[str, ...] = ("genmodels",)) -> GenerativeModel:
     """Rebuild a model from a training checkpoint or an exported weights file (eval mode, CPU)."""
-    cls = model_class_of(checkpoint, allowed_packages)
-    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
-    # Building a model draws its initial weights from the global RNG; loading must not move the
-    # caller's random stream (field notes, trap 33).
-    with torch.random.fork_rng(devices=[]):
-        model = cls(**hparams)
-    state_dict = checkpoint.get("state_dict")
-    if not isinstance(state_dict, dict):
-        raise CheckpointError("the checkpoint holds no state_dict")
-    if checkpoint.get("format") == EXPORT_FORMAT:
-        _load_exported_state(model, state_dict, tuple(checkpoint.get("dropped_prefixes") or ()))
-    else:
-        model.load_state_dict(state_dict)
+    model_class_of(checkpoint, allowed_packages)
+    exported = checkpoint.get("format") == EXPORT_FORMAT
+    model = build_model(checkpoint, strict=not exported)
+    if exported:
+        _load_exported_state(model, checkpoint["state_dict"], tuple(checkpoint.get("dropped_prefixes") or ()))
     model.iteration = int((checkpoint.get("genmodels") or {}).get("iteration", 0))
     return model.eval()
 
@@ -125,12 +120,15 @@ def load_generative_model(path: PathLike, device: Any = "cpu") -> GenerativeMode
 
 def training_only_prefixes(model: nn.Module) -> tuple[str, ...]:
     """State-dict prefixes inference does not need: ``model.export_exclude`` or D (and raw G under EMA)."""
+    # getattr: an optional declaration a model may add; the default rule below covers the rest.
     declared = getattr(model, "export_exclude", None)
     if declared is not None:
         return tuple(f"{name}." for name in declared)
     prefixes = []
+    # getattr: GANs have a discriminator, other families none: drop it only where it exists.
     if isinstance(getattr(model, "discriminator", None), nn.Module):
         prefixes.append("discriminator.")
+    # getattr: GANs trained with EMA sample from generator_ema; the raw generator is then training-only.
     if getattr(model, "generator_ema", None) is not None and isinstance(getattr(model, "generator", None), nn.Module):
         prefixes.append("generator.")
     return tuple(prefixes)
@@ -144,27 +142,33 @@ def export_config(model: GenerativeModel) -> dict[str, Any]:
         "latent_dim": int(model.latent_dim) if isinstance(model, (LatentGenerator, Autoencoder)) else 0,
         "num_classes": num_classes(model),
         "latent_space": space.kind if space is not None else None,
+        # getattr: LatentGAN's prior (normal/uniform); other latent models draw from N(0, I).
         "latent_distribution": str(getattr(model, "latent_distribution", "normal")),
     }
 
 
-def export_weights(model: GenerativeModel, path: PathLike) -> Path:
-    """Write the weights-only generator file (temp file + rename) and check that it reopens safely."""
-    dropped = training_only_prefixes(model)
+def export_weights(model: GenerativeModel, path: PathLike, keep_training_networks: bool = False, extra: Optional[dict[str, Any]] = None) -> Path:
+    """Write the weights-only generator file (temp file + rename) and check that it reopens safely.
+
+    ``keep_training_networks`` keeps D (and the raw G) too, so ``fit --init_weights`` can fine-tune
+    from the file (``genmodels import-weights`` writes such files); ``extra`` adds plain entries
+    (e.g. where imported weights came from).
+    """
+    dropped = () if keep_training_networks else training_only_prefixes(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith(dropped)}
     payload = {
         "format": EXPORT_FORMAT,
         "state_dict": state,
-        "hyper_parameters": dict(getattr(model, "hparams", {}) or {}),
-        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(getattr(model, "iteration", 0))},
+        "hyper_parameters": dict(model.hparams),
+        "genmodels": {"model_class": _qualified_name(type(model)), "iteration": int(model.iteration),
+                      "weights_sha256": weights_digest(state)},
         "dropped_prefixes": list(dropped),
         "config": export_config(model),
+        **(extra or {}),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(payload, f))
     model_from_checkpoint(open_checkpoint(path))  # fails here, not at the user's, if it does not reopen
     return path
 
@@ -181,7 +185,7 @@ class PriorToImage(nn.Module):
         self.model = model
         space = space or latent_space(model)
         if space is None:
-            raise ValueError(f"{type(model).__name__} exposes no latent space to export (see genmodels.apps.latent)")
+            raise InvalidValue(f"{type(model).__name__} exposes no latent space to export (see genmodels.apps.latent)")
         self.__dict__["space"] = space  # not a submodule: it only holds a reference to `model`
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
@@ -217,7 +221,7 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
         with torch.no_grad():
             program = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
     except Exception as err:  # torch raises many types for unsupported code
-        raise ValueError(
+        raise InvalidValue(
             f"{type(model).__name__} cannot be exported with torch.export ({type(err).__name__}: {str(err).splitlines()[0]}); "
             "use --format weights"
         ) from err
@@ -226,7 +230,7 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
     torch.export.save(program, path)
     difference = _compare_program(path, module, _example_inputs(model, module.space, check_batch))
     if difference > 1e-5:
-        raise ValueError(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
+        raise InvalidValue(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
     return path, difference
 
 

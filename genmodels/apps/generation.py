@@ -28,6 +28,7 @@ from genmodels.apps.latent import LatentSpace, latent_space, seeded_generator
 from genmodels.images import save_gif as write_gif
 from genmodels.images import to_uint8, uint8_grid
 from genmodels.protocols import TextConditional, class_count
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "Condition",
@@ -63,29 +64,29 @@ def condition_labels(model: Any, condition: Condition, n: int) -> Optional[Tenso
     if condition is None:
         # A conditional model left to choose would draw its classes at random; cycling them
         # keeps images a function of the seed and shows every class in a grid.
-        return None if classes == 0 else (torch.arange(n) % classes).to(getattr(model, "device", "cpu"))
+        return None if classes == 0 else (torch.arange(n) % classes).to(model.device)
     if classes == 0:
-        raise ValueError(f"{type(model).__name__} is unconditional: it takes no class condition")
+        raise InvalidValue(f"{type(model).__name__} is unconditional: it takes no class condition")
     if isinstance(condition, str):
         if condition != "all":
-            raise ValueError(f"condition must be class labels or 'all', got {condition!r}")
+            raise InvalidValue(f"condition must be class labels or 'all', got {condition!r}")
         labels = torch.arange(n) % classes
     else:
         values = torch.as_tensor(condition).long().reshape(-1)
         if values.numel() == 0:
-            raise ValueError("condition holds no class label")
+            raise InvalidValue("condition holds no class label")
         labels = values.repeat((n + values.numel() - 1) // values.numel())[:n]
     unknown = sorted({int(v) for v in labels.tolist() if not 0 <= v < classes})
     if unknown:
-        raise ValueError(f"unknown class {unknown[0]}: {type(model).__name__} knows classes 0..{classes - 1}")
-    return labels.to(getattr(model, "device", "cpu"))
+        raise InvalidValue(f"unknown class {unknown[0]}: {type(model).__name__} knows classes 0..{classes - 1}")
+    return labels.to(model.device)
 
 
 def require_latent_space(model: Any, what: str) -> LatentSpace:
     """The model's latent space, or a ValueError saying that ``what`` needs one."""
     space = latent_space(model)
     if space is None:
-        raise ValueError(
+        raise InvalidValue(
             f"{what} needs a latent space, and {type(model).__name__} exposes none "
             "(hooks: sample_latent + sample, mapping + synthesis, or decode + latent_gaussian)"
         )
@@ -103,7 +104,7 @@ def generate(
 ) -> Tensor:
     """``n`` images (n, C, H, W) in [-1, 1] on the CPU, deterministic for the arguments."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise InvalidValue(f"n must be >= 1, got {n}")
     labels = condition_labels(model, condition, n)
     space = latent_space(model)
     if space is not None:
@@ -111,7 +112,7 @@ def generate(
         return decode_codes(space, codes, labels, batch_size)
     if truncation is not None:
         require_latent_space(model, "truncation")
-    generator = seeded_generator(seed, getattr(model, "device", "cpu"))
+    generator = seeded_generator(seed, model.device)
     chunks = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
@@ -146,7 +147,7 @@ def interpolation_frames(
     `generate` for that seed.
     """
     if steps < 2:
-        raise ValueError(f"steps must be >= 2, got {steps}")
+        raise InvalidValue(f"steps must be >= 2, got {steps}")
     space = require_latent_space(model, "interpolation")
     labels = condition_labels(model, condition, n)
     start = space.codes(n, seed_a, labels, truncation)
@@ -210,13 +211,13 @@ def generate_from_text(model: Any, texts: Sequence[str], per_caption: int, seed:
     model that takes no text, raises a ValueError.
     """
     if not is_text_model(model):
-        raise ValueError(f"{type(model).__name__} is not a text-to-image model: --text needs StackGAN, DFGAN, ...")
+        raise InvalidValue(f"{type(model).__name__} is not a text-to-image model: --text needs StackGAN, DFGAN, ...")
     texts = [str(t) for t in texts]
     if not texts or any(not t.strip() for t in texts):
-        raise ValueError("--text got an empty caption; give a sentence such as 'a small red bird with black wings'")
+        raise InvalidValue("--text got an empty caption; give a sentence such as 'a small red bird with black wings'")
     model.tokenize(texts)  # validates once (unknown words, length) before any image is drawn
     captions = [t for t in texts for _ in range(per_caption)]
-    generator = seeded_generator(seed, getattr(model, "device", "cpu"))
+    generator = seeded_generator(seed, model.device)
     chunks = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already reported by the check above

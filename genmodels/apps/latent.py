@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from genmodels.protocols import Autoencoder, LatentGenerator, StyleBased
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "MAX_SEED",
@@ -58,7 +59,7 @@ MAX_SEED = 2**31 - 1
 def seeded_generator(seed: int, device: Any = "cpu") -> torch.Generator:
     """A generator seeded with ``seed`` on ``device``; the seed must be in [0, MAX_SEED]."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+        raise InvalidValue(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
     return torch.Generator(device=torch.device(device)).manual_seed(seed)
 
 
@@ -74,7 +75,7 @@ def truncate_prior(z: Tensor, psi: float, generator: Optional[torch.Generator] =
     every seed.
     """
     if not psi > 0:
-        raise ValueError(f"truncation psi must be > 0, got {psi}")
+        raise InvalidValue(f"truncation psi must be > 0, got {psi}")
     u = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype)
     if distribution == "uniform":
         bound = min(float(psi), 1.0)
@@ -116,7 +117,7 @@ class Directions:
     def edit(self, codes: Tensor, amounts: list[float]) -> Tensor:
         """``codes + sum_i amounts[i] * scales[i] * vectors[i]`` (amounts in standard deviations)."""
         if len(amounts) > len(self.vectors):
-            raise ValueError(f"{len(amounts)} amounts for {len(self.vectors)} directions")
+            raise InvalidValue(f"{len(amounts)} amounts for {len(self.vectors)} directions")
         shift = torch.zeros_like(codes[0])
         for amount, scale, vector in zip(amounts, self.scales, self.vectors):
             shift = shift + float(amount) * scale.to(codes) * vector.to(codes)
@@ -153,7 +154,7 @@ class LatentSpace:
 
     @property
     def device(self) -> torch.device:
-        return torch.device(getattr(self.model, "device", "cpu"))
+        return torch.device(self.model.device)
 
     # -- what each kind of space defines ------------------------------------------------------
     def prior(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -175,6 +176,7 @@ class LatentSpace:
         return slerp(a, b, t)
 
     def _distribution(self) -> str:
+        # getattr: LatentGAN's prior (normal/uniform); other latent models draw from N(0, I).
         return str(getattr(self.model, "latent_distribution", "normal"))
 
     # -- shared -------------------------------------------------------------------------------

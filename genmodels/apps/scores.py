@@ -21,6 +21,8 @@ metrics need); the scorer calls its network directly, without the rounding, so g
 
 from __future__ import annotations
 
+from genmodels.errors import InvalidValue
+
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -61,7 +63,7 @@ class Scorer(nn.Module):
     ) -> None:
         super().__init__()
         if kind not in ("class", "attribute"):
-            raise ValueError(f"kind must be 'class' or 'attribute', got {kind!r}")
+            raise InvalidValue(f"kind must be 'class' or 'attribute', got {kind!r}")
         self.logits, self.names, self.kind = logits, [str(n) for n in names], kind
         self.image_shape, self.source = tuple(int(s) for s in image_shape), source
         self.requires_grad_(False)  # gradients go to the images (and z), never into the classifier
@@ -91,7 +93,7 @@ class Scorer(nn.Module):
     def check_fits(self, image_shape: Sequence[int], what: str = "the generator") -> None:
         """Raise unless the classifier was trained on images of ``image_shape`` (C, H, W)."""
         if tuple(int(s) for s in image_shape) != self.image_shape:
-            raise ValueError(
+            raise InvalidValue(
                 f"the classifier{' ' + self.source if self.source else ''} was trained on {self.image_shape} images "
                 f"but {what} makes {tuple(image_shape)} images; use a classifier trained on the generator's data"
             )
@@ -149,7 +151,7 @@ def load_scorer(path: Any, sha256: Optional[str] = None, map_location: Any = "cp
         return class_scorer(classes.load_classifier(path, sha256, map_location))
     if found == attributes.FORMAT:
         return attribute_scorer(attributes.load_attribute_classifier(path, sha256, map_location))
-    raise ValueError(
+    raise InvalidValue(
         f"{Path(path)} is not a classifier file (format {found!r}); train one with `genmodels train-classifier` "
         "(class labels) or `genmodels train-attributes` (attributes)"
     )
@@ -178,9 +180,9 @@ def class_accuracy(
     num_classes = class_count(model)
     classifier_classes = int(classifier.meta["num_classes"])
     if num_classes < 2:
-        raise ValueError(f"{type(model).__name__} is not class-conditional (num_classes={num_classes})")
+        raise InvalidValue(f"{type(model).__name__} is not class-conditional (num_classes={num_classes})")
     if classifier_classes != num_classes:
-        raise ValueError(
+        raise InvalidValue(
             f"the classifier has {classifier_classes} classes but the model is conditioned on {num_classes}; "
             "use a classifier trained on the model's dataset"
         )

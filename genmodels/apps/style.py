@@ -9,14 +9,17 @@
   w' = w_avg + psi (w - w_avg); psi = 0 is the average image, negative psi its "opposite".
 - **Interpolation in Z or W**: Z paths are spherical in Z then mapped; W paths are linear in W
   (``genmodels interpolate --space z|w``; the default is W for models that have one).
-- **Perceptual path length** (Sec. 4.2, Eq. 2-3) with the authors' protocol
-  (NVlabs/stylegan metrics/perceptual_path_length.py): pairs of latents, t ~ U[0, 1)
+- **Perceptual path length** (Sec. 4.2, Eq. 2-3) with the protocol of NVlabs/stylegan2-ada-pytorch
+  (metrics/perceptual_path_length.py, metric_main.py): pairs of latents, t ~ U[0, 1)
   (``full``) or t = 0 (``end``), slerp in Z / lerp in W between t and t + epsilon (1e-4),
-  the same (constant) noise for both images, optional face crop (``crop``: rows 3/8-7/8, columns
+  constant noise (``noise_mode='const'``, the same for both images), optional face crop (``crop``: rows 3/8-7/8, columns
   2/8-6/8, what the authors use for FFHQ), box-filter downsampling to 256 px only for larger
   images, LPIPS (VGG16) distance / epsilon^2, the values outside the 1st-99th percentiles
-  dropped, 100,000 samples. The result is named like the authors' metrics (``ppl_wend``,
-  ``ppl_zfull``, ...). LPIPS is torchmetrics' VGG16 LPIPS (Zhang et al. 2018), the same network
+  dropped, 50,000 samples. The result is named as stylegan2-ada's metrics: ``ppl_<space><sampling>``
+  with the crop (``ppl_zfull``, ``ppl_wend``, ...), ``ppl2_<space><sampling>`` without it
+  (``ppl2_wend``, the StyleGAN2 paper's PPL). The TF StyleGAN (NVlabs/stylegan) used 100,000
+  samples and redrew the noise for every minibatch (the same for both images of a pair); that
+  variant's noise is not implemented (``num_samples=100000`` gives its sample count). LPIPS is torchmetrics' VGG16 LPIPS (Zhang et al. 2018), the same network
   as the authors' ``vgg16_zhang_perceptual``. The VGG16 weights cannot be downloaded offline;
   without them in the torch hub cache the command stops with a message saying which file to
   fetch and where to put it.
@@ -38,7 +41,9 @@ from torch import Tensor, nn
 
 from genmodels.apps.generation import decode_codes, require_latent_space
 from genmodels.apps.latent import LatentSpace, seeded_generator, slerp
+from genmodels.compat import lpips_network
 from genmodels.protocols import StyleBased
+from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
@@ -51,7 +56,7 @@ Styles = Literal["coarse", "middle", "fine"]
 def _w_space(model: Any, what: str) -> LatentSpace:
     space = require_latent_space(model, what)
     if space.kind != "w" or not isinstance(model, StyleBased):
-        raise ValueError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
+        raise InvalidValue(f"{what} needs a style-based generator (StyleGAN, StyleGAN2); {type(model).__name__} has no per-layer styles")
     return space
 
 
@@ -78,7 +83,7 @@ def style_mixing_grid(
     space = _w_space(model, "style mixing")
     layers = style_layer_ranges(model.image_shape[1])[styles]
     if len(layers) == 0:
-        raise ValueError(f"a {model.image_shape[1]}x{model.image_shape[1]} model has no {styles} layers")
+        raise InvalidValue(f"a {model.image_shape[1]}x{model.image_shape[1]} model has no {styles} layers")
     rows, cols = _ws_of_seeds(model, space, row_seeds, truncation), _ws_of_seeds(model, space, col_seeds, truncation)
     mixed = rows[:, None].repeat(1, len(col_seeds), 1, 1)  # (R, C, num_ws, d): A's styles ...
     mixed[:, :, list(layers)] = cols[None, :, list(layers)]  # ... with B's at the chosen layers
@@ -153,16 +158,19 @@ def within_percentiles(values: Tensor, low: float = 1.0, high: float = 99.0) -> 
 
 def _lpips_vgg16() -> nn.Module:
     """torchmetrics' LPIPS with VGG16 features and no resizing: per-pair distances (N, 1, 1, 1)."""
-    from torchmetrics.functional.image.lpips import _LPIPS  # the per-sample network behind its metrics
+    return lpips_network("vgg")
 
-    return _LPIPS(pretrained=True, net="vgg", resize=None).eval()
+
+def ppl_metric_name(space_kind: str, sampling: str, crop: bool) -> str:
+    """stylegan2-ada's names: ``ppl_wend`` etc. are cropped; ``ppl2_wend`` is the uncropped one."""
+    return f"{'ppl' if crop else 'ppl2'}_{space_kind}{sampling}"
 
 
 @torch.no_grad()
 def perceptual_path_length(
     model: Any,
     space_kind: Literal["z", "w"] = "w",
-    num_samples: int = 100_000,
+    num_samples: int = 50_000,
     epsilon: float = 1e-4,
     sampling: Literal["full", "end"] = "end",
     crop: bool = False,
@@ -172,14 +180,14 @@ def perceptual_path_length(
 ) -> dict[str, Any]:
     """PPL with the authors' protocol (see the module docstring); ``sim_net`` replaces LPIPS (tests).
 
-    Returns ``{"ppl_<space><sampling>": mean of the filtered distances, "..._std": their std,
+    Returns ``{name: mean of the filtered distances, "<name>_std": their std,
     "num_samples", "epsilon", "sampling", "crop"}``.
     """
     space = _w_space(model, "PPL")
     if sampling not in ("full", "end"):
-        raise ValueError(f"sampling must be 'full' or 'end', got {sampling!r}")
+        raise InvalidValue(f"sampling must be 'full' or 'end', got {sampling!r}")
     if sim_net is None and not vgg16_weights_path().is_file():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"PPL needs the LPIPS backbone: torchvision's VGG16 ImageNet weights at {vgg16_weights_path()} "
             "(not downloaded automatically). On a machine with internet run "
             "`python -c \"import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')\"` and copy the file "
@@ -202,7 +210,7 @@ def perceptual_path_length(
         a, b = images.chunk(2)
         distances.append(distance(a, b).flatten().float() / epsilon**2)
     kept = within_percentiles(torch.cat(distances))
-    name = f"ppl_{space_kind}{sampling}"
+    name = ppl_metric_name(space_kind, sampling, crop)
     return {name: float(kept.mean()), f"{name}_std": float(kept.std()), "num_samples": num_samples, "epsilon": epsilon,
             "sampling": sampling, "crop": crop}
 

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from genmodels.gans.translation import TranslationModel
 from genmodels.images import to_uint8
+from genmodels.errors import InvalidValue
 
 __all__ = ["translate_image", "load_source"]
 
@@ -39,12 +40,12 @@ def load_source(path: Path, channels: int, resize: Optional[int], multiple: int)
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from err
+        raise InvalidValue(f"{path}: not a readable image ({err})") from err
     if resize is not None:
         image = image.resize((resize, resize), Image.Resampling.BICUBIC)
     width, height = image.size
     if width % multiple or height % multiple:
-        raise ValueError(
+        raise InvalidValue(
             f"{path} is {width}x{height}; this network needs sides that are multiples of {multiple}. "
             f"Crop or pad the image, or pass --resize (e.g. --resize {max(multiple, round(max(width, height) / multiple) * multiple)})"
         )

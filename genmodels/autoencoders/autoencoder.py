@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
 from genmodels.conditioning import ConditionError
+from genmodels.errors import InvalidValue
 
 __all__ = ["AutoEncoder", "ConvAutoEncoderBase", "ConvEncoder", "ConvDecoder", "conv_layout"]
 
@@ -47,11 +48,11 @@ def conv_layout(image_shape: Sequence[int], hidden_channels: Sequence[int]) -> i
     channels, height, width = (int(s) for s in image_shape)
     levels = len(hidden_channels)
     if levels < 1 or min(int(c) for c in hidden_channels) < 1:
-        raise ValueError(f"hidden_channels must be a non-empty list of positive ints, got {list(hidden_channels)}")
+        raise InvalidValue(f"hidden_channels must be a non-empty list of positive ints, got {list(hidden_channels)}")
     if height != width:
-        raise ValueError(f"convolutional autoencoders need square images, got image_shape {tuple(image_shape)}")
+        raise InvalidValue(f"convolutional autoencoders need square images, got image_shape {tuple(image_shape)}")
     if height % 2**levels:
-        raise ValueError(
+        raise InvalidValue(
             f"image size {height} is not divisible by 2^{levels} = {2**levels} (hidden_channels has {levels} "
             f"entries, each halving the resolution); use an image_size that is a multiple of {2**levels} "
             "(--data.init_args.image_size) or fewer hidden_channels"
@@ -152,7 +153,7 @@ class ConvAutoEncoderBase(GenerativeModel):
         super().__init__(image_shape)
         _check_positive(latent_dim=latent_dim, lr=lr)
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = unconditional), got {num_classes}")
+            raise InvalidValue(f"num_classes must be >= 0 (0 = unconditional), got {num_classes}")
         conv_layout(self.image_shape, hidden_channels)  # fail before building anything
         self.latent_dim, self.num_classes = int(latent_dim), int(num_classes)
         self.hidden_channels = tuple(int(c) for c in hidden_channels)
@@ -162,7 +163,7 @@ class ConvAutoEncoderBase(GenerativeModel):
     def check_images(self, images: Tensor) -> None:
         """Raise a clear error for images of another shape than the model was built for."""
         if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__} was built for images of shape {self.image_shape} (C, H, W), got a batch "
                 f"of shape {tuple(images.shape)}; use the same --data.init_args.image_size (and channels) as in training"
             )
@@ -176,10 +177,10 @@ class ConvAutoEncoderBase(GenerativeModel):
         if self.num_classes == 0:
             return None
         if labels is None:
-            raise ValueError(f"this model is conditional (num_classes={self.num_classes}): pass labels")
+            raise InvalidValue(f"this model is conditional (num_classes={self.num_classes}): pass labels")
         labels = torch.as_tensor(labels, device=self.device).long().view(-1)
         if labels.numel() != n or (labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes)):
-            raise ValueError(
+            raise InvalidValue(
                 f"a conditional model with num_classes={self.num_classes} needs {n} labels in 0..{self.num_classes - 1}, "
                 f"got {labels.tolist()[:8]}{'...' if labels.numel() > 8 else ''} (an unlabelled dataset gives -1)"
             )
@@ -247,7 +248,7 @@ class AutoEncoder(ConvAutoEncoderBase):
         lr, betas, weight_decay: Adam(W) settings.
 
     Example:
-        >>> model = AutoEncoder(image_shape=(1, 16, 16), latent_dim=4, hidden_channels=(4, 8))
+        >>> model = AutoEncoder(**AutoEncoder.tiny())
         >>> model.sample(2).shape
         torch.Size([2, 1, 16, 16])
     """
@@ -265,9 +266,9 @@ class AutoEncoder(ConvAutoEncoderBase):
     ) -> None:
         super().__init__(image_shape, latent_dim, hidden_channels, 0, lr, betas, weight_decay)
         if reconstruction_loss not in ("mse", "bce"):
-            raise ValueError(f"reconstruction_loss must be 'mse' or 'bce', got {reconstruction_loss!r}")
+            raise InvalidValue(f"reconstruction_loss must be 'mse' or 'bce', got {reconstruction_loss!r}")
         if not 0.0 < latent_momentum <= 1.0:
-            raise ValueError(f"latent_momentum must be in (0, 1], got {latent_momentum}")
+            raise InvalidValue(f"latent_momentum must be in (0, 1], got {latent_momentum}")
         self.save_hyperparameters()
         self.reconstruction_loss, self.latent_momentum = reconstruction_loss, latent_momentum
         self.encoder = ConvEncoder(self.image_shape, self.hidden_channels, self.latent_dim)
@@ -358,8 +359,14 @@ class AutoEncoder(ConvAutoEncoderBase):
         z = mean + noise @ factor.T.to(noise.dtype)
         return self.decode(z, self.sample_labels(condition, n))
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size AutoEncoder (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=4, hidden_channels=(4, 8))
+
 
 def _check_positive(**values: float) -> None:
     for key, value in values.items():
         if isinstance(value, bool) or not value > 0:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be positive")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be positive")

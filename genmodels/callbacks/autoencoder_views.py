@@ -25,6 +25,7 @@ from torch import Tensor
 from genmodels.callbacks.base import ImageCallback
 from genmodels.images import interpolate, interpolation_frames, latent_map, path_grid, reconstruction_grid, save_gif
 from genmodels.protocols import class_count
+from genmodels.errors import InvalidValue
 
 __all__ = ["ReconstructionGrid", "LatentInterpolation", "LatentMap", "take_images"]
 
@@ -42,9 +43,9 @@ class AutoencoderView(ImageCallback):
 
     def __init__(self, every_n_iterations: int, num_images: int, split: str, dirname: str, log_key: str) -> None:
         if num_images < 1:
-            raise ValueError(f"num_images must be >= 1, got {num_images}")
+            raise InvalidValue(f"num_images must be >= 1, got {num_images}")
         if split not in ("val", "test"):
-            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+            raise InvalidValue(f"split must be 'val' or 'test', got {split!r}")
         super().__init__(every_n_iterations, dirname, log_key)
         self.num_images, self.split = num_images, split
         self._images: Optional[tuple[Tensor, Optional[Tensor]]] = None
@@ -125,7 +126,7 @@ class LatentInterpolation(AutoencoderView):
 
     def draw(self, model: Any, images: Tensor, labels: Optional[Tensor], stem: Path) -> Tensor:
         if len(images) < 2:
-            raise ValueError("LatentInterpolation needs at least 2 held-out images")
+            raise InvalidValue("LatentInterpolation needs at least 2 held-out images")
         half = len(images) // 2
         frames = interpolation_frames(
             model, images[:half], images[half : 2 * half], self.steps, self.method, None if labels is None else labels[:half]
@@ -175,14 +176,15 @@ def take_images(trainer: pl.Trainer, split: str, n: int) -> tuple[Tensor, Option
 
     Falls back to the trainer's validation loaders when there is no datamodule.
     """
-    datamodule = getattr(trainer, "datamodule", None)
+    datamodule = trainer.datamodule
+    # getattr: Lightning lets a datamodule define only some of the split loaders.
     if datamodule is not None and hasattr(datamodule, f"{split}_dataloader"):
         loaders: Any = getattr(datamodule, f"{split}_dataloader")()
     else:
         loaders = trainer.val_dataloaders
     loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
     if loader is None:
-        raise ValueError(f"no {split} data to draw the view from: give the trainer a datamodule or val loader")
+        raise InvalidValue(f"no {split} data to draw the view from: give the trainer a datamodule or val loader")
     images, labels = [], []
     # Starting a DataLoader iterator draws a seed from the global RNG; a view must not move the
     # training stream (a resumed run, which fetches again, would diverge from an uninterrupted one).

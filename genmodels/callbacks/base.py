@@ -24,6 +24,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 
 from genmodels.images import save_png
+from genmodels.errors import InvalidValue
 
 __all__ = ["IterationCallback", "ImageCallback", "log_image", "eval_mode"]
 
@@ -38,7 +39,7 @@ class IterationCallback(pl.Callback):
 
     def __init__(self, every_n_iterations: int, at_end: bool = True) -> None:
         if every_n_iterations < 0:
-            raise ValueError(f"{type(self).__name__} every_n_iterations must be >= 0, got {every_n_iterations}")
+            raise InvalidValue(f"{type(self).__name__} every_n_iterations must be >= 0, got {every_n_iterations}")
         self.every_n_iterations, self.at_end = every_n_iterations, at_end
         self.last_iteration: Optional[int] = None
 

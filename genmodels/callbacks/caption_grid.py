@@ -22,8 +22,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.callbacks.base import IterationCallback, eval_mode
 from genmodels.images import captioned_grid, uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["CaptionGrid"]
 
@@ -45,9 +47,9 @@ class CaptionGrid(IterationCallback):
                  samples_per_caption: int = 8, seed: int = 0, dirname: str = "samples/captions",
                  log_key: str = "samples/captions") -> None:
         if every_n_iterations < 0 or num_captions < 1 or samples_per_caption < 1:
-            raise ValueError("CaptionGrid needs every_n_iterations >= 0, num_captions >= 1 and samples_per_caption >= 1")
+            raise InvalidValue("CaptionGrid needs every_n_iterations >= 0, num_captions >= 1 and samples_per_caption >= 1")
         if captions is not None and not captions:
-            raise ValueError("CaptionGrid captions is empty; give captions or null for validation captions")
+            raise InvalidValue("CaptionGrid captions is empty; give captions or null for validation captions")
         super().__init__(every_n_iterations)
         self.captions, self.num_captions = captions, num_captions
         self.samples_per_caption, self.seed, self.dirname, self.log_key = samples_per_caption, seed, dirname, log_key
@@ -58,9 +60,10 @@ class CaptionGrid(IterationCallback):
     def resolve_captions(self, trainer: pl.Trainer) -> list[str]:
         if self.captions is not None:
             return list(self.captions)
-        datamodule = getattr(trainer, "datamodule", None)
+        datamodule = trainer.datamodule
+        # getattr: caption records exist on text-image datamodules only (genmodels never imports datamodules).
         if datamodule is None or not callable(getattr(datamodule, "records", None)):
-            raise ValueError("CaptionGrid without captions needs a TextImageDataModule (or give captions)")
+            raise InvalidValue("CaptionGrid without captions needs a TextImageDataModule (or give captions)")
         return [caps[0] for caps in datamodule.records("val").captions[: self.num_captions]]
 
     def write(self, trainer: pl.Trainer, pl_module: Any) -> Optional[Path]:
@@ -71,8 +74,8 @@ class CaptionGrid(IterationCallback):
         picture = captioned_grid(images, captions, self.samples_per_caption)
         path = Path(trainer.default_root_dir) / self.dirname / f"iter_{pl_module.iteration:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(path)
-        path.with_suffix(".txt").write_text("\n".join(captions) + "\n")
+        atomic_write(path, lambda f: picture.save(f, format="PNG"))
+        atomic_write_text(path.with_suffix(".txt"), "\n".join(captions) + "\n")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 self._log_wandb(logger, images, captions, pl_module.iteration)

@@ -24,12 +24,16 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from genmodels.atomic import atomic_write
+from genmodels.base import training_iteration
 from genmodels.callbacks.nonfinite import NonFiniteError, diverged_message, first_nonfinite
 from genmodels.compat import save_model_checkpoint_now
+from genmodels.errors import InvalidValue
 
 __all__ = ["IterationCheckpoint", "AtomicCheckpointIO", "remove_stale_temp_files"]
 
 _TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")
+_OWN_NAME = re.compile(r"^(last|iter_\d+)\.ckpt$")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -38,19 +42,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         if "://" in str(path):  # remote storage: keep Lightning's fsspec path
             return super().save_checkpoint(checkpoint, path, storage_options)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        _fsync_dir(path.parent)
+        atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -88,19 +80,6 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class IterationCheckpoint(ModelCheckpoint):
     """Save ``last.ckpt`` and ``iter_XXXXXXXX.ckpt`` every ``every_n_iterations`` model iterations.
 
@@ -122,9 +101,9 @@ class IterationCheckpoint(ModelCheckpoint):
         save_last: bool = True,
     ) -> None:
         if every_n_iterations < 0:
-            raise ValueError(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
+            raise InvalidValue(f"checkpoint.every_n_iterations must be >= 0, got {every_n_iterations}")
         if keep_last_k < -1:
-            raise ValueError(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
+            raise InvalidValue(f"checkpoint.keep_last_k must be -1 (all), 0 or positive, got {keep_last_k}")
         # "Most recent k" is top-k on the iteration itself.
         super().__init__(
             dirpath=dirpath,
@@ -136,6 +115,9 @@ class IterationCheckpoint(ModelCheckpoint):
             every_n_train_steps=0,
             every_n_epochs=0,
             auto_insert_metric_name=False,
+            # A resumed run overwrites last.ckpt instead of writing last-v1.ckpt beside it (a moved or
+            # respelled run directory made Lightning do so, and `--ckpt_path last` then went back in time).
+            enable_version_counter=False,
         )
         self.every_n_iterations = every_n_iterations
         #: The model iteration of the last checkpoint this callback wrote (None: none yet).
@@ -168,11 +150,35 @@ class IterationCheckpoint(ModelCheckpoint):
 
     def save_now(self, trainer: pl.Trainer) -> None:
         save_model_checkpoint_now(self, trainer, before_save=lambda: _refuse_nonfinite(trainer))
-        self.last_saved_iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        self.last_saved_iteration = training_iteration(trainer)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the bookkeeping as names inside the current folder, whatever folder the checkpoint names.
+
+        Lightning keeps absolute paths and deletes the files they name when it rotates checkpoints,
+        so a moved run would forget them and a crafted checkpoint could name any file. Only names
+        of this callback's own checkpoints (``last.ckpt``, ``iter_N.ckpt``) that exist here are kept.
+        """
+        folder = Path(self.dirpath) if self.dirpath else None
+
+        def here(name: Any) -> str:
+            if folder is None or not isinstance(name, str) or not name:
+                return ""
+            candidate = folder / Path(name).name
+            ok = _OWN_NAME.match(candidate.name) and candidate.is_file()
+            return str(candidate) if ok else ""
+
+        best_k = state_dict.get("best_k_models") or {}
+        self.best_k_models = {here(k): v for k, v in best_k.items() if here(k)} if isinstance(best_k, dict) else {}
+        self.kth_best_model_path = here(state_dict.get("kth_best_model_path"))
+        self.kth_value = state_dict.get("kth_value", self.kth_value)
+        self.best_model_score = state_dict.get("best_model_score")
+        self.best_model_path = here(state_dict.get("best_model_path"))
+        self.last_model_path = here(state_dict.get("last_model_path"))
 
     def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
-        candidates["iteration"] = torch.tensor(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        candidates["iteration"] = torch.tensor(training_iteration(trainer))
         return candidates
 
 
@@ -180,5 +186,5 @@ def _refuse_nonfinite(trainer: pl.Trainer) -> None:
     """Never overwrite a good checkpoint with non-finite weights (one host sync per save)."""
     name = first_nonfinite(trainer.lightning_module)
     if name is not None:
-        iteration = int(getattr(trainer.lightning_module, "iteration", trainer.global_step))
+        iteration = training_iteration(trainer)
         raise NonFiniteError(diverged_message(iteration, f"the weight {name}", trainer))

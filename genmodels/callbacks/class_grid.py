@@ -18,6 +18,8 @@ Usage in an experiment YAML::
 
 from __future__ import annotations
 
+from genmodels.errors import InvalidValue
+
 from typing import Any
 
 import pytorch_lightning as pl
@@ -71,7 +73,7 @@ def num_classes(model: Any) -> int:
     """The model's class count; a clear error for models that are not class-conditional."""
     count = class_count(model)
     if count < 2:
-        raise ValueError(
+        raise InvalidValue(
             f"ClassGrid needs a class-conditional model (num_classes >= 2); {type(model).__name__} has "
             f"num_classes={count}. Use the generic sample grid (--sample_grid.*) for it"
         )

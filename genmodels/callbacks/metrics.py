@@ -46,6 +46,7 @@ from genmodels.metrics.reference import (
     compute_reference,
     reference_key,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["GenerativeMetrics"]
 
@@ -98,9 +99,9 @@ class GenerativeMetrics(IterationCallback):
         pr_k: int = 3,
     ) -> None:
         if num_samples < 2 or batch_size < 1:
-            raise ValueError(f"num_samples must be >= 2 and batch_size >= 1, got {num_samples} and {batch_size}")
+            raise InvalidValue(f"num_samples must be >= 2 and batch_size >= 1, got {num_samples} and {batch_size}")
         if reference_split not in ("train", "val", "test"):
-            raise ValueError(f"reference_split must be 'train', 'val' or 'test', got {reference_split!r}")
+            raise InvalidValue(f"reference_split must be 'train', 'val' or 'test', got {reference_split!r}")
         super().__init__(every_n_iterations, at_end=evaluate_at_end)
         self.num_samples = num_samples
         self.metric_names = parse_metrics(metrics)
@@ -178,7 +179,7 @@ class GenerativeMetrics(IterationCallback):
         """Real statistics from the disk cache, else computed by all ranks together (and cached)."""
         datamodule = trainer.datamodule
         if datamodule is None:
-            raise ValueError("GenerativeMetrics needs the trainer's datamodule for real images (fit with datamodule=)")
+            raise InvalidValue("GenerativeMetrics needs the trainer's datamodule for real images (fit with datamodule=)")
         images = ReferenceImages(datamodule, self.reference_split, self.num_real)
         key = reference_key(images, evaluator.extractor, evaluator.needs_reference_features)
         cached = self.cache.load(key, need_features=evaluator.needs_reference_features)

@@ -17,6 +17,7 @@ import torch
 
 from genmodels.callbacks.base import IterationCallback, eval_mode
 from genmodels.compat import batches_that_stepped
+from genmodels.errors import InvalidValue
 
 __all__ = ["ModeCoverage", "coverage"]
 
@@ -51,7 +52,7 @@ class ModeCoverage(IterationCallback):
         seed: int = 0,
     ) -> None:
         if every_n_iterations < 1 or num_samples < 1 or not 0 < min_fraction < 1:
-            raise ValueError("ModeCoverage needs every_n_iterations >= 1, num_samples >= 1 and 0 < min_fraction < 1")
+            raise InvalidValue("ModeCoverage needs every_n_iterations >= 1, num_samples >= 1 and 0 < min_fraction < 1")
         super().__init__(every_n_iterations)
         self.classifier_path, self.classifier_sha256 = classifier, classifier_sha256
         self.num_samples, self.min_fraction, self.seed = num_samples, min_fraction, seed

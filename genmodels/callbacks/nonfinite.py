@@ -18,6 +18,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
+from genmodels.base import training_iteration
 from genmodels.errors import UserError
 
 __all__ = ["NonFiniteError", "NonFiniteGuard", "first_nonfinite"]
@@ -44,6 +45,7 @@ def first_nonfinite(module: torch.nn.Module) -> Optional[str]:
 def diverged_message(iteration: int, what: str, trainer: pl.Trainer) -> str:
     """One line: where it diverged, what is kept, what to do."""
     ckpt = trainer.checkpoint_callback
+    # getattr: IterationCheckpoint records it, Lightning's ModelCheckpoint does not (checkpoint.py imports this module).
     saved = getattr(ckpt, "last_saved_iteration", None) if ckpt is not None else None
     if saved is not None:
         kept = f"the last good checkpoint, {ckpt.last_model_path or ckpt.dirpath} (iteration {saved}), is kept"
@@ -71,7 +73,7 @@ class NonFiniteGuard(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = self.every_n_iterations or trainer.log_every_n_steps or 1
-        iteration = int(getattr(pl_module, "iteration", trainer.global_step))
+        iteration = training_iteration(trainer)
         if iteration % every:
             return
         what = None

@@ -1,4 +1,8 @@
-"""Preemption and Ctrl-C: on SIGUSR1, SIGTERM or SIGINT, finish the batch, save ``last.ckpt``, stop.
+"""Preemption and Ctrl-C: on SIGUSR1, SIGTERM, SIGHUP or SIGINT, finish the batch, save ``last.ckpt``, stop.
+
+The handlers are installed before the run starts (`Preemption.arm`, called by ``genmodels fit``
+before the W&B run and the data setup); a signal that arrives before the first training step stops
+the run without a checkpoint (there is nothing new to save), requeues it under SLURM and says so.
 
 SLURM sends ``--signal=SIGUSR1@90`` some seconds before the time limit and SIGTERM on
 preemption. Lightning's own handlers either save an ``hpc_ckpt`` from inside the signal handler
@@ -24,9 +28,12 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-__all__ = ["Preemption"]
+from genmodels.base import training_iteration
 
-SIGNALS = ("SIGUSR1", "SIGTERM", "SIGINT")
+__all__ = ["Preemption", "PreemptedBeforeStart"]
+
+#: SIGHUP (the terminal or the login session went away) is handled like SIGTERM.
+SIGNALS = ("SIGUSR1", "SIGTERM", "SIGHUP", "SIGINT")
 
 
 class Preemption(pl.Callback):
@@ -45,10 +52,15 @@ class Preemption(pl.Callback):
         self.interrupted = False  # stopped by Ctrl-C rather than by the scheduler
         self._previous: dict[int, Any] = {}
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+    def arm(self) -> None:
+        """Install the handlers: ``genmodels fit`` calls this before ``trainer.fit``, so before the W&B run
+        starts and before the data's setup (a signal there is kept, not fatal)."""
+        if self._previous:
+            return
         self.received = self.preempted_at = None
         self.interrupted = False
         for name in SIGNALS:
+            # getattr: SIGUSR1 does not exist on Windows.
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
@@ -56,6 +68,16 @@ class Preemption(pl.Callback):
                 self._previous[signum] = signal.signal(signum, self._record)
             except ValueError:  # not the main thread: leave signals to the launcher
                 return
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self.arm()  # a Trainer used without the CLI
+        stop = self.received is not None and self.received != signal.SIGINT
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            # Nothing was trained in this launch: the checkpoint it resumed from (or none) is the state.
+            self.requeued = bool(self.requeue and trainer.is_global_zero and _slurm_requeue())
+            raise PreemptedBeforeStart(self.requeued)
 
     def _record(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and self.received == signal.SIGINT:
@@ -65,13 +87,14 @@ class Preemption(pl.Callback):
             self.received = signum
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # getattr: only AdversarialModel accumulates micro-batches; any LightningModule may be trained.
         if getattr(pl_module, "_micro_batches", None):
             return  # in the middle of an accumulated update: stop at its end
         stop = self.received is not None
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop and self.preempted_at is None:
-            self.preempted_at = getattr(pl_module, "iteration", trainer.global_step)
+            self.preempted_at = training_iteration(trainer)
             self.interrupted = self.received == signal.SIGINT
             what = "Ctrl-C" if self.interrupted else "preemption signal"
             rank_zero_info(f"{what} received: stopping after iteration {self.preempted_at} with a checkpoint"
@@ -90,6 +113,14 @@ class Preemption(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
         self._restore_handlers()  # a failed run must not leave Ctrl-C disarmed in this process
+
+
+class PreemptedBeforeStart(Exception):
+    """A preemption signal arrived before the first training step: stop without a checkpoint."""
+
+    def __init__(self, requeued: bool) -> None:
+        super().__init__("preempted before the first training step")
+        self.requeued = requeued
 
 
 def _slurm_requeue() -> bool:

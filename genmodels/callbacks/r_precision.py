@@ -18,6 +18,7 @@ import torch
 from genmodels.callbacks.base import IterationCallback, eval_mode
 from genmodels.text.damsm import DAMSM, load_damsm
 from genmodels.text.metrics import r_precision
+from genmodels.errors import InvalidValue
 
 __all__ = ["RPrecision"]
 
@@ -34,7 +35,7 @@ class RPrecision(IterationCallback):
 
     def __init__(self, damsm_ckpt: str, every_n_iterations: int = 5000, num_captions: int = 1000, seed: int = 0) -> None:
         if every_n_iterations < 0 or num_captions < 2:
-            raise ValueError("RPrecision needs every_n_iterations >= 0 and num_captions >= 2")
+            raise InvalidValue("RPrecision needs every_n_iterations >= 0 and num_captions >= 2")
         super().__init__(every_n_iterations)
         self.damsm_ckpt, self.num_captions, self.seed = damsm_ckpt, num_captions, seed
         self._damsm: Optional[DAMSM] = None

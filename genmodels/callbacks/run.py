@@ -56,6 +56,7 @@ class ConfiguredOptimizerSettings(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         fresh = _optimizers_of(pl_module.configure_optimizers())
+        # getattr: Lightning may hand LightningOptimizer wrappers or the raw optimizers.
         restored = [getattr(o, "optimizer", o) for o in trainer.optimizers]
         schedulers = [c.scheduler for c in trainer.lr_scheduler_configs]
         for old, new in zip(restored, fresh):
@@ -70,6 +71,7 @@ class ConfiguredOptimizerSettings(pl.Callback):
                 group["lr"] = new_base * factor
                 if "initial_lr" in group:
                     group["initial_lr"] = new_base
+                # getattr: LRScheduler has base_lrs; ReduceLROnPlateau and custom schedulers need not.
                 if scheduler is not None and hasattr(scheduler, "base_lrs"):
                     scheduler.base_lrs[index] = new_base
 

@@ -17,9 +17,13 @@ import torch
 from genmodels.base import GenerativeModel
 from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.images import uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["SampleGrid"]
 
+
+#: Most images in one logged grid (a 64x64 grid of 64 px images is already 4096 x 4096 pixels).
+MAX_GRID_SAMPLES = 4096
 
 class SampleGrid(ImageCallback):
     """Log a uint8 grid of ``num_samples`` fixed-noise samples every ``every_n_iterations``.
@@ -43,8 +47,9 @@ class SampleGrid(ImageCallback):
         dirname: str = "samples",
         log_key: str = "samples",
     ) -> None:
-        if num_samples < 1:
-            raise ValueError(f"sample_grid.num_samples must be >= 1, got {num_samples}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or not 1 <= num_samples <= MAX_GRID_SAMPLES:
+            raise InvalidValue(f"sample_grid.num_samples must be an integer from 1 to {MAX_GRID_SAMPLES} (images in one "
+                             f"logged grid), got {num_samples!r}")
         super().__init__(every_n_iterations, dirname, log_key)
         self.num_samples, self.nrow, self.seed = num_samples, nrow, seed
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from genmodels.errors import InvalidValue
+
 __all__ = ["StopAtIteration"]
 
 
@@ -18,7 +20,7 @@ class StopAtIteration(pl.Callback):
 
     def __init__(self, max_iterations: int) -> None:
         if max_iterations < 1:
-            raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
+            raise InvalidValue(f"max_iterations must be >= 1, got {max_iterations}")
         self.max_iterations = max_iterations
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:

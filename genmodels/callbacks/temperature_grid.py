@@ -21,6 +21,7 @@ import torch
 from genmodels.base import GenerativeModel
 from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.images import uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["TemperatureGrid"]
 
@@ -52,9 +53,9 @@ class TemperatureGrid(ImageCallback):
         on_train_end: bool = True,
     ) -> None:
         if not temperatures or min(temperatures) < 0:
-            raise ValueError(f"TemperatureGrid temperatures must be a non-empty list of values >= 0, got {temperatures}")
+            raise InvalidValue(f"TemperatureGrid temperatures must be a non-empty list of values >= 0, got {temperatures}")
         if samples_per_temperature < 1:
-            raise ValueError(f"TemperatureGrid samples_per_temperature must be >= 1, got {samples_per_temperature}")
+            raise InvalidValue(f"TemperatureGrid samples_per_temperature must be >= 1, got {samples_per_temperature}")
         super().__init__(every_n_iterations, dirname, log_key, file_prefix="temperatures_", at_end=on_train_end)
         self.temperatures = [float(t) for t in temperatures]
         self.samples_per_temperature, self.seed = samples_per_temperature, seed

@@ -19,6 +19,7 @@ import torch
 from genmodels.callbacks.base import ImageCallback, eval_mode
 from genmodels.gans.translation import seeded_noise
 from genmodels.images import uint8_grid
+from genmodels.errors import InvalidValue
 
 __all__ = ["TranslationGrid"]
 
@@ -43,15 +44,16 @@ class TranslationGrid(ImageCallback):
         log_key: str = "translations",
     ) -> None:
         if every_n_iterations < 0 or num_images < 1:
-            raise ValueError(f"every_n_iterations must be >= 0 and num_images >= 1, got {every_n_iterations}, {num_images}")
+            raise InvalidValue(f"every_n_iterations must be >= 0 and num_images >= 1, got {every_n_iterations}, {num_images}")
         super().__init__(every_n_iterations, dirname, log_key)
         self.num_images, self.seed = num_images, seed
         self._batch: Optional[dict[str, torch.Tensor]] = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         datamodule = trainer.datamodule
+        # getattr: fixed examples exist on translation datamodules only (genmodels never imports datamodules).
         if not callable(getattr(datamodule, "example_batch", None)):
-            raise ValueError("TranslationGrid needs a translation datamodule (PairedImageDataModule / UnpairedImageDataModule)")
+            raise InvalidValue("TranslationGrid needs a translation datamodule (PairedImageDataModule / UnpairedImageDataModule)")
         with torch.random.fork_rng(devices=[]):
             self._batch = datamodule.example_batch(self.num_images)
 

@@ -5,7 +5,7 @@ Every module in `COMMANDS` defines ``NAME`` (the command word), ``HELP`` (one li
 ``RAW_ARGV = True`` and ``run_argv(argv)``: LightningCLI parses their arguments itself.
 Adding a command is adding its module name to `COMMANDS`.
 
-`invoke` is what the console script runs (`genmodels.cli.main`) and what tests call in-process:
+`main` is the ``genmodels`` console script; `invoke` is what it runs and what tests call in-process:
 it parses, runs, and turns every user error (a `UserError`, argparse's usage errors, a missing
 file, a bad value) into one line ``genmodels: error: <message>`` on stderr and exit status 2.
 """
@@ -21,7 +21,7 @@ from typing import Any, NoReturn, Optional, Sequence
 from genmodels.commands.common import CommandParser, UsageError, check_required
 from genmodels.errors import UserError
 
-__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "USER_ERRORS"]
+__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "main", "USER_ERRORS"]
 
 #: The command modules (under genmodels.commands), in the order ``genmodels --help`` lists them.
 COMMANDS: list[str] = [
@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "sample",
     "interpolate",
     "export",
+    "import_weights",
     "check_data",
     "evaluate",
     "train_classifier",
@@ -52,12 +53,9 @@ COMMANDS: list[str] = [
     "sweep",
 ]
 
-#: Exceptions that are the user's to fix; anything else is a bug and keeps its traceback.
-#: ValueError/ConnectionError/OSError subclasses: library code that predates `UserError` reports
-#: bad values, unreachable mirrors and missing or unwritable files with them.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError, ValueError, ConnectionError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-)
+#: Exceptions that are the user's to fix (one line, exit 2); anything else is a bug and keeps its
+#: traceback. Library code that rejects an input raises a `UserError` subclass (`genmodels.errors`).
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 DESCRIPTION = (
     "Generative image models on PyTorch Lightning: train (fit/validate/test with --config experiments/...yaml), "
@@ -110,6 +108,7 @@ def invoke(argv: Sequence[str]) -> Any:
     argv = list(argv)
     try:
         module = _module_named(argv[0]) if argv else None
+        # getattr: only fit/validate/test set RAW_ARGV (LightningCLI parses their arguments).
         if module is not None and getattr(module, "RAW_ARGV", False):
             return module.run_argv(argv[1:])
         parser = build_parser()
@@ -121,3 +120,13 @@ def invoke(argv: Sequence[str]) -> Any:
         return args._run(args)
     except USER_ERRORS as err:
         fail(err)
+
+
+def main(args: Optional[Sequence[str]] = None) -> None:
+    """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
+
+    Every command, fit/validate/test included, is dispatched by `invoke` (one parser, one error
+    path: a user error prints ``genmodels: error: ...`` and exits 2). It lives here, above the
+    commands, so that `genmodels.cli` (LightningCLI, which fit/validate/test use) never calls back up.
+    """
+    invoke(sys.argv[1:] if args is None else list(args))

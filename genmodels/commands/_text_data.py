@@ -33,9 +33,9 @@ def check_data_arguments(args: argparse.Namespace) -> None:
             raise c.UserError(f"--data-dir {args.data_dir} is not a folder; pass the folder that holds the {args.dataset} data")
 
 
-def datamodule(args: argparse.Namespace) -> Any:
+def datamodule(args: argparse.Namespace, random_flip: bool = False) -> Any:
     from datamodules.text_image import TextImageDataModule
 
     return TextImageDataModule(args.dataset, args.data_dir, args.batch_size, args.num_workers, args.image_size,
                                max_length=args.max_length, min_word_count=args.min_word_count,
-                               synthetic_size=args.synthetic_size)
+                               synthetic_size=args.synthetic_size, random_flip=random_flip)

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from genmodels.atomic import atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "augment"
@@ -64,6 +65,6 @@ def run(args: argparse.Namespace) -> Any:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         rows = [dict(asdict(r), mean=r.mean, std=r.std) for r in result.rows]
-        out.write_text(json.dumps({"rows": rows, "protocol": result.protocol}, indent=2) + "\n")
+        atomic_write_text(out, json.dumps({"rows": rows, "protocol": result.protocol}, indent=2) + "\n")
         print(f"results written to {out}")
     return result

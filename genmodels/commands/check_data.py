@@ -2,8 +2,8 @@
 
     genmodels check-data --config experiments/stylegan/celeba.yaml [--data.init_args.data_dir /data] [--decode]
 
-The datamodule is built from the YAML's ``data:`` section (with any ``--data.*`` overrides) by the
-same jsonargparse machinery as ``genmodels fit``, so what is checked is what training would read;
+The datamodule is built from the YAML's ``data:`` section (with any ``--data.*`` overrides) by
+`genmodels.resolve.build_datamodule` (allowlisted class names, the jsonargparse machinery of ``genmodels fit``), so what is checked is what training would read;
 the model and trainer sections are not built (no weights, no logger, no run directory).
 `ImageDataModule.describe` then searches the layouts the datamodule knows, reads every split
 and checks every file (headers; with ``--decode`` it decodes every image), and the report says
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any, Sequence
-
-import yaml
 
 from genmodels.errors import UserError
 
@@ -46,39 +44,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def build_datamodule(config: Path, overrides: Sequence[str] = ()) -> Any:
-    """The datamodule of ``config``'s ``data:`` section with ``--data.*`` overrides applied."""
-    from jsonargparse import ArgumentParser
-    from pytorch_lightning import LightningDataModule
+    """The datamodule of ``config``'s ``data:`` section with ``--data.*`` overrides applied.
 
-    if not config.is_file():
-        raise UserError(f"config file {config} not found")
-    try:
-        document = yaml.safe_load(config.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{config}: not valid YAML ({str(err).splitlines()[0]})") from None
-    data = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(data, dict) or "class_path" not in data:
-        raise UserError(f"{config} has no data: section with a class_path; check-data needs one")
-    foreign = [arg for arg in overrides if arg.startswith("--") and not arg.startswith("--data.")]
-    if foreign:
-        raise UserError(f"check-data only takes --data.* overrides, got {foreign[0]}")
-    parser = ArgumentParser(exit_on_error=False, prog="genmodels check-data")
-    parser.add_subclass_arguments(LightningDataModule, "data", required=True, fail_untyped=False)
-    try:
-        namespace = parser.parse_args(["--data", yaml.safe_dump(data), *overrides])
-        return parser.instantiate_classes(namespace).data
-    except (ValueError, TypeError, KeyError) as err:  # jsonargparse's ArgumentError is a ValueError... or wraps one
-        raise UserError(f"invalid data: section in {config}: {_first_line(err)}") from None
-    except Exception as err:
-        if type(err).__name__ == "ArgumentError":
-            raise UserError(f"invalid data: section in {config}: {_first_line(err)}") from None
-        raise
+    `genmodels.resolve.build_datamodule`, the builder of every command: class names are checked
+    against the allowlist as text before anything is imported.
+    """
+    from genmodels.resolve import build_datamodule as build
 
-
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    reasons = [line[2:] for line in lines if line.startswith("- ") and "NoneType" not in line]
-    return (reasons or lines or [type(err).__name__])[0]
+    return build(Path(config), overrides)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,10 +17,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from genmodels.atomic import check_output_path
 from genmodels.errors import UserError
 
 __all__ = [
@@ -95,6 +97,7 @@ def option(
 
 
 def check_required(args: argparse.Namespace, prog: str) -> None:
+    # getattr: argparse Namespaces hold only the options a parser added: dynamic by nature.
     missing = [name for name, dest in getattr(args, "_required", []) or [] if getattr(args, dest, None) is None]
     if missing:
         raise UsageError(prog, f"the following arguments are required: {', '.join(missing)}")
@@ -107,6 +110,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (the message says the range)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def nonnegative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -116,8 +133,8 @@ def nonnegative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    if not (value > 0 and math.isfinite(value)):  # inf would switch a bound off
+        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {value}")
     return value
 
 
@@ -166,8 +183,15 @@ def add_ckpt(
 def add_out(
     parser: argparse.ArgumentParser, help: str, required: bool = True, default: Optional[str] = None, aliases: Sequence[str] = ()
 ) -> None:
-    option(parser, "--out", required=required, default=default, aliases=aliases, metavar="PATH", help=help)
+    option(parser, "--out", type=nonempty_path, required=required, default=default, aliases=aliases, metavar="PATH", help=help)
     add_overwrite(parser)
+
+
+def nonempty_path(text: str) -> str:
+    """A path option's value: an empty string would mean the current folder, which nobody asks for."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path")
+    return text
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -262,8 +286,11 @@ def check_output(path: Any, *, inputs: Iterable[Any] = (), overwrite: bool = Fal
     for source in inputs:
         if source is not None and (_same_file(path, Path(source)) or path.resolve() == Path(source).resolve()):
             raise UserError(f"{flag} {path} is also an input of this command ({source}); write the output elsewhere")
+    if str(path) in ("", "."):
+        raise UserError(f"{flag} is empty; give a file name")
     if path.is_dir():
         raise UserError(f"{flag} {path} is a directory; give a file name")
+    check_output_path(path, flag)
     if path.exists() and not overwrite:
         raise UserError(f"{flag} {path} already exists; pass --overwrite to replace it, or choose another {flag}")
     _writable_parent(path, flag)
@@ -279,9 +306,12 @@ def check_output_dir(path: Any, names: Iterable[Any] = (), *, inputs: Iterable[A
     Refused: the folder is or lies inside an input folder, or one of the files it would write is
     an input; one of the files it would write exists (without ``--overwrite``); a file in its place; a place that cannot be written.
     """
+    if str(path) == "":
+        raise UserError(f"{flag} is empty; give a folder")
     path = Path(path)
     resolved = path.resolve()
     names = list(names)
+    _check_collisions(names, flag)
     planned = {(resolved / name).resolve() for name in names}
     for source in inputs:
         if source is None:
@@ -301,6 +331,17 @@ def check_output_dir(path: Any, names: Iterable[Any] = (), *, inputs: Iterable[A
             raise UserError(f"{flag} {path} already holds {shown}{' ...' if len(existing) > 3 else ''}; "
                             f"pass --overwrite to replace them, or choose another {flag}")
     return path
+
+
+def _check_collisions(names: list[Any], flag: str) -> None:
+    """Two outputs with one name would leave one file and report two (photo.jpg, photo.png -> photo.png)."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        key = os.path.normcase(os.path.normpath(str(name)))
+        if key in seen:
+            raise UserError(f"{flag}: two outputs would both be written to {name} (outputs #{seen[key] + 1} and #{index + 1}); "
+                            "rename one of the inputs so that their names differ")
+        seen[key] = index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,8 +364,10 @@ def check_memory(nbytes: float, what: str, fix: str, max_memory_gb: float) -> No
         what: what the estimate is of, naming the user's numbers ("--num-samples 10^9 images of 3x64x64").
         fix: which option to change ("lower --num-samples").
     """
+    if not (max_memory_gb > 0 and math.isfinite(max_memory_gb)):
+        raise UserError(f"--max-memory-gb must be a finite number > 0, got {max_memory_gb}")
     limit = max_memory_gb * 1024**3
-    if nbytes > limit:
+    if not nbytes <= limit:  # a NaN estimate is refused too
         raise UserError(
             f"{what} needs about {format_bytes(nbytes)} of memory, over the --max-memory-gb {max_memory_gb:g} limit; "
             f"{fix}, or raise --max-memory-gb if this machine has the memory"

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "evaluate"
@@ -59,9 +60,13 @@ def check_request(args: argparse.Namespace) -> None:
     """What can be checked before the model, the extractor and the data are loaded."""
     if args.num_samples < 2:
         raise c.UserError(f"--num-samples must be >= 2, got {args.num_samples}")
-    metrics = {m.strip() for m in args.metrics.split(",") if m.strip()}
-    # KID and precision-recall keep every image's features; FID and IS keep running statistics.
-    kept = (args.num_samples + (args.num_real or 0)) if metrics & {"kid", "pr"} else 0
+    from genmodels.metrics.evaluator import parse_metrics
+    from genmodels.metrics.modular import METRIC_CLASSES
+
+    # Metrics that compare with every real feature (KID, precision-recall) keep every image's
+    # features; the others keep running statistics or logits.
+    every_feature = any(METRIC_CLASSES[name].reference == "features" for name in parse_metrics(args.metrics))
+    kept = (args.num_samples + (args.num_real or 0)) if every_feature else 0
     batch = args.batch_size * 3 * 299 * 299 * 4 * 16  # one Inception batch with its activations
     c.check_memory(kept * _FEATURE_DIM * 4 + batch,
                    f"--num-samples {args.num_samples} with --metrics {args.metrics} and --batch-size {args.batch_size}",
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{name:24s} {value:.6g}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(record, indent=2) + "\n")
         print(f"results written to {out}")
     return record
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write
 from genmodels.commands import common as c
 
 NAME = "interpolate"
@@ -25,7 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.option(p, "--seeds", type=c.seed, nargs=2, default=(0, 1), metavar=("A", "B"), help="start and end seeds (default 0 1)")
     c.add_num_samples(p, 1, "paths walked side by side (code k of A to code k of B)", aliases=("--n",))
     c.option(p, "--nrow", type=c.positive_int, default=None, help="GIF: paths per grid row (default: a square)")
-    c.option(p, "--frame-ms", type=c.positive_int, default=100, help="GIF: milliseconds per frame (default 100)")
+    c.option(p, "--frame-ms", type=c.int_in(10, 655_350), default=100,
+             help="GIF: milliseconds per frame, 10 to 655350 (GIF stores 1/100 s in 16 bits; default 100)")
     c.add_out(p, "interp.gif (animated grids) or interp.png (one row per path)")
     c.option(p, "--space", choices=("z", "w"), default=None,
              help="style-based models: walk in W (linear, default) or in Z (spherical, then mapped)")
@@ -56,6 +58,6 @@ def run(args: argparse.Namespace) -> Path:
         save_gif(images, out, args.nrow, args.frame_ms)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(grid_png(images.transpose(0, 1).reshape(-1, *images.shape[2:]), nrow=args.steps))
+        atomic_write(out, lambda f: f.write(grid_png(images.transpose(0, 1).reshape(-1, *images.shape[2:]), nrow=args.steps)))
     print(f"{args.steps} steps from seed {seed_a} to seed {seed_b} ({args.num_samples} paths) -> {out}")
     return out

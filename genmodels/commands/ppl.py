@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from genmodels.atomic import atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "ppl"
@@ -24,7 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.option(p, "--sampling", choices=("end", "full"), default="end",
              help="t = 0 (end, the StyleGAN paper's tables) or t ~ U[0, 1) (full) (default end)")
     c.option(p, "--crop", action="store_true", help="the authors' face crop before LPIPS (FFHQ / CelebA-HQ faces)")
-    c.add_num_samples(p, 100_000, "path pairs sampled (the authors' protocol: 100,000)")
+    c.add_num_samples(p, 50_000, "path pairs sampled (stylegan2-ada's protocol: 50,000; the TF StyleGAN's: 100,000)")
     c.option(p, "--epsilon", type=c.positive_float, default=1e-4, help="step along the path (default 1e-4)")
     c.add_batch_size(p, 64, "pairs per batch")
     c.add_seed(p)
@@ -49,5 +50,5 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     print(json.dumps(values))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(values, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(values, indent=2) + "\n")
     return values

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.commands import common as c
 
 NAME = "sample"
@@ -73,13 +74,13 @@ def write_samples(images: Any, out: Path, nrow: Optional[int] = None) -> list[Pa
 
     if out.suffix.lower() == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(grid_png(images, nrow=nrow))
+        atomic_write(out, lambda f: f.write(grid_png(images, nrow=nrow)))
         return [out]
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, data in enumerate(image_pngs(images)):
         path = out / f"{index:06d}.png"
-        path.write_bytes(data)
+        atomic_write(path, lambda f: f.write(data))
         paths.append(path)
     return paths
 
@@ -92,11 +93,12 @@ def _sample_text(model: Any, args: argparse.Namespace, out: Path) -> list[Path]:
     images = generate_from_text(model, args.text, args.num_samples, args.seed, args.batch_size)
     if out.suffix.lower() == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
-        captioned_grid(images, args.text, args.num_samples).save(out)
+        grid = captioned_grid(images, args.text, args.num_samples)
+        atomic_write(out, lambda f: grid.save(f, format="PNG"))
         paths = [out]
     else:
         paths = write_samples(images, out)
         captions = [text for text in args.text for _ in range(args.num_samples)]
-        (out / "captions.txt").write_text("".join(f"{p.name}\t{t}\n" for p, t in zip(paths, captions)))
+        atomic_write_text(out / "captions.txt", "".join(f"{p.name}\t{t}\n" for p, t in zip(paths, captions)))
     print(f"{len(images)} images of {type(model).__name__} for {len(args.text)} caption(s) (seed {args.seed}) -> {out}")
     return paths

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write
 from genmodels.commands import common as c
 
 NAME = "style-mix"
@@ -43,6 +44,6 @@ def run(args: argparse.Namespace) -> Path:
 
     images = style_mixing_grid(model, args.rows, args.cols, args.styles, args.truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(grid_png(images, nrow=len(args.cols) + 1))
+    atomic_write(out, lambda f: f.write(grid_png(images, nrow=len(args.cols) + 1)))
     print(f"{args.styles} styles of seeds {args.cols} into seeds {args.rows} -> {out}")
     return out

@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> list[list[str]]:
-    from genmodels.sweep import expand, fit_args, load_sweep, write_slurm_array
+    from genmodels.sweep import expand, fit_args, grid_size, load_sweep, write_slurm_array
 
     if not args.file.is_file():
         raise c.UserError(f"sweep file not found: {args.file}")
@@ -41,9 +41,10 @@ def run(args: argparse.Namespace) -> list[list[str]]:
         c.check_output(args.slurm_array, inputs=[args.file], overwrite=args.overwrite, flag="--slurm-array")
     spec = load_sweep(args.file)
     root = args.root or Path("runs/sweeps") / args.file.stem
+    size = grid_size(spec, args.count)  # before expanding: a 12 x 10 grid is 10^12 runs
+    if size > MAX_RUNS:
+        raise c.UserError(f"{args.file} expands to {size} runs, over {MAX_RUNS}; give fewer values per parameter")
     combinations = expand(spec, args.count, args.seed)
-    if len(combinations) > MAX_RUNS:
-        raise c.UserError(f"{args.file} expands to {len(combinations)} runs, over {MAX_RUNS}; give fewer values per parameter")
     runs = [fit_args(spec, combo, root / f"{i:03d}") + shlex.split(args.extra) for i, combo in enumerate(combinations)]
     if args.slurm_array:
         print(f"wrote {write_slurm_array(runs, args.slurm_array)} ({len(runs)} tasks)")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> list[list[str]]:
     for i, arguments in enumerate(runs):
         print(f"[{i + 1}/{len(runs)}] genmodels {shlex.join(arguments)}")
         if not args.dry_run:
-            from genmodels.cli import main
+            from genmodels.commands import fit  # the command itself, not the dispatcher above this one
 
-            main(arguments + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs
+            fit.run_argv(arguments[1:] + ["--ckpt_path", "last"])  # re-running a sweep resumes unfinished runs
     return runs

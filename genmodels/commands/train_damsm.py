@@ -34,6 +34,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.option(p, "--backbone-weights", default=None, metavar="PATH", help="inception_v3: local torchvision weights file")
     c.option(p, "--width", type=c.positive_int, default=64, help="small backbone width (default 64)")
     c.option(p, "--lr", type=c.positive_float, default=0.002, help="Adam learning rate (default 0.002)")
+    c.option(p, "--lr-decay", type=c.positive_float, default=0.98,
+             help="per-epoch factor of the learning rate while above lr / 10 (default 0.98, AttnGAN's; 1: constant)")
+    c.option(p, "--one-optimizer", action="store_true",
+             help="keep one Adam for the whole run (AttnGAN builds a new Adam every epoch)")
     c.add_seed(p)
     c.option(p, "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu (default auto)")
     c.add_out(p, "checkpoint to write (.ckpt)")
@@ -56,13 +60,16 @@ def run(args: argparse.Namespace) -> Path:
 
     from genmodels.text.damsm import DAMSM
 
-    datamodule = _text_data.datamodule(args)
+    # AttnGAN pretrain_DAMSM.py: Scale(int(299 * 76 / 64)) = 355, RandomCrop(299), flip (the
+    # datamodule's `attngan` preprocessing at --image-size 299, and random_flip).
+    datamodule = _text_data.datamodule(args, random_flip=True)
     # `vocabulary` (unlike `vocab`, which is None while the captions are missing) reads the caption
     # files now, so missing data stops here with the files and layout it expects.
     vocab = datamodule.vocabulary.words
     pl.seed_everything(args.seed, verbose=False)
     model = DAMSM(vocab, args.dim, args.embedding_dim, backbone=args.backbone,
-                  backbone_weights=args.backbone_weights, width=args.width, lr=args.lr)
+                  backbone_weights=args.backbone_weights, width=args.width, lr=args.lr, lr_decay=args.lr_decay,
+                  new_optimizer_each_epoch=not args.one_optimizer)
     trainer = pl.Trainer(max_epochs=args.epochs, max_steps=args.max_steps, accelerator=args.accelerator, devices=1,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          default_root_dir=str(out.parent), num_sanity_val_steps=0)

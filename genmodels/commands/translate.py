@@ -41,7 +41,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _planned(source_dir: Path, paths: list[Path]) -> list[Path]:
-    return [path.relative_to(source_dir).with_suffix(".png") for path in paths]
+    """The output of each input (``a/photo.jpg`` -> ``a/photo.png``); two inputs of one stem are refused."""
+    planned: dict[Path, Path] = {}
+    for path in paths:
+        name = path.relative_to(source_dir).with_suffix(".png")
+        if name in planned:
+            raise c.UserError(f"{planned[name]} and {path} would both be translated to {name}; rename one of them "
+                              "(outputs are PNG files named after their input)")
+        planned[name] = path
+    return list(planned)
 
 
 def check_sizes(paths: list[Path], resize: Any, multiple: int, channels: int, max_memory_gb: float) -> None:
@@ -68,7 +76,7 @@ def check_sizes(paths: list[Path], resize: Any, multiple: int, channels: int, ma
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    from datamodules.image_folder import find_images
+    from genmodels.images import find_images
 
     source_dir, out_dir = Path(args.input), Path(args.out)
     if not source_dir.is_dir():
@@ -91,14 +99,15 @@ def run(args: argparse.Namespace) -> list[Path]:
     from tqdm.auto import tqdm
 
     from genmodels.apps.translate import load_source, translate_image
+    from genmodels.atomic import atomic_write
 
     written = []
     for index, path in enumerate(tqdm(paths, desc="translate", unit="image")):
         source = load_source(path, channels, args.resize, model.input_multiple)
         pixels = translate_image(model, source, args.direction, args.seed + index)
         target = (out_dir / path.relative_to(source_dir)).with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.permute(1, 2, 0).squeeze(-1).numpy()).save(target, format="PNG")
+        picture = Image.fromarray(pixels.permute(1, 2, 0).squeeze(-1).numpy())
+        atomic_write(target, lambda f: picture.save(f, format="PNG"))
         written.append(target)
     print(f"{len(written)} images translated by {type(model).__name__} ({args.direction}, iteration {model.iteration}) -> {out_dir}")
     return written

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from genmodels.atomic import atomic_write
 from genmodels.commands import common as c
 
 NAME = "truncation-grid"
@@ -39,6 +40,6 @@ def run(args: argparse.Namespace) -> Path:
 
     images = truncation_grid(model, args.seeds, list(args.psi))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(grid_png(images, nrow=len(args.psi)))
+    atomic_write(out, lambda f: f.write(grid_png(images, nrow=len(args.psi))))
     print(f"seeds {args.seeds} x psi {list(args.psi)} -> {out}")
     return out

@@ -40,8 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
-from genmodels.compat import ddp_kwargs_of, has_trainer, logger_will_write
-from genmodels.errors import UserError
+from genmodels.compat import ddp_kwargs_of, has_trainer, logger_will_write, register_load_state_dict_pre_hook
+from genmodels.errors import InvalidValue, UserError
 from genmodels.gans.augment import AdaptiveAugment, make_augment
 from genmodels.gans.losses import LOSSES, LeCamAnchors, clip_weights_, gradient_penalty, r1_penalty
 from genmodels.gans.losses import require_per_sample_critic
@@ -172,7 +172,7 @@ class AdversarialModel(GenerativeModel):
             ``separate`` (its own optimizer step, Adam at lr * c and betas ** c, c = k / (k + 1):
             the official StyleGAN2 loop). An interval of 1 is never lazy.
         n_critic: discriminator updates per generator update (each on its own real batch).
-        weight_clip: clamp D's weights to [-c, c] after each D step (WGAN); null disables.
+        weight_clip: clamp D's weights to [-c, c] before each D step (WGAN's official order); null disables.
         spectral_norm: spectrally normalize D's convolutions and linear layers.
         feature_matching: train G to match the mean of D's intermediate features on real and
             fake batches (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.1) instead of fooling D.
@@ -211,7 +211,8 @@ class AdversarialModel(GenerativeModel):
         ada_target, ada_interval, ada_kimg: ADA's r_t target (0.6), iterations between p
             adjustments (4) and thousands of real images for p to move by 1 (500).
         lecam_weight: weight of LeCam regularization on D (Tseng et al. 2021; 0 disables).
-        lecam_decay: decay of LeCam's EMA anchors (0.99).
+        lecam_decay: decay of LeCam's EMA anchors (0.9, google/lecam-gan; anchors start at 1000, are
+            copied before generator iteration 1000 and the term counts after it: `LeCamAnchors`).
     """
 
     def __init__(
@@ -251,7 +252,7 @@ class AdversarialModel(GenerativeModel):
         ada_interval: int = 4,
         ada_kimg: float = 500.0,
         lecam_weight: float = 0.0,
-        lecam_decay: float = 0.99,
+        lecam_decay: float = 0.9,
     ) -> None:
         super().__init__(image_shape)
         options = dict(locals())
@@ -288,6 +289,8 @@ class AdversarialModel(GenerativeModel):
     generator_first: bool = False
     #: Shared options this family cannot take, with the reason (see `SHARED_OPTIONS`).
     refused_options: dict[str, str] = {}
+    #: How G's EMA treats BN statistics: "copy" the live G's, or "interpolate" them (BigGAN).
+    ema_buffers: str = "copy"
     #: Interval of the family's G regularizer (`generator_regularizer`); None: it has none.
     generator_regularization_interval: Optional[int] = None
 
@@ -306,8 +309,8 @@ class AdversarialModel(GenerativeModel):
             require_per_sample_critic(critic if isinstance(critic, nn.Module) else self.discriminator, self.penalty)
         self.generator_ema = make_ema(generator) if self.ema_decay is not None else None
         if self.lecam_weight > 0:
-            self.lecam = nn.ModuleDict({name: LeCamAnchors(self.lecam_decay) for name in self.heads()})
-            self._register_load_state_dict_pre_hook(_single_head_lecam_keys)
+            self.lecam = nn.ModuleDict({name: LeCamAnchors(self.lecam_decay, d_steps_per_iteration=self.n_critic) for name in self.heads()})
+            register_load_state_dict_pre_hook(self, _single_head_lecam_keys)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -396,13 +399,20 @@ class AdversarialModel(GenerativeModel):
         net = self.critics()[critic]
         return net(images) if condition is None else net(images, condition)
 
+    def discriminate_pair(self, judged: Judged, critic: str = "d") -> tuple[Tensor, Tensor]:
+        """D's outputs on the real images and the fakes of a D step (two passes here; BigGAN: one)."""
+        return self.discriminate(judged.real, judged.condition, critic), self.discriminate(judged.fake, judged.condition_of_fakes, critic)
+
     def judge(self, batch: dict[str, Tensor], fake: Any, real: bool = True) -> dict[str, Outputs]:
         """Every head's outputs on what `judged` gives (the real and mismatched ones only if ``real``)."""
         raw = {}
         for name, j in self.judged(batch, fake).items():
-            real_out = self.discriminate(j.real, j.condition, name) if real else None
+            if real:
+                real_out, fake_out = self.discriminate_pair(j, name)
+            else:
+                real_out, fake_out = None, self.discriminate(j.fake, j.condition_of_fakes, name)
             wrong_out = self.discriminate(j.real, j.wrong_condition, name) if real and j.wrong_condition is not None else None
-            raw[name] = (real_out, self.discriminate(j.fake, j.condition_of_fakes, name), wrong_out)
+            raw[name] = (real_out, fake_out, wrong_out)
         outputs = {}
         for name, head in self.heads().items():
             real_out, fake_out, wrong_out = raw[head.critic]
@@ -583,7 +593,7 @@ class AdversarialModel(GenerativeModel):
                 d_fakes = [self.discriminator_fakes(_detach(f)) for f in fakes]
             logs.update(self.run_phase(phase, optimizers[phase.player], micro_batches, fakes if phase.player == "g" else d_fakes))
         if update_generator and self.generator_ema is not None:
-            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches))
+            update_ema(self.generator_ema, self.generator, self.ema_beta(micro_batches), self.ema_buffers)
         if isinstance(self.augment_pipe, AdaptiveAugment):
             # ADA: p follows the overfitting statistic r_t every `interval` iterations.
             if (self.iteration + 1) % self.augment_pipe.interval == 0:
@@ -601,12 +611,14 @@ class AdversarialModel(GenerativeModel):
         else:
             compute = self.generator_loss if phase.main else self._separate_generator_regularizer
         tag = phase.player if phase.main else f"{phase.player}_reg"
+        if phase.main and phase.player == "d" and self.weight_clip is not None:
+            # The official WGAN (martinarjovsky/WassersteinGAN main.py) clamps D's weights at the
+            # start of every D iteration, before its loss: G's step then sees D as updated.
+            for critic in self.critics().values():
+                clip_weights_(critic if isinstance(critic, nn.Module) else self.discriminator, self.weight_clip)
         loss, logs = self._update(optimizer, [partial(compute, b, f) for b, f in zip(micro_batches, fakes)], tag, phase.main)
         if phase.main:
             logs[f"train/loss_{phase.player}"] = loss
-        if phase.main and phase.player == "d" and self.weight_clip is not None:
-            for critic in self.critics().values():
-                clip_weights_(critic if isinstance(critic, nn.Module) else self.discriminator, self.weight_clip)
         return logs
 
     def _separate_generator_regularizer(self, batch: dict[str, Tensor], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
@@ -818,9 +830,9 @@ def _validate_adversarial_options(options: dict[str, Any]) -> None:
     ]
     for key, ok, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={options[key]!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={options[key]!r} is invalid: must be {allowed}")
     if options["lr_schedule"] != "constant" and options["lr_decay_end"] <= options["lr_decay_start"]:
-        raise ValueError("lr_schedule needs lr_decay_end > lr_decay_start (iterations where the decay ends and starts)")
+        raise InvalidValue("lr_schedule needs lr_decay_end > lr_decay_start (iterations where the decay ends and starts)")
 
 
 def _require_unused_parameter_handling(trainer: pl.Trainer) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +46,10 @@ from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
 from genmodels.gans.adversarial import Head, Outputs
-from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal, matching_aware_term
+from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
+                                          matching_aware_term)
 from genmodels.text.damsm import damsm_loss
+from genmodels.errors import InvalidValue
 
 __all__ = ["AttnGAN", "AttentionalGenerator", "WordAttention", "MultiScaleDiscriminator"]
 
@@ -107,7 +109,7 @@ class AttentionalGenerator(nn.Module):
         first = image_size // 4
         ups = math.log2(first / 4)
         if image_size % 4 or ups < 1 or ups != int(ups):
-            raise ValueError(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
+            raise InvalidValue(f"AttnGAN image size must be 4 * 2^k >= 32 (stages at S/4, S/2, S), got {image_size}")
         self.ca = ConditioningAugmentation(text_dim, condition_dim, "glu")
         channels = 16 * ngf
         self.fc = nn.Sequential(nn.Linear(latent_dim + condition_dim, 2 * channels * 16, bias=False),
@@ -171,12 +173,15 @@ class AttnGAN(TextToImageGAN):
             as in the code's trainer: errG_total += KL_loss(mu, logvar)).
         gammas: DAMSM's (gamma1, gamma2, gamma3) for L_DAMSM (4, 5, 10).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
-        **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)).
+        weight_init: ``orthogonal`` (the code's ``weights_init``), ``normal`` or ``pytorch``: `authors_weight_init`.
+        **kwargs: training options of `AdversarialModel` (paper: Adam 2e-4, betas (0.5, 0.999)). With
+            ``ema_decay`` the moving average of G is the code's (trainer.py: 0.999 per G step from the
+            initial weights, no warm-up; BatchNorm statistics are the live G's), and it is what is
+            sampled and evaluated (the code saves and tests ``avg_param_G``).
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
-        >>> model = AttnGAN((3, 32, 32), vocab, latent_dim=8, condition_dim=8, ngf=4, df_dim=4, text_dim=16,
-        ...                 word_embedding_dim=8).eval()
+        >>> model = AttnGAN(**AttnGAN.tiny(), vocab=vocab).eval()
         >>> model.sample(2, condition="a red bird").shape
         torch.Size([2, 3, 32, 32])
     """
@@ -202,18 +207,20 @@ class AttnGAN(TextToImageGAN):
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
         caption_bank: int = 4096,
+        weight_init: Literal["normal", "orthogonal", "pytorch"] = "orthogonal",
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
-            raise ValueError(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
         super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
                          max_length, caption_bank, **kwargs)
         self.save_hyperparameters()
         self.hparams["vocab"] = self.vocab
         self.damsm_weight, self.kl_weight, self.gammas = damsm_weight, kl_weight, tuple(gammas)
         size = self.image_shape[1]
-        self.build(AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf, residual_blocks),
-                   MultiScaleDiscriminator(size, text_dim, df_dim))
+        self.build(*authors_weight_init(weight_init, AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf,
+                                                                         residual_blocks),
+                                        MultiScaleDiscriminator(size, text_dim, df_dim)))
         # The frozen DAMSM image encoder for L_DAMSM: in a tuple, so it is not a submodule (not in
         # checkpoints, not in an optimizer); loaded when fitting starts.
         self._image_encoder: tuple[nn.Module, ...] = ()
@@ -248,6 +255,10 @@ class AttnGAN(TextToImageGAN):
         return {f"stage{k}_{kind}": Head("d", (slice(None), k, column), matching=kind == "cond")
                 for k in range(3) for column, kind in enumerate(("cond", "uncond"))}
 
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """The code's average of G: a constant decay from the first G step (no warm-up ramp)."""
+        return 0.0 if self.iteration < self.ema_start else float(self.ema_decay)
+
     def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
         """Sum over the stages of the code's matching-aware loss with unconditional heads (`matching_aware_term`)."""
         return sum(matching_aware_term(self.d_loss, [outputs[f"stage{k}_cond"], outputs[f"stage{k}_uncond"]]) for k in range(3))
@@ -272,3 +283,10 @@ class AttnGAN(TextToImageGAN):
         tokens, lengths = self.caption_tokens(n, condition, generator)
         words, sentence = self.encode_text(tokens, lengths)
         return self.sampling_generator(self.sample_latent(n, generator), sentence, words, lengths, generator)[0][-1]
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size AttnGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 32, 32), ngf=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
+                    word_embedding_dim=8, damsm_ckpt=None)

@@ -9,10 +9,14 @@ self-attention block (Zhang et al. 2019, arXiv:1805.08318) at 16x16, BN-ReLU-con
 D: residual down-sampling blocks (the first without pre-activation), self-attention at 16x16,
 ReLU, global sum pooling and a projection output (Miyato & Koyama 2018, arXiv:1802.05637):
 D(x, y) = w^T phi(x) + embed(y)^T phi(x). Both networks are spectrally normalized (Sec. 4) and
-initialized N(0, 0.02) (ajbrock/BigGAN-PyTorch, ``--G_init N02 --D_init N02`` on CIFAR).
+initialized N(0, 0.02) by default (ajbrock/BigGAN-PyTorch, ``--G_init N02 --D_init N02`` on CIFAR).
+The switches of the official CIFAR runs are options (``hier``, ``shared``, D width and attention
+blocks, init, BN eps); experiments/biggan/ holds one YAML per official run (docs/reproducing.md).
 
-Training is `AdversarialModel`'s loop: hinge loss, 4 D steps per G step, Adam 2e-4 for both with
-betas (0, 0.999), an EMA of G (0.9999 from iteration 1000) for sampling and metrics, and BigGAN's
+Training is `AdversarialModel`'s loop: hinge loss, 4 D steps per G step (each one D pass on fakes
+and reals together, as BigGAN.py's G_D), fake labels drawn uniformly, Adam 2e-4 for both with
+betas (0, 0.999), an EMA of G (0.9999 from G step 1000, BN statistics averaged too, as both
+official codes) for sampling and metrics, and BigGAN's
 orthogonal regularization of G (Sec. 3.1): beta ||W W^T * (1 - I)||_F^2 summed over G's weight
 matrices (conv kernels flattened per output channel) except the shared embedding. The official
 code adds the gradient 2 beta (W W^T * (1 - I)) W directly (utils.ortho); the term here is
@@ -33,8 +37,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
+from genmodels.gans.adversarial import Judged
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.stabilization import apply_spectral_norm
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "BigGAN", "BigGANGenerator", "BigGANDiscriminator", "ConditionalBatchNorm", "SelfAttention",
@@ -57,13 +63,25 @@ def orthogonal_regularization(weights: list[Tensor], strength: float) -> Tensor:
 
 
 class ConditionalBatchNorm(nn.Module):
-    """BatchNorm without affine parameters, then gain (1 + W_g c) and bias W_b c per sample."""
+    """BatchNorm without affine parameters, then gain (1 + W_g c) and bias W_b c per sample.
 
-    def __init__(self, channels: int, condition_dim: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    With ``num_classes`` set, c is a class label and W_g, W_b are per-class embeddings (the
+    official G without a shared embedding, ``--G_shared`` off); otherwise c is a vector and they
+    are linear maps.
+    """
+
+    def __init__(
+        self, channels: int, condition_dim: int, eps: float = 1e-5, momentum: float = 0.1,
+        num_classes: Optional[int] = None,
+    ) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(channels, eps=eps, momentum=momentum, affine=False)
-        self.gain = nn.Linear(condition_dim, channels, bias=False)
-        self.bias = nn.Linear(condition_dim, channels, bias=False)
+        if num_classes is not None:
+            self.gain: nn.Module = nn.Embedding(num_classes, channels)
+            self.bias: nn.Module = nn.Embedding(num_classes, channels)
+        else:
+            self.gain = nn.Linear(condition_dim, channels, bias=False)
+            self.bias = nn.Linear(condition_dim, channels, bias=False)
 
     def forward(self, x: Tensor, condition: Tensor) -> Tensor:
         gain = 1 + self.gain(condition)
@@ -95,11 +113,14 @@ class SelfAttention(nn.Module):
 class GeneratorBlock(nn.Module):
     """cBN-ReLU-up-conv3x3-cBN-ReLU-conv3x3, plus an upsampled 1x1-conv shortcut."""
 
-    def __init__(self, in_channels: int, out_channels: int, condition_dim: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, condition_dim: int, eps: float = 1e-5,
+        num_classes: Optional[int] = None,
+    ) -> None:
         super().__init__()
-        self.bn1 = ConditionalBatchNorm(in_channels, condition_dim)
+        self.bn1 = ConditionalBatchNorm(in_channels, condition_dim, eps, num_classes=num_classes)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.bn2 = ConditionalBatchNorm(out_channels, condition_dim)
+        self.bn2 = ConditionalBatchNorm(out_channels, condition_dim, eps, num_classes=num_classes)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
@@ -138,11 +159,27 @@ class DiscriminatorBlock(nn.Module):
         return h + self._shortcut(x)
 
 
-def _init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """N(0, 0.02) for every conv, linear and embedding weight (the official CIFAR setting)."""
+INITS = ("N02", "ortho", "xavier")
+
+
+def initialize(module: nn.Module, init: str = "N02", zero_bias: bool = False) -> None:
+    """The official ``--G_init/--D_init`` of every conv, linear and embedding weight.
+
+    ``N02`` is N(0, 0.02) (ajbrock's CIFAR scripts), ``ortho`` orthogonal (ajbrock's default and
+    StudioGAN's CIFAR config), ``xavier`` Glorot-uniform. ajbrock leaves the biases at PyTorch's
+    default; StudioGAN zeroes them (``zero_bias``).
+    """
     for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(layer.weight, 0.0, std)
+        if not isinstance(layer, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            continue
+        if init == "N02":
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+        elif init == "ortho":
+            nn.init.orthogonal_(layer.weight)
+        else:
+            nn.init.xavier_uniform_(layer.weight)
+        if zero_bias and getattr(layer, "bias", None) is not None and not isinstance(layer, nn.Embedding):
+            nn.init.zeros_(layer.bias)
 
 
 class BigGANGenerator(nn.Module):
@@ -150,58 +187,85 @@ class BigGANGenerator(nn.Module):
 
     def __init__(
         self, image_shape: tuple[int, int, int], num_classes: int, latent_dim: int, channels: int,
-        shared_dim: int, attention_resolution: Optional[int],
+        shared_dim: int, attention_resolution: Optional[int], hier: bool = True, shared: bool = True,
+        bn_eps: float = 1e-5, init: str = "N02", zero_bias: bool = False,
     ) -> None:
         super().__init__()
         image_channels, resolution, _ = image_shape
         num_blocks = int(math.log2(resolution)) - 2  # from 4x4
-        self.chunk = latent_dim // (num_blocks + 1)
-        self.shared = nn.Embedding(num_classes, shared_dim)
+        self.hier = hier
+        # Hierarchical z: one chunk for the input layer, one per block; otherwise all of z goes in.
+        self.chunk = latent_dim // (num_blocks + 1) if hier else latent_dim
+        self.shared = nn.Embedding(num_classes, shared_dim) if shared else None
+        condition_dim = (shared_dim if shared else 0) + (self.chunk if hier else 0)
+        per_class = None if shared else num_classes
         self.linear = nn.Linear(self.chunk, channels * 4 * 4)
-        self.blocks = nn.ModuleList(GeneratorBlock(channels, channels, shared_dim + self.chunk) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(
+            GeneratorBlock(channels, channels, condition_dim, bn_eps, per_class) for _ in range(num_blocks)
+        )
         # Attention after the block whose output has that resolution.
         self.attention_after = int(math.log2(attention_resolution)) - 3 if attention_resolution else -1
         self.attention = SelfAttention(channels) if attention_resolution else None
-        self.output_bn = nn.BatchNorm2d(channels)
+        self.output_bn = nn.BatchNorm2d(channels, eps=bn_eps)
         self.output_conv = nn.Conv2d(channels, image_channels, 3, padding=1)
         self.channels = channels
-        _init_normal(self)
+        initialize(self, init, zero_bias)
 
     @property
     def latent_dim(self) -> int:
-        return self.chunk * (len(self.blocks) + 1)
+        return self.chunk * (len(self.blocks) + 1) if self.hier else self.chunk
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """z (n, latent_dim), labels (n,) long -> images (n, C, H, W) in [-1, 1]."""
-        chunks = torch.split(z, self.chunk, dim=1)
-        shared = self.shared(labels)
+        chunks = torch.split(z, self.chunk, dim=1) if self.hier else (z,)
+        # What each cBN sees: [shared(y), z_k] (hier), shared(y), or y itself (per-class gains).
+        y = self.shared(labels) if self.shared is not None else labels
+        conditions = [torch.cat([y, z_k], dim=1) for z_k in chunks[1:]] if self.hier else [y] * len(self.blocks)
         h = self.linear(chunks[0]).view(z.shape[0], self.channels, 4, 4)
-        for index, (block, z_k) in enumerate(zip(self.blocks, chunks[1:])):
-            h = block(h, torch.cat([shared, z_k], dim=1))
+        for index, (block, condition) in enumerate(zip(self.blocks, conditions)):
+            h = block(h, condition)
             if index == self.attention_after:
                 h = self.attention(h)
         return torch.tanh(self.output_conv(F.relu(self.output_bn(h))))
 
 
+def discriminator_blocks(resolution: int) -> int:
+    """Number of D blocks: down-sampling ones to 8x8, then two at 8x8 (4 at 32x32)."""
+    return int(math.log2(resolution)) - 3 + 2
+
+
+def attention_after_blocks(resolution: int, attention_resolution: Optional[int]) -> list[int]:
+    """D's attention after the first block whose output has ``attention_resolution`` (or none)."""
+    size = resolution
+    for index in range(discriminator_blocks(resolution) - 2):
+        size //= 2
+        if size == attention_resolution:
+            return [index]
+    return []
+
+
 class BigGANDiscriminator(nn.Module):
     """D(x, y): residual blocks down to 8x8, two more at 8x8, sum pooling and projection."""
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, channels: int, attention_resolution: Optional[int]) -> None:
+    def __init__(
+        self, image_shape: tuple[int, int, int], num_classes: int, channels: int, attention_resolution: Optional[int],
+        attention_blocks: Optional[list[int]] = None, init: str = "N02", zero_bias: bool = False,
+    ) -> None:
         super().__init__()
         image_channels, resolution, _ = image_shape
-        num_down = int(math.log2(resolution)) - 3  # to 8x8 (32x32: two down-sampling blocks)
+        num_blocks = discriminator_blocks(resolution)
+        num_down = num_blocks - 2  # to 8x8 (32x32: two down-sampling blocks)
+        if attention_blocks is None:
+            attention_blocks = attention_after_blocks(resolution, attention_resolution)
         blocks: list[nn.Module] = []
-        size = resolution
-        for index in range(num_down + 2):
-            down = index < num_down
-            blocks.append(DiscriminatorBlock(image_channels if index == 0 else channels, channels, down, preactivation=index > 0))
-            size = size // 2 if down else size
-            if attention_resolution == size and not any(isinstance(b, SelfAttention) for b in blocks):
+        for index in range(num_blocks):
+            blocks.append(DiscriminatorBlock(image_channels if index == 0 else channels, channels, index < num_down, preactivation=index > 0))
+            if index in attention_blocks:
                 blocks.append(SelfAttention(channels))
         self.blocks = nn.Sequential(*blocks)
         self.linear = nn.Linear(channels, 1)
         self.embed = nn.Embedding(num_classes, channels)
-        _init_normal(self)
+        initialize(self, init, zero_bias)
 
     def features(self, images: Tensor, labels: Tensor) -> Tensor:
         """phi(x): ReLU then global sum pooling, (n, channels) (feature matching)."""
@@ -219,18 +283,32 @@ class BigGAN(LatentGAN):
     Args:
         image_shape: ``(C, H, W)``, square, H a power of 2 >= 8 (32 for the paper's CIFAR model).
         num_classes: number of classes (must equal the datamodule's; checked when fitting).
-        latent_dim: size of z, split into (number of G blocks + 1) equal chunks (128: 4 x 32).
-        channels: width of every block (4 * ch, ch = 64: 256, ajbrock/BigGAN-PyTorch's CIFAR G_arch).
+        latent_dim: size of z, split into (number of G blocks + 1) equal chunks when ``hier`` (128: 4 x 32).
+        channels: width of every G block (4 * ch, ch = 64: 256, ajbrock/BigGAN-PyTorch's CIFAR G_arch).
         shared_dim: size of the shared class embedding (128).
-        attention_resolution: where G and D get a self-attention block (16), null for none.
+        attention_resolution: where G gets a self-attention block (16), null for none; D too unless
+            ``d_attention_blocks`` says otherwise.
         orthogonal_reg: beta of the orthogonal regularization of G (1e-4; 0 disables).
-        loss, n_critic, lr_g, lr_d, betas, ema_decay, ema_start: hinge, 4 D steps per G step,
-            Adam 2e-4 / 2e-4 with betas (0, 0.999), EMA 0.9999 from iteration 1000.
+        hier: hierarchical z (``--hier``); off, all of z feeds G's input layer and the cBNs see only
+            the class.
+        shared: one shared class embedding feeding every cBN (``--G_shared``); off, each cBN has its own
+            per-class gain and bias embeddings (ajbrock's default; ``hier`` needs ``shared``).
+        d_channels: width of D's blocks (None: ``channels``; StudioGAN's CIFAR D is half of G's).
+        d_attention_blocks: indices of the D blocks followed by self-attention (None: the block
+            reaching ``attention_resolution``; ajbrock's CIFAR ``--D_attn 16`` labels all four blocks
+            16, so it is [0, 1, 2, 3]; [] for none).
+        init, zero_bias: weight initialization of both networks (``N02``, ``ortho``, ``xavier``), and
+            whether biases start at 0 (StudioGAN) instead of PyTorch's default (ajbrock).
+        bn_eps: epsilon of G's BatchNorms (ajbrock 1e-5, StudioGAN 1e-4).
+        fake_labels: ``sample`` draws the fakes' classes uniformly and independently of the real
+            batch (both official codes); ``real`` reuses the real batch's labels.
+        ema_buffers: ``interpolate`` averages G's BatchNorm statistics (and spectral-norm vectors)
+            like its weights, as both official codes do (their EMA runs over the state dict);
+            ``copy`` copies the live G's buffers (the other genmodels GANs' EMA).
         **kwargs: other training options of `AdversarialModel` (augment, lecam_weight, ...).
 
     Example:
-        >>> model = BigGAN(image_shape=(1, 16, 16), num_classes=3, latent_dim=12, channels=16, shared_dim=8,
-        ...     attention_resolution=8)
+        >>> model = BigGAN(**BigGAN.tiny())  # 3 classes
         >>> model.eval().sample(3, condition=torch.tensor([0, 1, 2])).shape
         torch.Size([3, 1, 16, 16])
     """
@@ -251,9 +329,19 @@ class BigGAN(LatentGAN):
         betas: tuple[float, float] = (0.0, 0.999),
         ema_decay: Optional[float] = 0.9999,
         ema_start: int = 1000,
+        hier: bool = True,
+        shared: bool = True,
+        d_channels: Optional[int] = None,
+        d_attention_blocks: Optional[list[int]] = None,
+        init: str = "N02",
+        zero_bias: bool = False,
+        bn_eps: float = 1e-5,
+        fake_labels: str = "sample",
+        ema_buffers: str = "interpolate",
         **kwargs: Any,
     ) -> None:
         _check_options(image_shape, num_classes, latent_dim, channels, attention_resolution, orthogonal_reg)
+        _check_switches(image_shape, hier, shared, d_channels, d_attention_blocks, init, bn_eps, fake_labels, ema_buffers)
         super().__init__(
             image_shape, latent_dim, "normal", loss=loss, n_critic=n_critic, lr_g=lr_g, lr_d=lr_d, betas=betas,
             ema_decay=ema_decay, ema_start=ema_start, **kwargs,
@@ -262,24 +350,67 @@ class BigGAN(LatentGAN):
         self.conditioning: ClassLabels = make_condition(num_classes, None)
         self.num_classes = int(num_classes)
         self.orthogonal_reg = orthogonal_reg
-        generator = BigGANGenerator(self.image_shape, num_classes, latent_dim, channels, shared_dim, attention_resolution)
-        discriminator = BigGANDiscriminator(self.image_shape, num_classes, channels, attention_resolution)
-        apply_spectral_norm(generator)  # SN in G too (Sec. 4), but not on the shared embedding
+        self.fake_labels, self.ema_buffers = fake_labels, ema_buffers
+        if fake_labels == "sample" and (self.penalty is not None or self.feature_matching):
+            raise InvalidValue("model option fake_labels='sample' cannot be combined with a gradient penalty or feature matching: use fake_labels='real'")
+        generator = BigGANGenerator(
+            self.image_shape, num_classes, latent_dim, channels, shared_dim, attention_resolution, hier=hier,
+            shared=shared, bn_eps=bn_eps, init=init, zero_bias=zero_bias,
+        )
+        discriminator = BigGANDiscriminator(
+            self.image_shape, num_classes, d_channels or channels, attention_resolution, d_attention_blocks, init, zero_bias,
+        )
+        # SN in G too (Sec. 4), but not on the embeddings (the shared one or the per-class cBN gains).
+        apply_spectral_norm(generator)
         apply_spectral_norm(discriminator)
         nn.utils.parametrizations.spectral_norm(discriminator.embed)  # the projection matrix V
         self.latent_dim = generator.latent_dim  # rounded down to a multiple of the chunks
         self.build(generator, discriminator)
         self._first_batch_checked = False
 
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """The official EMA schedule: a copy before G step ``ema_start``, then ``ema_decay`` flat.
+
+        Both official codes count ``ema_start`` in G steps (ajbrock: ``state_dict['itr']``, 1 at
+        the first G step; StudioGAN: ``step_count``) and use the full decay from there on, where
+        genmodels' other GANs count iterations and ramp the decay up.
+        """
+        g_step = (self.iteration + 1) // self.n_critic  # 1 at the first G update
+        return 0.0 if g_step < self.ema_start else float(self.ema_decay)
+
     # -- conditioning: D and G take the labels themselves (embeddings, not one-hot) --------------
     def condition(self, batch: dict[str, Tensor]) -> Tensor:
         """The batch's class labels, long (B,)."""
         return self.conditioning.from_batch(batch)
 
-    def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
-        """Fakes of the batch's own classes, so D compares like with like."""
+    def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Any:
+        """Fakes for one batch: (images, their labels) with labels drawn uniformly (``fake_labels``
+        ``sample``, train_fns.py's ``y_.sample_()``), or images of the batch's own classes."""
         labels = self.condition(batch)
-        return self.generator(self.sample_latent(labels.shape[0], generator), labels)
+        if self.fake_labels == "real":
+            return self.generator(self.sample_latent(labels.shape[0], generator), labels)
+        z = self.sample_latent(labels.shape[0], generator)
+        fake_labels = self.conditioning.draw(labels.shape[0], generator, labels.device)
+        return self.generator(z, fake_labels), fake_labels
+
+    def judged(self, batch: dict[str, Tensor], fake: Any) -> dict[str, Judged]:
+        """Real images under their labels against fakes under theirs (`generate` gives (images, labels))."""
+        images, labels = fake if isinstance(fake, tuple) else (fake, None)
+        return {"d": Judged(batch["image"], images, self.condition(batch), fake_condition=labels)}
+
+    def discriminate_pair(self, judged: Judged, critic: str = "d") -> tuple[Tensor, Tensor]:
+        """One D pass on [fakes, reals] (BigGAN.py's G_D): one spectral-norm power-iteration step
+        per D step, as in the official code, where two passes would take two."""
+        fake, real = judged.fake, judged.real
+        out = self.discriminate(torch.cat([fake, real]), torch.cat([judged.condition_of_fakes, judged.condition]), critic)
+        fake_out, real_out = out.split([fake.shape[0], real.shape[0]])
+        return real_out, fake_out
+
+    def discriminate(self, images: Any, condition: Any = None, critic: str = "d") -> Tensor:
+        """D(x, y); a fake from `generate` carries its own labels, which replace ``condition``."""
+        if isinstance(images, tuple):
+            images, condition = images
+        return super().discriminate(images, condition, critic)
 
     def generator_extras(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Any, dict[str, Tensor]]:
         """The orthogonal regularization of G's weights (added to the hinge loss -E[D(G(z), y)])."""
@@ -290,14 +421,15 @@ class BigGAN(LatentGAN):
 
     def ortho_weights(self) -> list[Tensor]:
         """G's weight matrices under the orthogonal regularization: all >= 2-D, minus the shared embedding."""
-        shared = {id(p) for p in self.generator.shared.parameters()}
+        embedding = self.generator.shared
+        shared = {id(p) for p in embedding.parameters()} if embedding is not None else set()
         return [p for p in self.generator.parameters() if p.dim() >= 2 and id(p) not in shared]
 
     # -- the public API (as ConditionalGAN) ---------------------------------------------------
     def decode(self, z: Tensor, condition: Any) -> Tensor:
         """G(z, y) through the sampling generator (EMA when enabled); differentiable in ``z``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         if condition is None:
             raise ConditionError(f"BigGAN.decode needs a condition ({self.conditioning.describe()})")
         return self.sampling_generator(z, self.conditioning.check(condition, z.shape[0], z.device))
@@ -313,7 +445,7 @@ class BigGAN(LatentGAN):
     # -- checks when fitting ------------------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is not None:
             self.conditioning.check_datamodule(datamodule)
 
@@ -322,6 +454,33 @@ class BigGAN(LatentGAN):
             labels = self.conditioning.from_batch(batch)
             self.conditioning.check(labels, labels.shape[0], labels.device)
             self._first_batch_checked = True
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size BigGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=16, channels=16, d_channels=16, shared_dim=8,
+                    attention_resolution=8)
+
+
+def _check_switches(
+    image_shape: tuple[int, int, int], hier: bool, shared: bool, d_channels: Optional[int],
+    d_attention_blocks: Optional[list[int]], init: str, bn_eps: float, fake_labels: str, ema_buffers: str,
+) -> None:
+    blocks = discriminator_blocks(image_shape[1]) if image_shape[1] >= 8 else 0
+    checks = [
+        ("hier", shared or not hier, hier, "false when shared is false (the z chunks join the shared embedding)"),
+        ("d_channels", d_channels is None or (d_channels >= 8 and d_channels % 8 == 0), d_channels, "null or a positive multiple of 8"),
+        ("d_attention_blocks", d_attention_blocks is None or all(0 <= int(i) < blocks for i in d_attention_blocks),
+         d_attention_blocks, f"null or block indices in [0, {blocks - 1}]"),
+        ("init", init in INITS, init, f"one of {', '.join(INITS)}"),
+        ("bn_eps", bn_eps > 0, bn_eps, "> 0"),
+        ("fake_labels", fake_labels in ("sample", "real"), fake_labels, "sample or real"),
+        ("ema_buffers", ema_buffers in ("interpolate", "copy"), ema_buffers, "interpolate or copy"),
+    ]
+    for key, ok, value, allowed in checks:
+        if not ok:
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")
 
 
 def _check_options(
@@ -341,4 +500,4 @@ def _check_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

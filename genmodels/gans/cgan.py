@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from genmodels.conditioning import Condition, ConditionError, make_condition
 from genmodels.gans.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
 from genmodels.gans.gan import LatentGAN
+from genmodels.errors import InvalidValue
 
 __all__ = ["ConditionalGAN", "ConditionalGenerator", "ConcatDiscriminator", "ProjectionDiscriminator"]
 
@@ -114,10 +115,10 @@ class ConditionalGAN(LatentGAN):
             lr_d, betas, ema_decay, ...).
 
     Example:
-        >>> model = ConditionalGAN(image_shape=(1, 16, 16), num_classes=10, latent_dim=8, feature_maps=4)
-        >>> model.eval().sample(4, condition=torch.tensor([0, 1, 2, 3])).shape
+        >>> model = ConditionalGAN(**ConditionalGAN.tiny())  # 3 classes
+        >>> model.eval().sample(4, condition=torch.tensor([0, 1, 2, 0])).shape
         torch.Size([4, 1, 16, 16])
-        >>> model.sample(2, condition=7).shape  # two samples of class 7
+        >>> model.sample(2, condition=2).shape  # two samples of class 2
         torch.Size([2, 1, 16, 16])
     """
 
@@ -135,7 +136,7 @@ class ConditionalGAN(LatentGAN):
     ) -> None:
         _check_shape(image_shape, feature_maps)
         if discriminator_conditioning not in DISCRIMINATORS:
-            raise ValueError(f"discriminator_conditioning must be one of {sorted(DISCRIMINATORS)}, got {discriminator_conditioning!r}")
+            raise InvalidValue(f"discriminator_conditioning must be one of {sorted(DISCRIMINATORS)}, got {discriminator_conditioning!r}")
         conditioning = make_condition(num_classes, attribute_names)
         super().__init__(image_shape, latent_dim, latent_distribution, **kwargs)
         self.save_hyperparameters()
@@ -168,7 +169,7 @@ class ConditionalGAN(LatentGAN):
             condition: as in `sample` (required here).
         """
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         if condition is None:
             raise ConditionError(f"{type(self).__name__}.decode needs a condition ({self.conditioning.describe()})")
         labels = self.conditioning.check(condition, z.shape[0], z.device)
@@ -196,7 +197,7 @@ class ConditionalGAN(LatentGAN):
         super().on_fit_start()
         # num_classes is given in the experiment YAML, not linked from the datamodule: a mismatch
         # would train silently wrong (labels >= num_classes) or crash deep in a scatter.
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
         if datamodule is not None:
             self.conditioning.check_datamodule(datamodule)
 
@@ -207,6 +208,12 @@ class ConditionalGAN(LatentGAN):
             self.conditioning.check(condition, condition.shape[0], condition.device)
             self._first_batch_checked = True
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size ConditionalGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), num_classes=3, latent_dim=8, feature_maps=4)
+
 
 DISCRIMINATORS = {"concat": ConcatDiscriminator, "projection": ProjectionDiscriminator}
 
@@ -214,7 +221,7 @@ DISCRIMINATORS = {"concat": ConcatDiscriminator, "projection": ProjectionDiscrim
 def _check_shape(image_shape: tuple[int, int, int], feature_maps: int) -> None:
     """DCGAN's constraints, checked before anything is built."""
     if len(image_shape) != 3 or image_shape[1] != image_shape[2]:
-        raise ValueError(f"ConditionalGAN needs square (C, H, W) images, got image_shape {tuple(image_shape)}")
+        raise InvalidValue(f"ConditionalGAN needs square (C, H, W) images, got image_shape {tuple(image_shape)}")
     if feature_maps < 1:
-        raise ValueError(f"feature_maps must be positive, got {feature_maps}")
+        raise InvalidValue(f"feature_maps must be positive, got {feature_maps}")
     dcgan_layout(image_shape[1])

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.text_to_image import TextToImageGAN
+from genmodels.errors import InvalidValue
 
 __all__ = ["DFGAN", "DFGenerator", "DFDiscriminator", "Affine", "matching_aware_gradient_penalty"]
 
@@ -92,7 +93,7 @@ class UPBlock(nn.Module):
 def _doublings(image_size: int) -> int:
     steps = (image_size // 4).bit_length() - 1
     if image_size < 8 or 4 * 2**steps != image_size:
-        raise ValueError(f"DF-GAN image size must be 4 * 2^k >= 8, got {image_size}")
+        raise InvalidValue(f"DF-GAN image size must be 4 * 2^k >= 8, got {image_size}")
     return steps
 
 
@@ -175,7 +176,7 @@ class DFGAN(TextToImageGAN):
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "blue", "flower"]
-        >>> model = DFGAN((3, 16, 16), vocab, latent_dim=8, ngf=2, ndf=2, text_dim=16, word_embedding_dim=8).eval()
+        >>> model = DFGAN(**DFGAN.tiny(), vocab=vocab).eval()
         >>> model.sample(2, condition=["a blue flower", "a flower"]).shape
         torch.Size([2, 3, 16, 16])
     """
@@ -198,7 +199,7 @@ class DFGAN(TextToImageGAN):
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
-            raise ValueError(f"DF-GAN makes square RGB images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"DF-GAN makes square RGB images, got image_shape {tuple(image_shape)}")
         kwargs = {"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), **kwargs}
         super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
                          max_length, caption_bank, **kwargs)
@@ -226,3 +227,9 @@ class DFGAN(TextToImageGAN):
         tokens, lengths = self.caption_tokens(n, condition, generator)
         text = self.encode_text(tokens, lengths)[1]
         return self.sampling_generator(self.sample_latent(n, generator), text)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size DFGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 16, 16), ngf=2, ndf=2, latent_dim=8, text_dim=16, word_embedding_dim=8, damsm_ckpt=None)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.gans.adversarial import AdversarialModel
+from genmodels.errors import InvalidValue
 
 __all__ = ["GAN", "LatentGAN", "MLPGenerator", "MaxoutDiscriminator", "Maxout"]
 
@@ -96,9 +97,9 @@ class LatentGAN(AdversarialModel):
     ) -> None:
         super().__init__(image_shape, **kwargs)
         if latent_dim < 1:
-            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+            raise InvalidValue(f"latent_dim must be positive, got {latent_dim}")
         if latent_distribution not in ("normal", "uniform"):
-            raise ValueError(f"latent_distribution must be 'normal' or 'uniform', got {latent_distribution!r}")
+            raise InvalidValue(f"latent_distribution must be 'normal' or 'uniform', got {latent_distribution!r}")
         self.latent_dim, self.latent_distribution = latent_dim, latent_distribution
         self.fixed_latents: Optional[Tensor] = None  # set only inside `sample_from`
 
@@ -115,7 +116,7 @@ class LatentGAN(AdversarialModel):
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         if condition is not None:
-            raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
+            raise InvalidValue(f"{type(self).__name__} is unconditional; condition must be None")
         return self.sampling_generator(self.sample_latent(n, generator))
 
     def sample_from(self, z: Tensor, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -125,7 +126,7 @@ class LatentGAN(AdversarialModel):
         One code path for every subclass: `sample` runs with `sample_latent` returning ``z``.
         """
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+            raise InvalidValue(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         with self._latents_fixed_to(z.to(self.device)):
             return self.sample(z.shape[0], condition=condition, generator=generator)
 
@@ -156,7 +157,7 @@ class GAN(LatentGAN):
             loss of Sec. 3; ``lr_g``, ``lr_d``, ``betas``, ``n_critic``, ``ema_decay``, ...).
 
     Example:
-        >>> model = GAN(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,))
+        >>> model = GAN(**GAN.tiny())
         >>> model.sample(3).shape
         torch.Size([3, 1, 8, 8])
     """
@@ -175,10 +176,16 @@ class GAN(LatentGAN):
         super().__init__(image_shape, latent_dim, latent_distribution, **kwargs)
         self.save_hyperparameters()
         if maxout_pieces < 1:
-            raise ValueError(f"maxout_pieces must be positive, got {maxout_pieces}")
+            raise InvalidValue(f"maxout_pieces must be positive, got {maxout_pieces}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise InvalidValue(f"dropout must be in [0, 1), got {dropout}")
         self.build(
             MLPGenerator(latent_dim, self.image_shape, tuple(generator_hidden)),
             MaxoutDiscriminator(self.image_shape, tuple(discriminator_hidden), maxout_pieces, dropout),
         )
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size GAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), latent_dim=4, generator_hidden=(16,), discriminator_hidden=(16,))

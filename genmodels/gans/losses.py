@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.errors import UserError
+from genmodels.compat import BATCH_NORM
+from genmodels.errors import InvalidValue, UserError
 
 __all__ = [
     "d_loss_nonsaturating", "g_loss_nonsaturating", "g_loss_minimax", "d_loss_hinge", "g_loss_hinge",
@@ -198,7 +199,7 @@ def require_per_sample_critic(discriminator: nn.Module, penalty: Optional[str]) 
     """
     if penalty is None:
         return
-    batch_norms = [name for name, module in discriminator.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    batch_norms = [name for name, module in discriminator.named_modules() if isinstance(module, BATCH_NORM)]
     if batch_norms:
         raise UserError(
             f"penalty {penalty!r} needs a discriminator without BatchNorm (found {type(discriminator).__name__}.{batch_norms[0]}): "
@@ -238,27 +239,61 @@ def lecam_penalty(real_out: Tensor, fake_out: Tensor, anchor_real: Tensor, ancho
 
 
 class LeCamAnchors(nn.Module):
-    """The EMA anchors alpha_R, alpha_F of LeCam, as buffers (checkpointed, equal on every rank)."""
+    """The EMA anchors alpha_R, alpha_F of LeCam, as buffers (checkpointed, equal on every rank).
 
-    def __init__(self, decay: float = 0.99) -> None:
+    Defaults are google/lecam-gan's BigGAN CIFAR run (third_party/utils.py `ema_losses`,
+    train_fns.py): anchors start at 1000, decay 0.9, the anchors are plain copies of the batch means
+    (decay 0) while the generator iteration is below `start_iteration` (1000), and the term counts
+    only once it is above it. A generator iteration is `d_steps_per_iteration` calls (the official
+    loop runs 4 D steps per `itr`). `init=0, start_iteration=0` gives a plain EMA applied from the
+    first step (StudioGAN's form with its decay).
+    """
+
+    def __init__(self, decay: float = 0.9, init: float = 1000.0, start_iteration: int = 1000,
+                 d_steps_per_iteration: int = 1) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"model option lecam_decay={decay!r} is invalid: must be in [0, 1)")
-        self.decay = decay
-        self.register_buffer("real", torch.zeros(()))
-        self.register_buffer("fake", torch.zeros(()))
+            raise InvalidValue(f"model option lecam_decay={decay!r} is invalid: must be in [0, 1)")
+        if start_iteration < 0 or d_steps_per_iteration < 1:
+            raise InvalidValue(f"LeCam start_iteration={start_iteration!r} must be >= 0 and "
+                             f"d_steps_per_iteration={d_steps_per_iteration!r} >= 1")
+        self.decay, self.start_iteration = decay, start_iteration
+        self.d_steps_per_iteration = d_steps_per_iteration
+        self.register_buffer("real", torch.full((), float(init)))
+        self.register_buffer("fake", torch.full((), float(init)))
+        # D steps seen so far: the generator iteration (official `state_dict['itr']`) derives from it.
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Checkpoints written before the step counter existed resume as if past the start.
+        state_dict.setdefault(prefix + "steps", torch.tensor(self.start_iteration * self.d_steps_per_iteration + 1))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def iteration(self) -> int:
+        """The generator iteration the current D step belongs to (0-based)."""
+        return int(self.steps) // self.d_steps_per_iteration
 
     @torch.no_grad()
     def update(self, real_out: Tensor, fake_out: Tensor) -> None:
-        """alpha <- decay * alpha + (1 - decay) * mean output, means taken over every rank's batch."""
+        """alpha <- d * alpha + (1 - d) * mean output (d = 0 before `start_iteration`), over every rank's batch."""
         stats = torch.stack([real_out.detach().float().sum(), fake_out.detach().float().sum(),
                              torch.tensor(float(real_out.numel()), device=real_out.device),
                              torch.tensor(float(fake_out.numel()), device=real_out.device)])
         stats = sum_over_ranks(stats)
-        self.real.lerp_(stats[0] / stats[2], 1 - self.decay)
-        self.fake.lerp_(stats[1] / stats[3], 1 - self.decay)
+        decay = 0.0 if self.iteration < self.start_iteration else self.decay
+        self.real.lerp_(stats[0] / stats[2], 1 - decay)
+        self.fake.lerp_(stats[1] / stats[3], 1 - decay)
 
     def forward(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        """Update the anchors with this batch, then the penalty against them (the official order)."""
+        """Update the anchors with this batch, then the penalty against them (the official order).
+
+        Zero (no gradient) while the generator iteration is not above `start_iteration`
+        (`state_dict['itr'] > ema_losses.start_itr` in the official loop).
+        """
         self.update(real_out, fake_out)
+        active = self.iteration > self.start_iteration or self.start_iteration == 0
+        self.steps += 1
+        if not active:
+            return (real_out.float().sum() + fake_out.float().sum()) * 0.0
         return lecam_penalty(real_out, fake_out, self.real, self.fake)

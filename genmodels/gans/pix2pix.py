@@ -31,6 +31,7 @@ from genmodels.gans.adversarial import Outputs
 from genmodels.gans.translation import TranslationModel, d_loss_scale, g_loss_scale
 from genmodels.nn.patchgan import PatchGANDiscriminator
 from genmodels.nn.unet import UNetGenerator, unet_depth
+from genmodels.errors import InvalidValue
 
 __all__ = ["Pix2Pix", "ConditionalPatchGAN"]
 
@@ -60,15 +61,17 @@ class Pix2Pix(TranslationModel):
         num_downs: U-Net levels; default log2(H), i.e. 8 (U-Net-256) at 256 px.
         n_layers_d: PatchGAN stride-2 layers (3: 70x70 patches).
         norm: ``batch`` (the paper; batch statistics also at test time) or ``instance``.
-        dropout: in the first three decoder layers (0.5).
+        dropout: rate of the decoder's dropout layers (0.5).
         dropout_at_test: keep dropout on at test time (the paper's noise z).
+        dropout_layers: ``junyanz`` (the cited code's layers: decoder 2-4 of U-Net-256) or ``paper``
+            (decoder 1-3, Appendix 6.1.1); see `UNetGenerator`.
         lambda_l1: weight of the L1 term (100).
         num_examples, fid_extractor, fid_weights: see `TranslationModel`.
         **kwargs: options of `AdversarialModel`: ``loss`` (``nonsaturating`` = the paper's
             log-loss), ``lr_g``, ``lr_d`` (2e-4), ``betas`` (0.5, 0.999), LR schedule, EMA, ...
 
     Example:
-        >>> model = Pix2Pix(image_shape=(3, 32, 32), ngf=4, ndf=4)
+        >>> model = Pix2Pix(**Pix2Pix.tiny())  # 32x32 RGB
         >>> model.sample(2, condition=torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 3, 32, 32])
     """
@@ -86,6 +89,7 @@ class Pix2Pix(TranslationModel):
         norm: Literal["batch", "instance"] = "batch",
         dropout: float = 0.5,
         dropout_at_test: bool = True,
+        dropout_layers: Literal["junyanz", "paper"] = "junyanz",
         lambda_l1: float = 100.0,
         num_examples: int = 8,
         fid_extractor: Optional[str] = None,
@@ -94,18 +98,18 @@ class Pix2Pix(TranslationModel):
     ) -> None:
         channels, height, width = image_shape
         if height != width:
-            raise ValueError(f"Pix2Pix trains on square crops, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"Pix2Pix trains on square crops, got image_shape {tuple(image_shape)}")
         depth = num_downs if num_downs is not None else unet_depth(height)
         if height % 2**depth:
-            raise ValueError(f"image size {height} is not divisible by 2^num_downs = {2**depth}")
+            raise InvalidValue(f"image size {height} is not divisible by 2^num_downs = {2**depth}")
         if lambda_l1 < 0 or not 0 <= dropout < 1:
-            raise ValueError(f"lambda_l1 must be >= 0 and dropout in [0, 1), got {lambda_l1} and {dropout}")
+            raise InvalidValue(f"lambda_l1 must be >= 0 and dropout in [0, 1), got {lambda_l1} and {dropout}")
         super().__init__(image_shape, num_examples, fid_extractor, fid_weights, **kwargs)
         self.save_hyperparameters()
         self.source_channels = source_channels or channels
         self.lambda_l1 = lambda_l1
         self.build(
-            UNetGenerator(self.source_channels, channels, depth, ngf, norm, dropout, dropout_at_test),
+            UNetGenerator(self.source_channels, channels, depth, ngf, norm, dropout, dropout_at_test, dropout_layers),
             ConditionalPatchGAN(self.source_channels, channels, ndf, n_layers_d, norm),
         )
 
@@ -134,7 +138,7 @@ class Pix2Pix(TranslationModel):
     # -- translation ----------------------------------------------------------------------------
     def translate(self, source: Tensor, direction: str = "AtoB") -> Tensor:
         if direction != "AtoB":
-            raise ValueError("Pix2Pix translates only in the direction it was trained in (the datamodule's "
+            raise InvalidValue("Pix2Pix translates only in the direction it was trained in (the datamodule's "
                              "`direction` chose it); train another model for the other one")
         return self.sampling_generator(source)
 
@@ -145,3 +149,9 @@ class Pix2Pix(TranslationModel):
 
     def _source_channels(self) -> int:
         return self.source_channels
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size Pix2Pix (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 32, 32), ngf=4, ndf=4)

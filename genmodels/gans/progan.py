@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.compat import has_trainer
-from genmodels.errors import UserError
+from genmodels.errors import UserError, InvalidValue
 from genmodels.gans.gan import LatentGAN
 from genmodels.nn.equalized import EqualizedConv2d, EqualizedLinear
 from genmodels.nn.minibatch_std import MinibatchStdDev
@@ -60,7 +60,7 @@ __all__ = ["GrowthSchedule", "Phase", "ProgressiveGAN", "ProGAN", "ProGANGenerat
 def num_levels(resolution: int) -> int:
     """Resolutions 4, 8, ..., ``resolution``; refuses sizes that are not a power of 2 >= 4."""
     if resolution < 4 or resolution & (resolution - 1):
-        raise ValueError(
+        raise InvalidValue(
             f"progressive/style-based GANs need a square power-of-2 image size >= 4, got {resolution}; "
             "set data.init_args.image_size to 8, 16, 32, ..., 1024"
         )
@@ -102,11 +102,11 @@ class GrowthSchedule:
 
     def __post_init__(self) -> None:
         if self.fade_images < 0 or self.stabilize_images < 0:
-            raise ValueError(f"fade_images and stabilize_images must be >= 0, got {self.fade_images} and {self.stabilize_images}")
+            raise InvalidValue(f"fade_images and stabilize_images must be >= 0, got {self.fade_images} and {self.stabilize_images}")
         if self.growing and self.final_level > 0 and self.fade_images + self.stabilize_images == 0:
-            raise ValueError("growing needs fade_images + stabilize_images > 0 (images per phase), or set growing: false")
+            raise InvalidValue("growing needs fade_images + stabilize_images > 0 (images per phase), or set growing: false")
         if not 0 <= self.initial_level <= self.final_level:
-            raise ValueError(f"initial_resolution must be between 4 and the image size (level {self.initial_level} of 0..{self.final_level})")
+            raise InvalidValue(f"initial_resolution must be between 4 and the image size (level {self.initial_level} of 0..{self.final_level})")
 
     def phase(self, images_seen: int) -> Phase:
         if not self.growing or self.final_level == self.initial_level:
@@ -207,19 +207,26 @@ class ProGANGenerator(nn.Module):
 
 
 class _DBlock(nn.Module):
-    """D's block at resolution r: two 3x3 convs with leaky ReLU, then 2x average pooling.
+    """D's block at resolution r: 3x3 conv, leaky ReLU, 3x3 conv with 2x average pooling, leaky ReLU.
 
-    With ``blur_taps`` (StyleGAN's D, official ``D_basic``: [1, 2, 1]) a low-pass filter runs
-    between the two convolutions, before the downsampling one.
+    The second conv and the pooling act as one strided conv whose output gets the bias and the
+    activation, as in the official ``Conv1_down`` layers (ProGAN ``D_paper`` with its default
+    ``fused_scale=True``, StyleGAN ``D_basic``). ``activate_after_downscale=False`` pools the
+    activated output instead (ProGAN's ``fused_scale=False`` variant). With ``blur_taps``
+    (StyleGAN's D: [1, 2, 1]) a low-pass filter runs before the downsampling conv.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, blur_taps: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, blur_taps: Optional[Sequence[float]] = None, activate_after_downscale: bool = True
+    ) -> None:
         super().__init__()
         self.conv0, self.conv1 = EqualizedConv2d(in_channels, in_channels, 3), EqualizedConv2d(in_channels, out_channels, 3)
         self.blur = Blur(blur_taps) if blur_taps else nn.Identity()
+        self.activate_after_downscale = activate_after_downscale
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(_lrelu(self.conv1(self.blur(_lrelu(self.conv0(x))))), 2)
+        x = self.conv1(self.blur(_lrelu(self.conv0(x))))
+        return _lrelu(F.avg_pool2d(x, 2)) if self.activate_after_downscale else F.avg_pool2d(_lrelu(x), 2)
 
 
 class Blur(nn.Module):
@@ -255,14 +262,14 @@ class ProGANDiscriminator(nn.Module):
 
     def __init__(
         self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 16384, channel_max: int = 512, mbstd_group_size: int = 4,
-        blur_taps: Optional[Sequence[float]] = None,
+        blur_taps: Optional[Sequence[float]] = None, activate_after_downscale: bool = True,
     ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
         self.from_rgb = nn.ModuleList(EqualizedConv2d(image_channels, c, 1) for c in ch)
         self.blocks = nn.ModuleList([nn.Identity()])  # level 0 has no block before the head
-        self.blocks.extend(_DBlock(ch[k], ch[k - 1], blur_taps) for k in range(1, levels))
+        self.blocks.extend(_DBlock(ch[k], ch[k - 1], blur_taps, activate_after_downscale) for k in range(1, levels))
         self.head = DiscriminatorHead(ch[0], mbstd_group_size)
 
     def forward(self, x: Tensor, level: int, alpha: float = 1.0) -> Tensor:
@@ -335,12 +342,12 @@ class ProgressiveGAN(LatentGAN):
         **kwargs: Any,
     ) -> None:
         if image_shape[1] != image_shape[2]:
-            raise ValueError(f"{type(self).__name__} needs square images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"{type(self).__name__} needs square images, got image_shape {tuple(image_shape)}")
         schedule = GrowthSchedule(num_levels(image_shape[1]) - 1, fade_images, stabilize_images, growing, num_levels(initial_resolution) - 1)
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
         if self.use_spectral_norm:
             # apply_spectral_norm wraps nn.Conv2d / nn.Linear only; the equalized layers would be left as they are.
-            raise ValueError(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
+            raise InvalidValue(f"spectral_norm is not supported by {type(self).__name__}: its equalized-LR layers already normalize the weight scale")
         _check_growth_options(minibatch_schedule, lr_schedule_by_resolution, ema_kimg, ema_rampup, self.accumulate_grad_batches, self.lr_schedule[0])
         self.schedule = schedule
         self.minibatch_schedule = {int(k): int(v) for k, v in (minibatch_schedule or {}).items()}
@@ -392,7 +399,7 @@ class ProgressiveGAN(LatentGAN):
     def critics(self) -> dict[str, Callable[..., Tensor]]:
         """D at the update's phase (resolution and fade-in alpha)."""
         phase = self.phase
-        return {"d": partial(self.discriminator, level=phase.level, alpha=phase.alpha)}
+        return {"d": partial(_judge_at_phase, self.discriminator, phase.level, phase.alpha)}
 
     # -- per-resolution hyperparameters ---------------------------------------------------------
     def learning_rates(self, resolution: int) -> tuple[float, float]:
@@ -461,6 +468,13 @@ class ProgressiveGAN(LatentGAN):
         self._update_phase = None
 
 
+def _judge_at_phase(discriminator: nn.Module, level: int, alpha: float, images: Tensor, condition: Any = None) -> Tensor:
+    """D at a growth phase, conditioned when a condition is given (class-conditional StyleGAN2)."""
+    if condition is None:
+        return discriminator(images, level, alpha)
+    return discriminator(images, level, alpha, condition)
+
+
 def _optimizer_stage(phase: Phase) -> int:
     """Stabilizing level L -> 2L, fading level L in -> 2L - 1: the official code resets Adam when
     floor(lod) or ceil(lod) changes, i.e. when a fade starts and when it ends."""
@@ -483,17 +497,17 @@ def _check_growth_options(
     accumulate: int, lr_schedule: str,
 ) -> None:
     if minibatch and any(int(v) < 1 for v in minibatch.values()):
-        raise ValueError(f"model option minibatch_schedule={minibatch!r} is invalid: every entry must be >= 1 images")
+        raise InvalidValue(f"model option minibatch_schedule={minibatch!r} is invalid: every entry must be >= 1 images")
     if minibatch and accumulate != 1:
-        raise ValueError("model options minibatch_schedule and accumulate_grad_batches exclude each other: the schedule sets the micro-batches per update")
+        raise InvalidValue("model options minibatch_schedule and accumulate_grad_batches exclude each other: the schedule sets the micro-batches per update")
     if lrs and any(float(v) <= 0 for v in lrs.values()):
-        raise ValueError(f"model option lr_schedule_by_resolution={lrs!r} is invalid: every rate must be positive")
+        raise InvalidValue(f"model option lr_schedule_by_resolution={lrs!r} is invalid: every rate must be positive")
     if lrs and lr_schedule != "constant":
-        raise ValueError("model option lr_schedule_by_resolution needs lr_schedule: constant (the two would both set the rate)")
+        raise InvalidValue("model option lr_schedule_by_resolution needs lr_schedule: constant (the two would both set the rate)")
     if ema_kimg is not None and ema_kimg <= 0:
-        raise ValueError(f"model option ema_kimg={ema_kimg!r} is invalid: must be positive or null")
+        raise InvalidValue(f"model option ema_kimg={ema_kimg!r} is invalid: must be positive or null")
     if ema_rampup is not None and ema_rampup <= 0:
-        raise ValueError(f"model option ema_rampup={ema_rampup!r} is invalid: must be positive or null")
+        raise InvalidValue(f"model option ema_rampup={ema_rampup!r} is invalid: must be positive or null")
 
 
 def _sync_images_seen(module: ProgressiveGAN, incompatible_keys: Any) -> None:
@@ -527,9 +541,9 @@ class ProGAN(ProgressiveGAN):
         **kwargs: other training options of `AdversarialModel`.
 
     Example:
-        >>> model = ProGAN(image_shape=(1, 8, 8), latent_dim=8, channel_base=64, channel_max=8)
+        >>> model = ProGAN(**ProGAN.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -559,7 +573,7 @@ class ProGAN(ProgressiveGAN):
         )
         self.save_hyperparameters()
         if drift < 0:
-            raise ValueError(f"drift must be >= 0, got {drift}")
+            raise InvalidValue(f"drift must be >= 0, got {drift}")
         self.drift = drift
         c, size, _ = self.image_shape
         self.build(
@@ -573,7 +587,7 @@ class ProGAN(ProgressiveGAN):
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         if condition is not None:
-            raise ValueError("ProGAN is unconditional; condition must be None")
+            raise InvalidValue("ProGAN is unconditional; condition must be None")
         phase = self.phase
         return self.to_final_resolution(self.sampling_generator(self.sample_latent(n, generator), phase.level, phase.alpha))
 
@@ -586,3 +600,10 @@ class ProGAN(ProgressiveGAN):
             self.report("drift", drift)
             loss = loss + self.drift * drift
         return loss
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size ProGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=8, channel_base=32, channel_max=8, fade_images=8,
+                    stabilize_images=8)

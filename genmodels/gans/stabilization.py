@@ -17,6 +17,9 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+
+from genmodels.compat import lerp_all_
 
 __all__ = ["apply_spectral_norm", "make_ema", "update_ema", "lr_factor", "instance_noise_std", "LRSchedule"]
 
@@ -32,8 +35,7 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def _has_spectral_norm(layer: nn.Module) -> bool:
-    parametrizations = getattr(layer, "parametrizations", None)
-    return parametrizations is not None and "weight" in parametrizations
+    return parametrize.is_parametrized(layer, "weight")
 
 
 def make_ema(generator: nn.Module) -> nn.Module:
@@ -45,13 +47,21 @@ def make_ema(generator: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def update_ema(ema: nn.Module, generator: nn.Module, decay: float) -> None:
-    """theta_ema <- decay * theta_ema + (1 - decay) * theta; buffers (BN statistics) are copied."""
+def update_ema(ema: nn.Module, generator: nn.Module, decay: float, buffers: str = "copy") -> None:
+    """theta_ema <- decay * theta_ema + (1 - decay) * theta.
+
+    Buffers (BN statistics, spectral-norm vectors) are copied (``copy``), or averaged with the same
+    decay (``interpolate``: ajbrock's and StudioGAN's BigGAN EMA, which runs over the whole state
+    dict); integer buffers (BN's batch counter) are always copied.
+    """
     ema_params = [p for p in ema.parameters()]
     params = [p.detach() for p in generator.parameters()]
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    lerp_all_(ema_params, params, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), generator.buffers()):
-        b_ema.copy_(b)
+        if buffers == "interpolate" and b.is_floating_point():
+            b_ema.lerp_(b, 1.0 - decay)
+        else:
+            b_ema.copy_(b)
 
 
 def ema_decay_at(iteration: int, decay: float, start: int) -> float:

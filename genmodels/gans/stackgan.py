@@ -46,8 +46,9 @@ from torch import Tensor, nn
 
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
+from genmodels.errors import InvalidValue
 from genmodels.gans.adversarial import Head, Judged
-from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, kl_to_standard_normal
+from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal
 
 __all__ = ["StackGAN", "StageIGenerator", "StageIIGenerator", "StackGANDiscriminator"]
 
@@ -69,7 +70,7 @@ def _downsample(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
 def _doublings(start: int, end: int, what: str) -> int:
     steps = math.log2(end / start)
     if steps < 1 or steps != int(steps):
-        raise ValueError(f"{what}: {end} must be a power-of-two multiple of {start}")
+        raise InvalidValue(f"{what}: {end} must be a power-of-two multiple of {start}")
     return int(steps)
 
 
@@ -195,12 +196,13 @@ class StackGAN(TextToImageGAN):
             TRAIN.COEFF.KL; see the module docstring).
         residual_blocks: stage II's residual blocks (4 in the code of the paper's authors).
         text_dim, word_embedding_dim, text_encoder, damsm_ckpt, max_length, caption_bank: of `TextToImageGAN`.
+        weight_init: ``normal`` (N(0, 0.02), the code's ``weights_init``), ``orthogonal`` or ``pytorch``:
+            `authors_weight_init`.
         **kwargs: training options of `AdversarialModel` (loss, lr_g, lr_d, betas, ema_decay, ...).
 
     Example:
         >>> vocab = ["<pad>", "<unk>", "a", "red", "bird"]
-        >>> model = StackGAN((3, 16, 16), vocab, gf_dim=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
-        ...                  word_embedding_dim=8).eval()
+        >>> model = StackGAN(**StackGAN.tiny(), vocab=vocab).eval()
         >>> model.sample(2, condition="a red bird").shape
         torch.Size([2, 3, 16, 16])
     """
@@ -224,12 +226,13 @@ class StackGAN(TextToImageGAN):
         damsm_ckpt: Optional[str] = None,
         max_length: int = 18,
         caption_bank: int = 4096,
+        weight_init: Literal["normal", "orthogonal", "pytorch"] = "normal",
         **kwargs: Any,
     ) -> None:
         if stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+            raise InvalidValue(f"stage must be 1 or 2, got {stage!r}")
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
-            raise ValueError(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
+            raise InvalidValue(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
         super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
                          max_length, caption_bank, **kwargs)
         self.save_hyperparameters()
@@ -241,11 +244,12 @@ class StackGAN(TextToImageGAN):
             self.stage1: Optional[nn.Module] = None
         else:
             if size <= stage1_size:
-                raise ValueError(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
+                raise InvalidValue(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
             self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
             generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
         # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
-        self.build(generator, StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2))
+        discriminator = StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2)
+        self.build(*authors_weight_init(weight_init, generator, discriminator))
         self._stage1_loaded = False
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------
@@ -321,3 +325,10 @@ class StackGAN(TextToImageGAN):
         tokens, lengths = self.caption_tokens(n, condition, generator)
         text = self.encode_text(tokens, lengths)[1]
         return self.synthesize(self.sampling_generator, text, n, generator)[0]
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size StackGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(3, 16, 16), gf_dim=4, df_dim=4, condition_dim=8, latent_dim=8, text_dim=16,
+                    word_embedding_dim=8, damsm_ckpt=None)

@@ -31,8 +31,9 @@ One system class serves both (``architecture``) because everything but the netwo
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
 ``class_path: genmodels.StyleGAN2`` needs no other argument.
 
-Deviations from the official code: the leaky-ReLU gain sqrt(2) sits in the equalized weight scale
-rather than after the activation (the bias is then not scaled by it); the truncation trick applies
+Deviations from the official code: in StyleGAN, the leaky-ReLU gain sqrt(2) sits in the equalized
+weight scale rather than after the activation (StyleGAN2 uses the official placement, which trains
+its biases sqrt(2) times faster: ``scale_bias`` in `genmodels.nn.equalized`); the truncation trick applies
 to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
 for D and G (the official loop draws separate latents for each phase, so its Dmain judges fakes of
 the G just updated; here D judges the batch's fakes, detached), and G's EMA is updated at the end
@@ -55,13 +56,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.gans.progan import Blur, DiscriminatorHead, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
+from genmodels.gans.progan import Blur, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
 from genmodels.nn.equalized import EqualizedConv2d
 from genmodels.nn.mapping import MappingNetwork
+from genmodels.conditioning import ClassLabels, ConditionError, make_condition
 from genmodels.nn.modulated_conv import ModulatedConv2d
 from genmodels.nn.noise import NoiseInjection
 from genmodels.nn.normalization import AdaIN
+from genmodels.nn.projection import DiscriminatorEpilogue
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
+from genmodels.errors import InvalidValue
 
 __all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
@@ -245,8 +249,8 @@ class _ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, resample: Resample = "fir") -> None:
         super().__init__()
         down = 2 if resample == "fir" else 1
-        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3)
-        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, down=down)
+        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3, scale_bias=True)
+        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, down=down, scale_bias=True)
         self.skip = EqualizedConv2d(in_channels, out_channels, 1, bias=False, gain=1.0, down=down)
         self.pool = nn.Identity() if down == 2 else nn.AvgPool2d(2)
 
@@ -256,21 +260,27 @@ class _ResidualBlock(nn.Module):
 
 
 class StyleGAN2Discriminator(nn.Module):
-    """image (N, C, r, r) at the final resolution -> one logit per image (residual D)."""
+    """image (N, C, r, r) at the final resolution [, c (N, num_classes)] -> one logit per image (residual D).
+
+    With ``num_classes > 0`` the head is StyleGAN2-ADA's projection (`DiscriminatorEpilogue`, with a
+    ``mapping_layers``-layer ``cmap`` network of c) and ``forward`` needs the one-hot c. Leaky-ReLU
+    layers use StyleGAN2's bias placement (``scale_bias``, `genmodels.nn.equalized`).
+    """
 
     def __init__(
         self, resolution: int = 1024, image_channels: int = 3, channel_base: int = 32768, channel_max: int = 512, mbstd_group_size: int = 4,
-        resample: Resample = "fir",
+        resample: Resample = "fir", num_classes: int = 0, mapping_layers: int = 8,
     ) -> None:
         super().__init__()
         levels = num_levels(resolution)
         ch = [channels_at(4 * 2**k, channel_base, channel_max) for k in range(levels)]
-        self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1)
+        self.from_rgb = EqualizedConv2d(image_channels, ch[-1], 1, scale_bias=True)
         self.blocks = nn.Sequential(*[_ResidualBlock(ch[k], ch[k - 1], resample) for k in range(levels - 1, 0, -1)])
-        self.head = DiscriminatorHead(ch[0], mbstd_group_size)
+        self.head = DiscriminatorEpilogue(ch[0], num_classes, None, mbstd_group_size, mapping_layers)
 
-    def forward(self, x: Tensor, level: Optional[int] = None, alpha: float = 1.0) -> Tensor:
-        return self.head(self.blocks(F.leaky_relu(self.from_rgb(x), 0.2)))
+    def forward(self, x: Tensor, level: Optional[int] = None, alpha: float = 1.0, c: Optional[Tensor] = None) -> Tensor:
+        x = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
+        return self.head(x, c)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,8 +296,8 @@ class StyleGenerator(nn.Module):
         self.num_ws, self.w_avg_decay = synthesis.num_ws, w_avg_decay
         self.register_buffer("w_avg", torch.zeros(mapping.w_dim))
 
-    def map(self, z: Tensor, track_w_avg: bool = False) -> Tensor:
-        w = self.mapping(z)
+    def map(self, z: Tensor, track_w_avg: bool = False, c: Optional[Tensor] = None) -> Tensor:
+        w = self.mapping(z) if c is None else self.mapping(z, c)
         if track_w_avg:
             with torch.no_grad():
                 self.w_avg.lerp_(mean_over_ranks(w.detach().float().mean(0)), 1.0 - self.w_avg_decay)
@@ -345,12 +355,15 @@ class StyleGAN(ProgressiveGAN):
         sample_noise: noise of `sample`: ``random`` (official metrics) or ``const`` (each layer's
             fixed noise image; `synthesis`, used by the apps, always uses it, like the official
             generate.py).
+        num_classes: class-conditional StyleGAN2 (StyleGAN2-ADA's CIFAR-10 model) when > 0: one-hot
+            labels embedded in G's mapping network and a projection D (`genmodels.nn.projection`).
+        discriminator_mapping_layers: layers of the conditional D's ``cmap`` mapping network (8, official).
         **kwargs: other options of `ProgressiveGAN` and `AdversarialModel`.
 
     Example:
-        >>> model = StyleGAN(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model = StyleGAN(**StyleGAN.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -387,8 +400,12 @@ class StyleGAN(ProgressiveGAN):
         ema_decay: Optional[float] = 0.999,
         ema_kimg: Optional[float] = 10.0,
         sample_noise: NoiseMode = "random",
+        num_classes: int = 0,
+        discriminator_mapping_layers: int = 8,
         **kwargs: Any,
     ) -> None:
+        if num_classes and architecture != "stylegan2":
+            raise InvalidValue(f"model option num_classes={num_classes} needs architecture stylegan2 (StyleGAN2-ADA's conditioning)")
         _check_style_options(
             architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink,
             resample, lazy_regularization, sample_noise,
@@ -411,20 +428,44 @@ class StyleGAN(ProgressiveGAN):
         self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
         c, size, _ = self.image_shape
         base = channel_base or (16384 if architecture == "stylegan" else 32768)
-        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul)
+        # Class-conditional (StyleGAN2-ADA): one-hot c embedded in G's mapping, projection D with a cmap network.
+        # (num_classes is an attribute only then: the apps treat a model with it as class-conditional.)
+        self.conditioning: Optional[ClassLabels] = make_condition(num_classes) if num_classes else None  # type: ignore[assignment]
+        if num_classes:
+            self.num_classes = int(num_classes)
+        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, c_dim=int(num_classes), scale_bias=architecture == "stylegan2")
         if architecture == "stylegan":
             synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max, resample)
             blur = (1.0, 2.0, 1.0) if resample == "fir" else None
             discriminator: nn.Module = ProGANDiscriminator(size, c, base, channel_max, mbstd_group_size, blur_taps=blur)
         else:
             synthesis = StyleGAN2Synthesis(w_dim, size, c, base, channel_max, resample)
-            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size, resample)
+            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size, resample, num_classes, discriminator_mapping_layers)
         self.build(StyleGenerator(mapping, synthesis, w_avg_decay), discriminator)
 
     # -- latent-space hooks used by the apps (genmodels.apps.latent, W space) ------------------
-    def mapping(self, z: Tensor) -> Tensor:
-        """z (N, latent_dim) -> w (N, w_dim) through the sampling (EMA) generator."""
-        return self.sampling_generator.map(z)
+    def mapping(self, z: Tensor, condition: Any = None) -> Tensor:
+        """z (N, latent_dim) [and the class labels of a conditional model] -> w (N, w_dim) through the sampling (EMA) generator."""
+        return self.sampling_generator.map(z, c=self._encoded_condition(condition, z.shape[0], z.device))
+
+    # -- class conditioning (num_classes > 0): G and D take one-hot c, as the official code ------
+    def _encoded_condition(self, condition: Any, n: int, device: Any, generator: Optional[torch.Generator] = None) -> Optional[Tensor]:
+        if self.conditioning is None:
+            if condition is not None:
+                raise ConditionError(f"{type(self).__name__} is unconditional (num_classes 0); condition must be None")
+            return None
+        labels = self.conditioning.draw(n, generator, device) if condition is None else self.conditioning.check(condition, n, device)
+        return self.conditioning.encode(labels)
+
+    def condition(self, batch: dict[str, Tensor]) -> Optional[Tensor]:
+        """The batch's one-hot labels (N, num_classes), or None for an unconditional model."""
+        return None if self.conditioning is None else self.conditioning.encode(self.conditioning.from_batch(batch))
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.conditioning is not None and datamodule is not None:
+            self.conditioning.check_datamodule(datamodule)
 
     @property
     def mean_w(self) -> Tensor:
@@ -442,10 +483,13 @@ class StyleGAN(ProgressiveGAN):
         return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, noise_mode, generator))
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
-        """Images of random z with per-layer noise drawn from ``generator`` (``sample_noise='random'``)."""
-        if condition is not None:
-            raise ValueError(f"{type(self).__name__} is unconditional; condition must be None")
-        return self.synthesis(self.mapping(self.sample_latent(n, generator)), self.sample_noise, generator)
+        """Images of random z with per-layer noise drawn from ``generator`` (``sample_noise='random'``).
+
+        A class-conditional model takes ``condition`` (an int or ``n`` labels; None draws them uniformly).
+        """
+        z = self.sample_latent(n, generator)
+        c = self._encoded_condition(condition, n, z.device, generator)
+        return self.synthesis(self.sampling_generator.map(z, c=c), self.sample_noise, generator)
 
     @property
     def num_ws(self) -> int:
@@ -460,10 +504,10 @@ class StyleGAN(ProgressiveGAN):
     # -- training -----------------------------------------------------------------------------
     def generate(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
         n, phase = batch["image"].shape[0], self.phase
-        ws = self.mixed_ws(n, generator)
+        ws = self.mixed_ws(n, generator, self.condition(batch))
         return self.generator.synthesis(ws, phase.level, phase.alpha, "random", generator)
 
-    def mixed_ws(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+    def mixed_ws(self, n: int, generator: Optional[torch.Generator] = None, c: Optional[Tensor] = None) -> Tensor:
         """ws for a training batch, with style-mixing regularization (Sec. 3.1).
 
         With probability ``style_mixing`` the batch takes w1 = f(z1) before a crossover layer
@@ -471,10 +515,10 @@ class StyleGAN(ProgressiveGAN):
         batch, as the official code does (StyleGAN's G_style, StyleGAN2-ADA's loss.py).
         """
         g = self.generator
-        ws = g.broadcast(g.map(self.sample_latent(n, generator), track_w_avg=self.training))
+        ws = g.broadcast(g.map(self.sample_latent(n, generator), track_w_avg=self.training, c=c))
         if self.style_mixing <= 0 or not self.training:
             return ws
-        w2 = g.broadcast(g.map(self.sample_latent(n, generator)))
+        w2 = g.broadcast(g.map(self.sample_latent(n, generator), c=c))
         cutoff = torch.randint(1, max(self.num_active_ws, 2), (), generator=generator, device=self.device)
         mix = torch.rand((), generator=generator, device=self.device) < self.style_mixing
         cutoff = torch.where(mix, cutoff, torch.full_like(cutoff, g.num_ws))  # no mixing: past the last layer
@@ -485,10 +529,12 @@ class StyleGAN(ProgressiveGAN):
         """weight x the path-length penalty on batch / shrink fresh latents (Sec. 3.2; the loop
         weights it by its interval and runs it fused or as its own phase)."""
         weight, _, _, shrink = self.path_length
-        penalty, lengths = self.path_length_penalty(max(1, batch["image"].shape[0] // shrink))
+        n = max(1, batch["image"].shape[0] // shrink)
+        condition = self.condition(batch)
+        penalty, lengths = self.path_length_penalty(n, None if condition is None else condition[:n])
         return weight * penalty, {"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()}
 
-    def path_length_penalty(self, n: int) -> tuple[Tensor, Tensor]:
+    def path_length_penalty(self, n: int, c: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         """E_w,y (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a the EMA of the lengths (Eq. 4).
 
         The ws are those of a training batch, style mixing included (official loss.py).
@@ -496,7 +542,7 @@ class StyleGAN(ProgressiveGAN):
         _, _, decay, _ = self.path_length
         phase = self.phase
         with torch.autocast(device_type=self.device.type, enabled=False):
-            ws = self.mixed_ws(n).float()
+            ws = self.mixed_ws(n, c=c).float()
             ws = ws.detach().requires_grad_(True) if not ws.requires_grad else ws
             images = self.generator.synthesis(ws, phase.level, phase.alpha).float()
             y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
@@ -505,6 +551,28 @@ class StyleGAN(ProgressiveGAN):
             target = self.path_length_mean.lerp(mean_over_ranks(lengths.detach().mean()), decay)
             self.path_length_mean.copy_(target)
             return (lengths - target).pow(2).mean(), lengths
+
+    # -- optimizers -----------------------------------------------------------------------------
+    def lazy_ratio(self, player: str) -> float:
+        """c = k / (k + 1) for a player regularized in separate phases every k iterations, else 1.
+
+        StyleGAN2 with separate phases keeps c even when that regularizer's weight is 0, as the
+        official loop does (train.py sets G_reg_interval 4 and D_reg_interval 16 whatever pl_weight
+        and r1_gamma are, e.g. for --cfg cifar's pl_weight 0): its Adam runs at lr * c, betas ** c.
+        """
+        k = self.penalty_interval if player == "d" else self.path_length[1]
+        official = self.architecture == "stylegan2" and self.lazy_regularization == "separate"
+        if official and k > 1 and (player == "g" or self.penalty is not None):
+            return k / (k + 1)
+        return super().lazy_ratio(player)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size StyleGAN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
+                    channel_max=8, fade_images=8, stabilize_images=8, penalty_interval=2, path_length_interval=2)
+
 
 #: StyleGAN's official per-resolution learning rates (train.py, ``sched.G_lrate_dict`` = ``D_lrate_dict``).
 STYLEGAN_LR_BY_RESOLUTION: dict[int, float] = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
@@ -516,9 +584,9 @@ class StyleGAN2(StyleGAN):
     every 4 iterations), Adam 0.002 with betas (0, 0.99), style mixing 0.9.
 
     Example:
-        >>> model = StyleGAN2(image_shape=(1, 8, 8), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
+        >>> model = StyleGAN2(**StyleGAN2.tiny())
         >>> model.sample(2).shape
-        torch.Size([2, 1, 8, 8])
+        torch.Size([2, 1, 16, 16])
     """
 
     def __init__(
@@ -556,4 +624,4 @@ def _check_style_options(
     ]
     for key, ok, value, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")

@@ -48,8 +48,9 @@ from genmodels.gans.adversarial import Judged, Outputs
 from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
+from genmodels.errors import InvalidValue, MissingFile
 
-__all__ = ["TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
+__all__ = ["authors_weight_init", "TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
            "matching_aware_g_loss", "matching_aware_term"]
 
 DEFAULT_VOCAB = ("<pad>", "<unk>", "a", "caption")
@@ -67,7 +68,7 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, text_dim: int, condition_dim: int, activation: Literal["relu", "glu", "none"] = "none") -> None:
         super().__init__()
         if activation not in ("relu", "glu", "none"):
-            raise ValueError(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
+            raise InvalidValue(f"activation must be 'relu', 'glu' or 'none', got {activation!r}")
         self.fc = nn.Linear(text_dim, (4 if activation == "glu" else 2) * condition_dim)
         self.activation = activation
         self.condition_dim = condition_dim
@@ -134,6 +135,41 @@ def matching_aware_g_loss(g_loss_fn: Callable[[Tensor], Tensor], fake_out: Tenso
     return g_loss_fn(fake_out[:, 0]) + g_loss_fn(fake_out[:, 1])
 
 
+WeightInit = Literal["normal", "orthogonal", "pytorch"]
+# Every layer whose class name holds "Conv", as the authors' class-name test matches.
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+
+
+def authors_weight_init(scheme: WeightInit, *networks: nn.Module) -> tuple[nn.Module, ...]:
+    """Initialize ``networks`` as the authors' ``weights_init`` (applied with ``net.apply``) does.
+
+    ``normal`` (StackGAN: StackGAN-Pytorch code/miscc/utils.py, and the TF code's custom_ops):
+    conv and linear weights N(0, 0.02). ``orthogonal`` (AttnGAN code/miscc/utils.py): conv and
+    linear weights orthogonal with gain 1. Both: BatchNorm weight N(1, 0.02) and bias 0, linear
+    bias 0; conv biases keep PyTorch's default. ``pytorch`` leaves PyTorch's defaults.
+    """
+    if scheme not in ("normal", "orthogonal", "pytorch"):
+        raise InvalidValue(f"model option weight_init={scheme!r} is invalid: must be normal, orthogonal or pytorch")
+
+    @torch.no_grad()
+    def init(module: nn.Module) -> None:
+        if isinstance(module, _CONVS + (nn.Linear,)):
+            if scheme == "normal":
+                module.weight.normal_(0.0, 0.02)
+            else:
+                nn.init.orthogonal_(module.weight, 1.0)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
+            module.weight.normal_(1.0, 0.02)
+            module.bias.zero_()
+
+    if scheme != "pytorch":
+        for network in networks:
+            network.apply(init)  # post-order, as the authors' net.apply(weights_init)
+    return networks
+
+
 class TextToImageGAN(LatentGAN):
     """Base of StackGAN and DF-GAN (see the module docstring).
 
@@ -198,7 +234,7 @@ class TextToImageGAN(LatentGAN):
                           "(train one with `genmodels train-damsm` for real data)", stacklevel=2)
             return None
         if not Path(self.damsm_ckpt).is_file():
-            raise FileNotFoundError(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
+            raise MissingFile(f"damsm_ckpt {self.damsm_ckpt} not found; train the text encoder first with "
                                     "`genmodels train-damsm --dataset <cub|oxford102|shapes> --out <path>` "
                                     "(see the README, Text-to-image), or set --model.init_args.damsm_ckpt null")
         damsm = load_damsm(self.damsm_ckpt)
@@ -278,11 +314,13 @@ class TextToImageGAN(LatentGAN):
     # -- fitting checks and the caption bank -------------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
+        # getattr: text-image datamodules have a vocabulary; a model may be fit on any datamodule.
         found = getattr(datamodule, "vocab", None) if datamodule is not None else None
         if found is not None and list(found) != self.vocab:
             raise ConditionError(f"the model's vocabulary ({len(self.vocab)} words) differs from the datamodule's "
                                  f"({len(found)}); let the CLI link data.vocab, or give the same vocabulary")
+        # getattr: caption records exist on text-image datamodules only (genmodels never imports datamodules).
         if datamodule is not None and callable(getattr(datamodule, "records", None)) and self._bank_size() == 0:
             self.set_caption_bank(_round_robin(datamodule.records("val").captions))
 

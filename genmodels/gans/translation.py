@@ -28,9 +28,11 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import Tensor
 
+from genmodels.compat import register_load_state_dict_pre_hook
 from genmodels.gans.adversarial import AdversarialModel
 from genmodels.conditioning import ConditionError
 from genmodels.metrics.modular import FrechetDistance
+from genmodels.errors import InvalidValue
 
 __all__ = ["TranslationModel", "seeded_noise", "d_loss_scale", "g_loss_scale"]
 
@@ -83,11 +85,11 @@ class TranslationModel(AdversarialModel):
     ) -> None:
         super().__init__(image_shape, **kwargs)
         if num_examples < 0:
-            raise ValueError(f"num_examples must be >= 0, got {num_examples}")
+            raise InvalidValue(f"num_examples must be >= 0, got {num_examples}")
         self.num_examples, self.fid_extractor, self.fid_weights = num_examples, fid_extractor, fid_weights
         # Resized to the checkpoint's count on load (a fresh model holds none).
         self.register_buffer("example_sources", torch.empty(0, *self.image_shape))
-        self._register_load_state_dict_pre_hook(self._fit_example_buffer)
+        register_load_state_dict_pre_hook(self, self._fit_example_buffer)
         self._fid: dict[str, Any] = {}  # extractor and metric: not submodules, so never in checkpoints
 
     # -- to implement -------------------------------------------------------------------------
@@ -154,7 +156,8 @@ class TranslationModel(AdversarialModel):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = self.trainer.datamodule
+        # getattr: fixed examples exist on translation datamodules only (genmodels never imports datamodules).
         if len(self.example_sources) == 0 and self.num_examples and callable(getattr(datamodule, "example_batch", None)):
             # Taken from the val split (never trained on), without touching the training RNG.
             with torch.random.fork_rng(devices=[]):

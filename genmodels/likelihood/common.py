@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.base import GenerativeModel
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "NUM_LEVELS",
@@ -108,7 +109,7 @@ def squeeze(x: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, 4C, H/2, W/2): each 2x2 block of a channel becomes four channels."""
     b, c, h, w = x.shape
     if h % 2 or w % 2:
-        raise ValueError(f"squeeze needs an even height and width, got {h}x{w}")
+        raise InvalidValue(f"squeeze needs an even height and width, got {h}x{w}")
     x = x.view(b, c, h // 2, 2, w // 2, 2)
     return x.permute(0, 1, 3, 5, 2, 4).reshape(b, 4 * c, h // 2, w // 2)
 
@@ -126,7 +127,7 @@ def check_squeezable(image_shape: tuple[int, int, int], num_squeezes: int, model
     _, h, w = image_shape
     factor = 2**num_squeezes
     if h % factor or w % factor:
-        raise ValueError(
+        raise InvalidValue(
             f"{model} squeezes {num_squeezes} time(s), so the image height and width must be divisible by "
             f"{factor}; got {h}x{w}. Use data.init_args.image_size divisible by {factor}, or lower "
             f"model.init_args.{option}"
@@ -139,7 +140,8 @@ def check_squeezable(image_shape: tuple[int, int, int], num_squeezes: int, model
 class LikelihoodModel(GenerativeModel):
     """A model trained by maximum likelihood: minimize the batch's mean bits/dim.
 
-    Subclasses implement `bits_per_dim` (per image) and `sample`. Validation and test draw their
+    Subclasses implement `bits_per_dim` (per image) and `draw` (what `sample` returns, after the
+    temperature check, without gradients). Validation and test draw their
     dequantization noise from a generator seeded per batch, so evaluation never moves the
     training RNG (a resumed run stays equal to an uninterrupted one) and is repeatable.
 
@@ -164,7 +166,7 @@ class LikelihoodModel(GenerativeModel):
                   ("warmup_iterations", warmup_iterations, warmup_iterations >= 0, ">= 0")]
         for key, value, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"model option {key}={value!r} is invalid: must be {allowed}")
+                raise InvalidValue(f"model option {key}={value!r} is invalid: must be {allowed}")
         self.lr, self.weight_decay, self.warmup_iterations = lr, weight_decay, warmup_iterations
         self._eval_seed = 1234
 
@@ -175,6 +177,19 @@ class LikelihoodModel(GenerativeModel):
 
     def bits_per_dim(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
         """``-log2 P(x) / D`` per image of ``batch`` (B,); ``generator`` drives any dequantization."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None, temperature: float = 1.0
+    ) -> Tensor:
+        """``n`` images (n, C, H, W) in [-1, 1] on the 256-level grid; ``temperature`` scales the
+        spread of every draw (1: the model's distribution, < 1 sharper, 0 the mode where defined)."""
+        check_temperature(temperature)
+        return self.draw(n, condition, generator, temperature)
+
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
+        """The model's own sampling (the arguments of `sample`, temperature already checked)."""
         raise NotImplementedError
 
     # -- Lightning hooks ------------------------------------------------------------------------
@@ -219,19 +234,19 @@ class LikelihoodModel(GenerativeModel):
 def check_condition_free(model: str, condition: Any) -> None:
     """Unconditional models refuse a condition rather than silently ignoring it."""
     if condition is not None:
-        raise ValueError(f"{model} is unconditional: sample() takes no condition (got {type(condition).__name__})")
+        raise InvalidValue(f"{model} is unconditional: sample() takes no condition (got {type(condition).__name__})")
 
 
 def check_at_least_one(**options: int) -> None:
     """Raise a ValueError naming the model option of any value below 1."""
     for key, value in options.items():
         if value < 1:
-            raise ValueError(f"model option {key}={value!r} is invalid: must be >= 1")
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be >= 1")
 
 
 def check_temperature(temperature: float) -> None:
     """Temperatures scale a distribution's spread; below 0 they mean nothing."""
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+        raise InvalidValue(f"temperature must be >= 0, got {temperature}")
 
 

@@ -56,13 +56,13 @@ from genmodels.likelihood.common import (
     check_at_least_one,
     check_condition_free,
     check_squeezable,
-    check_temperature,
     dequantize,
     flow_bits_per_dim,
     quantize,
     squeeze,
     unsqueeze,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["Glow", "GlowFlow", "GlowAdamax", "ActNorm", "InvertibleConv1x1", "GlowCoupling", "FlowStep"]
 
@@ -86,18 +86,24 @@ def gaussian_sample(mean: Tensor, log_std: Tensor, temperature: float, generator
 
 
 class ActNorm(nn.Module):
-    """``y = (x + bias) * exp(log_scale)`` per channel, data-initialized (Sec. 3.1, Table 1).
+    """``y = (x + bias) * exp(logscale_factor * log_scale)`` per channel, data-initialized (Sec. 3.1, Table 1).
 
     On the first forward pass in training mode the parameters are set so that the batch's output
     has zero mean and unit variance per channel. Statistics are all-reduced across ranks when
     ``torch.distributed`` is initialized, so every rank gets the same parameters.
+
+    The stored parameter is the log-scale divided by ``logscale_factor`` (3, the authors'
+    ``actnorm_scale(logscale_factor=3.)`` in openai/glow tfops.py): the function is the same, but
+    every optimizer step moves the log-scale 3x as far as it moves the stored value (Adamax steps
+    are scale-free in the gradient). ``logscale_factor=1`` is the plain parametrization.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+    def __init__(self, channels: int, eps: float = 1e-6, logscale_factor: float = 3.0) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.eps = eps
+        self.logscale_factor = logscale_factor
         # A buffer, so the state survives checkpoint/resume; uint8 for every collective backend.
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
 
@@ -112,18 +118,23 @@ class ActNorm(nn.Module):
         mean = stats[0] / count
         std = (stats[1] / count - mean.pow(2)).clamp_min(0).sqrt()
         self.bias.copy_((-mean).view_as(self.bias))
-        self.log_scale.copy_((-torch.log(std + self.eps)).view_as(self.log_scale))
+        self.log_scale.copy_((-torch.log(std + self.eps) / self.logscale_factor).view_as(self.log_scale))
         self.initialized.fill_(1)
+
+    def logs(self) -> Tensor:
+        """The per-channel log-scale the map applies (the stored parameter times the factor)."""
+        return self.log_scale * self.logscale_factor
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.training and not self.initialized:
             self.initialize(x)
-        y = (x + self.bias) * torch.exp(self.log_scale)
-        log_det = x.shape[2] * x.shape[3] * self.log_scale.sum()
+        logs = self.logs()
+        y = (x + self.bias) * torch.exp(logs)
+        log_det = x.shape[2] * x.shape[3] * logs.sum()
         return y, log_det.expand(x.shape[0])
 
     def inverse(self, y: Tensor) -> Tensor:
-        return y * torch.exp(-self.log_scale) - self.bias
+        return y * torch.exp(-self.logs()) - self.bias
 
 
 class InvertibleConv1x1(nn.Module):
@@ -336,7 +347,7 @@ class GlowFlow(nn.Module):
         """Latents -> ``x``; a ``None`` latent is drawn from its prior at ``temperature``."""
         x = latents[-1]
         if x is None:
-            raise ValueError("the top latent must be given; use sample_top() to draw it")
+            raise InvalidValue("the top latent must be given; use sample_top() to draw it")
         for level in reversed(range(len(self.levels))):
             if level < len(self.split_priors):
                 z = latents[level]
@@ -396,6 +407,20 @@ class GlowAdamax(torch.optim.Optimizer):
         return loss
 
 
+def _check_epoch_options(train_images: Optional[int], polyak_epochs: Optional[float], warmup_epochs: Optional[float],
+                         polyak_iterations: Optional[int], logscale_factor: float) -> None:
+    """Epoch-counted options need N, exclude their iteration-counted twins, and are positive."""
+    if train_images is not None and train_images < 1:
+        raise InvalidValue(f"model option train_images={train_images!r} is invalid: must be >= 1")
+    for key, value in (("polyak_epochs", polyak_epochs), ("warmup_epochs", warmup_epochs)):
+        if value is not None and (value <= 0 or train_images is None):
+            raise InvalidValue(f"model option {key}={value!r} is invalid: must be > 0 and needs train_images")
+    if polyak_epochs is not None and polyak_iterations is not None:
+        raise InvalidValue("model options polyak_epochs and polyak_iterations exclude each other: give one")
+    if logscale_factor <= 0:
+        raise InvalidValue(f"model option actnorm_logscale_factor={logscale_factor!r} is invalid: must be > 0")
+
+
 class Glow(LikelihoodModel):
     """Glow trained by maximum likelihood on uniformly dequantized, centred images.
 
@@ -415,9 +440,18 @@ class Glow(LikelihoodModel):
         polyak_iterations: T, the horizon of the Polyak average of the weights (decay 1 - 1/T);
             the authors use one epoch, ceil(train images / batch); null: no averaging.
         polyak_evaluation: evaluate and sample with the averaged weights (when averaging).
+        train_images: N, training images per epoch; with it, ``polyak_epochs`` and
+            ``warmup_epochs`` are counted in epochs of the **global** batch, as the authors' code
+            does under ``mpiexec -n 8``: global batch = loader batch x ``accumulate_grad_batches``
+            x devices, ``train_its = ceil(N / global batch)``.
+        polyak_epochs: the Polyak horizon (and Adamax's beta2 = 1 - 1/(train_its x polyak_epochs))
+            in epochs; needs ``train_images``; replaces ``polyak_iterations``.
+        warmup_epochs: the authors' warm-up, ``lr x min(1, images processed / (N x warmup_epochs))``
+            (0 on the first step); needs ``train_images``; replaces ``warmup_iterations``.
+        actnorm_logscale_factor: the factor of every actnorm's stored log-scale (3, the authors').
 
     Example:
-        >>> model = Glow(image_shape=(1, 8, 8), num_levels=2, steps_per_level=2, hidden_channels=8)
+        >>> model = Glow(**Glow.tiny())
         >>> model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.7).shape
         torch.Size([2, 1, 8, 8])
     """
@@ -436,21 +470,33 @@ class Glow(LikelihoodModel):
         optimizer: Literal["adam", "adamax"] = "adam",
         polyak_iterations: Optional[int] = None,
         polyak_evaluation: bool = True,
+        train_images: Optional[int] = None,
+        polyak_epochs: Optional[float] = None,
+        warmup_epochs: Optional[float] = None,
+        actnorm_logscale_factor: float = 3.0,
     ) -> None:
         super().__init__(image_shape, lr=lr, weight_decay=weight_decay, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
         check_at_least_one(num_levels=num_levels, steps_per_level=steps_per_level, hidden_channels=hidden_channels)
         if coupling not in ("affine", "additive"):
-            raise ValueError(f"model option coupling={coupling!r} is invalid: must be affine or additive")
+            raise InvalidValue(f"model option coupling={coupling!r} is invalid: must be affine or additive")
         if optimizer not in ("adam", "adamax"):
-            raise ValueError(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
+            raise InvalidValue(f"model option optimizer={optimizer!r} is invalid: must be adam or adamax")
         if polyak_iterations is not None and polyak_iterations < 1:
-            raise ValueError(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
+            raise InvalidValue(f"model option polyak_iterations={polyak_iterations!r} is invalid: must be >= 1 or null")
+        _check_epoch_options(train_images, polyak_epochs, warmup_epochs, polyak_iterations, actnorm_logscale_factor)
         check_squeezable(self.image_shape, num_levels, "Glow", "num_levels")
         self.flow = GlowFlow(self.image_shape, num_levels, steps_per_level, hidden_channels, lu, coupling == "affine")
+        for module in self.flow.modules():
+            if isinstance(module, ActNorm):
+                module.logscale_factor = actnorm_logscale_factor
         self.optimizer_name, self.polyak_evaluation = optimizer, polyak_evaluation
+        self.train_images, self.polyak_epochs, self.warmup_epochs = train_images, polyak_epochs, warmup_epochs
+        # The global batch is known once the trainer runs (loader batch x accumulation x devices).
+        self.global_batch: Optional[int] = None
         self.polyak_decay = 1.0 - 1.0 / polyak_iterations if polyak_iterations is not None else None
-        self.flow_polyak: Optional[nn.Module] = make_ema(self.flow) if polyak_iterations is not None else None
+        averaging = polyak_iterations is not None or polyak_epochs is not None
+        self.flow_polyak: Optional[nn.Module] = make_ema(self.flow) if averaging else None
 
     # -- optimization: the authors' Adamax and Polyak averaging -----------------------------------
     def make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -458,6 +504,39 @@ class Glow(LikelihoodModel):
             return super().make_optimizer(params)
         beta2 = self.polyak_decay if self.polyak_decay is not None else 0.999
         return GlowAdamax(params, lr=self.lr, betas=(0.9, beta2))
+
+    def train_its(self) -> int:
+        """Optimizer steps per epoch of the global batch (the authors' ``get_its``)."""
+        assert self.train_images is not None and self.global_batch is not None
+        return math.ceil(self.train_images / self.global_batch)
+
+    def warmup_factor(self, step: int) -> float:
+        """The authors' warm-up: ``min(1, step x global batch / (N x warmup_epochs))``, 0 at step 0."""
+        if step == 0:
+            return 0.0
+        assert self.train_images is not None and self.warmup_epochs is not None and self.global_batch is not None
+        return min(1.0, step * self.global_batch / (self.train_images * self.warmup_epochs))
+
+    def configure_optimizers(self) -> Any:
+        if self.warmup_epochs is None:
+            return super().configure_optimizers()
+        optimizer = self.make_optimizer([p for p in self.parameters() if p.requires_grad])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.warmup_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if self.train_images is None or self.global_batch is not None:
+            return
+        # First batch of this fit (or resume): the global batch fixes train_its, hence beta2 and
+        # the Polyak decay (1 - 1/(train_its x polyak_epochs)), as `mpiexec -n 8` x 64 does.
+        trainer = self.trainer
+        self.global_batch = batch["image"].shape[0] * trainer.accumulate_grad_batches * trainer.world_size
+        if self.polyak_epochs is not None:
+            self.polyak_decay = 1.0 - 1.0 / (self.train_its() * self.polyak_epochs)
+            for optimizer in trainer.optimizers:
+                for group in optimizer.param_groups:
+                    if "betas" in group and isinstance(optimizer, GlowAdamax):
+                        group["betas"] = (group["betas"][0], self.polyak_decay)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = super().training_step(batch, batch_idx)
@@ -489,18 +568,9 @@ class Glow(LikelihoodModel):
         y = dequantize(batch["image"], generator)
         return flow_bits_per_dim(self.log_density(y), self.num_dims)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1]; every latent from ``N(mu, (T sigma)^2)``."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         # The coupling networks run forward while inverting: in eval mode, so sampling before the
         # first training batch can never trigger actnorm's data-dependent init on samples.
         was_training = self.training
@@ -512,3 +582,9 @@ class Glow(LikelihoodModel):
             return quantize(flow.inverse(latents, temperature, generator) + 0.5)
         finally:
             self.train(was_training)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size Glow (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), num_levels=2, steps_per_level=1, hidden_channels=4)

@@ -20,7 +20,6 @@ from genmodels.likelihood.common import (
     NUM_LEVELS,
     LikelihoodModel,
     check_condition_free,
-    check_temperature,
     from_pixels,
     nats_to_bits_per_dim,
     sample_categorical,
@@ -40,7 +39,7 @@ class IndependentPixels(LikelihoodModel):
         warmup_iterations: linear learning-rate warm-up.
 
     Example:
-        >>> model = IndependentPixels(image_shape=(1, 4, 4))
+        >>> model = IndependentPixels(**IndependentPixels.tiny())
         >>> float(model.bits_per_dim({"image": torch.zeros(2, 1, 4, 4)}).mean())  # uniform at init
         8.0
     """
@@ -65,17 +64,15 @@ class IndependentPixels(LikelihoodModel):
         nll = -log_probs[pixels, positions].sum(1)
         return nats_to_bits_per_dim(nll, self.num_dims)
 
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1]; each sub-pixel from ``softmax(theta_i / T)``."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         logits = self.logits.detach().t().expand(n, -1, -1)  # (n, D, 256)
         pixels = sample_categorical(logits, temperature, generator)
         return from_pixels(pixels).view(n, *self.image_shape)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size IndependentPixels (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 4, 4))

@@ -48,12 +48,12 @@ from torch import Tensor, nn
 from genmodels.likelihood.common import (
     NUM_LEVELS,
     LikelihoodModel,
-    check_temperature,
     from_pixels,
     nats_to_bits_per_dim,
     sample_categorical,
     to_pixels,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["PixelCNN", "CausalConv2d", "causal_mask", "discretized_logistic_mixture_log_prob"]
 
@@ -396,7 +396,7 @@ class PixelCNN(LikelihoodModel):
         warmup_iterations: linear learning-rate warm-up.
 
     Example:
-        >>> model = PixelCNN(image_shape=(1, 4, 4), hidden_channels=4, num_layers=2, head_channels=4)
+        >>> model = PixelCNN(**PixelCNN.tiny())
         >>> model.sample(2, generator=torch.Generator().manual_seed(0), temperature=0.8).shape
         torch.Size([2, 1, 4, 4])
     """
@@ -456,26 +456,17 @@ class PixelCNN(LikelihoodModel):
         if not self.num_classes:
             return None
         if label is None:
-            raise ValueError("this PixelCNN is class-conditional (num_classes > 0): batches need a 'label'")
+            raise InvalidValue("this PixelCNN is class-conditional (num_classes > 0): batches need a 'label'")
         return label.to(self.device).long()
 
     # -- sampling -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1], drawn sub-pixel by sub-pixel in raster order.
 
         ``condition``: class labels (an int or (n,) ints) for a class-conditional model; by
         default labels ``0, 1, ..., num_classes - 1, 0, ...``. ``temperature`` sharpens (< 1) or
         flattens (> 1) every conditional; 0 takes its mode.
         """
-        check_temperature(temperature)
         label = self._sampling_labels(n, condition)
         colours, height, width = self.image_shape
         x = torch.zeros(n, colours, height, width, device=self.device, dtype=self.dtype)
@@ -501,14 +492,20 @@ class PixelCNN(LikelihoodModel):
     def _sampling_labels(self, n: int, condition: Any) -> Optional[Tensor]:
         if not self.num_classes:
             if condition is not None:
-                raise ValueError("this PixelCNN is unconditional (num_classes=0): sample() takes no condition")
+                raise InvalidValue("this PixelCNN is unconditional (num_classes=0): sample() takes no condition")
             return None
         if condition is None:
             return torch.arange(n, device=self.device) % self.num_classes
         label = torch.as_tensor(condition, device=self.device).long().expand(n)
         if label.min() < 0 or label.max() >= self.num_classes:
-            raise ValueError(f"condition labels must be in [0, {self.num_classes}), got {label.tolist()}")
+            raise InvalidValue(f"condition labels must be in [0, {self.num_classes}), got {label.tolist()}")
         return label
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size PixelCNN (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 4, 4), hidden_channels=4, num_layers=2, first_kernel_size=3, head_channels=4)
 
 
 def _validate_pixelcnn_options(options: dict[str, Any], colours: int) -> None:
@@ -527,4 +524,4 @@ def _validate_pixelcnn_options(options: dict[str, Any], colours: int) -> None:
     ]
     for key, ok, allowed in checks:
         if not ok:
-            raise ValueError(f"model option {key}={options[key]!r} is invalid: must be {allowed}")
+            raise InvalidValue(f"model option {key}={options[key]!r} is invalid: must be {allowed}")

@@ -39,6 +39,7 @@ from typing import Any, Literal, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from genmodels.likelihood.common import (
@@ -46,13 +47,13 @@ from genmodels.likelihood.common import (
     check_at_least_one,
     check_condition_free,
     check_squeezable,
-    check_temperature,
     dequantize,
     flow_bits_per_dim,
     quantize,
     squeeze,
     unsqueeze,
 )
+from genmodels.errors import InvalidValue
 
 __all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "LogitTransform", "checkerboard_mask"]
 
@@ -129,7 +130,7 @@ class AffineCoupling(nn.Module):
         self.mask, self.parity = mask, parity
         if mask == "channel":
             if channels % 2:
-                raise ValueError(f"a channel-wise coupling needs an even number of channels, got {channels}")
+                raise InvalidValue(f"a channel-wise coupling needs an even number of channels, got {channels}")
             in_channels, out_channels = channels // 2, channels // 2
         else:
             in_channels, out_channels = channels + 1, channels
@@ -277,7 +278,7 @@ class RealNVP(LikelihoodModel):
         warmup_iterations: linear learning-rate warm-up.
 
     Example:
-        >>> model = RealNVP(image_shape=(1, 8, 8), num_scales=2, hidden_channels=8, num_blocks=1)
+        >>> model = RealNVP(**RealNVP.tiny())
         >>> model.sample(2, generator=torch.Generator().manual_seed(0)).shape
         torch.Size([2, 1, 8, 8])
     """
@@ -296,11 +297,11 @@ class RealNVP(LikelihoodModel):
         super().__init__(image_shape, lr=lr, weight_decay=0.0, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
         if l2_coefficient < 0:
-            raise ValueError(f"model option l2_coefficient={l2_coefficient!r} is invalid: must be >= 0")
+            raise InvalidValue(f"model option l2_coefficient={l2_coefficient!r} is invalid: must be >= 0")
         self.l2_coefficient = l2_coefficient
         check_at_least_one(num_scales=num_scales, hidden_channels=hidden_channels, num_blocks=num_blocks)
         if not 0 <= alpha < 0.5:
-            raise ValueError(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
+            raise InvalidValue(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
         check_squeezable(self.image_shape, num_scales - 1, "RealNVP", "num_scales")
         self.preprocess = LogitTransform(alpha)
         self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks)
@@ -316,9 +317,8 @@ class RealNVP(LikelihoodModel):
         for module in self.modules():
             if isinstance(module, AffineCoupling):
                 params.append(module.scale)
-            parametrizations = getattr(module, "parametrizations", None)
-            if parametrizations is not None and "weight" in parametrizations:
-                params.append(parametrizations.weight.original0)  # weight_norm's g
+            if parametrize.is_parametrized(module, "weight"):
+                params.append(module.parametrizations.weight.original0)  # weight_norm's g
         return params
 
     def regularization(self) -> Optional[Tensor]:
@@ -346,20 +346,17 @@ class RealNVP(LikelihoodModel):
         y = dequantize(batch["image"], generator)
         return flow_bits_per_dim(self.log_density(y), self.num_dims)
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        condition: Any = None,
-        generator: Optional[torch.Generator] = None,
-        temperature: float = 1.0,
-    ) -> Tensor:
+    def draw(self, n: int, condition: Any, generator: Optional[torch.Generator], temperature: float) -> Tensor:
         """``n`` images (n, C, H, W) in [-1, 1] from ``z ~ N(0, T^2 I)``, on the 256-level grid."""
         check_condition_free(type(self).__name__, condition)
-        check_temperature(temperature)
         latents = [
             temperature * torch.randn((n, *shape), generator=generator, device=self.device, dtype=self.dtype)
             for shape in self.flow.latent_shapes
         ]
         return quantize(self.decode(latents))
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Arguments of a test-size RealNVP (a CPU trains it in seconds): the docstring example, the
+        contract test and the CLI tests all build it from here."""
+        return dict(image_shape=(1, 8, 8), num_scales=2, hidden_channels=4, num_blocks=1)

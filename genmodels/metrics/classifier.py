@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 
+from genmodels.atomic import atomic_write, atomic_write_text
 from genmodels.checkpoints import load_checkpoint_safely
 from genmodels.metrics.extractors import (
     Features,
@@ -35,8 +37,10 @@ from genmodels.metrics.extractors import (
     quantize,
     register_extractor,
 )
+from genmodels.errors import InvalidValue
+from genmodels.protocols import dataset_classes, dataset_name
 
-__all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "FORMAT"]
+__all__ = ["LeNet5", "DomainClassifier", "load_classifier", "train_classifier", "save_classifier", "fit_classifier", "FORMAT"]
 
 FORMAT = "genmodels.classifier/v1"
 SIZES = (28, 32)
@@ -54,7 +58,7 @@ class LeNet5(nn.Module):
     def __init__(self, channels: int = 1, num_classes: int = 10, image_size: int = 32) -> None:
         super().__init__()
         if image_size not in SIZES:
-            raise ValueError(f"LeNet5 takes 28 or 32 px inputs, got {image_size}")
+            raise InvalidValue(f"LeNet5 takes 28 or 32 px inputs, got {image_size}")
         self.body = nn.Sequential(
             nn.Conv2d(channels, 6, 5, padding=2 if image_size == 28 else 0), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
@@ -138,11 +142,9 @@ def write_pinned(payload: dict[str, Any], path: PathLike) -> str:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(payload, f))
     digest = file_sha256(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
     return digest
 
 
@@ -160,15 +162,21 @@ def read_pinned(path: PathLike, sha256: Optional[str], map_location: Any, file_f
     checkpoint = load_checkpoint_safely(path, map_location=map_location)
     digest = check_sha256(path, sha256)
     if checkpoint.get("format") != file_format:
-        raise ValueError(f"{path} is not {what} (format {file_format})")
+        raise InvalidValue(f"{path} is not {what} (format {file_format})")
     return checkpoint, digest
+
+
+def save_pinned_classifier(classifier: nn.Module, path: PathLike, file_format: str) -> str:
+    """Write ``classifier``'s ``meta`` and ``net`` weights as a ``file_format`` file (temp + rename) with
+    a ``<path>.sha256`` sidecar; records and returns the hash (domain and attribute classifiers)."""
+    payload = {"format": file_format, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
+    classifier.sha256 = write_pinned(payload, path)
+    return classifier.sha256
 
 
 def save_classifier(classifier: DomainClassifier, path: PathLike) -> str:
     """Write a weights-only file (temp + rename) and a ``<path>.sha256`` sidecar; returns the hash."""
-    payload = {"format": FORMAT, "meta": classifier.meta, "state_dict": classifier.net.state_dict()}
-    classifier.sha256 = write_pinned(payload, path)
-    return classifier.sha256
+    return save_pinned_classifier(classifier, path, FORMAT)
 
 
 def load_classifier(path: PathLike, sha256: Optional[str] = None, map_location: Any = "cpu") -> DomainClassifier:
@@ -256,16 +264,16 @@ def train_classifier(
         device: where to train.
         log: receives one progress line per epoch.
     """
-    num_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+    num_classes = dataset_classes(datamodule)
     if num_classes < 2:
-        raise ValueError(f"{type(datamodule).__name__} has no class labels (num_classes={num_classes})")
+        raise InvalidValue(f"{type(datamodule).__name__} has no class labels (num_classes={num_classes})")
     channels, image_size = datamodule.image_shape[0], datamodule.image_shape[1]
     meta = {
         "architecture": "lenet5",
         "image_size": _input_size(image_size),
         "channels": int(channels),
         "num_classes": num_classes,
-        "dataset": getattr(datamodule, "dataset_name", type(datamodule).__name__),
+        "dataset": dataset_name(datamodule),
         "data_image_size": int(image_size),
         "epochs": int(epochs),
         "augmentation": "random shifts of up to 2 px",
@@ -281,6 +289,54 @@ def train_classifier(
     return classifier
 
 
+def fit_classifier(
+    net: nn.Module,
+    batches: Callable[[int], Iterable[tuple[Any, Tensor]]],
+    loss: Callable[[Any, Tensor], Tensor],
+    epochs: int,
+    steps_per_epoch: int,
+    lr: float,
+    cosine: bool = True,
+    log: Optional[Callable[[str], None]] = None,
+) -> nn.Module:
+    """Train ``net`` with Adam on ``loss(net(inputs), targets)``: the one classifier loop.
+
+    Used by the domain classifier (`train_classifier`), the attribute classifier
+    (`genmodels.apps.attributes`) and the augmentation experiment (`genmodels.apps.augment`).
+
+    Args:
+        net: the network, on the device the batches are on.
+        batches: ``batches(epoch)`` yields the ``(inputs, targets)`` of one epoch (shuffled and
+            augmented as the caller wants).
+        loss: the criterion on ``net``'s output and the targets.
+        epochs: passes; ``steps_per_epoch`` sizes the cosine schedule.
+        lr: Adam learning rate, cosine-annealed to 0 over all steps when ``cosine``.
+        log: receives one line per epoch with the mean training loss (read once per epoch: no host
+            sync per step).
+
+    Returns ``net`` in eval mode.
+    """
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    total_steps = max(1, epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))) if cosine else None
+    net.train()
+    for epoch in range(epochs):
+        total: Optional[Tensor] = None  # summed on the device: read once per epoch
+        count = 0
+        for inputs, targets in batches(epoch):
+            value = loss(net(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            total = value.detach() if total is None else total + value.detach()
+            count += 1
+        if log is not None:
+            log(f"epoch {epoch + 1}/{epochs}: train loss {(float(total) if total is not None else 0.0) / max(count, 1):.4f}")
+    return net.eval()
+
+
 def _fit(
     classifier: DomainClassifier,
     datamodule: Any,
@@ -292,25 +348,18 @@ def _fit(
 ) -> None:
     datamodule.setup("fit")
     loader = datamodule.train_dataloader()
-    net = classifier.net.requires_grad_(True).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = max(1, epochs * len(loader))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    for epoch in range(epochs):
-        if hasattr(loader.sampler, "set_epoch"):
+
+    def batches(epoch: int) -> Iterable[tuple[Tensor, Tensor]]:
+        if isinstance(loader.sampler, DistributedSampler):  # ImageDataModule's ResumableSampler
             loader.sampler.set_epoch(epoch)  # a new shuffle every epoch
-        total = 0.0
         for batch in loader:
             images, labels = _images(datamodule, batch, device)
-            inputs = random_shift(classifier.preprocess(images), augmentation)
-            loss = F.cross_entropy(net(inputs)[1], labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(len(loader), 1):.4f}")
-    net.requires_grad_(False)
+            yield random_shift(classifier.preprocess(images), augmentation), labels
+
+    classifier.net.requires_grad_(True)
+    fit_classifier(classifier.net, batches, lambda out, labels: F.cross_entropy(out[1], labels), epochs, len(loader), lr,
+                   log=log)
+    classifier.net.requires_grad_(False)
     classifier.eval()
 
 
@@ -318,5 +367,5 @@ def _fit(
 def build_classifier(argument: str, weights: Optional[PathLike], sha256: Optional[str]) -> DomainClassifier:
     """Spec ``classifier:PATH``: the domain classifier saved at PATH (``weights`` does not apply)."""
     if not argument:
-        raise ValueError("the classifier extractor needs a file: 'classifier:PATH' (from genmodels train-classifier)")
+        raise InvalidValue("the classifier extractor needs a file: 'classifier:PATH' (from genmodels train-classifier)")
     return load_classifier(argument, sha256=sha256)

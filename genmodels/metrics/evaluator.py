@@ -1,10 +1,11 @@
 """One evaluation: an extractor shared by the requested metrics, fed from ``model.sample``.
 
-`GenerativeEvaluator` runs its extractor once per batch of images and hands the pool features to
-FID / KID / precision-recall and the logits to IS (the metric classes of
-`genmodels.metrics.modular`). Values come back under names that carry the extractor
-(``fid_inception``, ``is_lenet``, ...), and `GenerativeEvaluator.protocol` describes how they
-were computed. Used by the ``GenerativeMetrics`` callback and by ``genmodels evaluate``.
+`GenerativeEvaluator` runs its extractor once per batch of images and hands each metric what its
+class declares (`genmodels.metrics.modular.EvaluationMetric`: the pool features or the logits, and
+the real moments or features it compares with); it knows no metric by name. Values come back
+under names that carry the extractor (``fid_inception``, ``is_lenet``, ...), and
+`GenerativeEvaluator.protocol` describes how they were computed. Used by the
+``GenerativeMetrics`` callback and by ``genmodels evaluate``.
 """
 
 from __future__ import annotations
@@ -16,24 +17,31 @@ from torch import Tensor, nn
 
 from genmodels.metrics import functional as F
 from genmodels.metrics.extractors import FeatureExtractor
-from genmodels.metrics.modular import FrechetDistance, InceptionScore, KernelDistance, PrecisionRecall
+from genmodels.metrics.modular import METRIC_CLASSES, EvaluationMetric
 from genmodels.metrics.reference import ReferenceStatistics
+from genmodels.errors import InvalidValue
 
 __all__ = ["METRICS", "parse_metrics", "GenerativeEvaluator", "batch_sizes", "sample_shares"]
 
 #: Metric names accepted by ``--metrics`` and the callback, in reporting order.
-METRICS = ("fid", "is", "kid", "pr")
+METRICS = tuple(METRIC_CLASSES)
+
+MetricSpec = Union[str, type[EvaluationMetric]]
 
 
-def parse_metrics(metrics: Union[str, Sequence[str]]) -> list[str]:
-    """``"fid,kid"`` or ``["fid", "kid"]`` -> ``["fid", "kid"]`` (checked, deduplicated, ordered)."""
-    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = [n.strip().lower() for n in names if n.strip()]
-    unknown = sorted(set(names) - set(METRICS))
-    if unknown or not names:
+def parse_metrics(metrics: Union[str, Sequence[MetricSpec]]) -> list[MetricSpec]:
+    """``"fid,kid"`` or ``["fid", "kid"]`` -> ``["fid", "kid"]`` (checked, deduplicated, ordered).
+
+    Metric classes (`EvaluationMetric` subclasses) may stand among the names; they follow them.
+    """
+    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = [n.strip().lower() for n in given if isinstance(n, str) and n.strip()]
+    classes = [m for m in given if isinstance(m, type) and issubclass(m, EvaluationMetric)]
+    unknown = sorted(set(names) - set(METRIC_CLASSES))
+    if unknown or not (names or classes):
         problem = f"unknown metrics {unknown}" if unknown else "no metrics given"
-        raise ValueError(f"{problem}: choose among {', '.join(METRICS)} (e.g. fid,is)")
-    return [m for m in METRICS if m in names]
+        raise InvalidValue(f"{problem}: choose among {', '.join(METRIC_CLASSES)} (e.g. fid,is)")
+    return [m for m in METRIC_CLASSES if m in names] + [c for c in classes if c.key not in names]
 
 
 def batch_sizes(total: int, batch_size: int) -> Iterator[int]:
@@ -75,7 +83,7 @@ class GenerativeEvaluator(nn.Module):
     def __init__(
         self,
         extractor: FeatureExtractor,
-        metrics: Union[str, Sequence[str]] = "fid",
+        metrics: Union[str, Sequence[MetricSpec]] = "fid",
         is_splits: int = 10,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
@@ -84,40 +92,30 @@ class GenerativeEvaluator(nn.Module):
     ) -> None:
         super().__init__()
         self.extractor = extractor
-        self.names = parse_metrics(metrics)
-        d = extractor.num_features
-        builders: dict[str, Callable[[], nn.Module]] = {
-            "fid": lambda: FrechetDistance(d),
-            "is": lambda: InceptionScore(extractor.num_logits, splits=is_splits, seed=seed),
-            "kid": lambda: KernelDistance(d, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed),
-            "pr": lambda: PrecisionRecall(d, k=pr_k),
-        }
-        self.metrics = nn.ModuleDict({name: builders[name]() for name in self.names})
+        classes = [METRIC_CLASSES[m] if isinstance(m, str) else m for m in parse_metrics(metrics)]
+        self.names = [cls.key for cls in classes]
+        options = dict(is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, pr_k=pr_k, seed=seed)
+        self.metrics = nn.ModuleDict({cls.key: cls.for_evaluation(extractor, **options) for cls in classes})
         self.num_generated = 0
 
     @property
     def needs_reference(self) -> bool:
-        """Whether real statistics are needed (every metric but IS)."""
-        return any(name != "is" for name in self.names)
+        """Whether any metric compares with real statistics."""
+        return any(metric.reference is not None for metric in self.metrics.values())
 
     @property
     def needs_reference_features(self) -> bool:
-        """Whether the real features themselves are needed (KID, precision/recall)."""
-        return "kid" in self.names or "pr" in self.names
+        """Whether any metric needs the real features themselves (not only their moments)."""
+        return any(metric.reference == "features" for metric in self.metrics.values())
 
     @property
     def device(self) -> torch.device:
         return next(self.extractor.parameters()).device
 
     def set_reference(self, reference: ReferenceStatistics) -> None:
-        """Give FID the real mean/covariance and KID / precision-recall the real features."""
-        if "fid" in self.metrics:
-            self.metrics["fid"].set_reference(reference.mean, reference.cov, reference.n)
-        for name in ("kid", "pr"):
-            if name in self.metrics:
-                if reference.features is None:
-                    raise ValueError(f"{name} needs the real features, but the reference holds moments only")
-                self.metrics[name].set_reference(reference.features)
+        """Give each metric the real statistics it declares (moments or features)."""
+        for metric in self.metrics.values():
+            metric.use_reference(reference)
 
     def reset(self) -> None:
         """Forget the generated samples (the reference stays)."""
@@ -128,8 +126,8 @@ class GenerativeEvaluator(nn.Module):
     def update(self, images: Tensor) -> None:
         """Score a batch of generated images ``(N, C, H, W)`` in [-1, 1]: one extractor pass."""
         out = self.extractor(images.to(self.device))
-        for name, metric in self.metrics.items():
-            metric.update(out.logits if name == "is" else out.features)
+        for metric in self.metrics.values():
+            metric.update(out.logits if metric.takes == "logits" else out.features)
         self.num_generated += len(images)
 
     @torch.no_grad()
@@ -158,33 +156,12 @@ class GenerativeEvaluator(nn.Module):
 
     def compute(self) -> dict[str, float]:
         """Every metric over all ranks; call on every rank (collective under DDP)."""
-        suffix = self.extractor.name
         values: dict[str, float] = {}
-        for name, metric in self.metrics.items():
-            result = metric.compute()
-            if name == "fid":
-                values[f"fid_{suffix}"] = float(result)
-            elif name == "pr":
-                values[f"precision_{suffix}"], values[f"recall_{suffix}"] = float(result[0]), float(result[1])
-            else:
-                values[f"{name}_{suffix}"], values[f"{name}_{suffix}_std"] = float(result[0]), float(result[1])
+        for metric in self.metrics.values():
+            values.update(metric.values(metric.compute(), self.extractor.name))
         return values
 
     def protocol(self) -> dict[str, Any]:
         """How the values are computed: extractor (and hash) and each metric's settings."""
-        settings: dict[str, Any] = {}
-        for name, metric in self.metrics.items():
-            if name == "fid":
-                settings[name] = {"statistics": "float64 running sums", "covariance": "unbiased (N-1)"}
-            elif name == "is":
-                settings[name] = {"splits": metric.splits, "split_seed": metric.seed, "std": "population"}
-            elif name == "kid":
-                settings[name] = {
-                    "subsets": metric.subsets,
-                    "subset_size": metric.subset_size,
-                    "kernel": f"polynomial degree {metric.degree}, gamma 1/d, coef {metric.coef}",
-                    "subset_seed": metric.seed,
-                }
-            else:
-                settings[name] = {"k": metric.k}
+        settings = {name: metric.settings() for name, metric in self.metrics.items()}
         return {**self.extractor.protocol(), "metrics": settings}

@@ -31,6 +31,8 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from genmodels.errors import InvalidValue
+
 __all__ = [
     "Features", "FeatureExtractor", "check_images", "quantize", "file_sha256", "build_extractor", "register_extractor",
     "EXTRACTORS",
@@ -70,27 +72,27 @@ def check_sha256(path: PathLike, expected: Optional[str]) -> str:
     """The file's SHA-256; raises ValueError unless it starts with ``expected`` (when given)."""
     actual = file_sha256(path)
     if expected and not actual.startswith(expected.lower()):
-        raise ValueError(f"{path} has SHA-256 {actual}, expected {expected}: it is not the pinned file")
+        raise InvalidValue(f"{path} has SHA-256 {actual}, expected {expected}: it is not the pinned file")
     return actual
 
 
 def check_images(images: Tensor, channels: tuple[int, ...]) -> None:
     """Raise ValueError unless ``images`` is (N, C, H, W), C in ``channels``, float in [-1, 1] or uint8."""
     if images.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+        raise InvalidValue(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
     if images.shape[1] not in channels:
         allowed = " or ".join(str(c) for c in channels)
-        raise ValueError(
+        raise InvalidValue(
             f"expected images with {allowed} channels, got {images.shape[1]} (shape {tuple(images.shape)})"
         )
     if images.dtype == torch.uint8 or images.numel() == 0:
         return
     if not images.is_floating_point():
-        raise ValueError(f"expected float images in [-1, 1] or uint8 images, got dtype {images.dtype}")
+        raise InvalidValue(f"expected float images in [-1, 1] or uint8 images, got dtype {images.dtype}")
     low, high = torch.aminmax(images.detach())
     low, high = low.item(), high.item()
     if not (low >= -1 - _RANGE_TOLERANCE and high <= 1 + _RANGE_TOLERANCE):  # also false for NaN
-        raise ValueError(
+        raise InvalidValue(
             f"images must lie in [-1, 1] (the model space of GenerativeModel.sample), found values in "
             f"[{low:.4g}, {high:.4g}]; map [0, 1] images with x * 2 - 1, or pass uint8 pixels"
         )
@@ -154,7 +156,7 @@ def register_extractor(name: str) -> Callable[[ExtractorBuilder], ExtractorBuild
 
     def register(build: ExtractorBuilder) -> ExtractorBuilder:
         if name in EXTRACTORS and EXTRACTORS[name] is not build:
-            raise ValueError(f"feature extractor {name!r} is registered twice")
+            raise InvalidValue(f"feature extractor {name!r} is registered twice")
         EXTRACTORS[name] = build
         return build
 
@@ -176,7 +178,7 @@ def build_extractor(spec: str, weights: Optional[PathLike] = None, sha256: Optio
     """
     name, _, argument = spec.partition(":")
     if name not in EXTRACTORS:
-        raise ValueError(
+        raise InvalidValue(
             f"unknown extractor {spec!r}: use 'inception' or 'classifier:PATH' (from genmodels train-classifier)"
         )
     return EXTRACTORS[name](argument, weights, sha256)

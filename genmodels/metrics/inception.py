@@ -41,6 +41,7 @@ from genmodels.metrics.extractors import (
     quantize,
     register_extractor,
 )
+from genmodels.errors import InvalidValue, MissingFile, Unreachable
 
 __all__ = [
     "INCEPTION_URL",
@@ -86,17 +87,17 @@ def resolve_inception_weights(weights: Optional[PathLike] = None) -> Path:
     """
     if weights is not None:
         if not Path(weights).is_file():
-            raise FileNotFoundError(_missing_weights_message([f"--weights {weights} does not exist"]))
+            raise MissingFile(_missing_weights_message([f"--weights {weights} does not exist"]))
         return Path(weights)
     env = os.environ.get(WEIGHTS_ENV_VAR)
     if env:
         if not Path(env).is_file():
-            raise FileNotFoundError(_missing_weights_message([f"${WEIGHTS_ENV_VAR}={env} does not exist"]))
+            raise MissingFile(_missing_weights_message([f"${WEIGHTS_ENV_VAR}={env} does not exist"]))
         return Path(env)
     hub = hub_weights_path()
     if hub.is_file():
         return hub
-    raise FileNotFoundError(
+    raise MissingFile(
         _missing_weights_message(["no --weights", f"${WEIGHTS_ENV_VAR} not set", f"{hub} does not exist"])
     )
 
@@ -105,9 +106,9 @@ def _load_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError, EOFError, ... for bad files
-        raise ValueError(f"cannot read InceptionV3 weights {path} as a plain state dict: {err}") from err
+        raise InvalidValue(f"cannot read InceptionV3 weights {path} as a plain state dict: {err}") from err
     if not isinstance(state_dict, dict) or not all(isinstance(v, Tensor) for v in state_dict.values()):
-        raise ValueError(f"{path} is not a state dict of tensors (expected {INCEPTION_FILENAME})")
+        raise InvalidValue(f"{path} is not a state dict of tensors (expected {INCEPTION_FILENAME})")
     return state_dict
 
 
@@ -155,7 +156,7 @@ class InceptionExtractor(FeatureExtractor):
             with torch.random.fork_rng(devices=[]):
                 self.net = TorchFidelityInceptionV3(state_dict)
         except RuntimeError as err:  # load_state_dict: missing / unexpected keys, wrong shapes
-            raise ValueError(
+            raise InvalidValue(
                 f"{self.weights_path} does not hold InceptionV3 weights ({INCEPTION_FILENAME}): {err}"
             ) from err
         self._layout: Optional[torch.memory_format] = None
@@ -218,12 +219,12 @@ def prefetch_inception_weights(
     try:
         torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256, progress=progress)
     except (urllib.error.URLError, OSError) as err:
-        raise ConnectionError(
+        raise Unreachable(
             f"cannot download {url} ({err}); run this on a machine with internet (a login node) "
             f"and copy the file to {target}"
         ) from err
     except RuntimeError as err:  # torch hub's "invalid hash value"
-        raise ValueError(f"the file downloaded from {url} failed verification: {err}") from err
+        raise InvalidValue(f"the file downloaded from {url} failed verification: {err}") from err
     return target
 
 
@@ -231,5 +232,5 @@ def prefetch_inception_weights(
 def build_inception(argument: str, weights: Optional[PathLike], sha256: Optional[str]) -> InceptionExtractor:
     """Spec ``inception``: the InceptionV3 of ``weights`` (see `InceptionExtractor`)."""
     if argument:
-        raise ValueError(f"the inception extractor takes no argument, got 'inception:{argument}'; give weights with --weights")
+        raise InvalidValue(f"the inception extractor takes no argument, got 'inception:{argument}'; give weights with --weights")
     return InceptionExtractor(weights, sha256=sha256)

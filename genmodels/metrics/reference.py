@@ -33,6 +33,8 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from genmodels.metrics import functional as F
 from genmodels.metrics.extractors import FeatureExtractor, PathLike
+from genmodels.protocols import ImageSplits
+from genmodels.errors import InvalidValue
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -129,20 +131,24 @@ class ReferenceImages:
 
     def __init__(self, datamodule: Any, split: str = "train", num_images: Optional[int] = None) -> None:
         if split not in ("train", "val", "test"):
-            raise ValueError(f"reference split must be 'train', 'val' or 'test', got {split!r}")
+            raise InvalidValue(f"reference split must be 'train', 'val' or 'test', got {split!r}")
         self.split = split
-        self.dataset_name = str(getattr(datamodule, "dataset_name", type(datamodule).__name__))
         self._datamodule = datamodule
-        if hasattr(datamodule, "_dataset"):  # datamodules.ImageDataModule and its subclasses
-            self._dataset = datamodule._dataset(split)
+        if isinstance(datamodule, ImageSplits):  # datamodules.ImageDataModule and its subclasses
+            self.dataset_name = datamodule.dataset_name
+            self._dataset = datamodule.split_dataset(split)
+            # A split is held in memory (`images`, hashed whole) or decoded from files on access.
             stored = getattr(self._dataset, "images", None)
             self._tensor = stored if isinstance(stored, Tensor) else None
         else:
-            loader = getattr(datamodule, f"{split}_dataloader")()
+            self.dataset_name = type(datamodule).__name__
+            loaders = {"train": lambda: datamodule.train_dataloader(), "val": lambda: datamodule.val_dataloader(),
+                       "test": lambda: datamodule.test_dataloader()}
+            loader = loaders[split]()
             self._dataset, self._tensor = None, _images_from_loader(loader, num_images)
         available = len(self._tensor) if self._tensor is not None else len(self._dataset)
         if num_images is not None and num_images > available:
-            raise ValueError(f"{num_images} reference images requested but the {split} split has only {available}")
+            raise InvalidValue(f"{num_images} reference images requested but the {split} split has only {available}")
         self.num_images = available if num_images is None else num_images
 
     def __len__(self) -> int:
@@ -176,10 +182,11 @@ class ReferenceImages:
         if self._tensor is not None:
             digest.update(self._tensor[: len(self)].contiguous().numpy().tobytes())
             return digest.hexdigest()
-        hparams = {k: v for k, v in dict(getattr(self._datamodule, "hparams", {})).items() if k not in _LOADING_HPARAMS}
+        hparams = {k: v for k, v in dict(self._datamodule.hparams).items() if k not in _LOADING_HPARAMS}
         settings = {"class": type(self._datamodule).__qualname__, "hparams": hparams, "split": self.split}
         settings["n"] = len(self)
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        # Files decoded on access are named by their paths; a loader-only datamodule has none.
         for path in list(getattr(self._dataset, "paths", []))[: len(self)]:
             digest.update(os.path.basename(str(path)).encode() + b"\0")
         return digest.hexdigest()
@@ -280,7 +287,7 @@ class StatisticsCache:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload["key"] != key:
-                raise ValueError("the stored key differs from its file name")
+                raise InvalidValue("the stored key differs from its file name")
             return ReferenceStatistics(int(payload["n"]), payload["mean"], payload["cov"], payload.get("features"), key)
         except Exception as err:  # corrupt or foreign file: recompute rather than fail the run
             warnings.warn(f"ignoring unreadable reference statistics {path} ({err}); recomputing them", UserWarning)
@@ -293,11 +300,6 @@ class StatisticsCache:
         payload = {"key": stats.key, "n": stats.n, "mean": stats.mean.cpu(), "cov": stats.cov.cpu()}
         if stats.features is not None:
             payload["features"] = stats.features.cpu()
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        from genmodels.atomic import atomic_write
+
+        return atomic_write(path, lambda f: torch.save(payload, f))

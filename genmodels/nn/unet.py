@@ -60,6 +60,14 @@ class AlwaysDropout(nn.Module):
         return f"p={self.p}, at_test={self.at_test}"
 
 
+def _drops(step: int, num_downs: int, placement: str) -> bool:
+    """Whether decoder step ``step`` (0 = the innermost) ends with dropout."""
+    if placement == "paper":
+        return step < 3
+    # junyanz: the innermost block has none; the num_downs - 5 blocks wrapped around it have it
+    return 1 <= step <= num_downs - 5
+
+
 class UNetGenerator(nn.Module):
     """U-Net: (n, in_channels, H, W) in [-1, 1] -> (n, out_channels, H, W) in [-1, 1].
 
@@ -71,8 +79,12 @@ class UNetGenerator(nn.Module):
         num_downs: encoder levels (8 = U-Net-256).
         ngf: channels of the first encoder layer (64 in the paper).
         norm: ``batch`` (the paper) or ``instance``, ``none``.
-        dropout: rate in the first three decoder layers (0.5 in the paper; 0 disables).
+        dropout: rate of the decoder's dropout layers (0.5 in the paper; 0 disables).
         dropout_at_test: keep dropout on in eval mode, the paper's noise z.
+        dropout_layers: which decoder layers drop: ``junyanz`` (the cited PyTorch code,
+            junyanz/pytorch-CycleGAN-and-pix2pix models/networks.py ``UnetGenerator``: the
+            ``num_downs - 5`` blocks around the innermost one, i.e. decoder layers 2-4 of U-Net-256,
+            none below 6 levels) or ``paper`` (Appendix 6.1.1, CD512-CD1024-CD1024: layers 1-3).
 
     Example:
         >>> net = UNetGenerator(3, 3, num_downs=5, ngf=4)
@@ -89,8 +101,11 @@ class UNetGenerator(nn.Module):
         norm: Literal["batch", "instance", "none"] = "batch",
         dropout: float = 0.5,
         dropout_at_test: bool = True,
+        dropout_layers: Literal["junyanz", "paper"] = "junyanz",
     ) -> None:
         super().__init__()
+        if dropout_layers not in ("junyanz", "paper"):
+            raise ValueError(f"dropout_layers must be junyanz or paper, got {dropout_layers!r}")
         if num_downs < 2:
             raise ValueError(f"num_downs must be >= 2, got {num_downs}")
         self.num_downs = num_downs
@@ -113,7 +128,7 @@ class UNetGenerator(nn.Module):
                 layers = [nn.ReLU(True), nn.ConvTranspose2d(in_width, out_channels, 4, 2, 1), nn.Tanh()]
             else:
                 layers = [nn.ReLU(True), nn.ConvTranspose2d(in_width, width[i - 1], 4, 2, 1, bias=use_bias), norm_layer(norm, width[i - 1])]
-                if dropout > 0 and j < 3:  # CD512-CD1024-CD1024: the first three decoder layers
+                if dropout > 0 and _drops(j, num_downs, dropout_layers):
                     layers.append(AlwaysDropout(dropout, dropout_at_test))
             self.up.append(nn.Sequential(*layers))
         self.apply(init_normal)

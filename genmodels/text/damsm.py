@@ -41,6 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from genmodels.errors import InvalidValue
+
 __all__ = [
     "RNNEncoder", "CNNEncoder", "SmallCNN", "InceptionBackbone", "DAMSM", "TEXT_ENCODERS", "register_text_encoder",
     "word_region_similarity", "matching_loss", "damsm_loss", "load_damsm",
@@ -61,7 +63,7 @@ def register_text_encoder(name: str) -> Callable[[type], type]:
 
 def make_text_encoder(name: str, vocab_size: int, embedding_dim: int, dim: int) -> nn.Module:
     if name not in TEXT_ENCODERS:
-        raise ValueError(f"unknown text_encoder {name!r}; registered: {sorted(TEXT_ENCODERS)} (see genmodels.text.damsm)")
+        raise InvalidValue(f"unknown text_encoder {name!r}; registered: {sorted(TEXT_ENCODERS)} (see genmodels.text.damsm)")
     return TEXT_ENCODERS[name](vocab_size=vocab_size, embedding_dim=embedding_dim, dim=dim)
 
 
@@ -83,7 +85,7 @@ class RNNEncoder(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int = 300, dim: int = 256, dropout: float = 0.5) -> None:
         super().__init__()
         if dim % 2:
-            raise ValueError(f"the text feature size must be even (two LSTM directions), got {dim}")
+            raise InvalidValue(f"the text feature size must be even (two LSTM directions), got {dim}")
         self.dim = dim
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -161,7 +163,8 @@ class CNNEncoder(nn.Module):
     """
 
     def __init__(self, dim: int = 256, backbone: Literal["small", "inception_v3"] = "small",
-                 backbone_weights: Optional[str] = None, width: int = 64) -> None:
+                 backbone_weights: Optional[str] = None, width: int = 64,
+                 backbone_batchnorm: Literal["train", "eval"] = "train") -> None:
         super().__init__()
         if backbone == "small":
             self.backbone: nn.Module = SmallCNN(width)
@@ -169,14 +172,17 @@ class CNNEncoder(nn.Module):
             self.backbone = InceptionBackbone(backbone_weights)
             self.backbone.requires_grad_(False)  # the paper keeps the ImageNet features fixed
         else:
-            raise ValueError(f"backbone must be 'small' or 'inception_v3', got {backbone!r}")
+            raise InvalidValue(f"backbone must be 'small' or 'inception_v3', got {backbone!r}")
         self.frozen_backbone = backbone == "inception_v3"
+        # AttnGAN's pretrain_DAMSM.py calls cnn_model.train(): the frozen Inception's BatchNorm
+        # layers normalize with batch statistics and update their running averages in training.
+        self.backbone_batchnorm = backbone_batchnorm
         self.regions = nn.Conv2d(self.backbone.local_channels, dim, 1)
         self.global_ = nn.Linear(self.backbone.global_channels, dim)
 
     def train(self, mode: bool = True) -> "CNNEncoder":
         super().train(mode)
-        if self.frozen_backbone:
+        if self.frozen_backbone and self.backbone_batchnorm == "eval":
             self.backbone.eval()  # frozen BatchNorm statistics too
         return self
 
@@ -252,21 +258,50 @@ class DAMSM(pl.LightningModule):
         gammas: (gamma1, gamma2, gamma3) = (4, 5, 10) (the paper's CUB values; 5, 5, 50 for COCO).
         lr: Adam learning rate (AttnGAN: 0.002, betas (0.5, 0.999)).
         rnn_grad_clip: gradient-norm clip of the text encoder (AttnGAN: 0.25).
+        lr_decay: per-epoch factor of the learning rate while it is above lr / 10 (AttnGAN
+            pretrain_DAMSM.py: ``if lr > ENCODER_LR / 10.: lr *= 0.98``); 1 keeps it constant.
+        new_optimizer_each_epoch: start every epoch with a fresh Adam (the authors build
+            ``optim.Adam(para, lr=lr, ...)`` inside the epoch loop: moments and bias correction restart).
+        backbone_batchnorm: ``train`` (the authors': the frozen Inception's BatchNorm in train mode)
+            or ``eval`` (fixed ImageNet statistics).
     """
 
     def __init__(self, vocab: Sequence[str] = ("<pad>", "<unk>", "word"), dim: int = 256, embedding_dim: int = 300,
                  text_encoder: str = "rnn", backbone: Literal["small", "inception_v3"] = "small",
                  backbone_weights: Optional[str] = None, width: int = 64,
                  gammas: tuple[float, float, float] = (4.0, 5.0, 10.0), lr: float = 0.002,
-                 rnn_grad_clip: float = 0.25) -> None:
+                 rnn_grad_clip: float = 0.25, lr_decay: float = 0.98, new_optimizer_each_epoch: bool = True,
+                 backbone_batchnorm: Literal["train", "eval"] = "train") -> None:
         super().__init__()
         vocab = [str(w) for w in vocab]
+        if not 0 < lr_decay <= 1:
+            raise InvalidValue(f"DAMSM lr_decay={lr_decay!r} is invalid: must be in (0, 1]")
+        if backbone_batchnorm not in ("train", "eval"):
+            raise InvalidValue(f"DAMSM backbone_batchnorm={backbone_batchnorm!r} is invalid: must be train or eval")
         self.save_hyperparameters({"vocab": vocab, "dim": dim, "embedding_dim": embedding_dim, "text_encoder": text_encoder,
                                    "backbone": backbone, "backbone_weights": backbone_weights, "width": width,
-                                   "gammas": list(gammas), "lr": lr, "rnn_grad_clip": rnn_grad_clip})
+                                   "gammas": list(gammas), "lr": lr, "rnn_grad_clip": rnn_grad_clip,
+                                   "lr_decay": lr_decay, "new_optimizer_each_epoch": new_optimizer_each_epoch,
+                                   "backbone_batchnorm": backbone_batchnorm})
         self.vocab, self.gammas, self.lr, self.rnn_grad_clip = vocab, tuple(gammas), lr, rnn_grad_clip
+        self.lr_decay, self.new_optimizer_each_epoch = lr_decay, new_optimizer_each_epoch
         self.text_encoder = make_text_encoder(text_encoder, len(vocab), embedding_dim, dim)
-        self.image_encoder = CNNEncoder(dim, backbone, backbone_weights, width)
+        self.image_encoder = CNNEncoder(dim, backbone, backbone_weights, width, backbone_batchnorm)
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (0-based): lr x decay^k, decayed after each epoch while above lr / 10."""
+        lr = self.lr
+        for _ in range(epoch):
+            if lr > self.lr / 10.0:
+                lr *= self.lr_decay
+        return lr
+
+    def on_train_epoch_start(self) -> None:
+        for optimizer in self.trainer.optimizers:
+            if self.new_optimizer_each_epoch:
+                optimizer.state.clear()  # a new Adam: zero moments, step count restarts
+            for group in optimizer.param_groups:
+                group["lr"] = self.epoch_lr(self.current_epoch)
 
     def losses(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         words, sentence = self.text_encoder(batch["tokens"], batch["lengths"])

@@ -26,13 +26,15 @@ from typing import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from genmodels.errors import InvalidValue
+
 __all__ = ["PAD", "UNK", "tokenize", "build_vocab", "Vocabulary", "EncodedText", "TextError"]
 
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"\w+")
 
 
-class TextError(ValueError):
+class TextError(InvalidValue):
     """A caption that cannot be encoded (empty, no vocabulary, ...)."""
 
 
@@ -45,7 +47,7 @@ def tokenize(text: str) -> list[str]:
 def build_vocab(captions: Iterable[str], min_count: int = 1) -> list[str]:
     """``[<pad>, <unk>, words seen >= min_count times, sorted]`` from training captions."""
     if min_count < 1:
-        raise ValueError(f"min_count must be >= 1, got {min_count}")
+        raise InvalidValue(f"min_count must be >= 1, got {min_count}")
     counts = Counter(word for caption in captions for word in tokenize(caption))
     return [PAD, UNK] + sorted(w for w, c in counts.items() if c >= min_count and w not in (PAD, UNK))
 

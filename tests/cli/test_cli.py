@@ -7,7 +7,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, ROOT, TINY_GAN, fit
 from tests.wandb_records import history, wait_until_closed
 

@@ -114,7 +114,8 @@ DDP_FAMILIES = [
 @pytest.mark.ddp
 @pytest.mark.parametrize("config", DDP_FAMILIES)
 def test_every_adversarial_family_trains_under_ddp_with_ranks_in_sync(config, tmp_path):
-    from tests.cli.test_experiments import _data_args, _tiny_args
+    from tests.cli.common import tiny_args as _tiny_args
+    from tests.cli.test_experiments import _data_args
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS="1")
     args = [

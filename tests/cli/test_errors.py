@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, TINY, TINY_DCGAN, TINY_GAN, fit
 
 DIGITS = ["--data.init_args.image_size", "16", "--data.init_args.batch_size", "64", "--max_iterations", "2"]

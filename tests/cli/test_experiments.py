@@ -1,7 +1,8 @@
 """Every YAML in experiments/ instantiates as written and trains a few iterations when shrunk.
 
-Shrinking: ``tests/cli/tiny/<family>.yaml`` holds the CLI overrides that make a family's models
-tiny (a list of strings); data that must be on disk is written by
+Shrinking: the model class's ``tiny()`` gives its sizes as ``--model.init_args.*`` overrides and
+``tests/cli/tiny/<family>.yaml`` the data and callback overrides some families need
+(`tests.cli.common.tiny_args`); data that must be on disk is written by
 ``tests.datamodules.formats.experiment_fixture_<dataset>(root) -> list of CLI args``.
 """
 
@@ -9,21 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from genmodels.cli import GenModelsCLI
-from tests.cli.common import EXPERIMENTS, fit, load
+from tests.cli.common import EXPERIMENTS, fit, load, tiny_args
 from tests.datamodules import formats
 
 CONFIGS = sorted(p.relative_to(EXPERIMENTS).as_posix() for p in EXPERIMENTS.rglob("*.yaml") if p.parent.name != "sweeps")
-TINY = Path(__file__).parent / "tiny"
 
 
 def _tiny_args(config: str) -> list[str]:
-    family = config.split("/")[0]
-    path = TINY / f"{family}.yaml"
-    assert path.is_file(), f"add {path} with the overrides that shrink {family} models"
-    return [str(a) for a in yaml.safe_load(path.read_text())]
+    return tiny_args(config)
 
 
 def _data_args(config: str, tmp_path: Path) -> list[str]:

@@ -102,3 +102,40 @@ def test_a_second_ctrl_c_aborts_at_once():
     later._record(signal.SIGTERM, None)
     later._record(signal.SIGINT, None)  # a Ctrl-C after a preemption signal still waits for the batch
     assert later.received == signal.SIGINT
+
+
+# Runs `genmodels fit` with a datamodule whose setup receives SIGNAL (as SLURM sends it while the
+# data loads, after the W&B run may have started): before the fix the process died of the signal.
+EARLY = """
+import os, signal, sys
+from datamodules.digits import DigitsDataModule
+original = DigitsDataModule.setup
+def setup(self, stage=None):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return original(self, stage)
+DigitsDataModule.setup = setup
+from genmodels.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.slow  # a subprocess fit each (~60 s under load)
+@pytest.mark.parametrize("name", ["SIGUSR1", "SIGHUP"])
+def test_a_signal_before_the_first_step_requeues_without_a_checkpoint_and_says_so(tmp_path, name):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'requeue.txt'}\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", SLURM_JOB_ID="4242", OMP_NUM_THREADS="1",
+               PATH=f"{bin_dir}:{os.environ['PATH']}")
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-c", EARLY, name, "fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *ARGS,
+         "--trainer.default_root_dir", str(run), "--max_iterations", "5"],
+        env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "preempted before the first training step: no checkpoint was written" in output
+    assert "the SLURM job was requeued" in output
+    assert (tmp_path / "requeue.txt").read_text().split() == ["requeue", "4242"]
+    assert not (run / "checkpoints").exists() or not any((run / "checkpoints").iterdir())

@@ -1,15 +1,12 @@
 """Exact resume of a text-to-image run: 2N iterations straight equal N, stop, resume, N more
 (captions drawn per epoch, the caption bank, CA noise and the matching-aware pairs included)."""
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from tests.cli.common import fit, load
+from tests.cli.common import fit, load, tiny_args
 from tests.cli.test_resume import _assert_states_equal
 
-TINY_STACKGAN = [str(a) for a in yaml.safe_load((Path(__file__).parent / "tiny/stackgan.yaml").read_text())]
+TINY_STACKGAN = tiny_args("stackgan/shapes.yaml")
 # 40 shapes images at batch 8: 5 batches per epoch, so N = 3 stops mid-epoch and the resumed half
 # crosses an epoch boundary (a new caption per image).
 ARGS = [*TINY_STACKGAN, "--data.init_args.synthetic_size", "40", "--data.init_args.batch_size", "8",

@@ -125,3 +125,40 @@ def test_check_data_full_decode_finds_damage_the_cheap_check_cannot_see(tmp_path
     assert dm.describe().counts["train"] == 3  # the cheap check passes it
     with pytest.raises(UserError, match=r"1 image files do not decode, e.g. \S*img0.png"):
         dm.describe(full_decode=True)
+
+
+def _png_header_claiming(path: Path, width: int, height: int) -> None:
+    """A small, well-formed PNG whose header says width x height (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_found_at_setup_from_its_header(tmp_path):
+    """Before: it passed the setup check, and PIL's DecompressionBombError killed training mid-run."""
+    write_image_folder(tmp_path, {"a": 3})
+    bomb = tmp_path / "a" / "bomb.png"
+    _png_header_claiming(bomb, 30000, 30000)
+    assert "decompression bomb" in image_file_problem(bomb)
+    with pytest.raises(UserError, match="bomb.png"):
+        ImageFolderDataModule(data_dir=str(tmp_path), image_size=8, val_fraction=0.0, batch_size=1, bad_files="error").setup("fit")
+    dm = ImageFolderDataModule(data_dir=str(tmp_path), image_size=8, val_fraction=0.0, batch_size=1)
+    with pytest.warns(UserWarning, match=r"skipping \S*bomb.png"):
+        dm.setup("fit")
+    assert len(dm._dataset("train")) == 3
+
+
+def test_a_symlinked_class_folder_is_read_not_dropped(tmp_path):
+    """Before: check-data said "complete" while the linked class's images were left out."""
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    write_image_folder(root, {"a": 2})
+    write_image_folder(elsewhere, {"b": 3})
+    (root / "b").symlink_to(elsewhere / "b", target_is_directory=True)
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a link loop ends, each folder read once
+    dm = ImageFolderDataModule(data_dir=str(root), image_size=8, val_fraction=0.0, batch_size=1)
+    assert dm.describe().counts["train"] == 5

@@ -152,3 +152,32 @@ def test_on_device_refuses_workers_and_pinned_memory():
     with pytest.raises(ValueError, match="pin_memory false"):
         DigitsDataModule(on_device=True, pin_memory=True)
     assert DigitsDataModule(on_device=True).hparams["on_device"] is True
+
+
+def test_split_images_are_the_eval_loaders_images_in_order_and_satisfy_the_protocol():
+    from genmodels.protocols import ImageSplits
+
+    datamodule = DigitsDataModule(image_size=16, batch_size=32, random_flip=True)
+    assert isinstance(datamodule, ImageSplits)
+    datamodule.setup("validate")
+    batches = list(datamodule.val_dataloader())
+    images, labels = datamodule.split_images("val")
+    assert images.dtype == torch.uint8 and images.shape[1:] == (1, 16, 16)
+    assert torch.equal(images, torch.cat([b["image"] for b in batches]))
+    assert torch.equal(labels, torch.cat([b["label"] for b in batches]))
+    first, first_labels = datamodule.split_images("val", limit=5)
+    assert torch.equal(first, images[:5]) and torch.equal(first_labels, labels[:5])
+    with pytest.raises(ValueError, match="split must be one of"):
+        datamodule.split_images("holdout")
+
+
+def test_split_images_of_a_folder_are_decoded_in_order(tmp_path):
+    from datamodules import ImageFolderDataModule
+    from tests.datamodules.formats import write_image_folder
+
+    write_image_folder(tmp_path, {"cats": 3, "dogs": 2})
+    datamodule = ImageFolderDataModule(str(tmp_path), image_size=8, batch_size=1, val_fraction=0.0)
+    images, labels = datamodule.split_images("train")
+    dataset = datamodule.split_dataset("train")
+    assert images.shape == (5, 3, 8, 8) and torch.equal(images, dataset.__getitems__(range(5))["image"])
+    assert torch.equal(labels, dataset.labels)

@@ -143,3 +143,67 @@ def test_mid_epoch_resume_gives_the_same_images_and_captions():
         assert caps_a == caps_b and torch.equal(images_a, images_b)
     other_epoch = batches({"epoch": 2, "batches_consumed": 0})
     assert [c for b in other_epoch for c in b[0]] != [c for b in full for c in b[0]]
+
+
+def test_cub_preprocessing_is_the_authors_resize_then_random_crop(tmp_path):
+    """AttnGAN code/datasets.py get_imgs + DF-GAN code/lib/perpare.py: crop the box
+    (r = int(0.75 max(w, h)), clipped), transforms.Resize(int(S * 76 / 64)) keeping the aspect,
+    RandomCrop(S). Recomputed with torchvision on a fixed non-square image, at the offsets the
+    module drew; the offsets move with the epoch and stay inside the resized image."""
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+    from torchvision.transforms import functional as TF
+
+    from datamodules.text_image import crop_offset, load_cropped
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "bird.png"
+    Image.fromarray(rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)).save(path)
+    box, size = (70.0, 20.0, 40.0, 24.0), 16  # x y w h -> r 30, centre (90, 32): crop (60, 2, 100, 62), 40 x 60
+    image = Image.open(path).convert("RGB")
+    r = int(max(box[2], box[3]) * 0.75)
+    cx, cy = int((2 * box[0] + box[2]) / 2), int((2 * box[1] + box[3]) / 2)
+    cropped = image.crop([max(0, cx - r), max(0, cy - r), min(100, cx + r), min(70, cy + r)])
+    resized = transforms.Resize(int(size * 76 / 64))(cropped)
+    assert min(resized.size) == 19 and resized.size != (19, 19)  # aspect kept: not a square
+    offsets = set()
+    for epoch in range(6):
+        top, left = crop_offset((0, epoch, 3), resized.size[1], resized.size[0], size)
+        offsets.add((top, left))
+        expected = torch.from_numpy(np.asarray(TF.crop(resized, top, left, size, size))).permute(2, 0, 1)
+        ours = load_cropped(str(path), box, size, "attngan", (0, epoch, 3))
+        assert torch.equal(ours, expected), epoch
+    assert len(offsets) > 1
+    # the TF StackGAN squashes to 76/64 S first; `squash` is a plain resize to S
+    squashed = cropped.resize((19, 19), Image.Resampling.BILINEAR)
+    top, left = crop_offset((0, 0, 3), 19, 19, size)
+    expected = torch.from_numpy(np.asarray(TF.crop(squashed, top, left, size, size))).permute(2, 0, 1)
+    assert torch.equal(load_cropped(str(path), box, size, "stackgan", (0, 0, 3)), expected)
+    plain = torch.from_numpy(np.asarray(cropped.resize((size, size), Image.Resampling.BILINEAR))).permute(2, 0, 1)
+    assert torch.equal(load_cropped(str(path), box, size, "squash"), plain)
+
+
+def test_long_captions_keep_a_random_order_kept_subset(tmp_path):
+    """AttnGAN get_caption: a caption longer than WORDS_NUM keeps WORDS_NUM of its words, chosen
+    at random (shuffle, take, sort), in their order; redrawn per epoch; shorter ones unchanged."""
+    write_cub(tmp_path)
+    dm = TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, num_workers=0, max_length=3)
+    dataset = dm._dataset("train")
+    full = dataset._ids[0][0]
+    assert len(full) > 3
+    drawn = set()
+    for epoch in range(8):
+        ids = dataset.caption_ids(0, 0, epoch)
+        assert len(ids) == 3
+        positions, start = [], 0
+        for word in ids:  # an order-kept subsequence of the caption
+            start = full.index(word, start) + 1
+            positions.append(start - 1)
+        drawn.add(tuple(ids))
+    assert len(drawn) > 1
+    first = TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, num_workers=0, max_length=3,
+                                long_captions="first")._dataset("train")
+    assert first.caption_ids(0, 0, 5) == full[:3]
+    long_enough = TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, num_workers=0)._dataset("train")
+    assert long_enough.caption_ids(0, 0, 5) == full

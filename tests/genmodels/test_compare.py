@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.runs import run_history
 from tests.cli.common import TINY_GAN, fit
 from tests.wandb_records import wait_until_closed

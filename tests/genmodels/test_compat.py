@@ -103,3 +103,37 @@ def test_save_model_checkpoint_now_writes_top_k_and_last_and_skips_a_saved_step(
         path.unlink()
     save_model_checkpoint_now(callback, trainer)  # this global step is already saved: nothing written
     assert not any((tmp_path / "ckpt").glob("*.ckpt"))
+
+
+def test_private_torch_names_behind_compat_still_work():
+    from genmodels.compat import BATCH_NORM, lerp_all_, register_load_state_dict_pre_hook
+
+    targets, sources = [torch.zeros(3), torch.ones(2)], [torch.full((3,), 4.0), torch.full((2,), 3.0)]
+    lerp_all_(targets, sources, 0.25)
+    assert torch.equal(targets[0], torch.full((3,), 1.0)) and torch.equal(targets[1], torch.full((2,), 1.5))
+    assert all(issubclass(cls, BATCH_NORM) for cls in (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm))
+    assert not issubclass(torch.nn.LayerNorm, BATCH_NORM)
+
+    module, seen = torch.nn.Module(), []
+    module.register_buffer("pool", torch.empty(0))
+
+    def resize(state_dict, prefix, *args):
+        seen.append(prefix)
+        module.pool = torch.empty_like(state_dict[prefix + "pool"])
+
+    register_load_state_dict_pre_hook(module, resize)
+    module.load_state_dict({"pool": torch.arange(4.0)})
+    assert seen == [""] and torch.equal(module.pool, torch.arange(4.0))
+
+
+def test_wandb_run_if_started_does_not_start_a_run(tmp_path):
+    from genmodels.compat import wandb_run_if_started
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    assert wandb_run_if_started(logger) is None and not wandb_run_started(logger)
+
+
+def test_torchmetrics_still_has_the_lpips_network_class():
+    from torchmetrics.functional.image import lpips
+
+    assert isinstance(lpips._LPIPS, type) and issubclass(lpips._LPIPS, torch.nn.Module)

@@ -1,4 +1,4 @@
-"""The contract every exported model keeps, checked on a tiny instance of each (contract_configs.TINY).
+"""The contract every exported model keeps, checked on a tiny instance of each (``Model.tiny()``).
 
 For each model class in ``genmodels.__all__``: ``sample`` gives (n, C, H, W) in [-1, 1]; the same
 generator seed gives the same images and the global RNG is left alone; a condition the model
@@ -21,10 +21,20 @@ from genmodels import protocols
 from genmodels.apps.export import export_weights, load_generative_model
 from genmodels.base import GenerativeModel
 from genmodels.checkpoints import load_model
-from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition
+from tests.genmodels.contract_configs import NOT_MODELS, TINY, bad_condition, tiny_args
 
-PROTOCOLS = [getattr(protocols, name) for name in protocols.__all__ if inspect.isclass(getattr(protocols, name))]
-MODELS = [name for name in genmodels.__all__ if name not in NOT_MODELS]
+# ImageSplits, LabelledData and NamedData describe what a datamodule offers, not what a model does.
+DATA_PROTOCOLS = {protocols.ImageSplits, protocols.LabelledData, protocols.NamedData}
+PROTOCOLS = [
+    getattr(protocols, name) for name in protocols.__all__
+    if inspect.isclass(getattr(protocols, name)) and getattr(protocols, name) not in DATA_PROTOCOLS
+]
+# Variants (a TINY entry with "class": another configuration of an exported class) are checked too.
+MODELS = [name for name in genmodels.__all__ if name not in NOT_MODELS] + [name for name in TINY if "class" in TINY[name]]
+
+
+def model_class(name: str) -> type:
+    return getattr(genmodels, TINY.get(name, {}).get("class", name))
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +48,18 @@ def _one_thread():
 def test_every_exported_model_has_a_tiny_config():
     missing = [name for name in MODELS if name not in TINY]
     assert not missing, f"add a tiny config to tests/genmodels/contract_configs.py for {missing}"
-    assert all(inspect.isclass(getattr(genmodels, n)) and issubclass(getattr(genmodels, n), GenerativeModel) for n in MODELS)
+    assert all(inspect.isclass(model_class(n)) and issubclass(model_class(n), GenerativeModel) for n in MODELS)
     assert not set(TINY) - set(MODELS), "configs for models genmodels no longer exports"
+    # The test-size arguments live on each model (its last member); the base class has none.
+    undefined = [name for name in MODELS if model_class(name).tiny.__func__ is GenerativeModel.tiny.__func__]
+    assert undefined == [], f"define tiny() on {undefined}"
+    with pytest.raises(NotImplementedError, match="defines no tiny"):
+        GenerativeModel.tiny()
 
 
 def build(name: str) -> GenerativeModel:
     torch.manual_seed(0)
-    return getattr(genmodels, name)(**TINY[name]["args"]).eval()
+    return model_class(name)(**tiny_args(name)).eval()
 
 
 def draw(model: GenerativeModel, seed: int, n: int = 2, condition=None) -> torch.Tensor:

@@ -81,10 +81,24 @@ def test_spectral_norm_bounds_the_discriminators_layers():
         assert sigma.item() == pytest.approx(1.0, abs=1e-3)
 
 
-def test_weight_clipping_keeps_every_critic_weight_in_range():
+def test_weight_clipping_happens_before_each_critic_step_as_the_official_code():
+    """martinarjovsky/WassersteinGAN main.py: `for p in netD.parameters(): p.data.clamp_(...)` at the
+    start of every D iteration, then errD, backward, optimizerD.step(). So every D forward of a D
+    step sees clipped weights, while the weights after the last step (what G's step sees) are not."""
     model = WGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, weight_clip=0.01, lr_d=1e-2)
-    _fit(model, 3)
-    assert max(p.abs().max().item() for p in model.discriminator.parameters()) <= 0.01 + 1e-9
+    seen = []
+
+    def record(module, inputs):
+        if torch.is_grad_enabled() and module.training:
+            seen.append(max(p.abs().max().item() for p in module.parameters()))
+
+    _fit(model, 3)  # builds the networks; three D-only iterations (n_critic 5)
+    handle = model.discriminator.register_forward_pre_hook(record)
+    _fit(model, 5)  # iterations 4 and 5; the 5th ends with G's step (n_critic 5)
+    handle.remove()
+    # D's forwards in its two steps (real and fake each) see clipped weights; G's step after the
+    # 5th D step sees them as RMSprop (lr 1e-2) left them, past c
+    assert len(seen) == 5 and max(seen[:4]) <= 0.01 + 1e-9 and seen[4] > 0.01
 
 
 def test_feature_matching_loss_matches_the_mean_feature_gap():

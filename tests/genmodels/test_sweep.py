@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.sweep import expand, load_sweep
 from tests.cli.common import ROOT
 

@@ -17,9 +17,12 @@ def test_gpu_suite_commands_run_in_smoke_mode(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FAILED" not in result.stdout, result.stdout[-3000:]
-    tables = {name: (out / f"{name}.txt").read_text() for name in ("overhead", "options", "fid10k", "data", "stylegan2")}
+    tables = {name: (out / f"{name}.txt").read_text() for name in ("overhead", "options", "fid10k", "data", "stylegan2", "biggan")}
     assert all(line in tables["overhead"] for line in ("gan ", "dcgan ", "wgangp "))
     assert "ratio to fp32" in tables["options"] and "channels_last" in tables["options"]
     assert "torch-fidelity" in tables["fid10k"] and "relative FID difference" in tables["fid10k"]
     assert "ratio loader/step" in tables["data"] and "2 workers" in tables["data"]
     assert "sec/kimg" in tables["stylegan2"]
+    official = (out / "stylegan2_official.txt").read_text()  # runs when OFFICIAL_STYLEGAN2_ADA names a checkout
+    assert ("skipped" in official) != ("sec/kimg" in official)
+    assert "genmodels BigGAN (Trainer.fit)" in tables["biggan"] and "G it/s" in tables["biggan"]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from datamodules import DigitsDataModule
 from genmodels.apps.anomaly import detection_metrics, parse_classes, run_anomaly
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS, TINY
 from tests.genmodels.autoencoders.helpers import tiny_ae, tiny_vae, train
 
@@ -90,7 +90,7 @@ def test_bad_inputs_are_clear_errors(checkpoints, tmp_path, capsys):
         run_anomaly(str(checkpoints["ae"]), [0], "r.json", score="elbo", config=config)
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text(yaml.safe_dump({"data": {"class_path": "os.system", "init_args": {}}}))
-    with pytest.raises(ValueError, match="only classes of the datamodules package"):
+    with pytest.raises(ValueError, match="is not one genmodels builds"):
         run_anomaly(vae, [0], "r.json", config=str(bad_config))
 
     # Through the command: status 2 and the message, no traceback.

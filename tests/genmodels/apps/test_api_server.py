@@ -21,7 +21,7 @@ import uvicorn
 from genmodels.apps import serve
 from genmodels.apps.api import create_app
 from genmodels.apps.export import load_generative_model
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.apps.model_files import REPO, dcgan_ckpt, one_thread  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

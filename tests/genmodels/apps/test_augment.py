@@ -10,7 +10,7 @@ from datamodules import DigitsDataModule
 from genmodels.apps.augment import format_table, generated_dataset, run_augmentation, stratified_subset
 from genmodels.apps.export import load_generative_model
 from genmodels.apps.generation import generate
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import invoke
 from genmodels.metrics.classifier import DomainClassifier, LeNet5, save_classifier
 from tests.genmodels.apps.model_files import cgan_ckpt, dcgan_ckpt, one_thread, tiny_dcgan  # noqa: F401 (fixtures)

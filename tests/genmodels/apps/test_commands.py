@@ -10,7 +10,7 @@ from PIL import Image
 from genmodels.apps.export import EXPORT_FORMAT, load_generative_model
 from genmodels.apps.generation import generate, grid_png
 from genmodels.apps.latent import seeded_generator
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.apps.model_files import REPO, cgan_ckpt, dcgan_ckpt, ema_dcgan_ckpt, one_thread  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,7 +8,7 @@ import torch
 from genmodels.apps import serve
 from genmodels.apps.export import load_generative_model
 from genmodels.checkpoints import CheckpointError
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.apps.model_files import malicious_checkpoint, tiny_dcgan
 
 
@@ -60,5 +60,5 @@ def test_a_class_outside_genmodels_is_not_imported(tmp_path):
     model = tiny_dcgan()
     path = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": {}, "genmodels": {"model_class": "subprocess.Popen"}}, path)
-    with pytest.raises(CheckpointError, match="outside the allowed packages"):
+    with pytest.raises(CheckpointError, match="is not one genmodels builds"):
         load_generative_model(path)

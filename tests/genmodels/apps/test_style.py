@@ -21,7 +21,7 @@ from genmodels.apps.style import (
     within_percentiles,
     z_interpolation_frames,
 )
-from genmodels.cli import main
+from genmodels.commands import main
 
 TINY = dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32, channel_max=8)
 
@@ -75,8 +75,10 @@ class _L2(torch.nn.Module):
 
 def test_ppl_with_a_given_similarity_net_and_a_clear_error_without_vgg(model, monkeypatch, tmp_path):
     values = perceptual_path_length(model, "w", num_samples=16, batch_size=8, sim_net=_L2())
-    assert values["ppl_wend"] > 0
-    assert set(values) == {"ppl_wend", "ppl_wend_std", "num_samples", "epsilon", "sampling", "crop"}
+    assert values["ppl2_wend"] > 0  # no crop: stylegan2-ada's ppl2_wend
+    assert set(values) == {"ppl2_wend", "ppl2_wend_std", "num_samples", "epsilon", "sampling", "crop"}
+    cropped = perceptual_path_length(model, "z", num_samples=16, batch_size=8, sampling="full", crop=True, sim_net=_L2())
+    assert "ppl_zfull" in cropped
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     assert not vgg16_weights_path().is_file()
     with pytest.raises(FileNotFoundError, match="VGG16"):
@@ -87,7 +89,8 @@ def test_ppl_defaults_are_the_authors_protocol():
     import inspect
 
     defaults = {k: v.default for k, v in inspect.signature(perceptual_path_length).parameters.items()}
-    assert (defaults["num_samples"], defaults["epsilon"]) == (100_000, 1e-4)
+    # stylegan2-ada metric_main.py: compute_ppl(num_samples=50000, epsilon=1e-4, ...) for every PPL metric
+    assert (defaults["num_samples"], defaults["epsilon"]) == (50_000, 1e-4)
 
 
 def test_percentile_filter_matches_numpy():
@@ -136,7 +139,7 @@ def test_full_w_ppl_equals_a_direct_computation(model):
             dists.append(((img_a.clamp(-1, 1) - img_b.clamp(-1, 1)) ** 2).mean().item() / eps**2)
     d = np.array(dists)
     kept = d[(d >= np.percentile(d, 1, method="lower")) & (d <= np.percentile(d, 99, method="higher"))]
-    assert got["ppl_wfull"] == pytest.approx(kept.mean(), rel=1e-4)
+    assert got["ppl2_wfull"] == pytest.approx(kept.mean(), rel=1e-4)  # uncropped: ppl2_ (stylegan2-ada names)
     assert got["sampling"] == "full" and got["crop"] is False
 
 

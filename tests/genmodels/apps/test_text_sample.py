@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from genmodels import StackGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from genmodels import DCGAN, CycleGAN, Pix2Pix
 from genmodels.apps.translate import load_source
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.gans.translation import seeded_noise
 from genmodels.images import to_uint8
 from tests.genmodels.apps.control_helpers import save_model_checkpoint, single_thread

@@ -77,7 +77,7 @@ def test_training_lowers_the_reconstruction_error_and_round_trips_through_a_chec
 
 
 def test_cli_refuses_an_image_size_the_networks_cannot_halve(capsys):
-    from genmodels.cli import main
+    from genmodels.commands import main
     from tests.cli.common import EXPERIMENTS
 
     with pytest.raises(SystemExit) as exit_info:

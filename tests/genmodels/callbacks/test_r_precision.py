@@ -11,7 +11,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from genmodels import StackGAN
 from genmodels.callbacks import RPrecision
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.genmodels.gans.text_helpers import TINY_TEXT, one_thread, shapes  # noqa: F401 (autouse fixture)
 
 

@@ -7,7 +7,7 @@ that cannot be written or is an input, and requests over the memory limit. Place
 {dcgan}/{cgan} tiny checkpoints, {text} a file that is not a checkpoint, {images} a folder with one
 16x16 PNG, {missing} a path that does not exist, {unwritable} a path under a regular file, {root}
 the folder of those inputs, {work} an empty folder that must stay empty, {exp} experiments/.
-Most run in-process through `genmodels.cli.main`; `test_console_script_*` go through the real
+Most run in-process through `genmodels.commands.main`; `test_console_script_*` go through the real
 ``genmodels`` executable.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import COMMANDS, command_names
 from tests.cli.common import EXPERIMENTS, ROOT
 
@@ -59,6 +59,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("export", ["--ckpt", "{dcgan}", "--out", "{text}"], "already exists; pass --overwrite"),
     ("export", ["--ckpt", "{dcgan}", "--format", "onnx", "--out", "{work}/g.pt"], "invalid choice: 'onnx'"),
     ("export", ["--ckpt", "{dcgan}", "--out", "{unwritable}/g.pt"], "cannot be written"),
+    # import-weights
+    ("import-weights", ["stylegan2-ada", "{dcgan}", "--out", "{work}/w.pt"], "torch.save (zip) file, not an NVlabs network pickle"),
+    ("import-weights", ["stylegan2-ada", "{text}", "--out", "{work}/w.pt"], "not a readable network pickle"),
+    ("import-weights", ["stylegan2-ada", "{missing}", "--out", "{work}/w.pt"], "is not a file"),
+    ("import-weights", ["stylegan3", "{text}", "--out", "{work}/w.pt"], "invalid choice: 'stylegan3'"),
+    ("import-weights", ["stylegan2-ada", "{dcgan}", "--out", "{dcgan}"], "also an input"),
+    ("import-weights", ["stylegan2-ada", "{text}", "--out", "{unwritable}/w.pt"], "cannot be written"),
     # evaluate
     ("evaluate", ["--ckpt", "{dcgan}", "--num-samples", "1"], "--num-samples must be >= 2"),
     ("evaluate", ["--ckpt", "{dcgan}", "--metrics", "kid", "--num-samples", HUGE], "--max-memory-gb"),
@@ -207,3 +214,26 @@ def test_console_script_reports_one_line_and_exit_2(args, message, files, tmp_pa
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("genmodels: error: ") and message in lines[0], result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_user_errors_are_one_line_a_library_bug_keeps_its_traceback(monkeypatch, capsys):
+    from genmodels.commands import USER_ERRORS, compare
+    from genmodels.errors import InvalidValue, UserError
+
+    assert USER_ERRORS == (UserError,)
+
+    def rejects_input(args):
+        raise InvalidValue("--runs needs two runs")
+
+    monkeypatch.setattr(compare, "run", rejects_input)
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", "a", "b"])
+    assert stop.value.code == 2 and capsys.readouterr().err == "genmodels: error: --runs needs two runs\n"
+
+    def has_a_bug(args):
+        raise ValueError("shapes (3,) and (4,) do not broadcast")  # not a UserError: a bug in the library
+
+    monkeypatch.setattr(compare, "run", has_a_bug)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        main(["compare", "a", "b"])
+    assert capsys.readouterr().err == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.datamodules.formats import write_celeba, write_mnist, write_oxford102
 
 REPO = Path(__file__).resolve().parents[3]

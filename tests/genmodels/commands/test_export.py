@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from genmodels.apps.export import EXPORT_FORMAT
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import load
 
 

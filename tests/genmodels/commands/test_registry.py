@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import COMMANDS, build_parser, command_names, invoke
 
 # Listed by hand so that the help test cannot pass on an empty or shrunken registry.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genmodels.cli import main
+from genmodels.commands import main
 
 
 @pytest.fixture

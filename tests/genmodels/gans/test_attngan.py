@@ -5,11 +5,12 @@ code's loss averaging, G's loss with the mean KL, and G's DAMSM term from a trai
 import math
 import warnings
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
 from genmodels import AttnGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.gans.attngan import WordAttention, _NextStage
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
 
@@ -112,3 +113,78 @@ def test_training_with_a_damsm_adds_its_loss_to_g(tmp_path):
     _, logs = model.generator_loss(batch, model.generate(batch))
     assert logs["train/damsm_word"] > 0 and logs["train/damsm_sentence"] > 0
     assert model.eval().sample(2, condition="a red circle").shape == (2, 3, 32, 32)
+
+
+def _authors_weights_init(kind):
+    """The authors' weights_init, re-typed from its description: class-name matching as in their
+    code (AttnGAN/StackGAN code/miscc/utils.py), applied with net.apply."""
+    def init(m):
+        name = m.__class__.__name__
+        if name.find("Conv") != -1:
+            if kind == "orthogonal":
+                torch.nn.init.orthogonal_(m.weight.data, 1.0)
+            else:
+                m.weight.data.normal_(0.0, 0.02)
+        elif name.find("BatchNorm") != -1:
+            m.weight.data.normal_(1.0, 0.02)
+            m.bias.data.fill_(0)
+        elif name.find("Linear") != -1:
+            if kind == "orthogonal":
+                torch.nn.init.orthogonal_(m.weight.data, 1.0)
+            else:
+                m.weight.data.normal_(0.0, 0.02)
+            if m.bias is not None:
+                m.bias.data.fill_(0.0)
+    return init
+
+
+def test_networks_start_from_the_authors_initialization():
+    """AttnGAN: orthogonal conv/linear weights; StackGAN: N(0, 0.02); both BN N(1, 0.02). The model
+    built with the same seed equals PyTorch-default networks to which the authors' weights_init is
+    then applied with net.apply (same RNG stream), tensor for tensor."""
+    from genmodels import StackGAN
+
+    for cls, kind, extra in ((AttnGAN, "orthogonal", TINY),
+                             (StackGAN, "normal", dict(gf_dim=4, df_dim=4, condition_dim=8, **TINY_TEXT))):
+        torch.manual_seed(1)
+        model = cls((3, 64, 64), VOCAB, **extra)
+        torch.manual_seed(1)
+        reference = cls((3, 64, 64), VOCAB, weight_init="pytorch", **extra)
+        changed = {k: v.clone() for k, v in reference.generator.state_dict().items()}
+        reference.generator.apply(_authors_weights_init(kind))
+        reference.discriminator.apply(_authors_weights_init(kind))
+        for net, ref in ((model.generator, reference.generator), (model.discriminator, reference.discriminator)):
+            for (key, value), (ref_key, ref_value) in zip(net.state_dict().items(), ref.state_dict().items()):
+                assert key == ref_key and torch.equal(value, ref_value), (cls.__name__, key)
+        assert any(not torch.equal(changed[k], v) for k, v in reference.generator.state_dict().items())
+        convs = [m.weight.detach().flatten(1) for m in model.generator.modules() if isinstance(m, torch.nn.Conv2d)]
+        if kind == "orthogonal":  # rows (or columns) orthonormal
+            for w in convs:
+                gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+                torch.testing.assert_close(gram, torch.eye(gram.shape[0]), atol=1e-5, rtol=0)
+        else:
+            assert abs(float(torch.cat([w.flatten() for w in convs]).std()) - 0.02) < 0.002
+
+
+def test_generator_average_is_the_codes_constant_0999_from_the_initial_weights(tmp_path):
+    """code/trainer.py: avg_param_G = copy of G's initial parameters; after every G step
+    avg_p.mul_(0.999).add_(0.001, p); no warm-up. Re-derived from recorded G weights."""
+    dm = shapes(image_size=64, n=16, batch_size=4)
+    torch.manual_seed(0)
+    model = AttnGAN((3, 64, 64), dm.vocab, ema_decay=0.999, **TINY)
+    average = [p.detach().clone() for p in model.generator.parameters()]
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            for a, p in zip(average, module.generator.parameters()):
+                a.mul_(0.999).add_(p.detach(), alpha=0.001)
+
+    trainer = pl.Trainer(max_steps=6, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         num_sanity_val_steps=0, default_root_dir=str(tmp_path), callbacks=[Record()])
+    trainer.fit(model, dm)
+    assert model.iteration == 3
+    for a, e in zip(average, model.generator_ema.parameters()):
+        torch.testing.assert_close(e, a, rtol=1e-5, atol=1e-7)
+    assert not all(torch.allclose(e, p) for e, p in zip(model.generator_ema.parameters(), model.generator.parameters()))
+    assert model.sampling_generator is model.generator_ema

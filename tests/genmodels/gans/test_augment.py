@@ -297,7 +297,7 @@ def test_invalid_augmentation_options_name_the_key():
 
 def test_lecam_value_against_a_hand_computation():
     real, fake = torch.tensor([1.0, -0.5, 2.0]), torch.tensor([-1.0, 0.5])
-    anchors = LeCamAnchors(decay=0.99)
+    anchors = LeCamAnchors(decay=0.99, start_iteration=0)
     anchors.real.fill_(0.4)
     anchors.fake.fill_(-0.2)
     value = anchors(real, fake)
@@ -317,9 +317,40 @@ def test_lecam_enters_d_loss_and_its_anchors_are_state():
     old["lecam.real"] = torch.tensor(0.25)
     model.load_state_dict(old)
     assert float(model.lecam["d"].real) == 0.25
+    model.lecam["d"].steps.fill_(1001)  # past the official 1000-iteration start
     batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
     fake = model.generate(batch).detach()
     loss, logs = model.discriminator_loss(batch, fake)
     real_out, fake_out = model.discriminate(batch["image"]), model.discriminate(fake)
     hinge = torch.relu(1 - real_out).mean() + torch.relu(1 + fake_out).mean()
     assert torch.allclose(loss, hinge + 0.5 * logs["train/penalty_lecam"], atol=1e-6)
+    assert float(logs["train/penalty_lecam"]) > 0
+
+
+def test_lecam_follows_the_official_anchor_schedule():
+    """google/lecam-gan BigGAN CIFAR: `ema_losses(init=1000, decay=0.9, start_itr)` updated inside the
+    hinge D loss (decay 0 while itr < start), the term added only when itr > start; itr counts G
+    iterations of `num_D_steps` D steps. Re-derived here with plain floats, start 2, 3 D steps."""
+    start, d_steps, decay = 2, 3, 0.9
+    anchors = LeCamAnchors(decay=decay, init=1000.0, start_iteration=start, d_steps_per_iteration=d_steps)
+    gen = torch.Generator().manual_seed(0)
+    ema_real = ema_fake = 1000.0
+    for step in range(4 * d_steps):
+        real, fake = torch.randn(5, generator=gen), torch.randn(5, generator=gen) - 1
+        itr = step // d_steps
+        d = 0.0 if itr < start else decay
+        ema_fake = ema_fake * d + fake.mean().item() * (1 - d)
+        ema_real = ema_real * d + real.mean().item() * (1 - d)
+        expected = 0.0
+        if itr > start:
+            expected = (sum(max(0.0, r - ema_fake) ** 2 for r in real.tolist()) / 5
+                        + sum(max(0.0, ema_real - f) ** 2 for f in fake.tolist()) / 5)
+        value = float(anchors(real, fake))
+        assert math.isclose(float(anchors.real), ema_real, rel_tol=1e-5, abs_tol=1e-5), step
+        assert math.isclose(float(anchors.fake), ema_fake, rel_tol=1e-5, abs_tol=1e-5), step
+        assert math.isclose(value, expected, rel_tol=1e-5, abs_tol=1e-7), step
+    assert float(anchors(torch.ones(2), torch.zeros(2))) > 0  # the term is on after the start
+    # the adversarial model passes its D steps per G step and the official decay
+    model = _dcgan(lecam_weight=0.3, n_critic=4)
+    assert (model.lecam.d_steps_per_iteration, model.lecam.decay, model.lecam.start_iteration) == (4, 0.9, 1000)
+    assert float(model.lecam.real) == 1000.0

@@ -168,3 +168,126 @@ def test_resumed_run_equals_uninterrupted_run_ada_and_lecam_included(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+# -- the official runs' switches (issue #26) ----------------------------------------------------
+EXPERIMENTS = __import__("pathlib").Path(__file__).resolve().parents[3] / "experiments" / "biggan"
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    "config, counts",
+    [
+        # StudioGAN 8c60058 logs/CIFAR10/BigGAN-train-2021_01_15_14_48_48.log: "Number of parameters".
+        ("cifar10.yaml", (9_416_196, 2_415_170)),
+        # ajbrock train.py / DiffAugment train.py classes built from the scripts' flags (the note).
+        ("cifar10_ajbrock.yaml", (4_304_387, 4_207_361)),
+        ("cifar10_diffaugment.yaml", (4_304_387, 4_207_361)),
+        ("cifar10_diffaugment_0.1.yaml", (4_304_387, 4_207_361)),
+    ],
+)
+def test_cifar_configs_build_the_official_networks(config, counts):
+    import yaml
+
+    with open(EXPERIMENTS / config) as f:
+        init_args = yaml.safe_load(f)["model"]["init_args"]
+    # The count does not depend on the init; N02 skips 30 s of orthogonalizing 384-wide kernels.
+    model = BigGAN(**dict(init_args, init="N02"))
+    assert (_count(model.generator), _count(model.discriminator)) == counts
+
+
+def test_diffaugment_configs_train_as_long_as_their_scripts():
+    import yaml
+
+    steps = {}
+    for name in ("cifar10_diffaugment.yaml", "cifar10_diffaugment_0.1.yaml"):
+        with open(EXPERIMENTS / name) as f:
+            config = yaml.safe_load(f)
+        images = config["data"]["init_args"].get("max_train_images", 50_000)
+        epochs = 1000 if "0.1" not in name else 5000  # --num_epochs of the two scripts
+        # An official epoch is images / (50 x 4) iterations of 4 D steps; genmodels counts D steps.
+        steps[name] = (config["max_iterations"], epochs * images // 200 * 4)
+    assert all(ours == theirs for ours, theirs in steps.values()), steps
+    assert steps["cifar10_diffaugment_0.1.yaml"][0] == 500_000
+
+
+def test_generator_without_hier_or_shared_is_ajbrocks_default():
+    model = BigGAN(**dict(TINY_BIGGAN, hier=False, shared=False))
+    g = model.generator
+    assert g.shared is None and model.latent_dim == 12
+    assert g.linear.parametrizations.weight.original.shape == (16 * 16, 12)  # all of z goes in
+    bn = g.blocks[0].bn1
+    assert isinstance(bn.gain, torch.nn.Embedding) and bn.gain.weight.shape == (3, 16)
+    assert not hasattr(bn.gain, "parametrizations")  # embeddings are never spectrally normalized
+    # Value: with per-class gains, cBN(x, y) = BN(x) * (1 + gain[y]) + bias[y].
+    x = torch.randn(4, 16, 4, 4)
+    y = torch.tensor([0, 2, 1, 2])
+    expected = torch.nn.functional.batch_norm(x, None, None, training=True, eps=1e-5)
+    expected = expected * (1 + bn.gain.weight[y])[:, :, None, None] + bn.bias.weight[y][:, :, None, None]
+    torch.testing.assert_close(bn(x, y), expected)
+    with pytest.raises(ValueError, match="hier"):
+        BigGAN(**dict(TINY_BIGGAN, hier=True, shared=False))
+
+
+def test_discriminator_width_attention_blocks_init_and_eps():
+    from genmodels.gans.biggan import SelfAttention
+
+    model = BigGAN(**dict(TINY_BIGGAN, d_channels=8, d_attention_blocks=[0, 1, 2], init="ortho", zero_bias=True, bn_eps=1e-4))
+    d = model.discriminator
+    kinds = [type(b).__name__ for b in d.blocks]
+    assert kinds == ["DiscriminatorBlock", "SelfAttention", "DiscriminatorBlock", "SelfAttention", "DiscriminatorBlock", "SelfAttention"]
+    assert d.linear.parametrizations.weight.original.shape == (1, 8) and isinstance(d.blocks[1], SelfAttention)
+    # Orthogonal init: rows of a wide matrix are orthonormal; StudioGAN's zero biases.
+    w = model.generator.blocks[0].conv1.parametrizations.weight.original.reshape(16, -1)
+    torch.testing.assert_close(w @ w.t(), torch.eye(16), atol=1e-5, rtol=0)
+    assert model.generator.blocks[0].conv1.bias.abs().max() == 0
+    assert model.generator.output_bn.eps == 1e-4 and model.generator.blocks[0].bn1.bn.eps == 1e-4
+    with pytest.raises(ValueError, match="d_attention_blocks"):
+        BigGAN(**dict(TINY_BIGGAN, d_attention_blocks=[3]))
+
+
+def test_ema_interpolates_batchnorm_statistics_like_the_official_code():
+    from genmodels.gans.stabilization import make_ema, update_ema
+
+    torch.manual_seed(0)
+    live = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    ema = make_ema(live)
+    live(torch.randn(8, 2, 4, 4))  # moves the live running statistics
+    old_mean, old_var = ema[1].running_mean.clone(), ema[1].running_var.clone()
+    old_w = ema[0].weight.clone()
+    update_ema(ema, live, 0.9, "interpolate")
+    # ajbrock utils.ema.update / StudioGAN: target = target * decay + source * (1 - decay), state dict.
+    torch.testing.assert_close(ema[1].running_mean, old_mean * 0.9 + live[1].running_mean * 0.1)
+    torch.testing.assert_close(ema[1].running_var, old_var * 0.9 + live[1].running_var * 0.1)
+    torch.testing.assert_close(ema[0].weight, old_w * 0.9 + live[0].weight * 0.1)
+    assert ema[1].num_batches_tracked == live[1].num_batches_tracked  # integer counter: copied
+    update_ema(ema, live, 0.9, "copy")  # the other GANs (DCGAN with EMA): the live statistics
+    torch.testing.assert_close(ema[1].running_mean, live[1].running_mean, rtol=0, atol=0)
+    assert BigGAN(**TINY_BIGGAN).ema_buffers == "interpolate"
+
+
+def test_fake_labels_are_sampled_independently_of_the_real_batch():
+    model = BigGAN(**TINY_BIGGAN)
+    batch = {"image": torch.zeros(64, 1, 16, 16), "label": torch.zeros(64, dtype=torch.long)}
+    images, labels = model.generate(batch, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (64, 1, 16, 16) and labels.shape == (64,)
+    assert set(labels.tolist()) == {0, 1, 2}  # uniform over the classes, not the batch's all-zero labels
+    # D scores the fakes with their own labels: identical to calling D with them directly
+    # (eval mode: no power iteration between the two calls).
+    model.eval()
+    torch.testing.assert_close(model.discriminate((images, labels), batch["label"]), model.discriminator(images, labels))
+    real = BigGAN(**dict(TINY_BIGGAN, fake_labels="real")).generate(batch)
+    assert isinstance(real, torch.Tensor)
+
+
+def test_ema_schedule_is_the_official_one_in_g_steps():
+    model = BigGAN(**dict(TINY_BIGGAN, ema_decay=0.9999, ema_start=1000, n_critic=4))
+    betas = {}
+    for g_step in (1, 999, 1000, 5000):
+        model.iteration = 4 * g_step - 1  # the iteration on which G takes its g_step-th update
+        betas[g_step] = model.ema_beta([])
+    # ajbrock utils.ema.update(itr): decay 0 while itr < start_itr, else the full decay.
+    assert betas == {1: 0.0, 999: 0.0, 1000: 0.9999, 5000: 0.9999}

@@ -28,7 +28,7 @@ def _one_thread():
 
 
 def tiny(**kwargs):
-    return Pix2Pix(**{**dict(image_shape=(3, 32, 32), ngf=8, ndf=8), **kwargs})
+    return Pix2Pix(**{**dict(image_shape=(3, 32, 32), ngf=8, ndf=8, dropout_layers="paper"), **kwargs})  # 5 levels: junyanz has no dropout
 
 
 def edges2shapes(root, **kwargs):

@@ -223,3 +223,42 @@ def test_a_phase_boundary_inside_an_accumulated_update_keeps_one_phase():
     # update 2 starts at 16 images: level 1, alpha (16 - 8) / 64 for both micro-batches.
     assert {(it, size, phase) for it, size, phase in seen} == {(0, 4, Phase(0, 1.0)), (1, 8, Phase(1, 0.125))}
     assert int(model.images_seen) == 32
+
+
+# -- D's downsampling block against the official layers (issue #26) ----------------------------
+
+
+def _official_conv1_down(x: torch.Tensor, conv, blur: bool) -> torch.Tensor:
+    """``Conv1_down`` written from the official TF layers on fixed tensors, independently of _DBlock.
+
+    progressive_growing_of_gans ``D_paper`` (fused_scale=True) and stylegan ``D_basic``:
+    act(apply_bias(conv2d_downscale2d([blur2d](x)))), where the fused downscale pads the 3x3 kernel
+    to 5x5, sums its four 1-px shifts times 0.25 into a 4x4 kernel and convolves with stride 2,
+    SAME padding (1 px per side here). blur2d: [1, 2, 1] outer product / 16, depthwise, padding 1.
+    """
+    if blur:
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+        x = torch.nn.functional.conv2d(x, k, padding=1, groups=x.shape[1])
+    w = torch.nn.functional.pad(conv.weight * conv.weight_scale, (1, 1, 1, 1))
+    w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+    y = torch.nn.functional.conv2d(x, w, stride=2, padding=1) + conv.bias.view(1, -1, 1, 1)
+    return torch.nn.functional.leaky_relu(y, 0.2)
+
+
+@pytest.mark.parametrize("blur_taps", [None, (1.0, 2.0, 1.0)], ids=["progan", "stylegan"])
+def test_discriminator_block_activates_after_the_downscale_as_the_official_code(blur_taps):
+    torch.manual_seed(0)
+    d = ProGANDiscriminator(resolution=16, image_channels=1, channel_base=64, channel_max=8, blur_taps=blur_taps)
+    block = d.blocks[2]  # 16x16 -> 8x8
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn_like(p))  # non-zero biases: the order of bias, pool and activation shows
+        x = torch.randn(2, block.conv0.weight.shape[1], 16, 16)
+        conv0 = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(
+            x, block.conv0.weight * block.conv0.weight_scale, block.conv0.bias, padding=1), 0.2)
+        expected = _official_conv1_down(conv0, block.conv1, blur=blur_taps is not None)
+        assert torch.allclose(block(x), expected, atol=1e-5)
+        # The other order (ProGAN's fused_scale=False) is a named option and differs on these tensors.
+        block.activate_after_downscale = False
+        assert not torch.allclose(block(x), expected, atol=1e-2)

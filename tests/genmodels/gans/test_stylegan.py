@@ -243,3 +243,25 @@ def test_stylegan_official_growth_starts_at_8x8_with_per_resolution_rates():
     assert model.phase.resolution == 8
     assert [model.learning_rates(r)[0] for r in (64, 128, 256)] == [0.001, 0.0015, 0.002]
     assert model.schedule.phase(10).resolution == 16 and model.schedule.phase(15).alpha == 0.5
+
+
+def test_celeba_config_is_the_active_official_minibatch_preset():
+    """NVlabs/stylegan train.py's active preset `-8gpu`: minibatch_base 32, minibatch_dict
+    {4: 512, 8: 256, 16: 128, 32: 64, 64: 32}; training_loop.py: minibatch = dict.get(res, base).
+    The images per update at every resolution and the update count for 25M images are re-derived."""
+    from genmodels.gans.progan import GrowthSchedule
+
+    config = yaml.safe_load((Path(__file__).parents[3] / "experiments/stylegan/celeba.yaml").read_text())
+    args, batch = config["model"]["init_args"], config["data"]["init_args"]["batch_size"]
+    official_dict, official_base = {4: 512, 8: 256, 16: 128, 32: 64, 64: 32}, 32
+    model = StyleGAN(**TINY, minibatch_schedule=args["minibatch_schedule"])
+    for resolution in (8, 16, 32, 64, 128, 256, 512, 1024):
+        images = official_dict.get(resolution, official_base)
+        assert model._micro_batches_per_update(resolution, batch) * batch == images, resolution
+    schedule = GrowthSchedule(final_level=5, fade_images=args["fade_images"], stabilize_images=args["stabilize_images"],
+                              initial_level=1)  # 128x128 from 8x8 (lod_initial_resolution 8)
+    seen = updates = 0
+    while seen < 25_000_000:  # total_kimg 25000
+        seen += official_dict.get(schedule.phase(seen).resolution, official_base)
+        updates += 1
+    assert config["max_iterations"] == updates

@@ -12,9 +12,9 @@ import warnings
 import pytest
 import pytorch_lightning as pl
 
-from datamodules.text_image import TextImageDataModule
+from datamodules.text_image import SHAPE_COLOURS, TextImageDataModule
 from genmodels import AttnGAN, StackGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.text.damsm import load_damsm
 from genmodels.text.metrics import r_precision, shape_colour_accuracy
 from tests.genmodels.gans.text_helpers import fit, one_thread  # noqa: F401 (autouse fixture)
@@ -25,16 +25,21 @@ def test_stackgan_images_follow_the_caption_colour(tmp_path):
     damsm = tmp_path / "damsm.ckpt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # One Adam at a constant rate for this 10-epoch DAMSM, PyTorch's default init for the tiny
+        # StackGAN: measured accuracies (seed 0, 1000 iterations, on this branch): 0.415 with both;
+        # 0.285 with the authors' N(0, 0.02) init; 0.280 with AttnGAN's DAMSM schedule (new Adam per
+        # epoch, lr x 0.98); 0.285 with both authors' choices. Those stay the defaults for real runs;
+        # this test checks that the conditioning path carries the colour.
         main(["train-damsm", "--dataset", "shapes", "--image-size", "16", "--synthetic-size", "512", "--epochs", "10",
               "--batch-size", "32", "--num-workers", "0", "--dim", "32", "--embedding-dim", "16", "--width", "16",
-              "--out", str(damsm)])
+              "--lr-decay", "1", "--one-optimizer", "--out", str(damsm)])
         pl.seed_everything(0)
         dm = TextImageDataModule("shapes", image_size=16, batch_size=32, num_workers=0, synthetic_size=512)
         model = StackGAN((3, 16, 16), dm.vocab, damsm_ckpt=str(damsm), latent_dim=16, condition_dim=16, gf_dim=8,
-                         df_dim=8, text_dim=32, word_embedding_dim=16, lr_g=5e-4, lr_d=5e-4)
+                         df_dim=8, text_dim=32, word_embedding_dim=16, lr_g=5e-4, lr_d=5e-4, weight_init="pytorch")
         fit(model, dm, 1000, tmp_path)
     model.eval()
-    accuracy = shape_colour_accuracy(model, samples_per_colour=50)
+    accuracy = shape_colour_accuracy(model, SHAPE_COLOURS, samples_per_colour=50)
     # Measured 0.555 when conditioning augmentation was a plain linear layer with the KL summed over
     # dimensions and D saw the compressed text; 0.320 with the StackGAN-Pytorch code's choices (CA
     # through a ReLU, so sigma >= 1; KL mean x 2; D conditioned on G's CA mean mu). 200 samples at
@@ -61,5 +66,5 @@ def test_attngan_images_follow_the_caption_colour(tmp_path):
         model = AttnGAN((3, 32, 32), dm.vocab, damsm_ckpt=str(damsm), latent_dim=16, condition_dim=16, ngf=8, df_dim=8,
                         text_dim=32, word_embedding_dim=16, lr_g=5e-4, lr_d=5e-4)
         fit(model, dm, 200, tmp_path)
-    accuracy = shape_colour_accuracy(model.eval(), samples_per_colour=50)
+    accuracy = shape_colour_accuracy(model.eval(), SHAPE_COLOURS, samples_per_colour=50)
     assert accuracy >= 0.6, f"colour-match accuracy {accuracy:.3f} (chance 0.25)"

@@ -1,5 +1,6 @@
 """Glow: exact inverse, log-determinants against autograd, actnorm's data-dependent init, errors."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -210,6 +211,76 @@ def test_cifar10_config_uses_the_authors_optimizer():
     config = yaml.safe_load((EXPERIMENTS / "glow/cifar10.yaml").read_text())
     args, batch = config["model"]["init_args"], config["data"]["init_args"]["batch_size"]
     assert args["optimizer"] == "adamax" and args["lr"] == 1e-3 and batch == 64
-    assert args["polyak_iterations"] == math.ceil(50_000 / batch)  # polyak_epochs 1: train_its
-    assert args["warmup_iterations"] == math.ceil(10 * 50_000 / batch)  # epochs_warmup 10
+    # mpiexec -n 8 x n_batch_train 64 (openai/glow README): a global batch of 512
+    global_batch = batch * config["trainer"]["accumulate_grad_batches"] * config["trainer"]["devices"]
+    assert global_batch == 8 * 64 and args["train_images"] == 50_000
+    assert math.ceil(args["train_images"] / global_batch) == 98  # the authors' train_its
+    assert args["polyak_epochs"] == 1 and args["warmup_epochs"] == 10  # polyak_epochs, epochs_warmup defaults
+    assert "polyak_iterations" not in args and "warmup_iterations" not in args
     assert "gradient_clip_val" not in config["trainer"]  # the authors do not clip
+
+
+class _LearningRates(pl.Callback):
+    def __init__(self):
+        self.lrs, self.betas = [], []
+
+    def on_train_batch_start(self, trainer, model, batch, batch_idx):
+        group = trainer.optimizers[0].param_groups[0]
+        self.lrs.append(group["lr"])
+        self.betas.append(group["betas"][1])
+
+
+def test_global_batch_from_accumulation_sets_the_authors_beta2_polyak_and_warmup():
+    """openai/glow train.py under mpiexec -n R: train_its = ceil(n_train / (n_batch x R)),
+    beta2 = polyak decay = 1 - 1/(train_its x polyak_epochs) (optim.py), and
+    lr = lr0 x min(1, n_processed / (n_train x epochs_warmup)) with n_processed = steps x n_batch x R.
+    Here R is played by accumulate_grad_batches 2 over loader batches of 4 (global 8), N = 20."""
+    torch.manual_seed(0)
+    n_train, warmup_epochs, polyak_epochs = 20, 2, 1.5
+    model = Glow(image_shape=(1, 8, 8), num_levels=1, steps_per_level=1, hidden_channels=4, optimizer="adamax",
+                 train_images=n_train, polyak_epochs=polyak_epochs, warmup_epochs=warmup_epochs, lr=1e-3)
+    initial = _coupling_weight(model.flow).detach().clone()
+    images = [{"image": torch.rand(1, 8, 8) * 2 - 1} for _ in range(4 * 2 * 6)]
+    probe, weights = _LearningRates(), _Weights()
+    pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, max_steps=6, accumulate_grad_batches=2,
+               callbacks=[probe, weights]).fit(model, DataLoader(images, batch_size=4))
+    train_its = math.ceil(n_train / 8)  # 3
+    beta2 = 1 - 1 / (train_its * polyak_epochs)
+    assert model.global_batch == 8 and model.polyak_decay == pytest.approx(beta2)
+    assert probe.betas[1:] == [pytest.approx(beta2)] * (len(probe.betas) - 1)
+    # one lr per optimizer step (two micro-batches each): step k uses min(1, 8k / (20 x 2))
+    expected = [1e-3 * min(1.0, k * 8 / (n_train * warmup_epochs)) for k in range(6)]
+    assert probe.lrs[0::2] == [pytest.approx(e) for e in expected] and expected[0] == 0.0 and expected[5] == 1e-3
+    # the Polyak average uses the same decay, once per optimizer step (6 recorded after-step weights)
+    after = weights.after[1::2]
+    average = initial
+    for w in after:
+        average = beta2 * average + (1 - beta2) * w
+    torch.testing.assert_close(_coupling_weight(model.flow_polyak), average)
+
+
+def test_actnorm_log_scale_is_stored_divided_by_the_authors_factor():
+    """openai/glow tfops.actnorm_scale: logs = v x 3 with v initialised to log(1 / (std + 1e-6)) / 3,
+    y = (x - mean) x exp(logs); so dL/dv = 3 x dL/dlogs. Checked on fixed numbers against numpy."""
+    x = torch.tensor([[[[0.5, -1.0], [2.0, 0.0]], [[3.0, 1.0], [1.0, 5.0]]]]).repeat(2, 1, 1, 1)
+    x[1] *= 0.5
+    norm = ActNorm(2)
+    norm.train()
+    y, log_det = norm(x)
+    flat = x.permute(1, 0, 2, 3).reshape(2, -1).double().numpy()
+    mean, std = flat.mean(1), flat.std(1)
+    v = np.log(1 / (std + 1e-6)) / 3
+    torch.testing.assert_close(norm.log_scale.detach().flatten().double(), torch.from_numpy(v))
+    expected = (flat - mean[:, None]) * np.exp(3 * v)[:, None]
+    torch.testing.assert_close(y.permute(1, 0, 2, 3).reshape(2, -1).double(), torch.from_numpy(expected))
+    torch.testing.assert_close(log_det.double(), torch.full((2,), 4 * 3 * v.sum(), dtype=torch.float64))
+    weights = torch.arange(16.0).view(2, 2, 2, 2) / 10
+    (norm(x)[0] * weights).sum().backward()
+    grad_logs = (norm(x)[0] * weights).sum((0, 2, 3)).detach()  # dL/dlogs = sum y * w per channel
+    torch.testing.assert_close(norm.log_scale.grad.flatten(), 3 * grad_logs)
+    assert ActNorm(2, logscale_factor=1.0).logscale_factor == 1.0
+    assert all(m.logscale_factor == 3.0 for m in Glow(image_shape=(1, 8, 8), num_levels=1, steps_per_level=1,
+                                                      hidden_channels=4).modules() if isinstance(m, ActNorm))
+
+

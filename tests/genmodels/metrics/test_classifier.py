@@ -1,5 +1,7 @@
 """The LeNet domain classifier: training on digits, weights-only files pinned by hash, predict()."""
 
+import math
+
 import pytest
 import torch
 
@@ -67,3 +69,30 @@ def test_a_modified_or_foreign_file_is_refused(tmp_path, lenet_file):
         load_classifier(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="28 or 32"):
         LeNet5(image_size=64)
+
+
+def test_fit_classifier_is_adam_on_the_given_batches_with_a_cosine_schedule():
+    from genmodels.metrics.classifier import fit_classifier
+
+    torch.manual_seed(0)
+    inputs = torch.randn(64, 2)
+    targets = (inputs[:, 0] > 0).long()  # separable by the first coordinate
+    net, reference = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    reference.load_state_dict(net.state_dict())
+    lines: list[str] = []
+    fit_classifier(net, lambda epoch: [(inputs, targets)], torch.nn.functional.cross_entropy, epochs=3,
+                   steps_per_epoch=1, lr=0.1, log=lines.append)
+    # The same three steps written out: Adam, lr 0.1 * (1 + cos(pi s / 3)) / 2 at step s.
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
+    losses = []
+    for step in range(3):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.1 * 0.5 * (1 + math.cos(math.pi * step / 3))
+        loss = torch.nn.functional.cross_entropy(reference(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert torch.allclose(net.weight, reference.weight) and torch.allclose(net.bias, reference.bias)
+    assert lines == [f"epoch {e + 1}/3: train loss {losses[e]:.4f}" for e in range(3)]
+    assert not net.training

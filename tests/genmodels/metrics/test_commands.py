@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import invoke
 from genmodels.metrics.extractors import file_sha256
 from genmodels.metrics.inception import INCEPTION_FILENAME, INCEPTION_URL
@@ -93,7 +93,7 @@ def test_evaluate_errors_name_the_problem(trained_run, lenet_file, tmp_path, cap
     evil.write_text("data:\n  class_path: os.system\n  init_args: {command: 'echo hi'}\n")
     with pytest.raises(SystemExit):
         main(_evaluate_args(trained_run, lenet_file, "--config", str(evil)))
-    assert "outside the 'datamodules' package" in capsys.readouterr().err
+    assert "is not one genmodels builds" in capsys.readouterr().err
 
     other_size = tmp_path / "data32.yaml"
     other_size.write_text("class_path: datamodules.DigitsDataModule\ninit_args: {image_size: 32}\n")

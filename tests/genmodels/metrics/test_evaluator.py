@@ -37,7 +37,7 @@ def test_one_extractor_pass_per_batch_feeds_every_metric():
     passes = []
     classifier.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
     evaluator = GenerativeEvaluator(classifier, "pr,fid,kid,is", kid_subset_size=50, is_splits=5)
-    assert evaluator.names == ["fid", "is", "kid", "pr"]
+    assert evaluator.names == ["fid", "kid", "pr", "is"]  # the order of genmodels.metrics.modular
     evaluator.set_reference(_reference(classifier, with_features=True))
     passes.clear()
     model = ToyModel().train()
@@ -123,15 +123,19 @@ class FolderSplit:
         return {"image": torch.tensor(list(indices), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 8, 8)}
 
 
-class FolderDataModule:
+class FolderDataModule:  # a `genmodels.protocols.ImageSplits` whose split is decoded from files
     dataset_name = "folder"
+    image_shape = (1, 8, 8)
 
     def __init__(self, names, image_size=8, batch_size=4):
         self.hparams = {"data_dir": "/data", "image_size": image_size, "batch_size": batch_size}
         self.split = FolderSplit(names)
 
-    def _dataset(self, split):
+    def split_dataset(self, split):
         return self.split
+
+    def split_images(self, split, limit=None):
+        raise AssertionError("the reference streams the files; it never reads the whole split")
 
 
 def test_reference_images_from_files_are_streamed_and_fingerprinted_without_a_full_read():
@@ -158,3 +162,52 @@ def test_reference_images_of_other_datamodules_come_from_their_loader_without_to
     expected = ((loader(12, (1, 16, 16), 4).dataset.images[:10] + 1) * 127.5).round().to(torch.uint8)
     assert len(images) == 10 and torch.equal(images.images(0, 10), expected)
     assert images.dataset_name == "LoaderOnly"
+
+
+def test_a_new_metric_is_one_class_the_evaluator_asks_what_it_needs():
+    from torchmetrics.utilities.data import dim_zero_cat
+
+    from genmodels.metrics.modular import METRIC_CLASSES, EvaluationMetric
+
+    def mean_distance(real_mean: torch.Tensor, features: torch.Tensor) -> torch.Tensor:  # the functional core
+        return (features.double().mean(0) - real_mean).norm()
+
+    class MeanDistance(EvaluationMetric, register=False):
+        key, takes, reference = "md", "features", "moments"
+
+        def __init__(self, num_features: int) -> None:
+            super().__init__()
+            self.num_features = num_features
+            self.add_state("features", [], dist_reduce_fx="cat")
+
+        @classmethod
+        def for_evaluation(cls, extractor, **options):
+            return cls(extractor.num_features)
+
+        def set_reference(self, mean, cov, n):
+            self.real_mean = mean
+
+        def update(self, features):
+            self.features.append(features)
+
+        def compute(self):
+            return mean_distance(self.real_mean, dim_zero_cat(self.features))
+
+        def settings(self):
+            return {"distance": "L2 between feature means"}
+
+    classifier = make_classifier()
+    reference = _reference(classifier, with_features=False)
+    evaluator = GenerativeEvaluator(classifier, ["is", MeanDistance], is_splits=2)
+    assert evaluator.names == ["is", "md"] and "md" not in METRIC_CLASSES
+    assert evaluator.needs_reference and not evaluator.needs_reference_features  # asked of the metric
+    evaluator.set_reference(reference)
+    with torch.no_grad():
+        images = ToyModel().eval().sample(40, generator=torch.Generator().manual_seed(0))
+        evaluator.update(images)
+        features = classifier(images).features
+    values = evaluator.compute()
+    expected = (features.double().mean(0) - reference.mean).norm().item()
+    assert set(values) == {"is_lenet", "is_lenet_std", "md_lenet"}
+    assert values["md_lenet"] == pytest.approx(expected, rel=1e-6)
+    assert evaluator.protocol()["metrics"]["md"] == {"distance": "L2 between feature means"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genmodels import StackGAN
-from genmodels.cli import main
+from genmodels.commands import main
 from genmodels.commands import invoke
 from genmodels.text.damsm import load_damsm
 from tests.genmodels.gans.text_helpers import TINY_TEXT, fit, one_thread, shapes  # noqa: F401 (autouse fixture)
@@ -29,10 +29,15 @@ def test_train_damsm_then_r_precision_of_a_stackgan(tmp_path, capsys):
         for key, value in loaded.text_encoder.state_dict().items():
             torch.testing.assert_close(model.text_encoder.state_dict()[key], value)
         trainer.save_checkpoint(tmp_path / "gan.ckpt")
-        result = invoke(["r-precision", "--ckpt", str(tmp_path / "gan.ckpt"), "--damsm", str(damsm), *DATA, "--device", "cpu"])
+        result = invoke(["r-precision", "--ckpt", str(tmp_path / "gan.ckpt"), "--damsm", str(damsm), *DATA, "--device", "cpu",
+                         "--num-samples", "20"])
+        any_caption = invoke(["r-precision", "--ckpt", str(tmp_path / "gan.ckpt"), "--damsm", str(damsm), *DATA,
+                              "--device", "cpu", "--num-samples", "8", "--mismatched", "any"])
     out = capsys.readouterr().out
-    assert "R-precision" in out and "top-1 among 8 captions" in out  # 8 val captions, all distinct or not: <= 100
-    assert 0.0 <= result["r_precision"] <= 1.0 and result["n"] == 8
+    # the common protocol: 20 queries cycling over the 8 val images, 1 true + 99 other-class captions, 10 folds
+    assert "R-precision" in out and "top-1 among 100 captions, mismatched from other-classes, 20 generated" in out
+    assert 0.0 <= result["r_precision"] <= 1.0 and result["n"] == 20 and result["r_precision_std"] >= 0
+    assert any_caption["n"] == 8 and any_caption["candidates"] <= 8
 
 
 def test_a_damsm_of_other_data_is_refused(tmp_path):

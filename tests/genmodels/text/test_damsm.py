@@ -171,3 +171,55 @@ def test_text_encoders_are_selected_by_registered_name():
             make_text_encoder("bert", 7, 8, 16)
     finally:
         TEXT_ENCODERS.pop("mean-of-embeddings")
+
+
+def test_pretraining_schedule_is_the_authors_new_adam_per_epoch_with_lr_decay():
+    """AttnGAN code/pretrain_DAMSM.py: lr = ENCODER_LR; for each epoch: optimizer = optim.Adam(para,
+    lr=lr, betas=(0.5, 0.999)); train; if lr > ENCODER_LR / 10.: lr *= 0.98. Re-derived here."""
+    import pytorch_lightning as pl
+
+    from datamodules.text_image import TextImageDataModule
+
+    class Record(pl.Callback):
+        def __init__(self):
+            self.rows = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            optimizer = trainer.optimizers[0]
+            steps = {int(state["step"]) for state in optimizer.state.values()}
+            self.rows.append((trainer.current_epoch, batch_idx, optimizer.param_groups[0]["lr"], steps,
+                              optimizer.param_groups[0]["betas"]))
+
+    pl.seed_everything(0)
+    dm = TextImageDataModule("shapes", image_size=16, batch_size=16, num_workers=0, synthetic_size=32)
+    model = DAMSM(dm.vocab, dim=16, embedding_dim=8, width=8, lr=0.002)
+    record = Record()
+    pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+               num_sanity_val_steps=0, limit_val_batches=0, callbacks=[record]).fit(model, dm)
+    lr, expected = 0.002, []
+    for epoch in range(3):
+        expected += [(epoch, step, pytest.approx(lr), {step + 1}, (0.5, 0.999)) for step in range(2)]
+        if lr > 0.002 / 10.0:
+            lr *= 0.98
+    assert record.rows == expected
+    # the decay stops once lr is no longer above a tenth of its start: 114 decays
+    assert model.epoch_lr(600) == pytest.approx(0.002 * 0.98**114) and model.epoch_lr(114) == model.epoch_lr(600)
+    assert 0.002 * 0.98**113 > 0.0002 >= 0.002 * 0.98**114
+    constant = DAMSM(dm.vocab, dim=16, embedding_dim=8, width=8, lr_decay=1.0)
+    assert constant.epoch_lr(50) == 0.002
+
+
+def test_frozen_inception_batchnorm_runs_in_train_mode_as_the_authors():
+    """pretrain_DAMSM.py calls cnn_model.train(): the frozen Inception's BatchNorm layers use batch
+    statistics and update their running averages; backbone_batchnorm='eval' keeps them fixed."""
+    encoder = CNNEncoder(dim=8, backbone="inception_v3").train()
+    norms = [m for m in encoder.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(m.training for m in norms)
+    assert not any(p.requires_grad for p in encoder.backbone.parameters())
+    before = norms[0].running_mean.clone()
+    with torch.no_grad():
+        encoder(torch.rand(2, 3, 75, 75) * 2 - 1)
+    assert not torch.equal(norms[0].running_mean, before)
+    fixed = CNNEncoder(dim=8, backbone="inception_v3", backbone_batchnorm="eval").train()
+    assert not any(m.training for m in fixed.backbone.modules() if isinstance(m, nn.BatchNorm2d))
+    assert not any(m.training for m in encoder.eval().backbone.modules() if isinstance(m, nn.BatchNorm2d))

@@ -6,8 +6,8 @@ import warnings
 
 import yaml
 
-from genmodels.cli import main
-from tests.cli.common import EXPERIMENTS, TINY
+from genmodels.commands import main
+from tests.cli.common import EXPERIMENTS, TINY, tiny_args
 from tests.genmodels.gans.text_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
@@ -15,7 +15,7 @@ def test_evaluate_a_stackgan_on_validation_captions(tmp_path):
     data = tmp_path / "data.yaml"
     data.write_text(yaml.safe_dump({"data": {"class_path": "datamodules.TextImageDataModule", "init_args": {
         "dataset": "shapes", "image_size": 16, "synthetic_size": 64, "batch_size": 16, "num_workers": 0}}}))
-    tiny = yaml.safe_load((EXPERIMENTS.parent / "tests/cli/tiny/stackgan.yaml").read_text())
+    tiny = tiny_args("stackgan/shapes.yaml")
     run = tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
