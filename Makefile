@@ -6,9 +6,11 @@ STAMP := $(VENV)/.genmodels-installed
 # The pins are what the test machines hold locally (a CUDA build that also runs on CPU);
 # pyproject.toml itself only sets lower bounds.
 TORCH_PINS ?= "torch>=2.3,<=2.14.1" "torchvision>=0.18,<=0.29.1"
-DEMO_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+# One stable demo directory: `make demo` again resumes it (--ckpt_path last starts fresh when it holds no
+# checkpoint yet); `rm -rf runs/demo` for a new one.
+DEMO_DIR ?= runs/demo
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 install: $(STAMP)
 
@@ -22,8 +24,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
 
+# The edit loop: everything but the end-to-end (slow), multi-process (ddp) and browser tests.
+test-fast: $(STAMP)
+	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q -m "not slow and not ddp and not browser" --durations=10 $(PYTEST_ARGS)
+
 demo: $(STAMP)
-	$(VENV)/bin/genmodels fit --config experiments/dcgan/digits.yaml --trainer.default_root_dir $(DEMO_DIR)
+	$(VENV)/bin/genmodels fit --config experiments/dcgan/digits.yaml --trainer.default_root_dir $(DEMO_DIR) --ckpt_path last
 	@echo "demo run directory: $(DEMO_DIR) (samples/, checkpoints/, config.yaml, wandb/)"
 
 clean:

@@ -33,6 +33,7 @@ prints it. Missing files raise `DataNotFoundError` and unusable files `DataError
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,16 @@ class DataNotFoundError(UserError, FileNotFoundError):
         self.dataset, self.missing, self.searched, self.how_to_get = dataset, missing, list(searched), how_to_get
         places = ", ".join(str(p) for p in self.searched[:6]) + (", ..." if len(self.searched) > 6 else "")
         super().__init__(f"{dataset}: {missing} not found (looked in {places}). {how_to_get}")
+
+
+class DownloadError(UserError, ConnectionError):
+    """``download=True`` could not fetch the files (offline node, refused mirror); the message says
+    how to get them by hand and never suggests the download that just failed."""
+
+
+def without_download_advice(how_to_get: str) -> str:
+    """A dataset's "how to get it" text minus its "rerun with --data.init_args.download true" part."""
+    return re.sub(r"rerun with --data\.init_args\.download true \([^)]*\), or ", "", how_to_get)
 
 
 class DataError(UserError, ValueError):

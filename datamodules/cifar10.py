@@ -30,7 +30,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, searched_dirs
+from datamodules.base import (
+    DATA_ENV_VAR, DataError, DataNotFoundError, DownloadError, ImageDataModule, candidate_dirs, searched_dirs,
+    without_download_advice,
+)
 from genmodels.compat import numpy_pickle_globals
 
 FOLDER = "cifar-10-batches-py"
@@ -148,7 +151,10 @@ class CIFAR10DataModule(ImageDataModule):
         try:
             datasets.CIFAR10(root=str(self.data_dir), download=True)
         except Exception as err:  # network errors come in many types; all need the same advice
-            raise RuntimeError(f"Downloading CIFAR-10 failed ({err}). {self._how_to_get()}") from err
+            raise DownloadError(
+                f"downloading CIFAR-10 failed ({' '.join(str(err).split())[:200]}); this machine may be offline. "
+                + without_download_advice(self._how_to_get()).replace("To get them, ", "To get them by hand, ")
+            ) from None
 
     def _candidates(self):
         return candidate_dirs(self.data_dir, self.search_dirs, depth=2, accept=lambda rel: "cifar-100" not in str(rel).lower())

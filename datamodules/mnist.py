@@ -35,7 +35,10 @@ from typing import Optional
 
 import torch
 
-from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, searched_dirs
+from datamodules.base import (
+    DATA_ENV_VAR, DataError, DataNotFoundError, DownloadError, ImageDataModule, candidate_dirs, searched_dirs,
+    without_download_advice,
+)
 
 #: IDX magic numbers: 0x08 = unsigned byte data, last byte = number of dimensions.
 IDX_IMAGES_MAGIC = 0x00000803
@@ -150,7 +153,10 @@ class MNISTDataModule(ImageDataModule):
             # getattr: torchvision names its dataset classes as our `folder` (MNIST, FashionMNIST): a lookup by name.
             getattr(datasets, self.folder)(root=str(self.data_dir), download=True)
         except Exception as err:  # network errors come in many types; all need the same advice
-            raise RuntimeError(f"Downloading {self.dataset_name} failed ({err}). {self._how_to_get()}") from err
+            raise DownloadError(
+                f"downloading {self.dataset_name} failed ({' '.join(str(err).split())[:200]}); this machine may be offline. "
+                + without_download_advice(self._how_to_get()).replace("To get them, ", "To get them by hand, ")
+            ) from None
 
     def _candidates(self):
         return candidate_dirs(self.data_dir, self.search_dirs, depth=3, accept=self._names_this_dataset)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import os
 from argparse import ArgumentError
 import secrets
 import string
@@ -39,6 +40,7 @@ from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
@@ -47,12 +49,17 @@ from genmodels.base import CheckpointMismatchError, GenerativeModel, check_check
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.compat import wandb_run_started
 from genmodels.errors import UserError
-from genmodels.callbacks import IterationCheckpoint, Preemption, SampleGrid, StopAtIteration
+from genmodels.callbacks import IterationCheckpoint, IterationProgressBar, Preemption, SampleGrid, StopAtIteration
 from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, KeepingSaveConfigCallback
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.callbacks.preemption import PreemptedBeforeStart
 from genmodels.loggers import WandbLogger
 from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
+import genmodels
+from genmodels.console import quiet_third_party_noise
+
+# jsonargparse lists (and resolves short names of) GenerativeModel subclasses among those imported.
+genmodels.import_all()
 
 __all__ = ["GenModelsCLI", "load_checkpoint_safely", "CheckpointError", "ConfigError"]
 
@@ -91,6 +98,7 @@ class GenModelsCLI(LightningCLI):
     _resume: Optional["_ResumeRecord"] = None  # what --ckpt_path recorded, for the resume check
 
     def __init__(self, args: Any = None, run: bool = True, **kwargs: Any) -> None:
+        quiet_third_party_noise()
         trainer_defaults = {
             "logger": {"class_path": "genmodels.loggers.WandbLogger", "init_args": {}},
             "log_every_n_steps": 50,
@@ -210,6 +218,9 @@ class GenModelsCLI(LightningCLI):
         init_weights = self.config[self.subcommand].get("init_weights") if self.subcommand else None
         if init_weights and self.subcommand == "fit":
             _load_initial_weights(self.model, init_weights, self.config.fit.get("ckpt_path"))
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):  # rows without an iteration (validate, test) get the model's
+                logger.iteration_of = lambda model=self.model: int(getattr(model, "iteration", 0))
         if self._resume is not None and self.subcommand == "fit":
             changes = self._resume.check_against(self.model)
             if changes:
@@ -276,6 +287,11 @@ class GenModelsCLI(LightningCLI):
         max_iterations = self.config_init[self.subcommand].get("max_iterations") if self.subcommand else None
         if max_iterations is not None:
             callbacks = [*callbacks, StopAtIteration(max_iterations)]
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        if self.subcommand == "fit" and config.get("enable_progress_bar") is not False and not any(
+                isinstance(c, ProgressBar) for c in [*callbacks, *configured]):
+            callbacks = [*callbacks, IterationProgressBar()]  # counts iterations toward max_iterations, not epochs
         self.preemption = Preemption()
         self.batch_keys = BatchKeys()
         return super()._instantiate_trainer(config, [*callbacks, NonFiniteGuard(), self.batch_keys, self.preemption])
@@ -309,15 +325,34 @@ class GenModelsCLI(LightningCLI):
         self._exit_code = 0
         try:
             super()._run_subcommand(subcommand)
+        except BaseException:
+            self._forget_unstarted_run()
+            raise
         finally:
             self._finish_run()
         if self._exit_code:
             raise SystemExit(self._exit_code)
 
     @rank_zero_only
+    def _forget_unstarted_run(self) -> None:
+        """A fresh run that failed before its first checkpoint leaves no run id behind (nothing to resume)."""
+        if self.subcommand != "fit" or self._resume is not None:
+            return
+        config = self.config[self.subcommand]
+        run_dir = _run_directory(config)
+        if any(_checkpoint_directory(config, run_dir).glob("*.ckpt")) or (run_dir / "wandb").exists():
+            return
+        (run_dir / RUN_ID_FILE).unlink(missing_ok=True)
+        try:
+            run_dir.rmdir()  # only when empty: the directory was made for this run
+        except OSError:
+            pass
+
+    @rank_zero_only
     def _finish_run(self) -> None:
         """Close the W&B run (so a later run in this process starts its own) and say where it is."""
-        print(f"run directory: {self.trainer.default_root_dir}")
+        if Path(self.trainer.default_root_dir).is_dir():  # not when a failed fresh run was cleared away
+            print(f"run directory: {self.trainer.default_root_dir}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and wandb_run_started(logger):
                 hint = logger.sync_hint()
@@ -483,9 +518,14 @@ class _ResumeRecord:
 
 
 def _run_directory(config: Any) -> Path:
-    """``--trainer.default_root_dir``, defaulting to ``runs/<experiment>`` (stable across requeues)."""
+    """``--trainer.default_root_dir``, defaulting to ``runs/<experiment>`` (stable across requeues).
+
+    Under ``wandb agent`` (a W&B sweep), each run defaults to ``runs/sweeps/<sweep id>/<run id>``.
+    """
     if not config.trainer.get("default_root_dir"):
-        config.trainer.default_root_dir = str(Path("runs") / _experiment_name(config))
+        agent = _sweep_agent_run()
+        config.trainer.default_root_dir = str(
+            Path("runs/sweeps", *agent) if agent else Path("runs") / _experiment_name(config))
     return Path(config.trainer.default_root_dir)
 
 
@@ -533,11 +573,25 @@ def _is_wandb_config(logger_cfg: Any) -> bool:
     return bool(class_path) and class_path.rsplit(".", 1)[-1] == "WandbLogger"
 
 
+def _sweep_agent_run() -> Optional[tuple[str, str]]:
+    """``(sweep id, run id)`` when ``wandb agent`` launched this process, else None."""
+    sweep, run = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
+    return (sweep, run) if sweep and run else None
+
+
 def _run_id(run_dir: Path, reuse: bool) -> str:
-    """The W&B run id stored in the run directory; a fresh run on rank 0 writes a new one."""
+    """The W&B run id stored in the run directory; a fresh run on rank 0 writes a new one.
+
+    Under ``wandb agent`` the run id is the agent's (the sweep records its result under it).
+    """
     id_file = run_dir / RUN_ID_FILE
     if reuse and id_file.is_file():
         return id_file.read_text().strip()
+    agent = _sweep_agent_run()
+    if agent is not None and rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(agent[1] + "\n")
+        return agent[1]
     if rank_zero_only.rank != 0:
         # Only rank 0 logs; other ranks never create a run, so any id will do.
         return id_file.read_text().strip() if id_file.is_file() else _new_run_id()

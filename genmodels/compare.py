@@ -15,7 +15,10 @@ from typing import Optional
 from PIL import Image, ImageDraw
 
 
-__all__ = ["summarize", "plot_curves", "format_value"]
+__all__ = ["summarize", "plot_curves", "format_value", "scalar_keys", "api_history", "nice_ticks"]
+
+#: W&B's bookkeeping keys, which its runs table hides too.
+_HIDDEN = ("_step", "_runtime", "_timestamp", "_wandb", "iteration", "epoch", "trainer/global_step")
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -29,19 +32,39 @@ def _series(rows: list[dict], key: str) -> list[tuple[float, float]]:
     return sorted(points.items())
 
 
-def summarize(run_dir: Path, rows: list[dict]) -> dict:
-    """Last iteration, last training losses and the best (lowest) of each FID-like metric."""
-    keys = sorted({k for row in rows for k in row})
+def scalar_keys(rows: list[dict]) -> list[str]:
+    """Every key logged with a number (what W&B's runs table lists), bookkeeping keys left out."""
+    keys = {k for row in rows for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return sorted(k for k in keys if not k.startswith(_HIDDEN))
+
+
+def api_history(path: str, api: Optional[object] = None) -> list[dict]:
+    """The logged rows of the W&B run ``entity/project/run_id``, through the public API.
+
+    ``api`` is a ``wandb.Api`` (made here when None; needs credentials).
+    """
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    run = api.run(path)
+    return [dict(row) for row in run.scan_history()]
+
+
+def summarize(run_dir: Path, rows: list[dict], keys: Optional[list[str]] = None) -> dict:
+    """W&B's runs-table row: the last iteration, the last value of every key (or of ``keys``), and
+    the best (lowest) of each FID-like metric with the iteration it was reached."""
     summary: dict = {"run": str(run_dir), "iteration": max((r.get("iteration", 0) for r in rows), default=0)}
-    for key in ("train/loss_d", "train/loss_g"):
+    for key in keys if keys is not None else scalar_keys(rows):
         series = _series(rows, key)
         summary[key] = series[-1][1] if series else None
+    keys = sorted({k for row in rows for k in row})
     for key in [k for k in keys if k.startswith(("val/fid", "val/kid"))]:
         series = _series(rows, key)
         if series:
             best = min(series, key=lambda p: p[1])
-            summary[key] = best[1]
-            summary[f"{key}@iteration"] = int(best[0])
+            summary[f"{key} best"] = best[1]
+            summary[f"{key} best@iteration"] = int(best[0])
     return summary
 
 
@@ -73,17 +96,40 @@ def _panel(draw: ImageDraw.ImageDraw, runs: dict[str, list[dict]], key: str, box
         draw.text((left + 10, top + 10), "not logged", fill="#888888")
         return
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y_lo, y_hi = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    draw.text((x0 + 4, top), f"{y_hi:.3g}", fill="black")
-    draw.text((x0 + 4, bottom - 12), f"{y_lo:.3g}", fill="black")
-    draw.text((right - 60, bottom + 6), f"it {int(x_hi)}", fill="black")
+    x_ticks, y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
+    x_lo, x_hi = x_ticks[0], x_ticks[-1]
+    y_lo, y_hi = y_ticks[0], y_ticks[-1]
+    for value in x_ticks:  # ticks and labels on both axes, and the x-axis named
+        x = left + (value - x_lo) / (x_hi - x_lo) * (right - left)
+        draw.line([(x, bottom), (x, bottom + 4)], fill="black")
+        draw.line([(x, top), (x, bottom)], fill="#eeeeee")
+        draw.text((x - 10, bottom + 6), f"{value:g}", fill="black")
+    for value in y_ticks:
+        y = bottom - (value - y_lo) / (y_hi - y_lo) * (bottom - top)
+        draw.line([(left - 4, y), (left, y)], fill="black")
+        draw.line([(left, y), (right, y)], fill="#eeeeee")
+        draw.text((x0 + 4, y - 6), f"{value:.3g}", fill="black")
+    draw.text((right - 50, y0 + 4), "iteration", fill="#555555")
     for i, s in enumerate(series.values()):
         xy = [(left + (x - x_lo) / (x_hi - x_lo) * (right - left), bottom - (y - y_lo) / (y_hi - y_lo) * (bottom - top)) for x, y in s]
         if len(xy) > 1:
             draw.line(xy, fill=COLOURS[i % len(COLOURS)], width=2)
         elif xy:
             draw.ellipse([xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2], fill=COLOURS[i % len(COLOURS)])
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten apart) covering [lo, hi]."""
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    ticks = [first]
+    while ticks[-1] < hi - 1e-12 * step:
+        ticks.append(round(ticks[-1] + step, 12))
+    return ticks
 
 
 def format_value(value: Optional[float]) -> str:

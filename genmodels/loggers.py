@@ -5,24 +5,29 @@
   requeued job continues the same W&B run);
 - with no credentials (no ``WANDB_API_KEY``, no netrc entry, no ``WANDB_MODE``), it runs offline
   instead of prompting or failing on a compute node, and the CLI prints the ``wandb sync`` hint;
-- every scalar and sample grid is plotted against ``iteration`` (one per batch), not against
-  W&B's internal ``_step`` or ``trainer/global_step``.
+- every scalar and sample grid is plotted against ``iteration`` (one per batch): each row carries
+  it (values logged without one get the model's current iteration, so ``genmodels test`` after
+  training lands at the run's last iteration), ``define_metric`` makes it every key's x-axis, and
+  Lightning's ``trainer/global_step`` (one behind ``iteration`` for manual optimization) is not logged;
+- a resumed or ``test``/``validate`` launch continues the same run; offline, its segment's W&B
+  steps continue after the earlier segments' (wandb starts an offline segment at step 0, which a
+  sync would put before the points already there), and `sync_hint` names every segment.
 """
 
 from __future__ import annotations
 
 import netrc
 import os
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 
 from genmodels.compat import wandb_run_if_started
+from genmodels.runs import offline_segments
 
 __all__ = ["WandbLogger", "has_wandb_credentials"]
-
-ITERATION_AXIS = ("train/*", "val/*", "test/*", "samples*")
 
 
 def has_wandb_credentials() -> bool:
@@ -67,7 +72,13 @@ class WandbLogger(_LightningWandbLogger):
         super().__init__(
             name=name, save_dir=save_dir, project=project, group=group, id=id, offline=offline, log_model=log_model, **kwargs
         )
+        # Lightning always passes `anonymous` (None when unset); wandb >= 0.19 then prints "The
+        # anonymous setting has no effect" on every run.
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
         self.offline = offline
+        #: Returns the model's iteration; rows logged without ``iteration`` get it (GenerativeModel.setup sets it).
+        self.iteration_of: Optional[Callable[[], int]] = None
         self._iteration_axis_defined = False
 
     @property
@@ -76,15 +87,54 @@ class WandbLogger(_LightningWandbLogger):
         # getattr: off rank 0 the experiment is Lightning's DummyExperiment, without define_metric.
         if not self._iteration_axis_defined and callable(getattr(run, "define_metric", None)):
             run.define_metric("iteration")
-            for pattern in ITERATION_AXIS:
-                run.define_metric(pattern, step_metric="iteration", step_sync=True)
+            # Replaces Lightning's default ("*" against trainer/global_step): every key, the images
+            # and the test/validate values included, is plotted against the iteration.
+            run.define_metric("*", step_metric="iteration", step_sync=True)
             self._iteration_axis_defined = True
+            self._continue_steps(run)
         return run
 
+    def _continue_steps(self, run: Any) -> None:
+        """Offline, start this segment's W&B steps after those of the run's earlier segments."""
+        if not self.offline or not getattr(run, "dir", None):
+            return
+        here = Path(run.dir).parent  # <save_dir>/wandb/offline-run-<time>-<id>/files -> the segment
+        earlier = [p for p in offline_segments(here.parent.parent, run.id) if p.resolve() != here.resolve()]
+        last = _last_step(earlier)
+        if last is not None:
+            # Positions the next row at `last + 1` without writing one (commit=False): the next
+            # log fills it and later ones count on from there.
+            run.log({}, step=last + 1, commit=False)
+
+    def log_metrics(self, metrics: Any, step: Optional[int] = None) -> None:
+        """Log ``metrics`` in one row with its ``iteration`` (``step``, Lightning's global step, is not logged)."""
+        metrics = dict(metrics)
+        if "iteration" not in metrics and self.iteration_of is not None:
+            metrics["iteration"] = float(self.iteration_of())
+        super().log_metrics(metrics, step=None)
+
     def sync_hint(self) -> Optional[str]:
-        """The command that uploads an offline run, or None when the run is online."""
+        """The command that uploads every offline segment of this run, or None when the run is online."""
         run = wandb_run_if_started(self)
         if not self.offline or run is None:
             return None
-        run_dir = os.path.dirname(os.path.normpath(run.dir))  # <run>/files -> <run>
-        return f"W&B ran offline (no credentials). Upload this run with:  wandb sync {run_dir}"
+        segment = Path(os.path.normpath(run.dir)).parent  # <segment>/files -> <segment>
+        segments = offline_segments(segment.parent.parent, run.id)
+        run_dir = segment.parent.parent
+        count = f"its {len(segments)} launches" if len(segments) > 1 else "it"
+        return (f"W&B ran offline (no credentials). Upload {count} with:  genmodels sync {run_dir}   "
+                f"(or: wandb sync {' '.join(str(p) for p in segments)})")
+
+
+def _last_step(segments: list[Path]) -> Optional[int]:
+    """The largest W&B step written in ``segments`` (None when they hold no history)."""
+    from genmodels.runs import wandb_records
+
+    last = None
+    for segment in segments:
+        for log in segment.glob("run-*.wandb"):
+            for record in wandb_records(log):
+                if record.WhichOneof("record_type") == "history":
+                    step = record.history.step.num
+                    last = step if last is None else max(last, step)
+    return last

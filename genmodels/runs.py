@@ -14,11 +14,11 @@ import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 from genmodels.errors import InvalidValue, MissingFile
 
-__all__ = ["wandb_records", "wandb_history", "run_history"]
+__all__ = ["wandb_records", "wandb_history", "run_history", "offline_segments"]
 
 PathLike = Union[str, Path]
 _BLOCK, _HEADER = 32768, 7
@@ -88,3 +88,12 @@ def run_history(run_dir: PathLike) -> list[dict]:
     if not rows:
         raise MissingFile(f"{run_dir} holds no W&B run files (wandb/*run-*/run-*.wandb) and no metrics.csv")
     return rows
+
+
+def offline_segments(save_dir: Any, run_id: Optional[str] = None) -> list[Path]:
+    """The offline segments (one per launch) under ``<save_dir>/wandb``, oldest first; only ``run_id``'s if given."""
+    found = [p for p in Path(save_dir, "wandb").glob("offline-run-*") if p.is_dir()]
+    if run_id is not None:
+        found = [p for p in found if p.name.endswith(f"-{run_id}")]
+    # offline-run-YYYYMMDD_HHMMSS-<id>: the name sorts by launch time.
+    return sorted(found, key=lambda p: p.name)

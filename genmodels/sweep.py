@@ -20,15 +20,19 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from genmodels.errors import UserError
+from genmodels.errors import InvalidValue, UserError
 
-from genmodels.errors import InvalidValue
-
-__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array", "grid_size", "SweepError"]
+__all__ = ["expand", "load_sweep", "fit_args", "write_slurm_array", "grid_size", "SweepError", "generative_metric_keys",
+           "check_metric"]
 
 
 class SweepError(ValueError, UserError):
     """A sweep file that cannot be expanded (one line naming the parameter)."""
+
+
+#: Short names of the feature extractors in metric keys (``genmodels.metrics`` extractors' ``name``).
+_EXTRACTOR_NAMES = {"inception": "inception", "classifier": "lenet"}
+_METRICS_CALLBACK = "GenerativeMetrics"
 
 
 def load_sweep(path: Path) -> dict:
@@ -56,6 +60,7 @@ def load_sweep(path: Path) -> dict:
         key, _, value = str(arg).lstrip("-").partition("=")
         if value:
             _check_class_name(key, value, path)
+    check_metric(spec, path)
     return spec
 
 
@@ -77,6 +82,70 @@ def grid_size(spec: dict, count: int = 10) -> int:
     if spec.get("method", "grid") != "grid":
         return count
     return math.prod(len(p["values"]) if "values" in p else 1 for p in spec["parameters"].values())
+
+
+def _config_files(spec: dict) -> list[Path]:
+    """The ``--config`` files the sweep's runs are launched with (``local_args``, else ``command``)."""
+    args = [str(a) for a in spec.get("local_args") or spec.get("command") or []]
+    files = [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a == "--config"]
+    files += [Path(a.split("=", 1)[1]) for a in args if a.startswith("--config=")]
+    return files
+
+
+def generative_metric_keys(configs: list[Path]) -> set[str]:
+    """Keys the `GenerativeMetrics` callbacks of these experiment YAMLs log (``val/fid_lenet``, ...)."""
+    from genmodels.yamlsafe import load_yaml
+
+    keys: set[str] = set()
+    for config in configs:
+        document = load_yaml(config) or {}
+        callbacks = ((document.get("trainer") or {}).get("callbacks")) or []
+        for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+            if not isinstance(callback, dict) or str(callback.get("class_path", "")).rsplit(".", 1)[-1] != _METRICS_CALLBACK:
+                continue
+            init = callback.get("init_args") or {}
+            prefix = init.get("prefix", "val")
+            extractor = _EXTRACTOR_NAMES.get(str(init.get("extractor", "inception")).split(":", 1)[0], "?")
+            metrics = init.get("metrics", "fid")
+            for metric in metrics.split(",") if isinstance(metrics, str) else metrics:
+                metric = metric.strip().lower()
+                names = ["precision", "recall"] if metric == "pr" else [metric]
+                keys.update(f"{prefix}/{name}_{extractor}" for name in names)
+    return keys
+
+
+def _locate(config: Path, sweep_file: Any) -> Path:
+    """A config path as the runs will see it (the working directory), else beside the sweep's ``experiments/``."""
+    if config.is_absolute() or config.is_file():
+        return config
+    parents = Path(str(sweep_file)).resolve().parents
+    for folder in parents:
+        if folder.name == "experiments" and (folder.parent / config).is_file():
+            return folder.parent / config
+    return config
+
+
+def check_metric(spec: dict, path: Any = "sweep") -> None:
+    """Refuse a sweep that optimises a generative metric its launched configs never log.
+
+    ``val/fid_*``, ``is_*``, ``kid_*``, ``precision_*``/``recall_*`` come only from a
+    `GenerativeMetrics` callback; it must be in one of the ``--config`` files the runs start
+    with. (Keys a model logs itself, e.g. ``val/bits_per_dim``, are not checked here.)
+    """
+    metric = (spec.get("metric") or {}).get("name")
+    if not metric or not metric.split("/")[-1].startswith(("fid_", "is_", "kid_", "precision_", "recall_")):
+        return
+    configs = [_locate(c, path) for c in _config_files(spec)]
+    missing = [c for c in configs if not c.is_file()]
+    if missing:
+        raise SweepError(f"{path}: config {missing[0]} not found (run the sweep from the repository root)")
+    logged = generative_metric_keys(configs)
+    if metric not in logged:
+        raise SweepError(
+            f"{path}: metric {metric!r} is never logged by {', '.join(map(str, configs)) or 'its configs'} "
+            f"(they log {', '.join(sorted(logged)) or 'no generative metric'}); add a --config with a "
+            f"genmodels.callbacks.GenerativeMetrics callback that logs it, or optimise one of those"
+        )
 
 
 def _draw(name: str, spec: dict, rng: random.Random) -> Any:

@@ -515,8 +515,8 @@ EVIL = "open(MARKER, 'w').write('imported')\nclass Data:\n    pass\n"
 
 
 def _cli(probe: Probe, argv: list[str]) -> Result:
-    """`genmodels.cli.main(argv)` in this process, output captured (as `Probe.fit`)."""
-    from genmodels.cli import main
+    """`genmodels.commands.main(argv)` in this process, output captured (as `Probe.fit`)."""
+    from genmodels.commands import main
 
     buffer = io.StringIO()
     rc: Optional[int] = 0

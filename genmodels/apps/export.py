@@ -23,7 +23,9 @@ that would run code when unpickled is refused with a message saying that it need
 
 from __future__ import annotations
 
+import copy
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -201,6 +203,44 @@ def _example_inputs(model: GenerativeModel, space: LatentSpace, batch: int) -> t
     return (z,)
 
 
+def is_exported_program(path: PathLike) -> bool:
+    """Whether ``path`` is a ``torch.export`` archive (what ``genmodels export --format program`` writes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # PT2 archives name their format in <root>/archive_format; older torch wrote serialized_exported_program*.
+            names = [name.rsplit("/", 1)[-1] for name in archive.namelist()]
+            return "archive_format" in names or any(n.startswith("serialized_exported_program") for n in names)
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def sampling_only(model: GenerativeModel) -> GenerativeModel:
+    """A shallow copy of ``model`` without the child networks that drawing images never calls.
+
+    The program of ``--format program`` maps z to images; a GAN's discriminator (or the raw
+    generator beside its EMA copy) would only add tensors to it. The children called are found by
+    running the eager z -> images once with pre-forward hooks; `export_program` compares the
+    exported program with this copy, and falls back to the whole model if the copy cannot trace.
+    """
+    called: set[str] = set()
+    handles = [child.register_forward_pre_hook(lambda module, args, name=name: called.add(name))
+               for name, child in model.named_children()]
+    try:
+        full = PriorToImage(model).eval()
+        with torch.no_grad():
+            full(*_example_inputs(model, full.space, 2))
+    finally:
+        for handle in handles:
+            handle.remove()
+    unused = {name for name, child in model.named_children()
+              if name not in called and any(True for _ in child.parameters())}
+    if not unused:
+        return model
+    slim = copy.copy(model)
+    slim._modules = {name: child for name, child in model._modules.items() if name not in unused}
+    return slim
+
+
 def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3) -> tuple[Path, float]:
     """Export `PriorToImage` with ``torch.export`` (dynamic batch), save it, reload it and compare.
 
@@ -213,13 +253,13 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
             exported program disagrees with the eager model.
     """
     model = model.eval()
-    module = PriorToImage(model).eval()
-    example = _example_inputs(model, module.space, 2)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    dynamic = tuple({0: batch} for _ in example)
+    try:  # only what sampling needs; the whole model if a network is reached other than through forward
+        module, program = _export(sampling_only(model))
+    except Exception:  # torch raises many types for unsupported code
+        module, program = None, None
     try:
-        with torch.no_grad():
-            program = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
+        if program is None:
+            module, program = _export(model)
     except Exception as err:  # torch raises many types for unsupported code
         raise InvalidValue(
             f"{type(model).__name__} cannot be exported with torch.export ({type(err).__name__}: {str(err).splitlines()[0]}); "
@@ -232,6 +272,15 @@ def export_program(model: GenerativeModel, path: PathLike, check_batch: int = 3)
     if difference > 1e-5:
         raise InvalidValue(f"the exported program differs from the eager model by {difference:.3g}; not using {path}")
     return path, difference
+
+
+def _export(model: GenerativeModel) -> tuple[PriorToImage, Any]:
+    module = PriorToImage(model).eval()
+    example = _example_inputs(model, module.space, 2)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    dynamic = tuple({0: batch} for _ in example)
+    with torch.no_grad():
+        return module, torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from genmodels.callbacks.class_grid import ClassGrid
 from genmodels.callbacks.metrics import GenerativeMetrics
 from genmodels.callbacks.mode_coverage import ModeCoverage
 from genmodels.callbacks.preemption import Preemption
+from genmodels.callbacks.progress import IterationProgressBar
 from genmodels.callbacks.r_precision import RPrecision
 from genmodels.callbacks.sample_grid import SampleGrid
 from genmodels.callbacks.stop import StopAtIteration
@@ -20,7 +21,7 @@ from genmodels.callbacks.translation_grid import TranslationGrid
 
 __all__ = [
     "IterationCallback", "ImageCallback", "log_image",
-    "GenerativeMetrics", "ModeCoverage", "Preemption", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
+    "GenerativeMetrics", "ModeCoverage", "Preemption", "IterationProgressBar", "SampleGrid", "IterationCheckpoint", "AtomicCheckpointIO",
     "StopAtIteration", "TranslationGrid", "CaptionGrid", "RPrecision", "ClassGrid", "TemperatureGrid",
     "ReconstructionGrid", "LatentInterpolation", "LatentMap",
 ]

@@ -18,10 +18,10 @@ import sys
 from types import ModuleType
 from typing import Any, NoReturn, Optional, Sequence
 
-from genmodels.commands.common import CommandParser, UsageError, check_required
+from genmodels.commands.common import CommandParser, UsageError, check_required, resolve_device
 from genmodels.errors import UserError
 
-__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "main", "USER_ERRORS"]
+__all__ = ["COMMANDS", "build_parser", "command_modules", "command_names", "invoke", "main", "version", "USER_ERRORS"]
 
 #: The command modules (under genmodels.commands), in the order ``genmodels --help`` lists them.
 COMMANDS: list[str] = [
@@ -50,6 +50,7 @@ COMMANDS: list[str] = [
     "r_precision",
     "serve",
     "compare",
+    "sync",
     "sweep",
 ]
 
@@ -61,6 +62,19 @@ DESCRIPTION = (
     "Generative image models on PyTorch Lightning: train (fit/validate/test with --config experiments/...yaml), "
     "sample, evaluate, export and explore checkpoints. `genmodels <command> --help` describes each command."
 )
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own constant when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("genmodels")
+    except PackageNotFoundError:
+        import genmodels
+
+        return genmodels.__version__
 
 
 def command_modules() -> list[ModuleType]:
@@ -81,6 +95,7 @@ def _module_named(word: str) -> Optional[ModuleType]:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``genmodels`` parser: every registered command with its options."""
     parser = CommandParser(prog="genmodels", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"genmodels {version()}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True,
                                        parser_class=CommandParser)
     for module in command_modules():
@@ -117,6 +132,7 @@ def invoke(argv: Sequence[str]) -> Any:
             raise UsageError("genmodels", "choose a command")
         args = parser.parse_args(argv)
         check_required(args, f"genmodels {args.command}")
+        resolve_device(args)
         return args._run(args)
     except USER_ERRORS as err:
         fail(err)
@@ -128,5 +144,7 @@ def main(args: Optional[Sequence[str]] = None) -> None:
     Every command, fit/validate/test included, is dispatched by `invoke` (one parser, one error
     path: a user error prints ``genmodels: error: ...`` and exits 2). It lives here, above the
     commands, so that `genmodels.cli` (LightningCLI, which fit/validate/test use) never calls back up.
+    Only this package's parsers are imported before a command runs: ``genmodels --help`` and
+    ``genmodels CMD --help`` print without importing torch or Lightning (scripts/bench_startup.py).
     """
     invoke(sys.argv[1:] if args is None else list(args))

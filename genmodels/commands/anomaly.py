@@ -16,12 +16,12 @@ from typing import Any
 from genmodels.commands import common as c
 
 NAME = "anomaly"
+#: genmodels.apps.anomaly.SCORES, spelled here so that `--help` does not import torch (a test keeps them equal).
+SCORES = ("auto", "reconstruction", "elbo")
 HELP = "anomaly detection with an AE/VAE trained on normal classes: ROC-AUC, PR-AUC, histogram"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from genmodels.apps.anomaly import SCORES
-
     p = subparsers.add_parser(NAME, help=HELP, description=(
         "Score held-out images with an autoencoder or VAE trained on normal classes; report ROC-AUC and PR-AUC "
         "of the other classes (JSON) and a histogram of the scores (PNG)."))

@@ -57,6 +57,10 @@ def build_datamodule(config: Path, overrides: Sequence[str] = ()) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Builds the datamodule, runs its discovery and prints the report; returns 0 (errors raise)."""
     datamodule = build_datamodule(args.config, list(getattr(args, "overrides", [])))
+    if getattr(datamodule, "download", False):
+        # The advice of a missing dataset is "rerun with --data.init_args.download true": here too
+        # it downloads (or says, in one line, why it could not).
+        datamodule.prepare_data()
     describe = getattr(datamodule, "describe", None)
     if describe is None:
         raise UserError(f"{type(datamodule).__name__} has no describe(); check-data works with genmodels datamodules")

@@ -43,6 +43,7 @@ __all__ = [
     "positive_float",
     "seed",
     "default_device",
+    "resolve_device",
     "load_checkpoint_model",
     "check_output",
     "check_output_dir",
@@ -174,6 +175,12 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def resolve_device(args: argparse.Namespace) -> None:
+    """Turn ``--device auto`` into the device it means on this machine."""
+    if getattr(args, "device", None) == "auto":
+        args.device = default_device()
+
+
 def add_ckpt(
     parser: argparse.ArgumentParser, help: str = "training checkpoint or `genmodels export` weights file", aliases: Sequence[str] = ()
 ) -> None:
@@ -203,8 +210,10 @@ def add_seed(parser: argparse.ArgumentParser, help: str = "random seed (the same
 
 
 def add_device(parser: argparse.ArgumentParser, default: Optional[str] = None) -> None:
-    option(parser, "--device", default=default or default_device(),
-           help="torch device: cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)" if default is None
+    # "auto" is resolved after parsing (`resolve_device`): asking torch here would make every
+    # `--help` import it.
+    option(parser, "--device", default=default or "auto",
+           help="torch device: auto, cpu, cuda, cuda:1, ... (default auto: cuda when available, else cpu)" if default is None
            else f"torch device: cpu, cuda, cuda:1, ... (default {default})")
 
 
@@ -233,13 +242,18 @@ def load_checkpoint_model(path: Any, device: Any = "cpu", flag: str = "--ckpt") 
     The one loader of every command (weights-only, genmodels classes only); a missing file is a
     `UserError` naming the flag.
     """
-    from genmodels.apps.export import load_generative_model
+    from genmodels.apps.export import is_exported_program, load_generative_model
 
     if not Path(path).exists():
         raise UserError(f"checkpoint not found: {path} ({flag}); pass a training checkpoint (runs/<name>/checkpoints/last.ckpt) "
                         "or a `genmodels export` file")
     if Path(path).is_dir():
         raise UserError(f"{flag} {path} is a directory; pass a checkpoint file (e.g. {Path(path) / 'checkpoints' / 'last.ckpt'})")
+    if is_exported_program(path):
+        raise UserError(
+            f"{path} is a `genmodels export --format program` file: a torch.export program (z -> images) for use "
+            "outside genmodels (torch.export.load(path).module()(z), or AOTInductor); this command reads a training "
+            f"checkpoint or a `genmodels export --format weights` file: pass one of those to {flag}")
     return load_generative_model(path, device)
 
 

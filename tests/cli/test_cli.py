@@ -22,7 +22,7 @@ def test_print_config_resolves_without_repeating_datamodule_properties(capsys):
     assert config["model"]["class_path"] == "genmodels.DCGAN"
     assert "image_shape" not in config["model"]["init_args"]  # linked from data.image_shape
     assert config["trainer"]["logger"]["class_path"] == "genmodels.loggers.WandbLogger"
-    assert config["checkpoint"]["every_n_iterations"] == 500 and config["max_iterations"] == 1500
+    assert config["checkpoint"]["every_n_iterations"] == 200 and config["max_iterations"] == 1500
 
 
 def test_python_dash_m_is_the_same_program():

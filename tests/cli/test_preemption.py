@@ -114,7 +114,7 @@ def setup(self, stage=None):
     os.kill(os.getpid(), getattr(signal, sys.argv[1]))
     return original(self, stage)
 DigitsDataModule.setup = setup
-from genmodels.cli import main
+from genmodels.commands import main
 main(sys.argv[2:])
 """
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from genmodels.cli import main
+from genmodels.commands import main
 from tests.cli.common import EXPERIMENTS
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(

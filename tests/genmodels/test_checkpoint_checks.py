@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genmodels import DCGAN
-from genmodels.cli import main
+from genmodels.commands import main
 
 
 def _save(tmp_path, edit=None, name="m.ckpt"):

@@ -139,3 +139,15 @@ def test_exported_program_equals_the_eager_model(dcgan_ckpt, tmp_path, capsys):
     for batch in (1, 5):  # the batch dimension is dynamic
         z = model.sample_latent(batch, seeded_generator(batch))
         assert torch.equal(program(z), model.sampling_generator(z))
+    # Only what z -> images needs: the generator's tensors, none of the discriminator's.
+    saved = torch.export.load(out).state_dict
+    generator = {f"model.{k}" for k in model.state_dict() if k.startswith("generator.")}
+    assert set(saved) and set(saved) <= generator and not any("discriminator" in k for k in saved), sorted(saved)[:5]
+    # sample/serve read checkpoints and weights files; a program is refused with what it is for.
+    for command in (["sample", "--out", str(tmp_path / "s.png")], ["serve"]):
+        with pytest.raises(SystemExit) as exit:
+            main([*command, "--ckpt", str(out)])
+        assert exit.value.code == 2
+        err = capsys.readouterr().err
+        assert "is a `genmodels export --format program` file" in err and "torch.export.load" in err, err
+        assert "corrupt" not in err

@@ -149,10 +149,15 @@ CASES: list[tuple[str, list[str], str]] = [
     ("check-data", ["--config", "{root}/nowhere.yaml"], "nowhere.yaml"),
     ("check-data", ["--config", str(EXPERIMENTS / "dcgan/mnist.yaml"), "--data.init_args.data_dir", "{missing}"], "MNIST"),
     # compare
-    ("compare", [], "required: RUN_DIR"),
+    ("compare", [], "required: RUN"),
     ("compare", ["{root}/no-run"], "is not a run directory"),
     ("compare", ["{root}", "--out", "{unwritable}/c.png"], "cannot be written"),
     ("compare", ["{root}", "--out", "{text}"], "must end in .png"),
+    # sync
+    ("sync", [], "required: RUN_DIR"),
+    ("sync", ["{root}/no-run"], "is not a run directory"),
+    ("sync", ["{text}"], "is not a run directory"),
+    ("sync", ["{root}", "--dry-run"], "holds no offline runs"),
     # sweep
     ("sweep", ["{root}/nowhere.yaml"], "sweep file not found"),
     ("sweep", [SWEEP, "--count", "0"], "must be >= 1"),

@@ -13,7 +13,7 @@ import os
 import pytest
 from PIL import Image
 
-from genmodels.cli import main
+from genmodels.commands import main
 
 
 def _refused(capsys, argv) -> str:
