@@ -54,7 +54,7 @@ from genmodels.gans.stabilization import (
     update_ema,
 )
 
-__all__ = ["AdversarialModel", "Head", "Judged", "Outputs", "Phase", "SHARED_OPTIONS"]
+__all__ = ["AdversarialModel", "Head", "Judged", "Outputs", "Phase", "SHARED_OPTIONS", "total"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +283,10 @@ class AdversarialModel(GenerativeModel):
         self.val_seed = 1234
         self._logging_step = False
         self._micro_batches: list[dict[str, Tensor]] = []
+        # Per-step scratch, mutated in place (assigning attributes of an nn.Module costs a lookup of
+        # its parameters, buffers and submodules on every step).
         self._reports: dict[str, Tensor] = {}
+        self._step_phases: list[Phase] = []
 
     #: Update G before D in each iteration, D on the same fakes (CycleGAN's and StyleGAN2's authors' order).
     generator_first: bool = False
@@ -354,11 +357,11 @@ class AdversarialModel(GenerativeModel):
 
     def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
         """D's adversarial term from the heads' outputs: the configured loss summed over the heads."""
-        return sum(self.d_loss(o.real, o.fake) for o in outputs.values())
+        return total(self.d_loss(o.real, o.fake) for o in outputs.values())
 
     def generator_term(self, outputs: dict[str, Outputs]) -> Tensor:
         """G's adversarial term from the heads' outputs: the configured loss summed over the heads."""
-        return sum(self.g_loss(o.fake, o.real) for o in outputs.values())
+        return total(self.g_loss(o.fake, o.real) for o in outputs.values())
 
     def discriminator_extras(self, batch: dict[str, Tensor], fake: Any) -> tuple[Any, dict[str, Tensor]]:
         """The family's own D terms besides the shared penalty (DF-GAN's MA-GP); none here."""
@@ -438,19 +441,19 @@ class AdversarialModel(GenerativeModel):
     def discriminator_loss(self, batch: dict[str, Tensor], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """D's main-phase loss on one micro-batch: the adversarial term, LeCam, the family's extras,
         and the penalty when it is fused and due."""
-        self._reports = {}
+        self._reports.clear()
         outputs = self.judge(batch, fake)
         loss = self.discriminator_term(outputs)
         logs = self.discriminator_stats(outputs) if self._logging_step or not has_trainer(self) else {}
         logs.update(self._reports)
-        loss = loss + self.output_regularizers(outputs, logs)
+        loss = total([loss, self.output_regularizers(outputs, logs)])
         extra, extra_logs = self.discriminator_extras(batch, fake)
         logs.update(extra_logs)
         phase = self._phase_of("d", main=True)
         if phase is not None and phase.regularizes(self.iteration):
             penalty, penalty_logs = self.discriminator_regularizer(batch, fake)
             loss, logs = loss + penalty, {**logs, **penalty_logs}
-        return loss + extra, logs
+        return total([loss, extra]), logs
 
     def discriminator_regularizer(self, batch: dict[str, Tensor], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """The gradient penalty on every discriminator, weighted (gamma / 2 or lambda) and by its interval."""
@@ -480,7 +483,7 @@ class AdversarialModel(GenerativeModel):
     def generator_loss(self, batch: dict[str, Tensor], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """G's main-phase loss on one micro-batch: the adversarial term (or feature matching), the
         family's extras, and the G regularizer when it is fused and due."""
-        self._reports = {}
+        self._reports.clear()
         if self.feature_matching:
             loss = self.feature_matching_term(batch, fake)
             logs = {"train/feature_matching": loss.detach()}
@@ -494,7 +497,7 @@ class AdversarialModel(GenerativeModel):
         if phase is not None and phase.regularizes(self.iteration):
             reg, reg_logs = self.generator_regularizer(batch)
             loss, logs = loss + phase.reg_interval * reg, {**logs, **reg_logs}
-        return loss + extra, logs
+        return total([loss, extra]), logs
 
     def feature_matching_term(self, batch: dict[str, Tensor], fake: Any) -> Tensor:
         """Sum over the discriminators of ||E f(x) - E f(G(z))||^2 / dim (Salimans et al. 2016, Sec. 3.1)."""
@@ -516,7 +519,7 @@ class AdversarialModel(GenerativeModel):
             self.augment_pipe.observe(torch.cat([o.real.detach().flatten() for o in outputs.values()]))
         if self.lecam is None:
             return 0.0
-        value = sum(self.lecam[name](o.real, o.fake) for name, o in outputs.items())
+        value = total(self.lecam[name](o.real, o.fake) for name, o in outputs.items())
         logs["train/penalty_lecam"] = value.detach()
         return self.lecam_weight * value
 
@@ -580,7 +583,8 @@ class AdversarialModel(GenerativeModel):
         micro_batches, self._micro_batches = self._micro_batches, []
         optimizers = dict(zip(("g", "d"), self.optimizers()))
         self._logging_step = logger_will_write(self.trainer)
-        due = [phase for phase in self.phases() if phase.due(self.iteration)]
+        self._step_phases[:] = self.phases()
+        due = [phase for phase in self._step_phases if phase.due(self.iteration)]
         update_generator = any(phase.player == "g" and phase.main for phase in due)
 
         # Fakes once per micro-batch; keep G's graph only when G is updated on them.
@@ -626,7 +630,7 @@ class AdversarialModel(GenerativeModel):
         return self.generator_regularization_interval * reg, logs
 
     def _phase_of(self, player: str, main: bool) -> Optional[Phase]:
-        for phase in self.phases():
+        for phase in self._step_phases or self.phases():
             if phase.player == player and phase.main == main:
                 return phase
         return None
@@ -730,6 +734,17 @@ class AdversarialModel(GenerativeModel):
         stats = self.discriminator_stats(self.judge(batch, fake))
         logs = {k.replace("train/", f"{stage}/"): v for k, v in stats.items()}
         self.log_dict(logs, batch_size=_batch_size(batch), sync_dist=True)
+
+
+def total(terms: Any) -> Any:
+    """The sum of ``terms``, skipping plain-number zeros (each ``+ 0`` would be one more kernel)."""
+    result: Any = 0.0
+    for term in terms:
+        if isinstance(term, Tensor):
+            result = term if isinstance(result, float) and result == 0.0 else result + term
+        elif term != 0:
+            result = result + term
+    return result
 
 
 def _player_phases(prefix: str, player: str, interval: int, offset: int, reg: Optional[int], separate: bool) -> list[Phase]:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
-from genmodels.gans.adversarial import Head, Outputs
+from genmodels.gans.adversarial import Head, Outputs, total
 from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
                                           matching_aware_term)
 from genmodels.text.damsm import damsm_loss
@@ -261,7 +261,7 @@ class AttnGAN(TextToImageGAN):
 
     def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
         """Sum over the stages of the code's matching-aware loss with unconditional heads (`matching_aware_term`)."""
-        return sum(matching_aware_term(self.d_loss, [outputs[f"stage{k}_cond"], outputs[f"stage{k}_uncond"]]) for k in range(3))
+        return total(matching_aware_term(self.d_loss, [outputs[f"stage{k}_cond"], outputs[f"stage{k}_uncond"]]) for k in range(3))
 
     def generator_extras(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Eq. 3 beside the adversarial terms of every head: KL + lambda L_DAMSM(final image)."""
