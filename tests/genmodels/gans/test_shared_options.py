@@ -34,9 +34,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "r2": dict(penalty="r2", penalty_weight=1.0),
     "instance_noise": dict(instance_noise=0.5),
     "feature_matching": dict(feature_matching=True),
-    "ema": dict(ema_decay=0.5),
+    "ema": dict(ema_decay=0.5, ema_start=0),
 }
-ITERATIONS = 4  # BigGAN updates G every 4th iteration
+ITERATIONS = 4  # at least; and at least one G update (n_critic: 4 for BigGAN, 5 for WGAN(-GP))
 
 
 def _build(name: str, **options: Any):
@@ -44,11 +44,11 @@ def _build(name: str, **options: Any):
     return cls(**{**cls.tiny(), **TINY[name].get("args", {}), **options})
 
 
-def _batches(name: str, model, n: int = 4) -> list[dict[str, torch.Tensor]]:
+def _batches(name: str, model, iterations: int, n: int = 4) -> list[dict[str, torch.Tensor]]:
     g = torch.Generator().manual_seed(0)
     c, h, w = model.image_shape
     out = []
-    for _ in range(ITERATIONS + 1):
+    for _ in range(iterations):
         image = torch.rand(n, c, h, w, generator=g) * 2 - 1
         batch: dict[str, Any] = {"image": image}
         if getattr(model, "num_classes", 0):
@@ -79,10 +79,11 @@ def _train(name: str, tmp_path, options: dict[str, Any], always_real: bool = Fal
             module.register_forward_hook(lambda m, args, out: out + 100.0)
     log_dict = model.log_dict
     model.log_dict = lambda values, **kw: (logged.append(dict(values)), log_dict(values, **kw))
+    iterations = max(ITERATIONS, model.n_critic)
     trainer = pl.Trainer(max_steps=1000, accelerator="cpu", logger=CSVLogger(tmp_path), log_every_n_steps=1,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_train_batches=ITERATIONS, max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0)
-    trainer.fit(model, torch.utils.data.DataLoader(_batches(name, model)[:ITERATIONS], batch_size=None))
+                         limit_train_batches=iterations, max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(model, torch.utils.data.DataLoader(_batches(name, model, iterations), batch_size=None))
     return model, seen, logged, ema_start
 
 
