@@ -773,8 +773,8 @@ def adversarial_families() -> dict[str, type]:
 
 
 def _single_head_lecam_keys(state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-    """Checkpoints from before anchors were kept per head hold ``lecam.real``/``lecam.fake``: the one head's."""
-    for key in ("real", "fake"):
+    """Checkpoints from before anchors were kept per head hold ``lecam.real/fake/steps``: the one head's."""
+    for key in ("real", "fake", "steps"):
         old = state_dict.pop(f"{prefix}lecam.{key}", None)
         if old is not None:
             state_dict[f"{prefix}lecam.d.{key}"] = old

@@ -352,5 +352,5 @@ def test_lecam_follows_the_official_anchor_schedule():
     assert float(anchors(torch.ones(2), torch.zeros(2))) > 0  # the term is on after the start
     # the adversarial model passes its D steps per G step and the official decay
     model = _dcgan(lecam_weight=0.3, n_critic=4)
-    assert (model.lecam.d_steps_per_iteration, model.lecam.decay, model.lecam.start_iteration) == (4, 0.9, 1000)
-    assert float(model.lecam.real) == 1000.0
+    assert (model.lecam["d"].d_steps_per_iteration, model.lecam["d"].decay, model.lecam["d"].start_iteration) == (4, 0.9, 1000)
+    assert float(model.lecam["d"].real) == 1000.0
