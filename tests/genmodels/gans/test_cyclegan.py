@@ -222,7 +222,7 @@ def test_diffaugment_on_red2blue_reaches_both_discriminators(tmp_path):
         model.discriminator.D_X.register_forward_pre_hook(lambda m, a: seen["d_x"].append(a[0].detach().clone()))
         model.discriminator.D_Y.register_forward_pre_hook(lambda m, a: seen["d_y"].append(a[0].detach().clone()))
         step = model.training_step
-        model.training_step = lambda batch, i: (seen["batches"].append({k: v.clone() for k, v in batch.items()}), step(batch, i))[1]
+        model.training_step = lambda batch, batch_idx: (seen["batches"].append({k: v.clone() for k, v in batch.items()}), step(batch, batch_idx))[1]
         data = UnpairedImageDataModule("red2blue", **data_args)
         pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
