@@ -45,8 +45,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.gans.stackgan import StackGANDiscriminator
+from genmodels.gans.adversarial import Head, Outputs, total
 from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
-                                          matching_aware_d_loss, matching_aware_g_loss)
+                                          matching_aware_term)
 from genmodels.text.damsm import damsm_loss
 from genmodels.errors import InvalidValue
 
@@ -185,6 +186,9 @@ class AttnGAN(TextToImageGAN):
         torch.Size([2, 3, 32, 32])
     """
 
+    refused_options = {"feature_matching": "its discriminators have no features()",
+                       "penalty": "its discriminators judge three stages' images at once"}
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 256, 256),
@@ -246,30 +250,25 @@ class AttnGAN(TextToImageGAN):
         z = self.sample_latent(sentence.shape[0], generator)
         return self.generator(z, sentence, words, batch["lengths"], generator)[0]
 
-    def discriminator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Sum over the stages of the code's matching-aware loss with unconditional heads (`matching_aware_d_loss`)."""
-        real, text = batch["image"], self.condition(batch)
-        real_out, fake_out = self.discriminate(real, text), self.discriminate(fake, text)
-        wrong_out = self.discriminate(real, text.roll(1, dims=0))
-        target = 1.0 - self.label_smoothing
-        loss = sum(matching_aware_d_loss(self.d_loss_fn, real_out[:, k], fake_out[:, k], wrong_out[:, k], target)
-                   for k in range(3))
-        logs = self._discriminator_stats(real_out[..., 0], fake_out[..., 0])
-        logs["train/d_wrong"] = self._discriminator_stats(real_out[..., 0], wrong_out[..., 0])["train/d_fake"]
-        return loss, logs
+    def heads(self) -> dict[str, Head]:
+        """Each stage's D scores the pair (conditional) and the image alone (unconditional)."""
+        return {f"stage{k}_{kind}": Head("d", (slice(None), k, column), matching=kind == "cond")
+                for k in range(3) for column, kind in enumerate(("cond", "uncond"))}
 
     def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
         """The code's average of G: a constant decay from the first G step (no warm-up ramp)."""
         return 0.0 if self.iteration < self.ema_start else float(self.ema_decay)
 
-    def generator_loss(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 3: sum over the stages of the conditional + unconditional losses + lambda L_DAMSM(final image) + KL."""
+    def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
+        """Sum over the stages of the code's matching-aware loss with unconditional heads (`matching_aware_term`)."""
+        return total(matching_aware_term(self.d_loss, [outputs[f"stage{k}_cond"], outputs[f"stage{k}_uncond"]]) for k in range(3))
+
+    def generator_extras(self, batch: dict[str, Any], fake: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 3 beside the adversarial terms of every head: KL + lambda L_DAMSM(final image)."""
         words, sentence = self._text(batch)
-        out = self.discriminate(fake, sentence)
-        adversarial = sum(matching_aware_g_loss(self.g_loss_fn, out[:, k]) for k in range(3))
         kl = kl_to_standard_normal(*self.generator.ca.encode(sentence))
         logs = {"train/kl": kl.detach()}
-        loss = adversarial + self.kl_weight * kl
+        loss = self.kl_weight * kl
         if self._image_encoder and self.damsm_weight > 0:
             regions, global_ = self._image_encoder[0](fake[-1])
             word_loss, sentence_loss = damsm_loss(words, sentence, batch["lengths"], regions, global_, self.gammas,

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genmodels.errors import InvalidValue
 from genmodels.gans.losses import sum_over_ranks
 
 __all__ = [
@@ -144,7 +145,7 @@ class DiffAugment(nn.Module):
         self.policy = [p.strip() for p in policy.split(",") if p.strip()]
         unknown = [p for p in self.policy if p not in DIFFAUGMENT_OPS]
         if unknown or not self.policy:
-            raise ValueError(f"augment_policy {policy!r} is invalid: must be a comma-separated subset of {sorted(DIFFAUGMENT_OPS)}")
+            raise InvalidValue(f"augment_policy {policy!r} is invalid: must be a comma-separated subset of {sorted(DIFFAUGMENT_OPS)}")
 
     def forward(self, x: Tensor) -> Tensor:
         for name in self.policy:
@@ -283,7 +284,7 @@ class AdaptiveAugment(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 < target < 1.0 or interval < 1 or kimg <= 0 or initial_p < 0:
-            raise ValueError(f"ADA needs 0 < ada_target < 1, ada_interval >= 1, ada_kimg > 0; got {target}, {interval}, {kimg}")
+            raise InvalidValue(f"ADA needs 0 < ada_target < 1, ada_interval >= 1, ada_kimg > 0; got {target}, {interval}, {kimg}")
         self.target, self.interval, self.kimg = target, interval, kimg
         self.multipliers = dict(
             xflip=xflip, rotate90=rotate90, xint=xint, scale=scale, rotate=rotate, aniso=aniso, xfrac=xfrac,
@@ -446,4 +447,4 @@ def make_augment(augment: Optional[str], policy: str, target: float, interval: i
         return DiffAugment(policy)
     if augment == "ada":
         return AdaptiveAugment(target, interval, kimg)
-    raise ValueError(f"model option augment={augment!r} is invalid: must be diffaugment, ada or null")
+    raise InvalidValue(f"model option augment={augment!r} is invalid: must be diffaugment, ada or null")

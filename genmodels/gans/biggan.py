@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
+from genmodels.gans.adversarial import Judged
 from genmodels.gans.gan import LatentGAN
 from genmodels.gans.stabilization import apply_spectral_norm
 from genmodels.errors import InvalidValue
@@ -392,28 +393,31 @@ class BigGAN(LatentGAN):
         fake_labels = self.conditioning.draw(labels.shape[0], generator, labels.device)
         return self.generator(z, fake_labels), fake_labels
 
-    def discriminate_pair(self, real: Tensor, fake: Any, condition: Any = None) -> tuple[Tensor, Tensor]:
+    def judged(self, batch: dict[str, Tensor], fake: Any) -> dict[str, Judged]:
+        """Real images under their labels against fakes under theirs (`generate` gives (images, labels))."""
+        images, labels = fake if isinstance(fake, tuple) else (fake, None)
+        return {"d": Judged(batch["image"], images, self.condition(batch), fake_condition=labels)}
+
+    def discriminate_pair(self, judged: Judged, critic: str = "d") -> tuple[Tensor, Tensor]:
         """One D pass on [fakes, reals] (BigGAN.py's G_D): one spectral-norm power-iteration step
         per D step, as in the official code, where two passes would take two."""
-        images, labels = fake if isinstance(fake, tuple) else (fake, condition)
-        out = self.discriminate(torch.cat([images, real]), torch.cat([labels, condition]))
-        fake_out, real_out = out.split([images.shape[0], real.shape[0]])
+        fake, real = judged.fake, judged.real
+        out = self.discriminate(torch.cat([fake, real]), torch.cat([judged.condition_of_fakes, judged.condition]), critic)
+        fake_out, real_out = out.split([fake.shape[0], real.shape[0]])
         return real_out, fake_out
 
-    def discriminate(self, images: Any, condition: Any = None) -> Tensor:
+    def discriminate(self, images: Any, condition: Any = None, critic: str = "d") -> Tensor:
         """D(x, y); a fake from `generate` carries its own labels, which replace ``condition``."""
         if isinstance(images, tuple):
             images, condition = images
-        return super().discriminate(images, condition)
+        return super().discriminate(images, condition, critic)
 
-    def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Hinge loss -E[D(G(z), y)] plus the orthogonal regularization of G's weights."""
-        loss, logs = super().generator_loss(batch, fake)
-        if self.orthogonal_reg > 0:
-            ortho = orthogonal_regularization(self.ortho_weights(), self.orthogonal_reg)
-            logs["train/orthogonal_reg"] = ortho.detach()
-            loss = loss + ortho
-        return loss, logs
+    def generator_extras(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Any, dict[str, Tensor]]:
+        """The orthogonal regularization of G's weights (added to the hinge loss -E[D(G(z), y)])."""
+        if self.orthogonal_reg <= 0:
+            return 0.0, {}
+        ortho = orthogonal_regularization(self.ortho_weights(), self.orthogonal_reg)
+        return ortho, {"train/orthogonal_reg": ortho.detach()}
 
     def ortho_weights(self) -> list[Tensor]:
         """G's weight matrices under the orthogonal regularization: all >= 2-D, minus the shared embedding."""

@@ -24,11 +24,12 @@ the fakes of the same forward pass, the order of the authors' ``optimize_paramet
 (``generator_first``).
 
 The two generators share one optimizer and the two discriminators another (their losses are
-independent sums, so one joint step equals two separate ones), which fits the
-`AdversarialModel` loop as it is: ``generator`` and ``discriminator`` are pairs of networks.
+independent sums, so one joint step equals two separate ones): ``generator`` and
+``discriminator`` are pairs of networks, and the pair of discriminators is declared to the loop.
 
-Options of `AdversarialModel` that act on a single D (``penalty``, ``feature_matching``,
-``instance_noise``) are refused. Not implemented: the paper's ablations (GAN alone, cycle alone, one-way cycles) and the FCN
+The loop applies its shared options to each of the two discriminators (`critics`): augmentation,
+instance noise, penalties, LeCam; ``feature_matching`` is refused (a PatchGAN has no feature
+layer). Not implemented: the paper's ablations (GAN alone, cycle alone, one-way cycles) and the FCN
 score of the Cityscapes evaluation.
 """
 
@@ -39,6 +40,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from genmodels.gans.adversarial import Judged, Outputs
 from genmodels.gans.translation import TranslationModel, d_loss_scale, g_loss_scale
 from genmodels.nn.image_pool import ImagePool
 from genmodels.nn.patchgan import PatchGANDiscriminator
@@ -93,6 +95,8 @@ class CycleGAN(TranslationModel):
         torch.Size([2, 3, 32, 32])
     """
 
+    refused_options = {"feature_matching": "its PatchGANs have no features()"}
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 256, 256),
@@ -108,17 +112,12 @@ class CycleGAN(TranslationModel):
         num_examples: int = 8,
         fid_extractor: Optional[str] = None,
         fid_weights: Optional[str] = None,
-        loss: Literal["nonsaturating", "minimax", "hinge", "least_squares", "wasserstein"] = "least_squares",
+        loss: str = "least_squares",
         **kwargs: Any,
     ) -> None:
         channels, height, width = image_shape
         if height % 4 or width % 4:
             raise InvalidValue(f"CycleGAN's generators need H and W divisible by 4, got image_shape {tuple(image_shape)}")
-        # D is a pair of networks judged in discriminator_loss, outside the base class's penalty,
-        # feature-matching and instance-noise code: refuse those options rather than ignore them.
-        unsupported = [k for k in ("penalty", "feature_matching", "instance_noise") if kwargs.get(k)]
-        if unsupported:
-            raise InvalidValue(f"CycleGAN does not support the options {unsupported}; remove them from model.init_args")
         if lambda_cycle < 0 or lambda_identity < 0:
             raise InvalidValue(f"lambda_cycle and lambda_identity must be >= 0, got {lambda_cycle} and {lambda_identity}")
         super().__init__(image_shape, num_examples, fid_extractor, fid_weights, loss=loss, **kwargs)
@@ -142,28 +141,34 @@ class CycleGAN(TranslationModel):
         """(G(x), F(y)) for the batch's x = A and y = B."""
         return self.generator.G(batch["A"]), self.generator.F(batch["B"])
 
-    def discriminator_loss(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """D_Y on real y vs pooled G(x), D_X on real x vs pooled F(y); each objective halved."""
-        fake_b, fake_a = self.pool_B.query(fakes[0]), self.pool_A.query(fakes[1])
-        d = self.discriminator
-        real_y, fake_y = d.D_Y(batch["B"]), d.D_Y(fake_b)
-        real_x, fake_x = d.D_X(batch["A"]), d.D_X(fake_a)
-        scale = d_loss_scale(self.loss_name)
-        loss_d_y = scale * self.d_loss_fn(real_y, fake_y, real_target=1.0 - self.label_smoothing)
-        loss_d_x = scale * self.d_loss_fn(real_x, fake_x, real_target=1.0 - self.label_smoothing)
-        logs = self._discriminator_stats(torch.cat([real_y.flatten(), real_x.flatten()]), torch.cat([fake_y.flatten(), fake_x.flatten()]))
-        logs.update({"train/loss_d_y": loss_d_y.detach(), "train/loss_d_x": loss_d_x.detach()})
-        return loss_d_y + loss_d_x, logs
+    def critics(self) -> dict[str, nn.Module]:
+        """The pair of discriminators: D_Y judges domain B (Y), D_X domain A (X)."""
+        return {"d_y": self.discriminator.D_Y, "d_x": self.discriminator.D_X}
 
-    def generator_loss(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc (Eq. 2, 3) + 0.5 lambda L_identity (Sec. 5.2)."""
+    def judged(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> dict[str, Judged]:
+        """D_Y: real y against G(x); D_X: real x against F(y)."""
+        return {"d_y": Judged(batch["B"], fakes[0]), "d_x": Judged(batch["A"], fakes[1])}
+
+    def discriminator_fakes(self, fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """D trains on the history of generated images (Sec. 4), one pool per discriminator."""
+        return self.pool_B.query(fakes[0]), self.pool_A.query(fakes[1])
+
+    def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
+        """Each discriminator's objective, halved (Sec. 4), summed."""
+        return d_loss_scale(self.loss_name) * super().discriminator_term(outputs)
+
+    def generator_term(self, outputs: dict[str, Outputs]) -> Tensor:
+        """L_GAN(G, D_Y) + L_GAN(F, D_X) (Eq. 3)."""
+        return g_loss_scale(self.loss_name) * super().generator_term(outputs)
+
+    def generator_extras(self, batch: dict[str, Tensor], fakes: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """lambda L_cyc (Eq. 2, 3) + 0.5 lambda L_identity (Sec. 5.2)."""
         x, y = batch["A"], batch["B"]
         fake_y, fake_x = fakes
-        G, F, d = self.generator.G, self.generator.F, self.discriminator  # noqa: N806
-        adversarial = g_loss_scale(self.loss_name) * (self.g_loss_fn(d.D_Y(fake_y)) + self.g_loss_fn(d.D_X(fake_x)))
+        G, F = self.generator.G, self.generator.F  # noqa: N806
         cycle = (F(fake_y) - x).abs().mean() + (G(fake_x) - y).abs().mean()  # forward and backward cycles
-        loss = adversarial + self.lambda_cycle * cycle
-        logs = {"train/loss_g_gan": adversarial.detach(), "train/loss_cycle": cycle.detach()}
+        loss = self.lambda_cycle * cycle
+        logs = {"train/loss_cycle": cycle.detach()}
         if self.lambda_identity > 0:
             # G should leave an image of its target domain as it is (preserves colour composition).
             identity = (G(y) - y).abs().mean() + (F(x) - x).abs().mean()

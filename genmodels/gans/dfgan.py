@@ -213,15 +213,13 @@ class DFGAN(TextToImageGAN):
         text = self.condition(batch)
         return self.generator(self.sample_latent(text.shape[0], generator), text)
 
-    def discriminator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Matching-aware hinge loss (`TextToImageGAN`) + MA-GP on (real image, its text)."""
-        loss, logs = super().discriminator_loss(batch, fake)
-        if self.ma_gp_weight > 0:
-            penalty = matching_aware_gradient_penalty(self.discriminator, batch["image"], self.condition(batch),
-                                                      self.ma_gp_weight, self.ma_gp_power)
-            loss = loss + penalty
-            logs["train/ma_gp"] = penalty.detach()
-        return loss, logs
+    def discriminator_extras(self, batch: dict[str, Any], fake: Tensor) -> tuple[Any, dict[str, Tensor]]:
+        """MA-GP on (real image, its text), beside the matching-aware hinge loss (`TextToImageGAN`)."""
+        if self.ma_gp_weight <= 0:
+            return 0.0, {}
+        penalty = matching_aware_gradient_penalty(self.discriminator, batch["image"], self.condition(batch),
+                                                  self.ma_gp_weight, self.ma_gp_power)
+        return penalty, {"train/ma_gp": penalty.detach()}
 
     @torch.no_grad()
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:

@@ -10,6 +10,8 @@ gradient penalties).
 - non-saturating and minimax: Goodfellow et al. 2014, arXiv:1406.2661, Eq. 1 and Sec. 3;
 - hinge: Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957;
 - least squares: Mao et al. 2017, arXiv:1611.04076, Eq. 9 with a=0, b=c=1;
+- relativistic average (RaGAN / RaLSGAN): Jolicoeur-Martineau 2019, arXiv:1807.00734, Sec. 4.2
+  (the authors' code, AlexiaJM/RelativisticGAN, halves the paper's sums; so do these);
 - Wasserstein: Arjovsky et al. 2017, arXiv:1701.07875, Eq. 3; weight clipping, Algorithm 1;
 - gradient penalty: Gulrajani et al. 2017, arXiv:1704.00028, Eq. 3 (lambda = 10);
 - R1 / R2: Mescheder et al. 2018, arXiv:1801.04406, Eq. 9; lazy regularization: Karras et al.
@@ -19,6 +21,7 @@ gradient penalties).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -26,11 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.compat import BATCH_NORM
-from genmodels.errors import UserError
+from genmodels.errors import InvalidValue, UserError
 
 __all__ = [
     "d_loss_nonsaturating", "g_loss_nonsaturating", "g_loss_minimax", "d_loss_hinge", "g_loss_hinge",
     "d_loss_least_squares", "g_loss_least_squares", "d_loss_wasserstein", "g_loss_wasserstein",
+    "d_loss_ragan", "g_loss_ragan", "d_loss_ralsgan", "g_loss_ralsgan", "AdversarialLoss",
     "gradient_penalty", "r1_penalty", "require_per_sample_critic", "clip_weights_", "LOSSES", "PROBABILITY_LOSSES",
     "lecam_penalty", "LeCamAnchors", "sum_over_ranks",
 ]
@@ -46,12 +50,12 @@ def d_loss_nonsaturating(real_logits: Tensor, fake_logits: Tensor, real_target: 
     return real.mean() + F.softplus(fake_logits).mean()
 
 
-def g_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
+def g_loss_nonsaturating(fake_logits: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
     """-log D(G(z)): G maximizes log D(G(z)) instead of minimizing log(1 - D(G(z))) (Sec. 3)."""
     return F.softplus(-fake_logits).mean()
 
 
-def g_loss_minimax(fake_logits: Tensor) -> Tensor:
+def g_loss_minimax(fake_logits: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
     """log(1 - D(G(z))): the generator's side of the original minimax game (saturates early)."""
     return -F.softplus(fake_logits).mean()
 
@@ -61,7 +65,7 @@ def d_loss_hinge(real_out: Tensor, fake_out: Tensor, real_target: float = 1.0) -
     return F.relu(real_target - real_out).mean() + F.relu(1 + fake_out).mean()
 
 
-def g_loss_hinge(fake_out: Tensor) -> Tensor:
+def g_loss_hinge(fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
     """-E[D(G(z))]."""
     return -fake_out.mean()
 
@@ -71,7 +75,7 @@ def d_loss_least_squares(real_out: Tensor, fake_out: Tensor, real_target: float 
     return 0.5 * (real_out - real_target).pow(2).mean() + 0.5 * fake_out.pow(2).mean()
 
 
-def g_loss_least_squares(fake_out: Tensor) -> Tensor:
+def g_loss_least_squares(fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
     """1/2 E[(D(G(z)) - c)^2] with c = 1."""
     return 0.5 * (fake_out - 1).pow(2).mean()
 
@@ -82,21 +86,69 @@ def d_loss_wasserstein(real_out: Tensor, fake_out: Tensor, real_target: float = 
     return fake_out.mean() - real_out.mean()
 
 
-def g_loss_wasserstein(fake_out: Tensor) -> Tensor:
+def g_loss_wasserstein(fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
     """-E[f(G(z))]."""
     return -fake_out.mean()
 
 
-#: name -> (discriminator loss, generator loss); the ``loss:`` option of every adversarial model.
-LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Tensor], Tensor]]] = {
-    "nonsaturating": (d_loss_nonsaturating, g_loss_nonsaturating),
-    "minimax": (d_loss_nonsaturating, g_loss_minimax),
-    "hinge": (d_loss_hinge, g_loss_hinge),
-    "least_squares": (d_loss_least_squares, g_loss_least_squares),
-    "wasserstein": (d_loss_wasserstein, g_loss_wasserstein),
+def _bce(logits: Tensor, target: float) -> Tensor:
+    """BCE(sigmoid(l), t) = t * softplus(-l) + (1 - t) * softplus(l), stably, averaged."""
+    return (target * F.softplus(-logits) + (1 - target) * F.softplus(logits)).mean()
+
+
+def d_loss_ragan(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """RaGAN (RaSGAN), D: 1/2 (-E log s(C(x_r) - E C(x_f)) - E log(1 - s(C(x_f) - E C(x_r))))."""
+    real_rel, fake_rel = real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
+    return 0.5 * (_bce(real_rel, real_target) + _bce(fake_rel, 0.0))
+
+
+def g_loss_ragan(fake_logits: Tensor, real_logits: Optional[Tensor] = None) -> Tensor:
+    """RaGAN, G: the same with the roles swapped: 1/2 (-E log s(C(x_f) - E C(x_r)) - E log(1 - s(C(x_r) - E C(x_f))))."""
+    if real_logits is None:
+        raise ValueError("relativistic losses need D's outputs on real images in G's step")
+    real_logits = real_logits.detach()
+    return 0.5 * (_bce(fake_logits - real_logits.mean(), 1.0) + _bce(real_logits - fake_logits.mean(), 0.0))
+
+
+def d_loss_ralsgan(real_out: Tensor, fake_out: Tensor, real_target: float = 1.0) -> Tensor:
+    """RaLSGAN, D: 1/2 (E[(C(x_r) - E C(x_f) - 1)^2] + E[(C(x_f) - E C(x_r) + 1)^2])."""
+    return 0.5 * ((real_out - fake_out.mean() - real_target).pow(2).mean() + (fake_out - real_out.mean() + 1).pow(2).mean())
+
+
+def g_loss_ralsgan(fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
+    """RaLSGAN, G: 1/2 (E[(C(x_f) - E C(x_r) - 1)^2] + E[(C(x_r) - E C(x_f) + 1)^2])."""
+    if real_out is None:
+        raise ValueError("relativistic losses need D's outputs on real images in G's step")
+    real_out = real_out.detach()
+    return 0.5 * ((fake_out - real_out.mean() - 1).pow(2).mean() + (real_out - fake_out.mean() + 1).pow(2).mean())
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """One entry of `LOSSES`: D's loss ``d(real_out, fake_out, real_target)``, G's ``g(fake_out, real_out)``.
+
+    ``relativistic``: G's loss needs D's outputs on real images (the loop then computes them in G's
+    step); ``logits``: D's outputs are logits (logged as probabilities).
+    """
+
+    d: Callable[[Tensor, Tensor, float], Tensor]
+    g: Callable[[Tensor, Optional[Tensor]], Tensor]
+    relativistic: bool = False
+    logits: bool = False
+
+
+#: The ``loss:`` option of every adversarial model: adding a loss is one entry here.
+LOSSES: dict[str, AdversarialLoss] = {
+    "nonsaturating": AdversarialLoss(d_loss_nonsaturating, g_loss_nonsaturating, logits=True),
+    "minimax": AdversarialLoss(d_loss_nonsaturating, g_loss_minimax, logits=True),
+    "hinge": AdversarialLoss(d_loss_hinge, g_loss_hinge),
+    "least_squares": AdversarialLoss(d_loss_least_squares, g_loss_least_squares),
+    "wasserstein": AdversarialLoss(d_loss_wasserstein, g_loss_wasserstein),
+    "ragan": AdversarialLoss(d_loss_ragan, g_loss_ragan, relativistic=True, logits=True),
+    "ralsgan": AdversarialLoss(d_loss_ralsgan, g_loss_ralsgan, relativistic=True),
 }
 #: Losses whose D output is a logit (logged as a probability).
-PROBABILITY_LOSSES = ("nonsaturating", "minimax")
+PROBABILITY_LOSSES = tuple(name for name, loss in LOSSES.items() if loss.logits)
 
 
 # -- penalties --------------------------------------------------------------------------------
@@ -201,9 +253,9 @@ class LeCamAnchors(nn.Module):
                  d_steps_per_iteration: int = 1) -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"model option lecam_decay={decay!r} is invalid: must be in [0, 1)")
+            raise InvalidValue(f"model option lecam_decay={decay!r} is invalid: must be in [0, 1)")
         if start_iteration < 0 or d_steps_per_iteration < 1:
-            raise ValueError(f"LeCam start_iteration={start_iteration!r} must be >= 0 and "
+            raise InvalidValue(f"LeCam start_iteration={start_iteration!r} must be >= 0 and "
                              f"d_steps_per_iteration={d_steps_per_iteration!r} >= 1")
         self.decay, self.start_iteration = decay, start_iteration
         self.d_steps_per_iteration = d_steps_per_iteration

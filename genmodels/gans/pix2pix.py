@@ -27,6 +27,7 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from genmodels.gans.adversarial import Outputs
 from genmodels.gans.translation import TranslationModel, d_loss_scale, g_loss_scale
 from genmodels.nn.patchgan import PatchGANDiscriminator
 from genmodels.nn.unet import UNetGenerator, unet_depth
@@ -75,6 +76,8 @@ class Pix2Pix(TranslationModel):
         torch.Size([2, 3, 32, 32])
     """
 
+    refused_options = {"feature_matching": "its PatchGAN has no features()"}
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 256, 256),
@@ -119,18 +122,18 @@ class Pix2Pix(TranslationModel):
         """G(x, z): z is the dropout of the trained (not averaged) generator."""
         return self.generator(batch["A"])
 
-    def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
         """L_cGAN for D on (x, y) and (x, G(x, z)), divided by 2 (Sec. 3.3)."""
-        loss, logs = super().discriminator_loss(batch, fake)
-        return d_loss_scale(self.loss_name) * loss, logs
+        return d_loss_scale(self.loss_name) * super().discriminator_term(outputs)
 
-    def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 4: L_cGAN + lambda * L_L1, with L_L1 = E||y - G(x, z)||_1 (Eq. 3)."""
-        adversarial, logs = super().generator_loss(batch, fake)
-        adversarial = g_loss_scale(self.loss_name) * adversarial
+    def generator_term(self, outputs: dict[str, Outputs]) -> Tensor:
+        """G's side of L_cGAN (Eq. 1)."""
+        return g_loss_scale(self.loss_name) * super().generator_term(outputs)
+
+    def generator_extras(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 4's lambda * L_L1, with L_L1 = E||y - G(x, z)||_1 (Eq. 3)."""
         l1 = (batch["B"] - fake).abs().mean()
-        logs.update({"train/loss_g_gan": adversarial.detach(), "train/l1": l1.detach()})
-        return adversarial + self.lambda_l1 * l1, logs
+        return self.lambda_l1 * l1, {"train/l1": l1.detach()}
 
     # -- translation ----------------------------------------------------------------------------
     def translate(self, source: Tensor, direction: str = "AtoB") -> Tensor:

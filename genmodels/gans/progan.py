@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Sequence
+from functools import partial
+from typing import Any, Callable, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,6 @@ from torch import Tensor, nn
 from genmodels.compat import has_trainer
 from genmodels.errors import UserError, InvalidValue
 from genmodels.gans.gan import LatentGAN
-from genmodels.gans.losses import gradient_penalty, r1_penalty
 from genmodels.nn.equalized import EqualizedConv2d, EqualizedLinear
 from genmodels.nn.minibatch_std import MinibatchStdDev
 from genmodels.nn.normalization import PixelNorm
@@ -324,6 +324,8 @@ class ProgressiveGAN(LatentGAN):
         **kwargs: training options of `AdversarialModel`.
     """
 
+    refused_options = {"feature_matching": "its discriminator has no features()"}
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 1024, 1024),
@@ -394,29 +396,17 @@ class ProgressiveGAN(LatentGAN):
         return images.clamp(-1, 1)
 
     # -- the networks at the current phase ----------------------------------------------------
-    def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
+    def critics(self) -> dict[str, Callable[..., Tensor]]:
+        """D at the update's phase (resolution and fade-in alpha)."""
         phase = self.phase
-        images = self.augment(images)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        if condition is not None:  # class-conditional StyleGAN2's projection D
-            return self.discriminator(images, phase.level, phase.alpha, condition)
-        return self.discriminator(images, phase.level, phase.alpha)
-
-    def _penalty_value(self, real: Tensor, fake: Tensor, condition: Any = None) -> tuple[Tensor, Tensor]:
-        phase = self.phase
-        def critic(x: Tensor) -> Tensor:
-            extra = () if condition is None else (condition,)
-            return self.discriminator(self.augment(x), phase.level, phase.alpha, *extra)  # through T, as in ADA
-        if self.penalty == "gp":
-            return gradient_penalty(critic, real, fake)
-        return r1_penalty(critic, real if self.penalty == "r1" else fake)
+        return {"d": partial(_judge_at_phase, self.discriminator, phase.level, phase.alpha)}
 
     # -- per-resolution hyperparameters ---------------------------------------------------------
     def learning_rates(self, resolution: int) -> tuple[float, float]:
-        """(G, D) learning rates at ``resolution``."""
+        """(G, D) learning rates at ``resolution`` (times c = k / (k + 1) for a separate lazy phase)."""
         lr = self.lr_schedule_by_resolution.get(resolution)
-        return (self.lr_g, self.lr_d) if lr is None else (lr, lr)
+        lr_g, lr_d = (self.lr_g, self.lr_d) if lr is None else (lr, lr)
+        return lr_g * self.lazy_ratio("g"), lr_d * self.lazy_ratio("d")
 
     def configure_optimizers(self) -> Any:
         config = super().configure_optimizers()
@@ -436,7 +426,7 @@ class ProgressiveGAN(LatentGAN):
             ema_images = min(ema_images, self._update_start_images * self.ema_rampup)
         return 0.5 ** (batch / max(ema_images, 1e-8))
 
-    def _begin_update(self, batch: dict[str, Tensor]) -> None:
+    def begin_update(self, batch: dict[str, Tensor]) -> None:
         """At an update's first micro-batch: fix its phase and apply that phase's hyperparameters."""
         phase = self._update_phase = self.schedule.phase(self._images_seen)
         self._update_start_images = self._images_seen
@@ -466,24 +456,23 @@ class ProgressiveGAN(LatentGAN):
         return images // (batch_size * world)
 
     # -- training: the base loop on real images at the phase's resolution ---------------------
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        if not self._micro_batches:
-            self._begin_update(batch)
-        super().training_step(self._at_phase(batch), batch_idx)
+    def prepare_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return self._at_phase(batch)
+
+    def end_update(self, micro_batches: list[dict[str, Tensor]], logs: dict[str, Tensor]) -> None:
+        """Advance the growth clock by the update's real images (all ranks) and log the phase."""
         world = self.trainer.world_size if has_trainer(self) else 1
-        self.add_images_seen(batch["image"].shape[0] * world)
-        if self._micro_batches:
-            return  # the update waits for more micro-batches
-        if self._logging_step:
-            phase = self.phase
-            self.log_dict({"train/resolution": float(phase.resolution), "train/alpha": phase.alpha}, on_step=True, on_epoch=False)
+        self.add_images_seen(sum(b["image"].shape[0] for b in micro_batches) * world)
+        phase = self.phase
+        logs.update({"train/resolution": float(phase.resolution), "train/alpha": phase.alpha})
         self._update_phase = None
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        super().validation_step(self._at_phase(batch), batch_idx)
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        super().test_step(self._at_phase(batch), batch_idx)
+def _judge_at_phase(discriminator: nn.Module, level: int, alpha: float, images: Tensor, condition: Any = None) -> Tensor:
+    """D at a growth phase, conditioned when a condition is given (class-conditional StyleGAN2)."""
+    if condition is None:
+        return discriminator(images, level, alpha)
+    return discriminator(images, level, alpha, condition)
 
 
 def _optimizer_stage(phase: Phase) -> int:
@@ -568,7 +557,7 @@ class ProGAN(ProgressiveGAN):
         growing: bool = True,
         fade_images: int = 800_000,
         stabilize_images: int = 800_000,
-        loss: Literal["wasserstein", "nonsaturating", "hinge", "least_squares", "minimax"] = "wasserstein",
+        loss: str = "wasserstein",
         penalty: Optional[Literal["gp", "r1", "r2"]] = "gp",
         penalty_weight: float = 10.0,
         n_critic: int = 1,
@@ -602,25 +591,15 @@ class ProGAN(ProgressiveGAN):
         phase = self.phase
         return self.to_final_resolution(self.sampling_generator(self.sample_latent(n, generator), phase.level, phase.alpha))
 
-    def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """WGAN-GP critic loss plus the drift term (App. A.1)."""
-        real = batch["image"]
-        real_out, fake_out = self.discriminate(real), self.discriminate(fake)
-        # E[D(G(z))] - E[D(x)] (Wasserstein critic; or the configured loss)
-        loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
-        logs = self._discriminator_stats(real_out, fake_out)
-        loss = loss + self.output_regularizers(real_out, fake_out, logs)  # ADA statistic, LeCam
-        # + eps_drift E[D(x)^2]: keeps the critic's output near zero (otherwise it drifts freely).
+    def discriminator_term(self, outputs: dict[str, Any]) -> Tensor:
+        """The critic loss (WGAN-GP's by default) plus the drift term eps_drift E[D(x)^2] (App. A.1),
+        which keeps the critic's output near zero (otherwise it drifts freely)."""
+        loss = super().discriminator_term(outputs)
         if self.drift > 0:
-            drift = real_out.float().pow(2).mean()
+            drift = outputs["d"].real.float().pow(2).mean()
+            self.report("drift", drift)
             loss = loss + self.drift * drift
-            logs["train/drift"] = drift.detach()
-        # + lambda E[(||grad D(x_hat)|| - 1)^2] on interpolates (Gulrajani et al. 2017, Eq. 3)
-        if self.penalty is not None and self.iteration % self.penalty_interval == 0:
-            value, grad_norm = self._penalty_value(real, fake)
-            loss = loss + self._penalty_scale() * value
-            logs.update({f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm})
-        return loss, logs
+        return loss
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:

@@ -47,8 +47,8 @@ from torch import Tensor, nn
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.conditioning import ConditionError
 from genmodels.errors import InvalidValue
-from genmodels.gans.text_to_image import (ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal,
-                                          matching_aware_g_loss)
+from genmodels.gans.adversarial import Head, Judged
+from genmodels.gans.text_to_image import ConditioningAugmentation, TextToImageGAN, authors_weight_init, kl_to_standard_normal
 
 __all__ = ["StackGAN", "StageIGenerator", "StageIIGenerator", "StackGANDiscriminator"]
 
@@ -301,19 +301,23 @@ class StackGAN(TextToImageGAN):
         text = self.condition(batch)
         return self.synthesize(self.generator, text, text.shape[0], generator)[0]
 
-    def discriminate(self, images: Tensor, condition: Any = None) -> Tensor:
-        """D's scores conditioned, as in the authors' code, on G's detached conditioning mean mu(t)."""
-        mu = self.generator.ca.encode(condition)[0].detach()
-        return super().discriminate(images, mu)
+    def judged(self, batch: dict[str, Any], fake: Tensor) -> dict[str, Judged]:
+        """D's pairs conditioned, as in the authors' code, on G's detached conditioning mean mu(t)."""
+        mu = self.generator.ca.encode(self.condition(batch))[0].detach()
+        return {"d": Judged(batch["image"], fake, mu, mu.roll(1, dims=0))}
 
-    def generator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 4 / 6: the adversarial loss on (fake, right text) + kl_weight * mean KL (the code's KL_loss)."""
-        text = self.condition(batch)
-        adversarial = matching_aware_g_loss(self.g_loss_fn, self.discriminate(fake, text))
+    def heads(self) -> dict[str, Head]:
+        """Stage II's D scores the pair and, in a second column, the image alone (unconditional)."""
+        if self.discriminator.unconditional_logit is None:
+            return {"d": Head("d")}
+        return {"cond": Head("d", (slice(None), 0)), "uncond": Head("d", (slice(None), 1), matching=False)}
+
+    def generator_extras(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Eq. 4 / 6: kl_weight * the mean KL (the code's KL_loss) beside the adversarial loss."""
         # mu and sigma are a deterministic function of the text: recomputed here rather than kept
         # from `generate`, so each micro-batch's KL term goes with its own fakes.
-        kl = kl_to_standard_normal(*self.generator.ca.encode(text))
-        return adversarial + self.kl_weight * kl, {"train/kl": kl.detach()}
+        kl = kl_to_standard_normal(*self.generator.ca.encode(self.condition(batch)))
+        return self.kl_weight * kl, {"train/kl": kl.detach()}
 
     @torch.no_grad()
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:

@@ -23,8 +23,9 @@ transposed conv + filter up, filter + stride-2 conv down), no growing, and the o
 regularization (Sec. 3.1; training_loop.py): R1 every 16 iterations and path length (weight 2,
 target a = EMA of path lengths with decay 0.01, batch halved, style mixing on; Sec. 3.2, Eq. 4)
 every 4, each as its own optimizer step on k times the regularizer, with that player's Adam at
-lr * c and betas ** c, c = k / (k + 1). ``lazy_regularization: fused`` adds the k-weighted
-regularizer to the main loss instead (the paper's description, Adam unchanged).
+lr * c and betas ** c, c = k / (k + 1), in the official order of phases: Gmain, Greg, Dmain, Dreg
+(the phase table of `genmodels.gans.adversarial`). ``lazy_regularization: fused`` adds the
+k-weighted regularizer to the main loss instead (the paper's description, Adam unchanged).
 
 One system class serves both (``architecture``) because everything but the networks and the
 regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
@@ -34,8 +35,9 @@ Deviations from the official code: in StyleGAN, the leaky-ReLU gain sqrt(2) sits
 weight scale rather than after the activation (StyleGAN2 uses the official placement, which trains
 its biases sqrt(2) times faster: ``scale_bias`` in `genmodels.nn.equalized`); the truncation trick applies
 to all layers (the official StyleGAN cuts off after 8 layers); fakes are generated once per batch
-for D and G (the official loop draws separate latents for each phase), and G's EMA is updated after
-G's step. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
+for D and G (the official loop draws separate latents for each phase, so its Dmain judges fakes of
+the G just updated; here D judges the batch's fakes, detached), and G's EMA is updated at the end
+of the iteration, as in the official loop. ``resample: bilinear`` keeps the earlier bilinear/average-pooling resampling as an option.
 Not implemented: the mixed-precision tricks of the official StyleGAN2 (fp16 top layers, conv
 clamping) and the path-length metric's own training (PPL evaluation is in `genmodels.apps.style`).
 
@@ -48,7 +50,6 @@ the official generate.py (``noise_mode='const'``), so an image is a function of 
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any, Literal, Optional
 
 import torch
@@ -389,7 +390,7 @@ class StyleGAN(ProgressiveGAN):
         path_length_decay: float = 0.01,
         path_length_batch_shrink: int = 2,
         lazy_regularization: Literal["separate", "fused"] = "separate",
-        loss: Literal["nonsaturating", "hinge", "least_squares", "wasserstein", "minimax"] = "nonsaturating",
+        loss: str = "nonsaturating",
         penalty: Optional[Literal["gp", "r1", "r2"]] = "r1",
         penalty_weight: float = 10.0,
         penalty_interval: int = 1,
@@ -414,17 +415,16 @@ class StyleGAN(ProgressiveGAN):
         super().__init__(
             image_shape, latent_dim, growing, fade_images, stabilize_images, initial_resolution=initial_resolution if growing else 4,
             lr_schedule_by_resolution=lr_schedule_by_resolution, ema_kimg=ema_kimg, loss=loss, penalty=penalty,
-            penalty_weight=penalty_weight, penalty_interval=penalty_interval, lr_g=lr_g, lr_d=lr_d, betas=betas,
-            ema_decay=ema_decay, **kwargs,
+            penalty_weight=penalty_weight, penalty_interval=penalty_interval, lazy_regularization=lazy_regularization,
+            lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay, **kwargs,
         )
         self.save_hyperparameters()
         self.architecture, self.style_mixing, self.sample_noise = architecture, style_mixing, sample_noise
         self.path_length = (path_length_weight, path_length_interval, path_length_decay, path_length_batch_shrink)
-        # Lazy regularization as separate optimizer steps (official), per player; interval 1 is never lazy.
-        self.separate_regularization = {
-            "d": lazy_regularization == "separate" and penalty is not None and penalty_weight > 0 and penalty_interval > 1,
-            "g": lazy_regularization == "separate" and path_length_weight > 0 and path_length_interval > 1,
-        }
+        # The phases' order of each paper's official loop: StyleGAN's D, then G; StyleGAN2's
+        # Gmain, Greg, Dmain, Dreg (stylegan2-ada training_loop.py).
+        self.generator_first = architecture == "stylegan2"
+        self.generator_regularization_interval = path_length_interval if path_length_weight > 0 else None
         self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
         c, size, _ = self.image_shape
         base = channel_base or (16384 if architecture == "stylegan" else 32768)
@@ -525,53 +525,14 @@ class StyleGAN(ProgressiveGAN):
         layer = torch.arange(g.num_ws, device=self.device)
         return torch.where((layer >= cutoff)[None, :, None], w2, ws)
 
-    def discriminator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Non-saturating loss (+ R1 here only when it is not a separate step)."""
-        if not self.separate_regularization["d"]:
-            return super().discriminator_loss(batch, fake)
-        condition = self.condition(batch)
-        real_out, fake_out = self.discriminate(batch["image"], condition), self.discriminate(fake, condition)
-        loss = self.d_loss_fn(real_out, fake_out, real_target=1.0 - self.label_smoothing)
-        return loss, (self._discriminator_stats(real_out, fake_out) if self._logging_step else {})
-
-    def generator_loss(self, batch: dict[str, Tensor], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Non-saturating loss, plus the lazy path-length regularizer when it is fused (StyleGAN2, Sec. 3.2)."""
-        loss, logs = super().generator_loss(batch, fake)
-        weight, interval, _, _ = self.path_length
-        if weight > 0 and not self.separate_regularization["g"] and self.iteration % interval == 0:
-            penalty, penalty_logs = self._path_length_term(batch)
-            loss = loss + penalty
-            logs.update(penalty_logs)
-        return loss, logs
-
-    def regularization_step(self, player: str, optimizer: Any, micro_batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """Official lazy regularization: R1 (D) every ``penalty_interval`` and path length (G) every
-        ``path_length_interval`` iterations, each its own optimizer step on interval x the regularizer."""
-        if not self.separate_regularization[player]:
-            return {}
-        interval = self.penalty_interval if player == "d" else self.path_length[1]
-        if self.iteration % interval != 0:
-            return {}
-        term = self._r1_term if player == "d" else self._path_length_term
-        _, logs = self._update(optimizer, [partial(term, b) for b in micro_batches], f"{player}_reg", step_schedulers=False)
-        return logs
-
-    def _r1_term(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """(gamma / 2) E||grad D(x)||^2 x interval on the real batch (R2: on fresh fakes)."""
-        fake = None
-        if self.penalty != "r1":
-            with torch.no_grad():
-                fake = self.generate(batch)
-        value, grad_norm = self._penalty_value(batch["image"], fake, self.condition(batch))
-        return self._penalty_scale() * value, {f"train/penalty_{self.penalty}": value.detach(), f"train/{self.penalty}_grad_norm": grad_norm}
-
-    def _path_length_term(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """weight x interval x the path-length penalty on batch / shrink fresh latents."""
-        weight, interval, _, shrink = self.path_length
+    def generator_regularizer(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """weight x the path-length penalty on batch / shrink fresh latents (Sec. 3.2; the loop
+        weights it by its interval and runs it fused or as its own phase)."""
+        weight, _, _, shrink = self.path_length
         n = max(1, batch["image"].shape[0] // shrink)
         condition = self.condition(batch)
         penalty, lengths = self.path_length_penalty(n, None if condition is None else condition[:n])
-        return weight * interval * penalty, {"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()}
+        return weight * penalty, {"train/path_length_penalty": penalty.detach(), "train/path_length": lengths.mean().detach()}
 
     def path_length_penalty(self, n: int, c: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         """E_w,y (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a the EMA of the lengths (Eq. 4).
@@ -593,33 +554,17 @@ class StyleGAN(ProgressiveGAN):
 
     # -- optimizers -----------------------------------------------------------------------------
     def lazy_ratio(self, player: str) -> float:
-        """c = k / (k + 1) for a player regularized in separate steps every k iterations, else 1.
+        """c = k / (k + 1) for a player regularized in separate phases every k iterations, else 1.
 
-        StyleGAN2 with separate steps keeps c even when that regularizer's weight is 0, as the
+        StyleGAN2 with separate phases keeps c even when that regularizer's weight is 0, as the
         official loop does (train.py sets G_reg_interval 4 and D_reg_interval 16 whatever pl_weight
         and r1_gamma are, e.g. for --cfg cifar's pl_weight 0): its Adam runs at lr * c, betas ** c.
         """
         k = self.penalty_interval if player == "d" else self.path_length[1]
-        official_interval = self.architecture == "stylegan2" and self.hparams.get("lazy_regularization", "separate") == "separate"
-        if not (self.separate_regularization[player] or (official_interval and k > 1 and (player == "g" or self.penalty is not None))):
-            return 1.0
-        return k / (k + 1)
-
-    def learning_rates(self, resolution: int) -> tuple[float, float]:
-        lr_g, lr_d = super().learning_rates(resolution)
-        return lr_g * self.lazy_ratio("g"), lr_d * self.lazy_ratio("d")
-
-    def configure_optimizers(self) -> Any:
-        # Separate regularization steps add 1 step per k to each player's Adam: the official loop
-        # keeps the moments' time constants per iteration with betas ** c, and the lr with lr * c.
-        config = super().configure_optimizers()
-        optimizers = config[0] if isinstance(config, tuple) else config
-        for optimizer, player in zip(optimizers, ("g", "d")):
-            c = self.lazy_ratio(player)
-            for group in optimizer.param_groups:
-                if "betas" in group:
-                    group["betas"] = tuple(beta**c for beta in self.betas)
-        return config
+        official = self.architecture == "stylegan2" and self.lazy_regularization == "separate"
+        if official and k > 1 and (player == "g" or self.penalty is not None):
+            return k / (k + 1)
+        return super().lazy_ratio(player)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:

@@ -44,13 +44,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genmodels.conditioning import ConditionError
+from genmodels.gans.adversarial import Judged, Outputs
 from genmodels.gans.gan import LatentGAN
 from genmodels.text.damsm import load_damsm, make_text_encoder
 from genmodels.text.vocabulary import TextError, Vocabulary, tokenize
 from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = ["authors_weight_init", "TextToImageGAN", "ConditioningAugmentation", "kl_to_standard_normal", "matching_aware_d_loss",
-           "matching_aware_g_loss"]
+           "matching_aware_g_loss", "matching_aware_term"]
 
 DEFAULT_VOCAB = ("<pad>", "<unk>", "a", "caption")
 
@@ -118,6 +119,15 @@ def matching_aware_d_loss(d_loss_fn: Callable[..., Tensor], real_out: Tensor, fa
     return d_loss_fn(real, fake, real_target=real_target)
 
 
+def matching_aware_term(d_loss: Callable[[Tensor, Tensor], Tensor], outputs: Sequence[Outputs]) -> Tensor:
+    """`matching_aware_d_loss` of one discriminator from its heads' outputs: the loss of the real
+    scores of every head against the fake scores of every head and the mismatched scores of the
+    conditional heads (the same means over concatenated scores)."""
+    real = torch.cat([o.real.flatten() for o in outputs])
+    fake = torch.cat([o.fake.flatten() for o in outputs] + [o.wrong.flatten() for o in outputs if o.wrong is not None])
+    return d_loss(real, fake)
+
+
 def matching_aware_g_loss(g_loss_fn: Callable[[Tensor], Tensor], fake_out: Tensor) -> Tensor:
     """G's adversarial loss for one discriminator: conditional + unconditional (summed, as in the authors' code)."""
     if fake_out.dim() == 1:
@@ -175,6 +185,8 @@ class TextToImageGAN(LatentGAN):
         caption_bank: captions kept for ``sample(condition=None)`` (validation captions, see the module docstring).
         **kwargs: training options of `AdversarialModel`.
     """
+
+    refused_options = {"feature_matching": "its discriminators have no features()"}
 
     def __init__(
         self,
@@ -341,15 +353,14 @@ class TextToImageGAN(LatentGAN):
         self._first_batch_checked = True
 
     # -- matching-aware discriminator ---------------------------------------------------------
-    def discriminator_loss(self, batch: dict[str, Any], fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """`matching_aware_d_loss` of (real, t), (G(z, t), t) and (real, t') with t' the captions rolled by one."""
-        real, text = batch["image"], self.condition(batch)
-        real_out, fake_out = self.discriminate(real, text), self.discriminate(fake, text)
-        wrong_out = self.discriminate(real, text.roll(1, dims=0))
-        loss = matching_aware_d_loss(self.d_loss_fn, real_out, fake_out, wrong_out, 1.0 - self.label_smoothing)
-        logs = self._discriminator_stats(real_out, fake_out)
-        logs["train/d_wrong"] = self._discriminator_stats(real_out, wrong_out)["train/d_fake"]
-        return loss, logs
+    def judged(self, batch: dict[str, Any], fake: Any) -> dict[str, Judged]:
+        """(real, t) and (G(z, t), t), and (real, t') with t' the captions rolled by one."""
+        text = self.condition(batch)
+        return {"d": Judged(batch["image"], fake, text, text.roll(1, dims=0))}
+
+    def discriminator_term(self, outputs: dict[str, Outputs]) -> Tensor:
+        """`matching_aware_term` over the discriminator's heads."""
+        return matching_aware_term(self.d_loss, list(outputs.values()))
 
 
 def _round_robin(captions: Sequence[Sequence[str]]) -> list[str]:

@@ -171,8 +171,8 @@ class TranslationModel(AdversarialModel):
             extractor = build_extractor(self.fid_extractor, self.fid_weights)  # fails fast without weights
             self._fid = {"extractor": extractor, "metric": FrechetDistance(extractor.num_features)}
 
-    def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
-        generator = torch.Generator(device=self.device).manual_seed(self._val_seed + batch_idx)
+    def evaluate_batch(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
+        generator = torch.Generator(device=self.device).manual_seed(self.val_seed + batch_idx)
         real = batch["B"]
         with seeded_noise(generator, self.device):
             fake = self.translate(batch["A"])

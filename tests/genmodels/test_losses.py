@@ -119,3 +119,58 @@ def test_penalties_under_autocast_equal_fp32(dtype, penalty):
         mixed = value()
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, reference, rtol=1e-6, atol=0)
+
+
+# -- relativistic average losses (Jolicoeur-Martineau 2019, arXiv:1807.00734) --------------------
+
+C_REAL = [1.5, -0.5, 0.25, 2.0]
+C_FAKE = [-1.0, 0.75, -2.0]
+
+
+def _mean(xs):
+    return sum(xs) / len(xs)
+
+
+def _log_sigmoid(x):
+    return -math.log1p(math.exp(-x))
+
+
+def test_ragan_against_the_paper():
+    # Sec. 4.2: D~(x_r) = sigmoid(C(x_r) - E C(x_f)), D~(x_f) = sigmoid(C(x_f) - E C(x_r));
+    # L_D = -E log D~(x_r) - E log(1 - D~(x_f)); L_G = -E log D~(x_f) - E log(1 - D~(x_r)).
+    # The authors' code (AlexiaJM/RelativisticGAN, RaSGAN) halves both sums.
+    mr, mf = _mean(C_REAL), _mean(C_FAKE)
+    paper_d = -_mean([_log_sigmoid(r - mf) for r in C_REAL]) - _mean([_log_sigmoid(-(f - mr)) for f in C_FAKE])
+    paper_g = -_mean([_log_sigmoid(f - mr) for f in C_FAKE]) - _mean([_log_sigmoid(-(r - mf)) for r in C_REAL])
+    real, fake = torch.tensor(C_REAL, dtype=torch.float64), torch.tensor(C_FAKE, dtype=torch.float64)
+    loss = L.LOSSES["ragan"]
+    assert loss.relativistic and loss.logits
+    assert math.isclose(float(loss.d(real, fake, 1.0)), paper_d / 2, rel_tol=1e-12)
+    assert math.isclose(float(loss.g(fake, real)), paper_g / 2, rel_tol=1e-12)
+
+
+def test_ralsgan_against_the_paper():
+    # Sec. 4.2: L_D = E[(C(x_r) - E C(x_f) - 1)^2] + E[(C(x_f) - E C(x_r) + 1)^2];
+    # L_G = E[(C(x_f) - E C(x_r) - 1)^2] + E[(C(x_r) - E C(x_f) + 1)^2]; halved in the authors' code.
+    mr, mf = _mean(C_REAL), _mean(C_FAKE)
+    paper_d = _mean([(r - mf - 1) ** 2 for r in C_REAL]) + _mean([(f - mr + 1) ** 2 for f in C_FAKE])
+    paper_g = _mean([(f - mr - 1) ** 2 for f in C_FAKE]) + _mean([(r - mf + 1) ** 2 for r in C_REAL])
+    real, fake = torch.tensor(C_REAL, dtype=torch.float64), torch.tensor(C_FAKE, dtype=torch.float64)
+    loss = L.LOSSES["ralsgan"]
+    assert loss.relativistic and not loss.logits
+    assert math.isclose(float(loss.d(real, fake, 1.0)), paper_d / 2, rel_tol=1e-12)
+    assert math.isclose(float(loss.g(fake, real)), paper_g / 2, rel_tol=1e-12)
+
+
+def test_a_relativistic_generator_step_sees_d_on_real_images():
+    from genmodels import DCGAN
+
+    torch.manual_seed(0)
+    model = DCGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, loss="ragan")
+    batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
+    fake = model.generate(batch)
+    loss, _ = model.generator_loss(batch, fake)
+    real_out, fake_out = model.discriminate(batch["image"]), model.discriminate(fake)
+    torch.testing.assert_close(loss, L.LOSSES["ragan"].g(fake_out, real_out))
+    with pytest.raises(ValueError, match="loss"):
+        DCGAN(image_shape=(1, 16, 16), latent_dim=8, feature_maps=4, loss="rsgan")

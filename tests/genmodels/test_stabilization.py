@@ -8,6 +8,7 @@ from pytorch_lightning.plugins import MixedPrecision
 
 from genmodels import DCGAN, GAN, WGAN, WGANGP
 from genmodels.callbacks import StopAtIteration
+from genmodels.errors import UserError
 from genmodels.gans.stabilization import ema_decay_at, instance_noise_std, lr_factor
 from tests.genmodels.helpers import loader
 
@@ -107,7 +108,7 @@ def test_feature_matching_loss_matches_the_mean_feature_gap():
     d = model.discriminator
     expected = (d.features(real).mean(0) - d.features(fake).mean(0)).pow(2).mean()
     torch.testing.assert_close(loss, expected)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(UserError, match="features"):
         GAN(image_shape=(1, 8, 8), feature_matching=True).build(model.generator, torch.nn.Linear(64, 1))
 
 

@@ -312,8 +312,12 @@ def test_lecam_value_against_a_hand_computation():
 
 def test_lecam_enters_d_loss_and_its_anchors_are_state():
     model = _dcgan(lecam_weight=0.5, loss="hinge")
-    assert {"lecam.real", "lecam.fake"} <= set(model.state_dict())
-    model.lecam.steps.fill_(1001)  # past the official 1000-iteration start
+    assert {"lecam.d.real", "lecam.d.fake"} <= set(model.state_dict())  # one pair of anchors per D head
+    old = {k.replace("lecam.d.", "lecam."): v for k, v in model.state_dict().items()}  # a checkpoint from before heads
+    old["lecam.real"] = torch.tensor(0.25)
+    model.load_state_dict(old)
+    assert float(model.lecam["d"].real) == 0.25
+    model.lecam["d"].steps.fill_(1001)  # past the official 1000-iteration start
     batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
     fake = model.generate(batch).detach()
     loss, logs = model.discriminator_loss(batch, fake)
@@ -348,5 +352,5 @@ def test_lecam_follows_the_official_anchor_schedule():
     assert float(anchors(torch.ones(2), torch.zeros(2))) > 0  # the term is on after the start
     # the adversarial model passes its D steps per G step and the official decay
     model = _dcgan(lecam_weight=0.3, n_critic=4)
-    assert (model.lecam.d_steps_per_iteration, model.lecam.decay, model.lecam.start_iteration) == (4, 0.9, 1000)
-    assert float(model.lecam.real) == 1000.0
+    assert (model.lecam["d"].d_steps_per_iteration, model.lecam["d"].decay, model.lecam["d"].start_iteration) == (4, 0.9, 1000)
+    assert float(model.lecam["d"].real) == 1000.0

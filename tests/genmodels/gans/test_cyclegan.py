@@ -11,6 +11,7 @@ from datamodules import UnpairedImageDataModule
 from datamodules.synthetic_translation import write_red2blue
 from genmodels import CycleGAN, Pix2Pix
 from genmodels.callbacks import StopAtIteration
+from genmodels.errors import UserError
 from genmodels.gans.stabilization import lr_factor
 from genmodels.nn.resnet_generator import ResnetBlock
 from tests.cli.common import EXPERIMENTS, fit, load
@@ -59,9 +60,23 @@ def test_defaults_are_the_papers_model():
     assert round(sum(p.numel() for p in model.discriminator.D_X.parameters()) / 1e6, 2) == 2.76
 
 
-def test_single_discriminator_options_are_refused():
-    with pytest.raises(ValueError, match=r"does not support the options \['penalty'\]"):
-        CycleGAN(image_shape=(3, 16, 16), penalty="r1")
+def test_feature_matching_is_refused_and_a_penalty_acts_on_both_discriminators():
+    with pytest.raises(UserError, match="CycleGAN does not support feature_matching"):
+        CycleGAN(image_shape=(3, 16, 16), feature_matching=True)
+    model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, n_layers_d=1, penalty="r1", penalty_weight=2.0)
+    batch = {"A": torch.rand(2, 3, 16, 16), "B": torch.rand(2, 3, 16, 16)}
+    fakes = tuple(f.detach() for f in model.generate(batch))
+    value, logs = model.discriminator_regularizer(batch, fakes)
+    d = model.discriminator
+
+    def r1(D, x):  # noqa: N803
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x).sum(), x)
+        return grad.pow(2).flatten(1).sum(1).mean()
+
+    expected = r1(d.D_Y, batch["B"]) + r1(d.D_X, batch["A"])
+    torch.testing.assert_close(logs["train/penalty_r1"], expected)
+    torch.testing.assert_close(value, expected)  # gamma / 2 = 1
 
 
 def test_generator_objective_is_lsgan_plus_cycle_plus_identity():
@@ -81,7 +96,7 @@ def test_discriminators_see_pooled_fakes_and_halved_lsgan_loss():
     model = CycleGAN(image_shape=(3, 16, 16), ngf=4, ndf=4, n_blocks=1, n_layers_d=1, pool_size=4)
     batch = {"A": torch.rand(2, 3, 16, 16), "B": torch.rand(2, 3, 16, 16)}
     fakes = tuple(f.detach() for f in model.generate(batch))
-    loss, logs = model.discriminator_loss(batch, fakes)
+    loss, logs = model.discriminator_loss(batch, model.discriminator_fakes(fakes))
     assert int(model.pool_A.count) == int(model.pool_B.count) == 2  # filling: stored and returned as is
     assert torch.equal(model.pool_B.images[:2], fakes[0]) and torch.equal(model.pool_A.images[:2], fakes[1])
     d = model.discriminator
@@ -191,3 +206,34 @@ def test_generator_is_updated_before_the_discriminator_on_the_same_fakes(tmp_pat
                callbacks=[StopAtIteration(3)]).fit(model, datamodule=red2blue(tmp_path))
     assert model.calls == ["g", "d"] * 3 and model.d_sees_pre_update_fakes
     assert CycleGAN.generator_first and not Pix2Pix.generator_first  # pix2pix's authors update D first
+
+
+def test_diffaugment_on_red2blue_reaches_both_discriminators(tmp_path):
+    """experiments/cyclegan/red2blue_cpu.yaml + ``augment: diffaugment``: D_X and D_Y see augmented images."""
+    config = yaml.safe_load((EXPERIMENTS / "cyclegan" / "red2blue_cpu.yaml").read_text())
+    write_red2blue(tmp_path / "data", {"trainA": 4, "trainB": 4, "testA": 2, "testB": 2})
+    data_args = {**config["data"]["init_args"], "data_dir": str(tmp_path / "data")}
+    data_args.pop("name")
+
+    def run(augment):
+        torch.manual_seed(0)
+        model = CycleGAN(image_shape=(3, 64, 64), **{**config["model"]["init_args"], "n_blocks": 1}, augment=augment)
+        seen = {"d_x": [], "d_y": [], "batches": []}
+        model.discriminator.D_X.register_forward_pre_hook(lambda m, a: seen["d_x"].append(a[0].detach().clone()))
+        model.discriminator.D_Y.register_forward_pre_hook(lambda m, a: seen["d_y"].append(a[0].detach().clone()))
+        step = model.training_step
+        model.training_step = lambda batch, batch_idx: (seen["batches"].append({k: v.clone() for k, v in batch.items()}), step(batch, batch_idx))[1]
+        data = UnpairedImageDataModule("red2blue", **data_args)
+        pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                   default_root_dir=tmp_path).fit(model, data)
+        return seen
+
+    plain, augmented = run(None), run("diffaugment")
+    first = plain["batches"][0]
+    # Order per iteration (G first): G step D_Y(G(A)), D_X(F(B)); D step D_Y(B), D_Y(pooled G(A)), D_X(A), D_X(pooled F(B)).
+    assert torch.equal(plain["d_y"][1], first["B"]) and torch.equal(plain["d_x"][1], first["A"])
+    assert not torch.allclose(augmented["d_y"][1], first["B"]) and not torch.allclose(augmented["d_x"][1], first["A"])
+    for name in ("d_x", "d_y"):  # every image either D judged, fakes included, went through T
+        assert len(augmented[name]) == len(plain[name])
+        assert all(not torch.allclose(a, p) for a, p in zip(augmented[name], plain[name]))

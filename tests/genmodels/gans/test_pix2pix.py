@@ -130,7 +130,7 @@ def test_validation_logs_l1_psnr_ssim_and_fid(tmp_path):
     batch = dm.example_batch(4)
     with torch.no_grad():  # the same seeded translation as validation's first batch
         from genmodels.gans.translation import seeded_noise
-        with seeded_noise(torch.Generator().manual_seed(model._val_seed), model.device):
+        with seeded_noise(torch.Generator().manual_seed(model.val_seed), model.device):
             fake = model.translate(batch["A"])
     assert metrics["val/l1"] == pytest.approx((fake - batch["B"]).abs().mean().item(), rel=1e-4)
     assert metrics["val/psnr"] > 0 and -1 <= metrics["val/ssim"] <= 1 and metrics["val/fid_lenet"] > 0

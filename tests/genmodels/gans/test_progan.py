@@ -217,7 +217,7 @@ def test_a_phase_boundary_inside_an_accumulated_update_keeps_one_phase():
     model = ProGAN(**{**TINY, "image_shape": (1, 8, 8)}, fade_images=64, stabilize_images=8, accumulate_grad_batches=2)
     seen: list[tuple] = []
     discriminate = model.discriminate
-    model.discriminate = lambda images, condition=None: (seen.append((model.iteration, images.shape[-1], model.phase)), discriminate(images))[1]
+    model.discriminate = lambda images, condition=None, critic="d": (seen.append((model.iteration, images.shape[-1], model.phase)), discriminate(images))[1]
     _trainer(2).fit(model, loader(32, (1, 8, 8), 8))
     # Update 1 starts at 0 images (4x4) although its 2nd micro-batch starts at 8 = the boundary;
     # update 2 starts at 16 images: level 1, alpha (16 - 8) / 64 for both micro-batches.

@@ -80,7 +80,7 @@ def test_d_loss_averages_conditional_and_unconditional_heads_as_the_code():
     real = torch.tensor([[1.5, 0.2], [-0.3, 0.8], [0.7, -1.1]])
     fake = torch.tensor([[-0.4, 0.1], [0.9, -2.0], [0.0, 0.3]])
     wrong = torch.tensor([[0.6, 5.0], [-1.3, 5.0], [0.2, 5.0]])  # its unconditional column is never used
-    d_loss, g_loss = LOSSES["nonsaturating"]
+    d_loss, g_loss = LOSSES["nonsaturating"].d, LOSSES["nonsaturating"].g
     # compute_discriminator_loss with get_uncond_logits (StackGAN-Pytorch miscc/utils.py):
     expected = ((_bce(real[:, 0], 1) + _bce(real[:, 1], 1)) / 2
                 + (_bce(fake[:, 0], 0) + _bce(wrong[:, 0], 0) + _bce(fake[:, 1], 0)) / 3)

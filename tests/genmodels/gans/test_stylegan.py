@@ -100,8 +100,8 @@ def test_trains_with_lazy_regularizers(cls):
     model = cls(**TINY, penalty_interval=2, path_length_interval=2, path_length_weight=2.0, fade_images=8, stabilize_images=8)
     before = {k: v.clone() for k, v in model.generator.state_dict().items()}
     r1_at: list[int] = []
-    penalty = model._penalty_value
-    model._penalty_value = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
+    penalty = model.discriminator_regularizer
+    model.discriminator_regularizer = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
     _trainer(4).fit(model, loader(32, (1, 16, 16), 8))
     assert model.iteration == 4 and int(model.images_seen) == 32
     assert r1_at == [0, 2]  # lazy R1: every penalty_interval-th iteration
@@ -212,7 +212,7 @@ def test_separate_lazy_regularization_steps_and_adam_scaling():
         assert opt.param_groups[0]["lr"] == pytest.approx(0.002 * 2 / 3)
         assert opt.param_groups[0]["betas"] == pytest.approx((0.0, 0.99 ** (2 / 3)))
     real = torch.rand(4, 1, 8, 8) * 2 - 1
-    value, logs = model._r1_term({"image": real})
+    value, logs = model.discriminator_regularizer({"image": real}, None)
     torch.testing.assert_close(value, _r1_independently(model, real) * 0.5 / 2 * 2)
     # Trained 4 iterations: D steps = 4 main + 2 R1 steps, G steps = 4 main + 2 path-length steps.
     _trainer(4).fit(model, loader(32, (1, 8, 8), 8))
@@ -230,8 +230,8 @@ def test_fused_lazy_regularization_adds_the_penalty_to_the_main_loss():
     opt_g, opt_d = model.configure_optimizers()
     assert opt_d.param_groups[0]["lr"] == 0.002 and opt_d.param_groups[0]["betas"] == (0.0, 0.99)
     r1_at: list[int] = []
-    penalty = model._penalty_value
-    model._penalty_value = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
+    penalty = model.discriminator_regularizer
+    model.discriminator_regularizer = lambda *a: (r1_at.append(model.iteration), penalty(*a))[1]
     _trainer(4).fit(model, loader(32, (1, 8, 8), 8))
     assert r1_at == [0, 2]
     assert {int(s["step"]) for s in model.optimizers()[1].optimizer.state.values()} == {4}
