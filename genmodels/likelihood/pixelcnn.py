@@ -505,7 +505,7 @@ class PixelCNN(LikelihoodModel):
     def tiny(cls) -> dict[str, Any]:
         """Arguments of a test-size PixelCNN (a CPU trains it in seconds): the docstring example, the
         contract test and the CLI tests all build it from here."""
-        return dict(image_shape=(1, 4, 4), hidden_channels=4, num_layers=2, first_kernel_size=3, head_channels=4)
+        return dict(image_shape=(1, 4, 4), hidden_channels=6, num_layers=2, first_kernel_size=3, head_channels=6)
 
 
 def _validate_pixelcnn_options(options: dict[str, Any], colours: int) -> None:

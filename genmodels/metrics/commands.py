@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+from genmodels.errors import MissingFile
+
 __all__ = ["load_datamodule", "run_config"]
 
 

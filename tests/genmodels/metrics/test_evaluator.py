@@ -126,6 +126,7 @@ class FolderSplit:
 class FolderDataModule:  # a `genmodels.protocols.ImageSplits` whose split is decoded from files
     dataset_name = "folder"
     image_shape = (1, 8, 8)
+    num_classes = 0
 
     def __init__(self, names, image_size=8, batch_size=4):
         self.hparams = {"data_dir": "/data", "image_size": image_size, "batch_size": batch_size}
