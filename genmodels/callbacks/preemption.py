@@ -71,6 +71,9 @@ class Preemption(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self.arm()  # a Trainer used without the CLI
+        for signum in self._previous:  # Lightning's signal connector replaced SIGTERM's handler in fit: take it back
+            if signal.getsignal(signum) != self._record:
+                signal.signal(signum, self._record)
         stop = self.received is not None and self.received != signal.SIGINT
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)

@@ -138,7 +138,7 @@ def invoke(argv: Sequence[str]) -> Any:
         fail(err)
 
 
-def main(args: Optional[Sequence[str]] = None) -> None:
+def main(args: Optional[Sequence[str]] = None) -> Any:
     """Entry point of the ``genmodels`` console script and ``python -m genmodels``.
 
     Every command, fit/validate/test included, is dispatched by `invoke` (one parser, one error
@@ -147,4 +147,4 @@ def main(args: Optional[Sequence[str]] = None) -> None:
     Only this package's parsers are imported before a command runs: ``genmodels --help`` and
     ``genmodels CMD --help`` print without importing torch or Lightning (scripts/bench_startup.py).
     """
-    invoke(sys.argv[1:] if args is None else list(args))
+    return invoke(sys.argv[1:] if args is None else list(args))
