@@ -147,4 +147,7 @@ def main(args: Optional[Sequence[str]] = None) -> Any:
     Only this package's parsers are imported before a command runs: ``genmodels --help`` and
     ``genmodels CMD --help`` print without importing torch or Lightning (scripts/bench_startup.py).
     """
-    return invoke(sys.argv[1:] if args is None else list(args))
+    if args is None:  # the console script: `sys.exit(main())` must see None (exit 0), not the command's result
+        invoke(sys.argv[1:])
+        return None
+    return invoke(list(args))
