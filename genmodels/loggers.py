@@ -69,8 +69,10 @@ class WandbLogger(_LightningWandbLogger):
         if offline is None:
             mode = os.environ.get("WANDB_MODE", "")
             offline = mode in ("offline", "dryrun") or (mode not in ("online", "disabled") and not has_wandb_credentials())
+        # Absolute: wandb's service process keeps the working directory it started in, and resolves
+        # a relative folder against that one, not against the caller's current one.
         super().__init__(
-            name=name, save_dir=save_dir, project=project, group=group, id=id, offline=offline, log_model=log_model, **kwargs
+            name=name, save_dir=os.path.abspath(save_dir), project=project, group=group, id=id, offline=offline, log_model=log_model, **kwargs
         )
         # Lightning always passes `anonymous` (None when unset); wandb >= 0.19 then prints "The
         # anonymous setting has no effect" on every run.
