@@ -64,6 +64,14 @@ caption drawn for epoch 0. Tokens and the vocabulary: `genmodels.text.vocabulary
 subset of ``max_length`` of their words in their original order (AttnGAN code/datasets.py
 ``get_caption``), drawn from (seed, epoch, image); ``long_captions: first`` keeps the first words.
 
+The TF StackGAN's two training inputs (misc/datasets.py), off by default: ``captions_per_embedding:
+K`` adds ``embedding_tokens`` (B, K, T) and ``embedding_lengths`` (B, K), K distinct captions per
+image drawn from (seed, epoch, image) (StackGAN averages their sentence embeddings, the code's
+TRAIN.NUM_EMBEDDING 4); ``wrong_images: other_class`` adds ``wrong_image`` (uint8, then scaled and
+flipped like ``image``), a mismatched training image per image by the code's rule
+(`TextImageDataset.wrong_index`). Both are training-only; the class ids are the labels, so a
+training split of one class is refused.
+
 Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`` int64 species
 (0-based; for shapes colour + 4 * shape, in 0..11; ``num_classes`` says how many), ``tokens``
 int64 (B, max_length) padded with 0, ``lengths`` int64 (B,), ``caption`` list of B strings (the
