@@ -132,15 +132,16 @@ def test_filenames_pickle_is_read_without_running_code(tmp_path):
 
 def test_mid_epoch_resume_gives_the_same_images_and_captions():
     def batches(state):
-        dm = TextImageDataModule("shapes", image_size=8, synthetic_size=24, batch_size=4, num_workers=0, seed=5)
+        dm = TextImageDataModule("shapes", image_size=8, synthetic_size=24, batch_size=4, num_workers=0, seed=5,
+                                 captions_per_embedding=4, wrong_images="other_class")
         dm.load_state_dict(state)
-        return [(b["caption"], b["image"]) for b in dm.train_dataloader()]
+        return [(b["caption"], torch.cat([b["image"], b["wrong_image"]]), b["embedding_tokens"]) for b in dm.train_dataloader()]
 
     full = batches({"epoch": 1, "batches_consumed": 0})
     resumed = batches({"epoch": 1, "batches_consumed": 2})
     assert len(full) == 6 and len(resumed) == 4
-    for (caps_a, images_a), (caps_b, images_b) in zip(full[2:], resumed):
-        assert caps_a == caps_b and torch.equal(images_a, images_b)
+    for (caps_a, images_a, means_a), (caps_b, images_b, means_b) in zip(full[2:], resumed):
+        assert caps_a == caps_b and torch.equal(images_a, images_b) and torch.equal(means_a, means_b)
     other_epoch = batches({"epoch": 2, "batches_consumed": 0})
     assert [c for b in other_epoch for c in b[0]] != [c for b in full for c in b[0]]
 

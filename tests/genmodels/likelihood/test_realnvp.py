@@ -139,6 +139,7 @@ def test_cifar10_config_is_the_papers_architecture():
     config = yaml.safe_load((EXPERIMENTS / "realnvp/cifar10.yaml").read_text())
     args = config["model"]["init_args"]
     assert (args["num_scales"], args["num_blocks"], args["hidden_channels"]) == (2, 8, 64)  # one downscaling
+    assert args["coupling_network"] == "authors"
     model = RealNVP(image_shape=(3, 32, 32), **{**args, "hidden_channels": 4, "num_blocks": 1})
     assert [shape[1] for shape in model.flow.latent_shapes] == [16, 16]  # one squeeze: 32 -> 16
     assert args["l2_coefficient"] == 5e-5 and config["data"]["init_args"]["batch_size"] == 64
