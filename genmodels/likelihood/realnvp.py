@@ -65,7 +65,7 @@ from genmodels.likelihood.common import (
 )
 from genmodels.errors import InvalidValue
 
-__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "LogitTransform", "checkerboard_mask"]
+__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "AuthorsAffineCoupling", "LogitTransform", "checkerboard_mask"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
