@@ -495,10 +495,12 @@ class _ResumeRecord:
         ``config.resume-N.yaml``.
         """
         configured = {k: _plain(v) for k, v in dict(model.hparams).items() if not k.startswith("_")}
-        keys = sorted(set(configured) | set(self.hparams))
+        # A checkpoint written before an option existed means the value of its time (`build_model`).
+        recorded = {**getattr(type(model), "checkpoint_defaults", {}), **self.hparams}
+        keys = sorted(set(configured) | set(recorded))
         changes = [
-            f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
-            for k in keys if configured.get(k, "<unset>") != self.hparams.get(k, "<unset>")
+            f"{k}: {recorded.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
+            for k in keys if configured.get(k, "<unset>") != recorded.get(k, "<unset>")
         ]
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         # Parameters define the networks; buffers may be state that grows in training (CycleGAN's

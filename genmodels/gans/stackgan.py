@@ -28,6 +28,13 @@ code/miscc/utils.py, code/miscc/config.py) differ, this follows the code:
   L_D = [A(r_c) + A(r_u)] / 2 + [B(f_c) + B(f_u) + B(w_c)] / 3, L_G = L_c + L_u
   (`genmodels.gans.text_to_image.matching_aware_d_loss`); stage I's D has none (STAGE1_D).
 
+Two data features of the TF StackGAN (hanzhanggit/StackGAN misc/datasets.py, the code whose
+schedule the CUB and Oxford-102 configs follow) come from `datamodules.text_image.TextImageDataModule`
+and are read here: with ``captions_per_embedding: 4`` an image's text embedding is the mean of 4
+of its captions' sentence embeddings (TRAIN.NUM_EMBEDDING), and with ``wrong_images: other_class``
+D's mismatched pair is (an image of another class, the real image's text) instead of StackGAN-Pytorch's
+(real image, the batch's texts rolled by one).
+
 Differences from the paper: the text embedding is the sentence feature of AttnGAN's DAMSM text
 encoder (Xu et al. 2018; `genmodels.text.damsm`), as StackGAN-v2 and later work do, instead of the
 char-CNN-RNN embeddings of Reed et al. (not trainable here); the learning-rate halving every 100
@@ -253,6 +260,9 @@ class StackGAN(TextToImageGAN):
         self._stage1_loaded = False
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------
+    averages_caption_embeddings = True  # the datamodule's captions_per_embedding (TF NUM_EMBEDDING)
+    judges_wrong_images = True  # the datamodule's wrong_images: other_class (TF misc/datasets.py)
+
     def train(self, mode: bool = True) -> "StackGAN":
         super().train(mode)
         if self.stage1 is not None:
@@ -302,9 +312,25 @@ class StackGAN(TextToImageGAN):
         return self.synthesize(self.generator, text, text.shape[0], generator)[0]
 
     def judged(self, batch: dict[str, Any], fake: Tensor) -> dict[str, Judged]:
-        """D's pairs conditioned, as in the authors' code, on G's detached conditioning mean mu(t)."""
+        """D's pairs conditioned, as in the authors' code, on G's detached conditioning mean mu(t).
+
+        Mismatched pairs: (real image, the text rolled by one) as StackGAN-Pytorch, or, when the
+        batch has ``wrong_image`` (the datamodule's ``wrong_images: other_class``, the TF code),
+        (wrong image, the real image's text), added by `judge`.
+        """
         mu = self.generator.ca.encode(self.condition(batch))[0].detach()
-        return {"d": Judged(batch["image"], fake, mu, mu.roll(1, dims=0))}
+        return {"d": Judged(batch["image"], fake, mu, None if "wrong_image" in batch else mu.roll(1, dims=0))}
+
+    def judge(self, batch: dict[str, Any], fake: Any, real: bool = True) -> dict[str, Any]:
+        """The base's outputs, plus D(wrong image, mu(t)) on the matching heads when the batch has wrong images."""
+        outputs = super().judge(batch, fake, real)
+        if real and "wrong_image" in batch:
+            mu = self.generator.ca.encode(self.condition(batch))[0].detach()
+            wrong = self.discriminate(batch["wrong_image"], mu, "d")
+            for name, head in self.heads().items():
+                if head.matching:
+                    outputs[name].wrong = head.select(wrong)
+        return outputs
 
     def heads(self) -> dict[str, Head]:
         """Stage II's D scores the pair and, in a second column, the image alone (unconditional)."""
