@@ -636,6 +636,68 @@ def case_changed_batch(probe: Probe) -> tuple[str, str]:
     return "silent", "batch size changed on resume without a word"
 
 
+def resume_setting_case(name: str, *args: str, key: str, into_new_dir: bool = False) -> Case:
+    """Resume with a changed setting: the promise is one warning line naming ``key`` (or a one-line refusal)."""
+    def run(probe: Probe) -> tuple[str, str]:
+        import shutil
+
+        run_dir = probe.good_run("setting", 2)
+        target, ckpt = run_dir, "last"
+        if into_new_dir:  # a copy of the checkpoint alone, resumed into another run directory
+            ckpt = str(shutil.copy(run_dir / "checkpoints" / "last.ckpt", run_dir.parent / "copied.ckpt"))
+            target = run_dir.parent / "elsewhere"
+        result = probe.fit("--trainer.default_root_dir", str(target), "--ckpt_path", ckpt, "--max_iterations", "3", *args)
+        if result.rc != 0:
+            return classify_refusal(result)
+        lines = [line for line in result.out.splitlines() if line.startswith("genmodels: warning:") and key in line]
+        if len(lines) == 1:
+            return "refused-cleanly", "announced: " + lines[0][:150]
+        return "silent", f"{key} changed on resume with {len(lines)} warning lines"
+
+    return Case("round2-rundir", name, run)
+
+
+def case_disk_full_in_fit(probe: Probe) -> tuple[str, str]:
+    """ENOSPC reported when the checkpoint is flushed (as delayed allocation, NFS and quotas report it)."""
+    import errno
+
+    run = probe.good_run("diskfull", 2)
+    folder = run / "checkpoints"
+    before = {p.name: digest(p) for p in folder.iterdir()}
+    real_fsync = os.fsync
+
+    def full_fsync(fd: int) -> None:
+        if ".ckpt.tmp-" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    os.fsync = full_fsync
+    try:
+        result = probe.fit("--trainer.default_root_dir", str(run), "--ckpt_path", "last", "--max_iterations", "4")
+    finally:
+        os.fsync = real_fsync
+    after = {p.name: digest(p) for p in folder.iterdir()}
+    if any(after.get(name) != value for name, value in before.items()):
+        return "data-loss", "a checkpoint that was there before the full disk changed or went"
+    if set(after) != set(before):
+        return "silent", f"files left behind: {sorted(set(after) - set(before))}"
+    return classify_refusal(result)
+
+
+def _short_rng(checkpoint: dict) -> None:
+    checkpoint["genmodels"]["torch_rng"] = [state[:100] for state in checkpoint["genmodels"]["torch_rng"]]
+
+
+def _short_numpy_rng(checkpoint: dict) -> None:
+    numpy_state = checkpoint["genmodels"]["host_rng"]["numpy"]
+    numpy_state["keys"] = numpy_state["keys"][:10]
+
+
+def _round2(case: Case) -> Case:
+    case.group = "round2-checkpoint"
+    return case
+
+
 def _ckpt_edit(name: str, edit: Callable[[dict], Any], command: str = "sample") -> Case:
     def run(probe: Probe) -> tuple[str, str]:
         folder = probe.new_dir(name)
@@ -760,6 +822,17 @@ ROUND2_CASES = [
     Case("round2-rundir", "moved run directory, --ckpt_path last", case_moved_run),
     Case("round2-rundir", "resume from an earlier iter_* without --fork", case_fork),
     Case("round2-rundir", "resume with a changed batch size", case_changed_batch),
+    resume_setting_case("resume with a changed precision", "--trainer.precision", "bf16-mixed", key="trainer.precision"),
+    resume_setting_case("resume with a changed dataset (a class subset)", "--data", "datamodules.ClassSubsetDataModule",
+                        "--data.init_args.dataset", "DigitsDataModule", "--data.init_args.classes", "[0, 1]",
+                        "--data.init_args.image_size", "16", key="data.class_path"),
+    resume_setting_case("a copied checkpoint resumed elsewhere, changed precision", "--trainer.precision", "bf16-mixed",
+                        key="trainer.precision", into_new_dir=True),
+    resume_setting_case("a copied checkpoint resumed elsewhere, changed batch size", "--data.init_args.batch_size", "32",
+                        key="data.init_args.batch_size", into_new_dir=True),
+    _round2(ckpt_case("fit --ckpt_path: a short torch RNG state", _edited(_short_rng))),
+    _round2(ckpt_case("fit --ckpt_path: a short NumPy RNG state", _edited(_short_numpy_rng))),
+    Case("round2-files", "fit: disk full (ENOSPC) saving a checkpoint", case_disk_full_in_fit),
     _ckpt_edit("bit-flipped weight", _flip),
     _ckpt_edit("NaN weight", _nan),
     _ckpt_edit("NaN weight", _nan, command="export"),
