@@ -2,10 +2,11 @@
 
     PYTHONPATH=. python scripts/probe_bad_inputs.py [--only SUBSTRING] [--keep DIR] [--no-api] [--no-signals]
 
-Cases (about 70): checkpoints given to ``genmodels fit --ckpt_path`` (missing, empty, truncated,
-not PyTorch, untrusted pickle, another model, crafted class paths, ...), ``genmodels fit``
+Cases (131, about 5 minutes on 2 cores): checkpoints given to ``genmodels fit --ckpt_path`` (missing,
+empty, truncated, not PyTorch, untrusted pickle, another model, crafted class paths, ...), ``genmodels fit``
 arguments and configs, resume cases (``--ckpt_path last`` with ``--checkpoint.dirpath``, fresh
-launches over checkpoints, changed options, stale temp files, Ctrl-C and SIGTERM), divergence
+launches over checkpoints, changed options, stale temp files), signals (Ctrl-C, SIGTERM, SIGUSR1,
+SIGHUP during a step; SIGTERM and SIGUSR1 while the data sets up), divergence
 (learning rate 1e30), and requests to the HTTP API (``genmodels serve --api``, a real server
 on 127.0.0.1).
 
@@ -23,7 +24,9 @@ Every case lands in one class:
 - ``security``: a module named by a file (config, run config.yaml, sweep, checkpoint) was imported.
 
 Round two (issue 27) adds the ``round2-*`` groups: the import holes, run-directory locking, moved
-runs and forks, checkpoint verification, file outputs and number bounds.
+runs and forks, changed precision / dataset / batch size on resume (also from a copied checkpoint),
+checkpoint verification (hash, non-finite, size, keys, a short RNG state), file outputs (a full disk
+during fit, simulated as ENOSPC at the checkpoint's fsync), and number bounds.
 
 The CLI cases run in this process (``genmodels.commands.main``), which keeps the probe to minutes; the
 signal cases and the API server run as child processes, as users run them. Prints one line per
@@ -501,9 +504,53 @@ RESUME_CASES = [
     divergence_case("diverges from the start (lr 1e30)", resume=False),
     divergence_case("diverges after a good checkpoint (lr 1e30)", resume=True),
 ]
+# The signal arrives while the datamodule sets up (after the W&B run may have started, before the first step).
+EARLY_SIGNAL = """
+import os, signal, sys
+from datamodules.digits import DigitsDataModule
+original = DigitsDataModule.setup
+def setup(self, stage=None):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return original(self, stage)
+DigitsDataModule.setup = setup
+from genmodels.commands import main
+main(sys.argv[2:])
+"""
+
+
+def early_signal_case(name: str, signum: int) -> Case:
+    """Promise: exit 0, no checkpoint (nothing trained), and a line saying it was preempted before the first step."""
+    def run(probe: Probe) -> tuple[str, str]:
+        run_dir = probe.new_dir(name) / "run"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        env.pop("SLURM_JOB_ID", None)
+        argv = ["fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, "--trainer.default_root_dir", str(run_dir),
+                "--max_iterations", "4"]
+        try:
+            done = subprocess.run([sys.executable, "-c", EARLY_SIGNAL, signal.Signals(signum).name, *argv], cwd=run_dir.parent,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+        except subprocess.TimeoutExpired:
+            return "hang", "did not stop"
+        if "Traceback (most recent call last)" in done.stdout:
+            return "traceback", done.stdout.strip().splitlines()[-1][:150]
+        if done.returncode != 0:
+            return "traceback", f"exit {done.returncode} (killed by the signal)" if done.returncode < 0 or done.returncode > 128 \
+                else f"exit {done.returncode}"
+        if list(run_dir.glob("checkpoints/*.ckpt")):
+            return "silent", "trained and checkpointed although preempted before the first step"
+        line = next((l for l in done.stdout.splitlines() if "preempted before the first training step" in l), None)
+        return ("refused-cleanly", line[:150]) if line else ("silent", "exit 0 without saying it was preempted")
+
+    return Case("signals", name, run)
+
+
 SIGNAL_CASES = [
     signal_case("Ctrl-C (SIGINT) during fit", signal.SIGINT, 130),
     signal_case("SIGTERM during fit", signal.SIGTERM, 0),
+    signal_case("SIGUSR1 during fit", signal.SIGUSR1, 0),
+    signal_case("SIGHUP during fit", signal.SIGHUP, 0),
+    early_signal_case("SIGTERM while the data sets up", signal.SIGTERM),
+    early_signal_case("SIGUSR1 while the data sets up", signal.SIGUSR1),
 ]
 
 
