@@ -59,6 +59,16 @@ def _upsample(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def _upsampling_to_image(channels: int, doublings: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Both stages' generator ends: ``doublings`` upsampling blocks halving the width (8 at least),
+    then a 3x3 convolution to RGB and tanh."""
+    blocks = []
+    for _ in range(doublings):
+        blocks.append(_upsample(channels, max(channels // 2, 8)))
+        channels = max(channels // 2, 8)
+    return nn.Sequential(*blocks), nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+
+
 def _downsample(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
     """4x4 stride-2 convolution, BatchNorm (not on the first layer), LeakyReLU 0.2."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
@@ -96,12 +106,7 @@ class StageIGenerator(nn.Module):
         channels = 8 * gf_dim
         self.fc = nn.Sequential(nn.Linear(condition_dim + latent_dim, channels * 16, bias=False),
                                 nn.BatchNorm1d(channels * 16), nn.ReLU(inplace=True))
-        blocks = []
-        for _ in range(_doublings(4, image_size, "StackGAN stage-I image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(4, image_size, "StackGAN stage-I image size"))
 
     def forward(self, z: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         """-> (image, mu, log sigma^2)."""
@@ -127,12 +132,7 @@ class StageIIGenerator(nn.Module):
         self.joint = nn.Sequential(nn.Conv2d(channels + condition_dim, channels, 3, 1, 1, bias=False),
                                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
         self.residual = nn.Sequential(*[ResidualBlock(channels) for _ in range(residual_blocks)])
-        blocks = []
-        for _ in range(_doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size"))
 
     def forward(self, stage1: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         c, mu, logvar = self.ca(text, generator)
