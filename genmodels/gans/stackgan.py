@@ -220,12 +220,6 @@ class StackGAN(TextToImageGAN):
         df_dim: int = 64,
         kl_weight: float = 2.0,
         residual_blocks: int = 4,
-        text_dim: int = 256,
-        word_embedding_dim: int = 300,
-        text_encoder: str = "rnn",
-        damsm_ckpt: Optional[str] = None,
-        max_length: int = 18,
-        caption_bank: int = 4096,
         weight_init: Literal["normal", "orthogonal", "pytorch"] = "normal",
         **kwargs: Any,
     ) -> None:
@@ -233,20 +227,17 @@ class StackGAN(TextToImageGAN):
             raise InvalidValue(f"stage must be 1 or 2, got {stage!r}")
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
             raise InvalidValue(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
-        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
-                         max_length, caption_bank, **kwargs)
-        self.save_hyperparameters()
-        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
+        super().__init__(image_shape, vocab, latent_dim, **kwargs)  # text options in kwargs; hparams saved there
         self.stage, self.stage1_ckpt, self.kl_weight = stage, stage1_ckpt, kl_weight
         size = self.image_shape[1]
         if stage == 1:
-            generator: nn.Module = StageIGenerator(size, text_dim, condition_dim, latent_dim, gf_dim)
+            generator: nn.Module = StageIGenerator(size, self.text_dim, condition_dim, latent_dim, gf_dim)
             self.stage1: Optional[nn.Module] = None
         else:
             if size <= stage1_size:
                 raise InvalidValue(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
-            self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
-            generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
+            self.stage1 = StageIGenerator(stage1_size, self.text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
+            generator = StageIIGenerator(size, stage1_size, self.text_dim, condition_dim, gf_dim, residual_blocks)
         # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
         discriminator = StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2)
         self.build(*authors_weight_init(weight_init, generator, discriminator))
