@@ -1,6 +1,6 @@
 """The `fit` walk: which project files and functions `genmodels fit` passes through to its first checkpoint.
 
-    python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list]
+    python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list] [--functions]
 
 Runs the console script's entry point (read from pyproject.toml's ``[project.scripts]``) in-process
 on the config for 2 iterations (a checkpoint at iteration 2) in a temporary run directory, with a
@@ -74,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="experiments/dcgan/digits.yaml")
     parser.add_argument("--list", action="store_true", help="list the files, probes and back-calls")
+    parser.add_argument("--functions", action="store_true", help="list every function called, by file")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -106,6 +107,8 @@ def main() -> None:
         print("files:", *files, sep="\n  ")
         print("probes:", *(f"{f}:{line}" for f, line in sorted(walk.probes)), sep="\n  ")
         print("back-calls:", *(f"{a} -> {b}" for a, b in sorted(walk.back_calls)), sep="\n  ")
+    if args.functions:
+        print("functions:", *(f"{f}: {name}" for f, name in sorted(walk.functions)), sep="\n  ")
     print(f"fit walk ({args.config}, to the first checkpoint): {len(files)} files, {len(walk.functions)} functions, "
           f"{len(walk.probes)} probes, {len(walk.back_calls)} back-calls")
 
