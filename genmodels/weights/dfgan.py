@@ -16,7 +16,6 @@ import pathlib
 import re
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
