@@ -66,6 +66,16 @@ def _upsample(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def _upsampling_to_image(channels: int, doublings: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Both stages' generator ends: ``doublings`` upsampling blocks halving the width (8 at least),
+    then a 3x3 convolution to RGB and tanh."""
+    blocks = []
+    for _ in range(doublings):
+        blocks.append(_upsample(channels, max(channels // 2, 8)))
+        channels = max(channels // 2, 8)
+    return nn.Sequential(*blocks), nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+
+
 def _downsample(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
     """4x4 stride-2 convolution, BatchNorm (not on the first layer), LeakyReLU 0.2."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
@@ -103,12 +113,7 @@ class StageIGenerator(nn.Module):
         channels = 8 * gf_dim
         self.fc = nn.Sequential(nn.Linear(condition_dim + latent_dim, channels * 16, bias=False),
                                 nn.BatchNorm1d(channels * 16), nn.ReLU(inplace=True))
-        blocks = []
-        for _ in range(_doublings(4, image_size, "StackGAN stage-I image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(4, image_size, "StackGAN stage-I image size"))
 
     def forward(self, z: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         """-> (image, mu, log sigma^2)."""
@@ -134,12 +139,7 @@ class StageIIGenerator(nn.Module):
         self.joint = nn.Sequential(nn.Conv2d(channels + condition_dim, channels, 3, 1, 1, bias=False),
                                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
         self.residual = nn.Sequential(*[ResidualBlock(channels) for _ in range(residual_blocks)])
-        blocks = []
-        for _ in range(_doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size"))
 
     def forward(self, stage1: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         c, mu, logvar = self.ca(text, generator)
@@ -227,12 +227,6 @@ class StackGAN(TextToImageGAN):
         df_dim: int = 64,
         kl_weight: float = 2.0,
         residual_blocks: int = 4,
-        text_dim: int = 256,
-        word_embedding_dim: int = 300,
-        text_encoder: str = "rnn",
-        damsm_ckpt: Optional[str] = None,
-        max_length: int = 18,
-        caption_bank: int = 4096,
         weight_init: Literal["normal", "orthogonal", "pytorch"] = "normal",
         **kwargs: Any,
     ) -> None:
@@ -240,20 +234,17 @@ class StackGAN(TextToImageGAN):
             raise InvalidValue(f"stage must be 1 or 2, got {stage!r}")
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
             raise InvalidValue(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
-        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
-                         max_length, caption_bank, **kwargs)
-        self.save_hyperparameters()
-        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
+        super().__init__(image_shape, vocab, latent_dim, **kwargs)  # text options in kwargs; hparams saved there
         self.stage, self.stage1_ckpt, self.kl_weight = stage, stage1_ckpt, kl_weight
         size = self.image_shape[1]
         if stage == 1:
-            generator: nn.Module = StageIGenerator(size, text_dim, condition_dim, latent_dim, gf_dim)
+            generator: nn.Module = StageIGenerator(size, self.text_dim, condition_dim, latent_dim, gf_dim)
             self.stage1: Optional[nn.Module] = None
         else:
             if size <= stage1_size:
                 raise InvalidValue(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
-            self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
-            generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
+            self.stage1 = StageIGenerator(stage1_size, self.text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
+            generator = StageIIGenerator(size, stage1_size, self.text_dim, condition_dim, gf_dim, residual_blocks)
         # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
         discriminator = StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2)
         self.build(*authors_weight_init(weight_init, generator, discriminator))

@@ -208,6 +208,10 @@ class TextToImageGAN(LatentGAN):
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
         self.vocabulary = Vocabulary(list(vocab) if vocab is not None else list(DEFAULT_VOCAB))
         self.vocab = self.vocabulary.words
+        # Here, not in each family: Lightning reads the arguments of every __init__ up the call chain,
+        # so the family's own and the text options it passes on in **kwargs (defaults included).
+        self.save_hyperparameters()
+        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
         self.text_dim, self.damsm_ckpt, self.max_length = text_dim, damsm_ckpt, max_length
         self.text_encoder = make_text_encoder(text_encoder, len(self.vocab), word_embedding_dim, text_dim)
         self.text_encoder.requires_grad_(False)
