@@ -35,13 +35,20 @@ CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "stylegan2" / "di
 
 class _Trace(pl.Callback):
     def __init__(self, every: int, name: str) -> None:
-        self.every, self.name, self.rows = every, name, []
+        self.every, self.name, self.rows, self.window = every, name, [], []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if pl_module.iteration % self.every == 0 and not pl_module.in_update:
-            pipe = pl_module.augment_pipe
+        if pl_module.in_update:
+            return
+        pipe = pl_module.augment_pipe
+        self.window.append(float(pipe.p))
+        if pl_module.iteration % self.every == 0:
+            # p oscillates around its balance from one adjustment to the next: its mean over the
+            # window says more than the value at one iteration.
+            mean_p, self.window = sum(self.window) / len(self.window), []
             self.rows.append((pl_module.iteration, float(pipe.p), float(pipe.rt)))
-            print(f"  {self.name}: iteration {pl_module.iteration} p {float(pipe.p):.4f} r_t {float(pipe.rt):.3f}", flush=True)
+            print(f"  {self.name}: iteration {pl_module.iteration} p {float(pipe.p):.4f} r_t {float(pipe.rt):.3f} "
+                  f"mean p over the last {self.every} iterations {mean_p:.4f}", flush=True)
 
 
 def run(subset: int | None, args) -> list[tuple[int, float, float]]:
