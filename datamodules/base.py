@@ -86,6 +86,18 @@ def without_download_advice(how_to_get: str) -> str:
     return re.sub(r"rerun with --data\.init_args\.download true \([^)]*\), or ", "", how_to_get)
 
 
+def fetch_or_explain(dataset: str, how_to_get: str, fetch: Callable[[], Any]) -> None:
+    """Run ``fetch()`` (a download, e.g. a torchvision dataset with ``download=True``); any failure
+    becomes a one-line `DownloadError` saying how to get the files by hand."""
+    try:
+        fetch()
+    except Exception as err:  # network errors come in many types; all need the same advice
+        raise DownloadError(
+            f"downloading {dataset} failed ({' '.join(str(err).split())[:200]}); this machine may be offline. "
+            + without_download_advice(how_to_get).replace("To get them, ", "To get them by hand, ")
+        ) from None
+
+
 class DataError(UserError, ValueError):
     """A dataset file that cannot be used (corrupt, truncated, wrong format), or a setting the data
     cannot satisfy; the message names the file or the numbers."""

@@ -46,7 +46,7 @@ from typing import Optional
 
 import torch
 
-from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, candidate_dirs, check_int, searched_dirs
+from datamodules.base import DATA_ENV_VAR, DataError, DataNotFoundError, candidate_dirs, check_int, fetch_or_explain, searched_dirs
 from datamodules.image_folder import BadFiles, LazyImageDataModule, LazyImageDataset
 from genmodels.errors import InvalidValue
 
@@ -232,10 +232,8 @@ class CelebADataModule(LazyImageDataModule):
             return
         from torchvision import datasets  # only needed to download
 
-        try:
-            datasets.CelebA(root=str(self.data_dir), split="all", target_type="attr", download=True)
-        except Exception as err:  # network and quota errors come in many types; all need the same advice
-            raise RuntimeError(f"Downloading CelebA failed ({err}). {self._how_to_get()}") from err
+        fetch_or_explain("CelebA", self._how_to_get(),  # Google Drive's quota refusals included
+                         lambda: datasets.CelebA(root=str(self.data_dir), split="all", target_type="attr", download=True))
 
     def _read_annotations(self) -> tuple[Path, list[str], torch.Tensor, dict[str, int]]:
         """(image folder, file names, attributes, partition), parsed once."""

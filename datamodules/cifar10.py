@@ -31,8 +31,7 @@ import numpy as np
 import torch
 
 from datamodules.base import (
-    DATA_ENV_VAR, DataError, DataNotFoundError, DownloadError, ImageDataModule, candidate_dirs, searched_dirs,
-    without_download_advice,
+    DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, fetch_or_explain, searched_dirs,
 )
 from genmodels.compat import numpy_pickle_globals
 
@@ -148,13 +147,7 @@ class CIFAR10DataModule(ImageDataModule):
             return
         from torchvision import datasets  # only needed to download
 
-        try:
-            datasets.CIFAR10(root=str(self.data_dir), download=True)
-        except Exception as err:  # network errors come in many types; all need the same advice
-            raise DownloadError(
-                f"downloading CIFAR-10 failed ({' '.join(str(err).split())[:200]}); this machine may be offline. "
-                + without_download_advice(self._how_to_get()).replace("To get them, ", "To get them by hand, ")
-            ) from None
+        fetch_or_explain("CIFAR-10", self._how_to_get(), lambda: datasets.CIFAR10(root=str(self.data_dir), download=True))
 
     def _candidates(self):
         return candidate_dirs(self.data_dir, self.search_dirs, depth=2, accept=lambda rel: "cifar-100" not in str(rel).lower())

@@ -13,7 +13,7 @@ images. Useful for smoke tests, demos and CI, not for reported numbers.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Optional
+from typing import Any
 
 import torch
 
@@ -67,27 +67,14 @@ class DigitsDataModule(ImageDataModule):
     _channels = 1
     _num_classes = 10
 
-    def __init__(
-        self,
-        data_dir: Optional[str] = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        image_size: int = 32,
-        download: bool = False,
-        seed: int = 0,
-        pin_memory: bool = False,
-        on_device: bool = False,
-        val_fraction: float = 0.1,
-        max_train_images: Optional[int] = None,
-        random_flip: bool = False,
-    ) -> None:
+    def __init__(self, val_fraction: float = 0.1, **kwargs: Any) -> None:
+        """``val_fraction`` is this datamodule's own; ``kwargs`` are `ImageDataModule`'s."""
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
             raise InvalidValue(
                 f"val_fraction must be a number in (0, 1), got {val_fraction!r} "
                 "(set it with --data.init_args.val_fraction 0.1)"
             )
-        super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory, on_device,
-                         max_train_images, random_flip)
+        super().__init__(**kwargs)
         self.val_fraction = float(val_fraction)
 
     def read_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,8 +36,7 @@ from typing import Optional
 import torch
 
 from datamodules.base import (
-    DATA_ENV_VAR, DataError, DataNotFoundError, DownloadError, ImageDataModule, candidate_dirs, searched_dirs,
-    without_download_advice,
+    DATA_ENV_VAR, DataError, DataNotFoundError, ImageDataModule, candidate_dirs, fetch_or_explain, searched_dirs,
 )
 
 #: IDX magic numbers: 0x08 = unsigned byte data, last byte = number of dimensions.
@@ -149,14 +148,9 @@ class MNISTDataModule(ImageDataModule):
             return  # already there, possibly in a layout torchvision would not recognise
         from torchvision import datasets  # only needed to download
 
-        try:
-            # getattr: torchvision names its dataset classes as our `folder` (MNIST, FashionMNIST): a lookup by name.
-            getattr(datasets, self.folder)(root=str(self.data_dir), download=True)
-        except Exception as err:  # network errors come in many types; all need the same advice
-            raise DownloadError(
-                f"downloading {self.dataset_name} failed ({' '.join(str(err).split())[:200]}); this machine may be offline. "
-                + without_download_advice(self._how_to_get()).replace("To get them, ", "To get them by hand, ")
-            ) from None
+        # getattr: torchvision names its dataset classes as our `folder` (MNIST, FashionMNIST): a lookup by name.
+        dataset = getattr(datasets, self.folder)
+        fetch_or_explain(self.dataset_name, self._how_to_get(), lambda: dataset(root=str(self.data_dir), download=True))
 
     def _candidates(self):
         return candidate_dirs(self.data_dir, self.search_dirs, depth=3, accept=self._names_this_dataset)

@@ -64,6 +64,14 @@ caption drawn for epoch 0. Tokens and the vocabulary: `genmodels.text.vocabulary
 subset of ``max_length`` of their words in their original order (AttnGAN code/datasets.py
 ``get_caption``), drawn from (seed, epoch, image); ``long_captions: first`` keeps the first words.
 
+The TF StackGAN's two training inputs (misc/datasets.py), off by default: ``captions_per_embedding:
+K`` adds ``embedding_tokens`` (B, K, T) and ``embedding_lengths`` (B, K), K distinct captions per
+image drawn from (seed, epoch, image) (StackGAN averages their sentence embeddings, the code's
+TRAIN.NUM_EMBEDDING 4); ``wrong_images: other_class`` adds ``wrong_image`` (uint8, then scaled and
+flipped like ``image``), a mismatched training image per image by the code's rule
+(`TextImageDataset.wrong_index`). Both are training-only; the class ids are the labels, so a
+training split of one class is refused.
+
 Batches: ``image`` uint8 (B, 3, S, S) (float in [-1, 1] on the device), ``label`` int64 species
 (0-based; for shapes colour + 4 * shape, in 0..11; ``num_classes`` says how many), ``tokens``
 int64 (B, max_length) padded with 0, ``lengths`` int64 (B,), ``caption`` list of B strings (the
@@ -85,7 +93,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import (
     DATA_ENV_VAR, SPLITS, DataError, DataNotFoundError, ResumableSampler, candidate_dirs, check_int, ignored_entry,
-    searched_dirs,
+    mirror, searched_dirs, to_model_range,
 )
 from datamodules.image_folder import BadFiles, LazyImageDataModule, image_file_problem
 from genmodels.text.vocabulary import Vocabulary, build_vocab
@@ -370,11 +378,16 @@ class TextImageDataset(Dataset):
     """
 
     def __init__(self, records: Records, vocab: Vocabulary, image_size: int, max_length: int, seed: int,
-                 preprocessing: str = "attngan", long_captions: str = "subset") -> None:
+                 preprocessing: str = "attngan", long_captions: str = "subset", captions_per_embedding: int = 1,
+                 wrong_images: str = "none") -> None:
         self.records, self.vocab = records, vocab
         self.image_size, self.max_length, self.seed = image_size, max_length, seed
         self.preprocessing, self.long_captions = preprocessing, long_captions
+        self.captions_per_embedding, self.wrong_images = captions_per_embedding, wrong_images
         self.labels = records.labels
+        if wrong_images == "other_class" and len(self.labels.unique()) < 2:
+            raise InvalidValue(f"wrong_images: other_class needs at least two classes among the training images, found "
+                               f"{len(self.labels.unique())}; use --data.init_args.wrong_images none")
         # Tokens of every caption, computed once: (image, caption) -> word indices (all of them).
         self._ids = [[vocab.ids(c)[0] or [1] for c in caps] for caps in records.captions]
 
@@ -387,7 +400,7 @@ class TextImageDataset(Dataset):
         images = r.images[index] if isinstance(r.images, torch.Tensor) else [r.images[i] for i in rows]
         records = Records(images, [r.boxes[i] for i in rows], r.labels[index], [r.captions[i] for i in rows])
         return TextImageDataset(records, self.vocab, self.image_size, self.max_length, self.seed,
-                                self.preprocessing, self.long_captions)
+                                self.preprocessing, self.long_captions, self.captions_per_embedding, self.wrong_images)
 
     def files(self) -> list[str]:
         return [] if isinstance(self.records.images, torch.Tensor) else list(self.records.images)
@@ -396,6 +409,31 @@ class TextImageDataset(Dataset):
         """Which caption of ``image`` epoch ``epoch`` shows: a function of (seed, epoch, image) only."""
         count = len(self.records.captions[image])
         return int(np.random.default_rng([self.seed, epoch, image]).integers(count))
+
+    def embedding_caption_indices(self, image: int, epoch: int) -> list[int]:
+        """The ``captions_per_embedding`` captions of ``image`` whose embeddings epoch ``epoch``
+        averages: distinct, drawn from (seed, epoch, image) only (the TF StackGAN's
+        ``np.random.choice(embedding_num, NUM_EMBEDDING, replace=False)``); all of them when the
+        image has fewer."""
+        count = len(self.records.captions[image])
+        rng = np.random.default_rng([self.seed, epoch, image, 4])
+        return [int(c) for c in rng.choice(count, min(self.captions_per_embedding, count), replace=False)]
+
+    def wrong_index(self, image: int, epoch: int) -> int:
+        """The mismatched image shown with ``image``'s text in ``epoch`` (``wrong_images: other_class``).
+
+        The TF StackGAN's rule (misc/datasets.py ``next_batch``): a training image drawn uniformly;
+        if it has the same class, it moves by an offset drawn from [100, 200) (modulo the set size),
+        once. The code draws that offset once per batch; here it is drawn per image, from (seed,
+        epoch, image) only, so workers and resumed runs agree. As in the code, a class spanning more
+        than 100 consecutive images can still give a same-class image after the move.
+        """
+        n = len(self)
+        rng = np.random.default_rng([self.seed, epoch, image, 7])
+        wrong, offset = int(rng.integers(n)), int(rng.integers(100, 200))
+        if int(self.labels[wrong]) == int(self.labels[image]):
+            wrong = (wrong + offset) % n
+        return wrong
 
     def image(self, i: int, epoch: int = 0) -> torch.Tensor:
         images = self.records.images
@@ -437,7 +475,7 @@ class TextImageDataset(Dataset):
             captions.append(self.records.captions[i][c])
         images = [self.image(i, epoch) for i, epoch in pairs]
         empty = torch.empty(0, 3, self.image_size, self.image_size, dtype=torch.uint8)
-        return {
+        batch = {
             "image": torch.stack(images) if images else empty,
             "label": self.labels.index_select(0, torch.tensor([i for i, _ in pairs], dtype=torch.long)),
             "tokens": tokens,
@@ -445,6 +483,26 @@ class TextImageDataset(Dataset):
             "caption": captions,
             "index": torch.tensor([i for i, _ in pairs], dtype=torch.long),
         }
+        if self.captions_per_embedding > 1:
+            batch["embedding_tokens"], batch["embedding_lengths"] = self._embedding_captions(pairs)
+        if self.wrong_images == "other_class":
+            wrong = [self.wrong_index(i, epoch) for i, epoch in pairs]
+            batch["wrong_image"] = torch.stack([self.image(j, epoch) for j, (_, epoch) in zip(wrong, pairs)]) if wrong else empty
+            batch["wrong_index"] = torch.tensor(wrong, dtype=torch.long)
+        return batch
+
+    def _embedding_captions(self, pairs: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, max_length) tokens and (B, K) lengths of the captions averaged per image; an
+        image with fewer than K captions has rows of length 0 (left out of its mean)."""
+        k = self.captions_per_embedding
+        tokens = torch.zeros(len(pairs), k, self.max_length, dtype=torch.long)
+        lengths = torch.zeros(len(pairs), k, dtype=torch.long)
+        for row, (i, epoch) in enumerate(pairs):
+            for slot, c in enumerate(self.embedding_caption_indices(i, epoch)):
+                ids = self.caption_ids(i, c, epoch)
+                tokens[row, slot, : len(ids)] = torch.tensor(ids)
+                lengths[row, slot] = len(ids)
+        return tokens, lengths
 
 
 class EpochCaptionSampler(ResumableSampler):
@@ -483,6 +541,17 @@ class TextImageDataModule(LazyImageDataModule):
         max_train_images: train on this many images only, stratified by species (see
             `ImageDataModule`); the vocabulary still comes from all training captions.
         bad_files: ``error`` (default) or ``skip`` for unreadable images and empty caption files.
+        captions_per_embedding: training batches also carry this many distinct captions per image
+            (``embedding_tokens`` (B, K, T), ``embedding_lengths`` (B, K)), drawn per (seed, epoch,
+            image), whose sentence embeddings StackGAN averages into the image's text embedding (the
+            TF StackGAN's TRAIN.NUM_EMBEDDING 4); 1 (default): one caption. Val and test: one.
+        wrong_images: ``other_class``: training batches also carry a mismatched image per image
+            (``wrong_image``), drawn per (seed, epoch, image) by the TF StackGAN's rule (a random
+            image, moved by 100-199 positions when it has the same class, see
+            `TextImageDataset.wrong_index`), which StackGAN's D judges with the real image's text;
+            ``none`` (default): StackGAN-Pytorch's pairs, the batch's texts rolled by one. Every
+            dataset here has class ids (the species; shapes: colour and shape); a training split
+            with a single class is refused.
     """
 
     dataset_name = "text-image"
@@ -508,10 +577,13 @@ class TextImageDataModule(LazyImageDataModule):
         bad_files: BadFiles = "error",
         preprocessing: Preprocessing = "attngan",
         long_captions: Literal["subset", "first"] = "subset",
+        captions_per_embedding: int = 1,
+        wrong_images: Literal["none", "other_class"] = "none",
     ) -> None:
         if dataset not in DATASETS:
             raise InvalidValue(f"dataset must be one of {DATASETS}, got {dataset!r} (--data.init_args.dataset)")
         for name, value, minimum in [("captions_per_image", captions_per_image, 1), ("max_length", max_length, 1),
+                                     ("captions_per_embedding", captions_per_embedding, 1),
                                      ("min_word_count", min_word_count, 1), ("synthetic_size", synthetic_size, 4)]:
             check_int(name, value, minimum)
         if bad_files not in ("error", "skip"):
@@ -521,6 +593,8 @@ class TextImageDataModule(LazyImageDataModule):
                              "(--data.init_args.preprocessing)")
         if long_captions not in ("subset", "first"):
             raise InvalidValue(f"long_captions must be subset or first, got {long_captions!r} (--data.init_args.long_captions)")
+        if wrong_images not in ("none", "other_class"):
+            raise InvalidValue(f"wrong_images must be none or other_class, got {wrong_images!r} (--data.init_args.wrong_images)")
         super().__init__(data_dir, batch_size, num_workers, image_size, download, seed, pin_memory,
                          max_train_images=max_train_images, random_flip=random_flip)
         self.dataset, self.dataset_name = dataset, dataset
@@ -528,6 +602,7 @@ class TextImageDataModule(LazyImageDataModule):
         self.min_word_count, self.synthetic_size = min_word_count, synthetic_size
         self.bad_files = bad_files
         self.preprocessing, self.long_captions = preprocessing, long_captions
+        self.captions_per_embedding, self.wrong_images = captions_per_embedding, wrong_images
         self._layout: Optional[TextImageLayout] = None
         self._records: dict[str, Records] = {}
         self._vocab: Optional[Vocabulary] = None
@@ -581,8 +656,21 @@ class TextImageDataModule(LazyImageDataModule):
         return read_text_image(self.locate(), split, self.captions_per_image, self.screen_files)
 
     def lazy_split(self, split: str) -> TextImageDataset:  # type: ignore[override]
+        # The caption means and wrong images are training inputs (the TF code tests caption by caption).
+        train = split == "train"
         return TextImageDataset(self.records(split), self.vocabulary, self.image_size, self.max_length, self.seed,
-                                self.preprocessing, self.long_captions)
+                                self.preprocessing, self.long_captions, self.captions_per_embedding if train else 1,
+                                self.wrong_images if train else "none")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        wrong_index = batch.pop("wrong_index", None) if isinstance(batch, dict) else None
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
+        if isinstance(batch, dict) and "wrong_image" in batch and batch["wrong_image"].dtype == torch.uint8:
+            # The wrong images get the real ones' treatment: model range, and each its own flip of the epoch.
+            batch["wrong_image"] = to_model_range(batch["wrong_image"])
+            if self.random_flip and wrong_index is not None and self.trainer is not None and self.trainer.training:
+                batch["wrong_image"] = mirror(batch["wrong_image"], self.flip_decisions(self._epoch)[wrong_index.cpu()])
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train")
@@ -596,6 +684,10 @@ class TextImageDataModule(LazyImageDataModule):
         details = super().report_details()
         details["vocabulary"] = f"{len(self.vocabulary.words):,} words (with <pad> and <unk>; min_word_count={self.min_word_count})"
         details["captions"] = f"up to {self.captions_per_image} per image, {self.max_length} words kept"
+        if self.captions_per_embedding > 1:
+            details["text embedding"] = f"training: the mean of {self.captions_per_embedding} captions' embeddings per image"
+        if self.wrong_images != "none":
+            details["wrong images"] = "training: a mismatched image of another class per image (TF StackGAN rule)"
         return details
 
     def sample_descriptions(self, count: int) -> list[str]:

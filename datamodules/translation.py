@@ -362,26 +362,11 @@ class PairedImageDataModule(_TranslationDataModule):
     download_script = "scripts/download_pix2pix.sh"
     split_folders = ("train",)
 
-    def __init__(
-        self,
-        name: str = "facades",
-        direction: Literal["AtoB", "BtoA"] = "AtoB",
-        data_dir: Optional[str] = None,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        image_size: int = 256,
-        load_size: Optional[int] = None,
-        flip: bool = True,
-        bad_files: Literal["error", "skip"] = "error",
-        seed: int = 0,
-        pin_memory: bool = False,
-        download: bool = False,
-        max_train_images: Optional[int] = None,
-    ) -> None:
+    def __init__(self, name: str = "facades", direction: Literal["AtoB", "BtoA"] = "AtoB", **kwargs: Any) -> None:
+        """``kwargs``: the options every translation datamodule takes (data_dir, batch_size, ...)."""
         if direction not in ("AtoB", "BtoA"):
             raise InvalidValue(f"direction must be 'AtoB' or 'BtoA', got {direction!r} (--data.init_args.direction)")
-        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
-                         download, max_train_images)
+        super().__init__(name, **kwargs)
         self.direction = direction
 
     def lazy_split(self, split: str) -> PairedImageDataset:  # type: ignore[override]
@@ -408,23 +393,9 @@ class UnpairedImageDataModule(_TranslationDataModule):
     download_script = "scripts/download_cyclegan.sh"
     split_folders = ("trainA", "trainB")
 
-    def __init__(
-        self,
-        name: str = "horse2zebra",
-        data_dir: Optional[str] = None,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        image_size: int = 256,
-        load_size: Optional[int] = None,
-        flip: bool = True,
-        bad_files: Literal["error", "skip"] = "error",
-        seed: int = 0,
-        pin_memory: bool = False,
-        download: bool = False,
-        max_train_images: Optional[int] = None,
-    ) -> None:
-        super().__init__(name, data_dir, batch_size, num_workers, image_size, load_size, flip, bad_files, seed, pin_memory,
-                         download, max_train_images)
+    def __init__(self, name: str = "horse2zebra", **kwargs: Any) -> None:
+        """``kwargs``: the options every translation datamodule takes (data_dir, batch_size, ...)."""
+        super().__init__(name, **kwargs)
 
     def limit_train(self, split: str, dataset: Any) -> Any:
         # The domains are unaligned and of different sizes: each keeps its own seeded subset.

@@ -23,8 +23,9 @@ __all__ = ["atomic_write", "atomic_write_text", "DiskFullError", "OutputError", 
 
 PathLike = Union[str, os.PathLike]
 
-#: errno values that mean "no room": the message says so instead of a traceback.
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+#: errno values that mean "no room", and how the message says it instead of a traceback.
+_NO_SPACE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "over the disk quota",
+             errno.EFBIG: "over the file size limit (ulimit -f, or the filesystem's)"}
 
 
 class DiskFullError(UserError):
@@ -75,7 +76,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], Any], mode: str = "w
         os.replace(tmp, path)
     except OSError as err:
         if err.errno in _NO_SPACE:
-            raise DiskFullError(f"no space left on the device writing {path} ({os.strerror(err.errno)}); "
+            raise DiskFullError(f"cannot write {path}: {_NO_SPACE[err.errno]} ({os.strerror(err.errno)}); "
                                 "nothing was replaced and no partial file was left: free space or write elsewhere") from None
         raise
     finally:

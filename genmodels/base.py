@@ -23,7 +23,8 @@ from genmodels.compat import logger_will_write
 from genmodels.errors import UserError, InvalidValue
 
 
-__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class", "training_iteration"]
+__all__ = ["GenerativeModel", "CheckpointMismatchError", "check_checkpoint_class", "rng_record_problem",
+           "training_iteration"]
 
 
 class CheckpointMismatchError(ValueError, UserError):
@@ -74,6 +75,51 @@ def _restore_torch_rng(state: Tensor) -> None:
     torch.set_rng_state(state[:cpu_size].clone())
     if state.numel() > cpu_size and torch.cuda.is_available():
         torch.cuda.set_rng_state(state[cpu_size:].clone())
+
+
+# A CUDA (Philox) generator state is a seed and an offset, 8 bytes each; 8 alone is the older format.
+_CUDA_RNG_STATE_SIZES = (0, 8, 16)
+
+
+def rng_record_problem(meta: dict[str, Any]) -> Optional[str]:
+    """What is wrong with a checkpoint's recorded RNG states, or None when every one can be restored.
+
+    Checked on scratch generators before a resume starts, so a truncated or edited state is refused
+    in one line instead of failing inside ``on_train_start`` after the run has begun.
+    """
+    states = meta.get("torch_rng")
+    if not isinstance(states, (list, tuple)) or not states:
+        return "no RNG states are recorded"
+    cpu_size = torch.get_rng_state().numel()
+    for rank, state in enumerate(states):
+        if not isinstance(state, Tensor) or state.dtype != torch.uint8 or state.dim() != 1:
+            return f"RNG state {rank} is not a 1-D byte tensor"
+        extra = state.numel() - cpu_size
+        if extra < 0 or extra not in _CUDA_RNG_STATE_SIZES:
+            return f"RNG state {rank} has {state.numel()} bytes, not the {cpu_size} of a CPU generator (+ 8 or 16 for CUDA)"
+        try:
+            torch.Generator().set_state(state[:cpu_size].clone())
+        except (RuntimeError, TypeError, ValueError) as err:
+            return f"RNG state {rank} is not a CPU generator state ({str(err).splitlines()[0]})"
+    host = meta.get("host_rng")
+    if host is None:  # checkpoints of older versions hold no host state; the resume keeps the seeded one
+        return None
+    unusable = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+    try:
+        py = host["python"]
+        random.Random().setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+    except unusable as err:
+        return f"the Python RNG state is unusable ({type(err).__name__}: {err})"
+    try:
+        npy = host["numpy"]
+        keys = npy["keys"]
+        if not isinstance(keys, Tensor) or tuple(keys.shape) != (624,):  # MT19937's key is 624 words
+            return f"the NumPy RNG state's key has shape {tuple(getattr(keys, 'shape', ()))}, not MT19937's (624,)"
+        np.random.RandomState().set_state((npy["kind"], keys.numpy().astype(np.uint32), npy["pos"],
+                                           npy["has_gauss"], npy["gauss"]))
+    except unusable as err:
+        return f"the NumPy RNG state is unusable ({type(err).__name__}: {err})"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,12 +200,17 @@ class GenerativeModel(pl.LightningModule):
             "torch_rng": per_rank,
             "host_rng": _capture_host_rng(),
         }
+        if self._trainer is not None:  # compared on a resume that has no run config to compare with
+            checkpoint["genmodels"]["precision"] = str(self._trainer.precision)
         if isinstance(checkpoint.get("state_dict"), dict):  # checked at load (genmodels.checkpoints.verify_weights)
             checkpoint["genmodels"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_checkpoint_class(checkpoint, type(self))
         meta = checkpoint["genmodels"]
+        problem = rng_record_problem(meta)  # the CLI refuses this before the run starts; this guards direct Trainer use
+        if problem is not None:
+            raise InvalidValue(f"the checkpoint cannot resume its random streams: {problem}")
         self.iteration = int(meta["iteration"])
         self._rng_to_restore = list(meta["torch_rng"])
         self._host_rng_to_restore = meta.get("host_rng")

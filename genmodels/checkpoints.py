@@ -191,6 +191,8 @@ def build_model(checkpoint: dict[str, Any], path: Any = "the checkpoint", strict
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: hyper_parameters is a {type(raw).__name__}, not a mapping")
     hparams = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    # An option added after a checkpoint was written: the checkpoint means the model of its time.
+    hparams = {**getattr(cls, "checkpoint_defaults", {}), **hparams}
     state_dict = checkpoint.get("state_dict")
     if not isinstance(state_dict, dict):
         raise CheckpointError(f"{path}: the checkpoint holds no state_dict")

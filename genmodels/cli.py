@@ -45,7 +45,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only
 
-from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class
+from genmodels.base import CheckpointMismatchError, GenerativeModel, check_checkpoint_class, rng_record_problem
 from genmodels.checkpoints import CheckpointError, load_checkpoint_safely
 from genmodels.compat import wandb_run_started
 from genmodels.errors import UserError
@@ -54,7 +54,7 @@ from genmodels.callbacks.run import BatchKeys, ConfiguredOptimizerSettings, Keep
 from genmodels.callbacks.nonfinite import NonFiniteGuard
 from genmodels.callbacks.preemption import PreemptedBeforeStart
 from genmodels.loggers import WandbLogger
-from genmodels.rundir import RunLock, changed_settings, check_fork, newest_checkpoint, recorded_config
+from genmodels.rundir import RunLock, changed_settings, check_fork, checkpoint_settings, newest_checkpoint, recorded_config
 import genmodels
 from genmodels.console import quiet_third_party_noise
 
@@ -108,14 +108,16 @@ class GenModelsCLI(LightningCLI):
         try:
             self._init_cli(trainer_defaults, args, run, **kwargs)
         except BaseException:  # the run directory's lock ends with this launch, errors included
-            self._release_run_lock()
+            self._release_run_lock(failed=True)
             raise
         if run:
             self._release_run_lock()
 
-    def _release_run_lock(self) -> None:
+    def _release_run_lock(self, failed: bool = False) -> None:
         lock = getattr(self, "_run_lock", None)
-        if lock is not None:
+        if lock is not None and failed:
+            lock.discard_if_unused()  # a launch refused before it wrote anything leaves no empty run folder
+        elif lock is not None:
             lock.release()
 
     def _init_cli(self, trainer_defaults: dict[str, Any], args: Any, run: bool, **kwargs: Any) -> None:
@@ -194,7 +196,6 @@ class GenModelsCLI(LightningCLI):
             config.ckpt_path = self._resolve_fit_ckpt_path(config.get("ckpt_path"), run_dir, checkpoint_dir)
             if config.ckpt_path not in (None, "hpc"):
                 check_fork(Path(config.ckpt_path), checkpoint_dir, bool(config.get("fork")))
-                _announce_changed_settings(run_dir, config)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path not in (None, "hpc", "best", "last"):
             checkpoint = load_checkpoint_safely(ckpt_path)
@@ -204,6 +205,8 @@ class GenModelsCLI(LightningCLI):
             _check_recorded_class_paths(checkpoint, str(config.model.class_path), f"{model_class.__module__}.{model_class.__qualname__}")
             check_checkpoint_class(checkpoint, model_class)
             _check_record(checkpoint, ckpt_path)
+            if self.config.subcommand == "fit":
+                _announce_changed_settings(run_dir, config, checkpoint, ckpt_path)
             self._resume = _ResumeRecord.of(ckpt_path, checkpoint)
             del checkpoint
 
@@ -375,9 +378,12 @@ def _check_trainer_numbers(config: Any) -> None:
         raise ConfigError(f"--max_iterations must be an integer >= 1, got {iterations!r}")
 
 
-def _announce_changed_settings(run_dir: Path, config: Any) -> None:
-    """One warning line per setting that differs from the run's last recorded config (batch size, seed, ...)."""
-    recorded = recorded_config(run_dir)
+def _announce_changed_settings(run_dir: Path, config: Any, checkpoint: dict[str, Any], ckpt_path: str) -> None:
+    """One warning line per setting that differs from the run's last recorded config (batch size, seed, ...).
+
+    Resuming into another run directory compares with what the checkpoint was trained with instead.
+    """
+    recorded = recorded_config(run_dir) or checkpoint_settings(checkpoint, Path(ckpt_path))
     if recorded is None:
         return
     current = config.as_dict() if hasattr(config, "as_dict") else dict(config)
@@ -452,13 +458,14 @@ def _warn(message: str) -> None:
 def _check_record(checkpoint: dict[str, Any], path: Any) -> None:
     """The genmodels record holds what a resume reads (an integer iteration, RNG states as tensors)."""
     meta = checkpoint["genmodels"]
-    iteration, rng = meta.get("iteration"), meta.get("torch_rng")
+    iteration = meta.get("iteration")
     if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
         raise CheckpointError(f"{path}: its genmodels record has iteration {iteration!r}, not a count; the file was not "
                               "written by `genmodels fit` or was edited")
-    if not isinstance(rng, (list, tuple)) or not rng or not all(isinstance(s, torch.Tensor) for s in rng):
-        raise CheckpointError(f"{path}: its genmodels record has no RNG states; the file was not written by "
-                              "`genmodels fit` or was edited")
+    problem = rng_record_problem(meta)
+    if problem is not None:
+        raise CheckpointError(f"{path}: cannot resume its random streams: {problem}; the file is damaged or was "
+                              "edited: resume from an earlier iter_*.ckpt")
 
 
 def _plain(value: Any) -> Any:
@@ -495,10 +502,12 @@ class _ResumeRecord:
         ``config.resume-N.yaml``.
         """
         configured = {k: _plain(v) for k, v in dict(model.hparams).items() if not k.startswith("_")}
-        keys = sorted(set(configured) | set(self.hparams))
+        # A checkpoint written before an option existed means the value of its time (`build_model`).
+        recorded = {**getattr(type(model), "checkpoint_defaults", {}), **self.hparams}
+        keys = sorted(set(configured) | set(recorded))
         changes = [
-            f"{k}: {self.hparams.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
-            for k in keys if configured.get(k, "<unset>") != self.hparams.get(k, "<unset>")
+            f"{k}: {recorded.get(k, '<unset>')!r} -> {configured.get(k, '<unset>')!r}"
+            for k in keys if configured.get(k, "<unset>") != recorded.get(k, "<unset>")
         ]
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         # Parameters define the networks; buffers may be state that grows in training (CycleGAN's

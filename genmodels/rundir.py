@@ -31,7 +31,8 @@ import torch
 
 from genmodels.errors import UserError
 
-__all__ = ["RunLock", "RunLockedError", "checkpoint_iteration", "newest_checkpoint", "check_fork", "LOCK_FILE"]
+__all__ = ["RunLock", "RunLockedError", "checkpoint_iteration", "newest_checkpoint", "check_fork", "LOCK_FILE",
+           "changed_settings", "checkpoint_settings", "recorded_config"]
 
 LOCK_FILE = ".genmodels.lock"
 _ITER_NAME = re.compile(r"^iter_(\d+)\.ckpt$")
@@ -63,8 +64,10 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_FILE
         self._fd: Optional[int] = None
+        self.made_run_dir = False  # the folder did not exist before this launch
 
     def acquire(self) -> "RunLock":
+        self.made_run_dir = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -95,6 +98,17 @@ class RunLock:
         self.release()
         if held:
             self.path.unlink(missing_ok=True)
+
+    def discard_if_unused(self) -> None:
+        """After a refused launch: a run folder this launch made and left holding only the lock goes too."""
+        held = self._fd is not None
+        self.release()
+        if held and self.made_run_dir and [p.name for p in self.run_dir.iterdir()] == [LOCK_FILE]:
+            self.path.unlink(missing_ok=True)
+            try:
+                self.run_dir.rmdir()
+            except OSError:  # something appeared meanwhile: keep it
+                pass
 
     def release(self) -> None:
         if self._fd is None:
@@ -206,17 +220,33 @@ def recorded_config(run_dir: Path) -> Optional[dict[str, Any]]:
     return None
 
 
+_ABSENT = object()  # a key one config does not have (another datamodule class, an older version)
+
+
 def _get(config: dict[str, Any], dotted: str) -> Any:
     value: Any = config
     for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists alike (a checkpoint's record and a YAML config spell sequences differently)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
 def changed_settings(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for each watched setting and each datamodule argument that differs."""
+    """``key: old -> new`` for each watched setting and each datamodule argument that differs.
+
+    A key only one side has is not compared: after a change of datamodule class its own arguments
+    are not changes of the old ones (the class line says what changed).
+    """
     keys = list(WATCHED)
     for config in (recorded, current):
         args = _get(config, "data.init_args")
@@ -225,6 +255,31 @@ def changed_settings(recorded: dict[str, Any], current: dict[str, Any]) -> list[
     changes = []
     for key in keys:
         old, new = _get(recorded, key), _get(current, key)
-        if old != new and not (key == "trainer.precision" and str(old) == str(new)):
+        if old is _ABSENT or new is _ABSENT or _plain(old) == _plain(new):
+            continue
+        if not (key == "trainer.precision" and str(old) == str(new)):
             changes.append(f"{key}: {old!r} -> {new!r}")
     return changes
+
+
+def checkpoint_settings(checkpoint: dict[str, Any], ckpt_path: Path) -> Optional[dict[str, Any]]:
+    """What a checkpoint was trained with, for a resume into another run directory.
+
+    The config of the run that wrote it (``<run>/checkpoints/<file>``), else what the checkpoint
+    itself records: the datamodule's arguments (Lightning's ``datamodule_hyper_parameters``) and
+    the precision (genmodels' record).
+    """
+    ckpt_path = Path(ckpt_path).resolve()
+    if ckpt_path.parent.name == "checkpoints":
+        recorded = recorded_config(ckpt_path.parent.parent)
+        if recorded is not None:
+            return recorded
+    settings: dict[str, Any] = {}
+    data = checkpoint.get("datamodule_hyper_parameters")
+    if isinstance(data, dict) and isinstance(data.get("_class_path"), str):
+        settings["data"] = {"class_path": data["_class_path"],
+                            "init_args": {k: v for k, v in data.items() if not str(k).startswith("_")}}
+    precision = (checkpoint.get("genmodels") or {}).get("precision")
+    if isinstance(precision, str):
+        settings["trainer"] = {"precision": precision}
+    return settings or None

@@ -1,6 +1,6 @@
 """The `fit` walk: which project files and functions `genmodels fit` passes through to its first checkpoint.
 
-    python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list]
+    python scripts/fit_walk.py [--config experiments/dcgan/digits.yaml] [--list] [--functions]
 
 Runs the console script's entry point (read from pyproject.toml's ``[project.scripts]``) in-process
 on the config for 2 iterations (a checkpoint at iteration 2) in a temporary run directory, with a
@@ -13,7 +13,8 @@ counted (so what was imported before the walk started does not matter). It print
 - probes: distinct ``getattr``/``hasattr`` call sites executed in project code;
 - back-calls: distinct (caller file, callee file) pairs where a project file calls back into a
   project file that is already further down the call stack (a lower layer reaching up into the one
-  that called it).
+  that called it); those that call a function the caller holds in an argument (a writer handed to
+  ``atomic_write``) are counted apart, as "handed in": the lower layer does not name the upper one.
 """
 
 from __future__ import annotations
@@ -36,7 +37,23 @@ class Walk:
         self.functions: set[tuple[str, str]] = set()
         self.probes: set[tuple[str, int]] = set()
         self.back_calls: set[tuple[str, str]] = set()
+        self.direct: set[tuple[str, str]] = set()  # back-calls with at least one call of a function not handed in
         self.done = False
+
+    @property
+    def handed(self) -> set[tuple[str, str]]:
+        """Back-calls whose every call is of a function the caller was handed."""
+        return self.back_calls - self.direct
+
+    @staticmethod
+    def handed_in(frame) -> bool:
+        """Whether the called function is one its caller holds in an argument (a writer passed to a helper)."""
+        caller = frame.f_back
+        for value in caller.f_locals.values() if caller is not None else ():
+            function = getattr(value, "__func__", value)
+            if getattr(function, "__code__", None) is frame.f_code:
+                return True
+        return False
 
     def project_file(self, frame) -> str | None:
         name = frame.f_code.co_filename
@@ -62,6 +79,8 @@ class Walk:
             files = self.stack_files(frame.f_back)
             if files and files[0] != rel and rel in files[1:]:
                 self.back_calls.add((files[0], rel))
+                if not self.handed_in(frame):
+                    self.direct.add((files[0], rel))
         elif event == "c_call" and arg in (builtins.getattr, builtins.hasattr):
             rel = self.project_file(frame)
             if rel is not None:
@@ -74,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="experiments/dcgan/digits.yaml")
     parser.add_argument("--list", action="store_true", help="list the files, probes and back-calls")
+    parser.add_argument("--functions", action="store_true", help="list every function called, by file")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -105,9 +125,12 @@ def main() -> None:
     if args.list:
         print("files:", *files, sep="\n  ")
         print("probes:", *(f"{f}:{line}" for f, line in sorted(walk.probes)), sep="\n  ")
-        print("back-calls:", *(f"{a} -> {b}" for a, b in sorted(walk.back_calls)), sep="\n  ")
+        print("back-calls:", *(f"{a} -> {b}" + (" (handed in)" if (a, b) in walk.handed else "") for a, b in sorted(walk.back_calls)),
+              sep="\n  ")
+    if args.functions:
+        print("functions:", *(f"{f}: {name}" for f, name in sorted(walk.functions)), sep="\n  ")
     print(f"fit walk ({args.config}, to the first checkpoint): {len(files)} files, {len(walk.functions)} functions, "
-          f"{len(walk.probes)} probes, {len(walk.back_calls)} back-calls")
+          f"{len(walk.probes)} probes, {len(walk.back_calls)} back-calls ({len(walk.handed)} of them call a function handed in)")
 
 
 if __name__ == "__main__":

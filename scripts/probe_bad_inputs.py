@@ -2,10 +2,11 @@
 
     PYTHONPATH=. python scripts/probe_bad_inputs.py [--only SUBSTRING] [--keep DIR] [--no-api] [--no-signals]
 
-Cases (about 70): checkpoints given to ``genmodels fit --ckpt_path`` (missing, empty, truncated,
-not PyTorch, untrusted pickle, another model, crafted class paths, ...), ``genmodels fit``
+Cases (131, about 5 minutes on 2 cores): checkpoints given to ``genmodels fit --ckpt_path`` (missing,
+empty, truncated, not PyTorch, untrusted pickle, another model, crafted class paths, ...), ``genmodels fit``
 arguments and configs, resume cases (``--ckpt_path last`` with ``--checkpoint.dirpath``, fresh
-launches over checkpoints, changed options, stale temp files, Ctrl-C and SIGTERM), divergence
+launches over checkpoints, changed options, stale temp files), signals (Ctrl-C, SIGTERM, SIGUSR1,
+SIGHUP during a step; SIGTERM and SIGUSR1 while the data sets up), divergence
 (learning rate 1e30), and requests to the HTTP API (``genmodels serve --api``, a real server
 on 127.0.0.1).
 
@@ -23,7 +24,9 @@ Every case lands in one class:
 - ``security``: a module named by a file (config, run config.yaml, sweep, checkpoint) was imported.
 
 Round two (issue 27) adds the ``round2-*`` groups: the import holes, run-directory locking, moved
-runs and forks, checkpoint verification, file outputs and number bounds.
+runs and forks, changed precision / dataset / batch size on resume (also from a copied checkpoint),
+checkpoint verification (hash, non-finite, size, keys, a short RNG state), file outputs (a full disk
+during fit, simulated as ENOSPC at the checkpoint's fsync), and number bounds.
 
 The CLI cases run in this process (``genmodels.commands.main``), which keeps the probe to minutes; the
 signal cases and the API server run as child processes, as users run them. Prints one line per
@@ -501,9 +504,53 @@ RESUME_CASES = [
     divergence_case("diverges from the start (lr 1e30)", resume=False),
     divergence_case("diverges after a good checkpoint (lr 1e30)", resume=True),
 ]
+# The signal arrives while the datamodule sets up (after the W&B run may have started, before the first step).
+EARLY_SIGNAL = """
+import os, signal, sys
+from datamodules.digits import DigitsDataModule
+original = DigitsDataModule.setup
+def setup(self, stage=None):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return original(self, stage)
+DigitsDataModule.setup = setup
+from genmodels.commands import main
+main(sys.argv[2:])
+"""
+
+
+def early_signal_case(name: str, signum: int) -> Case:
+    """Promise: exit 0, no checkpoint (nothing trained), and a line saying it was preempted before the first step."""
+    def run(probe: Probe) -> tuple[str, str]:
+        run_dir = probe.new_dir(name) / "run"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        env.pop("SLURM_JOB_ID", None)
+        argv = ["fit", "--config", str(EXPERIMENTS / "dcgan/digits.yaml"), *TINY, "--trainer.default_root_dir", str(run_dir),
+                "--max_iterations", "4"]
+        try:
+            done = subprocess.run([sys.executable, "-c", EARLY_SIGNAL, signal.Signals(signum).name, *argv], cwd=run_dir.parent,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+        except subprocess.TimeoutExpired:
+            return "hang", "did not stop"
+        if "Traceback (most recent call last)" in done.stdout:
+            return "traceback", done.stdout.strip().splitlines()[-1][:150]
+        if done.returncode != 0:
+            return "traceback", f"exit {done.returncode} (killed by the signal)" if done.returncode < 0 or done.returncode > 128 \
+                else f"exit {done.returncode}"
+        if list(run_dir.glob("checkpoints/*.ckpt")):
+            return "silent", "trained and checkpointed although preempted before the first step"
+        line = next((l for l in done.stdout.splitlines() if "preempted before the first training step" in l), None)
+        return ("refused-cleanly", line[:150]) if line else ("silent", "exit 0 without saying it was preempted")
+
+    return Case("signals", name, run)
+
+
 SIGNAL_CASES = [
     signal_case("Ctrl-C (SIGINT) during fit", signal.SIGINT, 130),
     signal_case("SIGTERM during fit", signal.SIGTERM, 0),
+    signal_case("SIGUSR1 during fit", signal.SIGUSR1, 0),
+    signal_case("SIGHUP during fit", signal.SIGHUP, 0),
+    early_signal_case("SIGTERM while the data sets up", signal.SIGTERM),
+    early_signal_case("SIGUSR1 while the data sets up", signal.SIGUSR1),
 ]
 
 
@@ -636,6 +683,68 @@ def case_changed_batch(probe: Probe) -> tuple[str, str]:
     return "silent", "batch size changed on resume without a word"
 
 
+def resume_setting_case(name: str, *args: str, key: str, into_new_dir: bool = False) -> Case:
+    """Resume with a changed setting: the promise is one warning line naming ``key`` (or a one-line refusal)."""
+    def run(probe: Probe) -> tuple[str, str]:
+        import shutil
+
+        run_dir = probe.good_run("setting", 2)
+        target, ckpt = run_dir, "last"
+        if into_new_dir:  # a copy of the checkpoint alone, resumed into another run directory
+            ckpt = str(shutil.copy(run_dir / "checkpoints" / "last.ckpt", run_dir.parent / "copied.ckpt"))
+            target = run_dir.parent / "elsewhere"
+        result = probe.fit("--trainer.default_root_dir", str(target), "--ckpt_path", ckpt, "--max_iterations", "3", *args)
+        if result.rc != 0:
+            return classify_refusal(result)
+        lines = [line for line in result.out.splitlines() if line.startswith("genmodels: warning:") and key in line]
+        if len(lines) == 1:
+            return "refused-cleanly", "announced: " + lines[0][:150]
+        return "silent", f"{key} changed on resume with {len(lines)} warning lines"
+
+    return Case("round2-rundir", name, run)
+
+
+def case_disk_full_in_fit(probe: Probe) -> tuple[str, str]:
+    """ENOSPC reported when the checkpoint is flushed (as delayed allocation, NFS and quotas report it)."""
+    import errno
+
+    run = probe.good_run("diskfull", 2)
+    folder = run / "checkpoints"
+    before = {p.name: digest(p) for p in folder.iterdir()}
+    real_fsync = os.fsync
+
+    def full_fsync(fd: int) -> None:
+        if ".ckpt.tmp-" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    os.fsync = full_fsync
+    try:
+        result = probe.fit("--trainer.default_root_dir", str(run), "--ckpt_path", "last", "--max_iterations", "4")
+    finally:
+        os.fsync = real_fsync
+    after = {p.name: digest(p) for p in folder.iterdir()}
+    if any(after.get(name) != value for name, value in before.items()):
+        return "data-loss", "a checkpoint that was there before the full disk changed or went"
+    if set(after) != set(before):
+        return "silent", f"files left behind: {sorted(set(after) - set(before))}"
+    return classify_refusal(result)
+
+
+def _short_rng(checkpoint: dict) -> None:
+    checkpoint["genmodels"]["torch_rng"] = [state[:100] for state in checkpoint["genmodels"]["torch_rng"]]
+
+
+def _short_numpy_rng(checkpoint: dict) -> None:
+    numpy_state = checkpoint["genmodels"]["host_rng"]["numpy"]
+    numpy_state["keys"] = numpy_state["keys"][:10]
+
+
+def _round2(case: Case) -> Case:
+    case.group = "round2-checkpoint"
+    return case
+
+
 def _ckpt_edit(name: str, edit: Callable[[dict], Any], command: str = "sample") -> Case:
     def run(probe: Probe) -> tuple[str, str]:
         folder = probe.new_dir(name)
@@ -760,6 +869,17 @@ ROUND2_CASES = [
     Case("round2-rundir", "moved run directory, --ckpt_path last", case_moved_run),
     Case("round2-rundir", "resume from an earlier iter_* without --fork", case_fork),
     Case("round2-rundir", "resume with a changed batch size", case_changed_batch),
+    resume_setting_case("resume with a changed precision", "--trainer.precision", "bf16-mixed", key="trainer.precision"),
+    resume_setting_case("resume with a changed dataset (a class subset)", "--data", "datamodules.ClassSubsetDataModule",
+                        "--data.init_args.dataset", "DigitsDataModule", "--data.init_args.classes", "[0, 1]",
+                        "--data.init_args.image_size", "16", key="data.class_path"),
+    resume_setting_case("a copied checkpoint resumed elsewhere, changed precision", "--trainer.precision", "bf16-mixed",
+                        key="trainer.precision", into_new_dir=True),
+    resume_setting_case("a copied checkpoint resumed elsewhere, changed batch size", "--data.init_args.batch_size", "32",
+                        key="data.init_args.batch_size", into_new_dir=True),
+    _round2(ckpt_case("fit --ckpt_path: a short torch RNG state", _edited(_short_rng))),
+    _round2(ckpt_case("fit --ckpt_path: a short NumPy RNG state", _edited(_short_numpy_rng))),
+    Case("round2-files", "fit: disk full (ENOSPC) saving a checkpoint", case_disk_full_in_fit),
     _ckpt_edit("bit-flipped weight", _flip),
     _ckpt_edit("NaN weight", _nan),
     _ckpt_edit("NaN weight", _nan, command="export"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from genmodels.commands.common import UsageError
 
@@ -22,6 +22,22 @@ _DOCUMENTED = (
     ("--model.init_args.NAME", "VALUE", "override a model argument of the YAML (likewise --data.init_args.NAME, --trainer.NAME)"),
     ("--print_config", None, "print the resolved config and exit"),
 )
+
+
+def command(name: str, help: str, description: str) -> tuple[Callable[[Any], argparse.ArgumentParser], Callable[[list[str]], Any], Callable[[argparse.Namespace], Any]]:
+    """``add_parser``, ``run_argv`` and ``run`` of the registry's module interface, for the LightningCLI
+    subcommand ``name``: its module only names and describes it."""
+
+    def add(subparsers: Any) -> argparse.ArgumentParser:
+        return add_parser(subparsers, name, help, description)
+
+    def run_args(argv: list[str]) -> Any:
+        return run_argv(name, argv)
+
+    def run(args: argparse.Namespace) -> Any:
+        raise AssertionError(f"{name} is dispatched through run_argv")
+
+    return add, run_args, run
 
 
 def add_parser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:

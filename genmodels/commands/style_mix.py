@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genmodels.atomic import atomic_write
+from genmodels.commands import _grid
 from genmodels.commands import common as c
 
 NAME = "style-mix"
@@ -34,16 +34,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
-    out = c.check_output(args.out, inputs=[args.ckpt], overwrite=args.overwrite, suffixes=(".png",))
-    model = c.load_checkpoint_model(args.ckpt, args.device)
-    cells = (len(args.rows) + 1) * (len(args.cols) + 1)
-    c.check_memory(c.image_bytes(model.image_shape, cells, 8), f"--rows x --cols ({cells} images of {c.shape_text(model.image_shape)})",
-                   "give fewer --rows or --cols seeds", args.max_memory_gb)
-    from genmodels.apps.generation import grid_png
     from genmodels.apps.style import style_mixing_grid
 
-    images = style_mixing_grid(model, args.rows, args.cols, args.styles, args.truncation)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: f.write(grid_png(images, nrow=len(args.cols) + 1)))
+    out = _grid.write_grid(args, (len(args.rows) + 1) * (len(args.cols) + 1), "--rows x --cols", "give fewer --rows or --cols seeds",
+                           len(args.cols) + 1, lambda model: style_mixing_grid(model, args.rows, args.cols, args.styles, args.truncation))
     print(f"{args.styles} styles of seeds {args.cols} into seeds {args.rows} -> {out}")
     return out

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genmodels.atomic import atomic_write
+from genmodels.commands import _grid
 from genmodels.commands import common as c
 
 NAME = "truncation-grid"
@@ -30,16 +30,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
-    out = c.check_output(args.out, inputs=[args.ckpt], overwrite=args.overwrite, suffixes=(".png",))
-    model = c.load_checkpoint_model(args.ckpt, args.device)
-    cells = len(args.seeds) * len(args.psi)
-    c.check_memory(c.image_bytes(model.image_shape, cells, 8), f"--seeds x --psi ({cells} images of {c.shape_text(model.image_shape)})",
-                   "give fewer --seeds or --psi values", args.max_memory_gb)
-    from genmodels.apps.generation import grid_png
     from genmodels.apps.style import truncation_grid
 
-    images = truncation_grid(model, args.seeds, list(args.psi))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: f.write(grid_png(images, nrow=len(args.psi))))
+    out = _grid.write_grid(args, len(args.seeds) * len(args.psi), "--seeds x --psi", "give fewer --seeds or --psi values",
+                           len(args.psi), lambda model: truncation_grid(model, args.seeds, list(args.psi)))
     print(f"seeds {args.seeds} x psi {list(args.psi)} -> {out}")
     return out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 from genmodels.commands import _lightning
 
 NAME = "validate"
@@ -15,13 +12,4 @@ DESCRIPTION = (
 RAW_ARGV = True  # LightningCLI parses the arguments itself
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    return _lightning.add_parser(subparsers, NAME, HELP, DESCRIPTION)
-
-
-def run_argv(argv: list[str]) -> Any:
-    return _lightning.run_argv(NAME, argv)
-
-
-def run(args: argparse.Namespace) -> Any:
-    raise AssertionError("validate is dispatched through run_argv")
+add_parser, run_argv, run = _lightning.command(NAME, HELP, DESCRIPTION)

@@ -201,26 +201,17 @@ class AttnGAN(TextToImageGAN):
         damsm_weight: float = 5.0,
         kl_weight: float = 1.0,
         gammas: tuple[float, float, float] = (4.0, 5.0, 10.0),
-        text_dim: int = 256,
-        word_embedding_dim: int = 300,
-        text_encoder: str = "rnn",
-        damsm_ckpt: Optional[str] = None,
-        max_length: int = 18,
-        caption_bank: int = 4096,
         weight_init: Literal["normal", "orthogonal", "pytorch"] = "orthogonal",
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
             raise InvalidValue(f"AttnGAN makes square RGB images, got image_shape {tuple(image_shape)}")
-        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
-                         max_length, caption_bank, **kwargs)
-        self.save_hyperparameters()
-        self.hparams["vocab"] = self.vocab
+        super().__init__(image_shape, vocab, latent_dim, **kwargs)  # text options in kwargs; hparams saved there
         self.damsm_weight, self.kl_weight, self.gammas = damsm_weight, kl_weight, tuple(gammas)
         size = self.image_shape[1]
-        self.build(*authors_weight_init(weight_init, AttentionalGenerator(size, latent_dim, text_dim, condition_dim, ngf,
+        self.build(*authors_weight_init(weight_init, AttentionalGenerator(size, latent_dim, self.text_dim, condition_dim, ngf,
                                                                          residual_blocks),
-                                        MultiScaleDiscriminator(size, text_dim, df_dim)))
+                                        MultiScaleDiscriminator(size, self.text_dim, df_dim)))
         # The frozen DAMSM image encoder for L_DAMSM: in a tuple, so it is not a submodule (not in
         # checkpoints, not in an optimizer); loaded when fitting starts.
         self._image_encoder: tuple[nn.Module, ...] = ()

@@ -190,24 +190,15 @@ class DFGAN(TextToImageGAN):
         ndf: int = 32,
         ma_gp_weight: float = 2.0,
         ma_gp_power: float = 6.0,
-        text_dim: int = 256,
-        word_embedding_dim: int = 300,
-        text_encoder: str = "rnn",
-        damsm_ckpt: Optional[str] = None,
-        max_length: int = 18,
-        caption_bank: int = 4096,
         **kwargs: Any,
     ) -> None:
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
             raise InvalidValue(f"DF-GAN makes square RGB images, got image_shape {tuple(image_shape)}")
         kwargs = {"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), **kwargs}
-        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
-                         max_length, caption_bank, **kwargs)
-        self.save_hyperparameters()
-        self.hparams["vocab"] = self.vocab
+        super().__init__(image_shape, vocab, latent_dim, **kwargs)  # text options in kwargs; hparams saved there
         self.ma_gp_weight, self.ma_gp_power = ma_gp_weight, ma_gp_power
         size = self.image_shape[1]
-        self.build(DFGenerator(size, latent_dim, text_dim, ngf), DFDiscriminator(size, text_dim, ndf))
+        self.build(DFGenerator(size, latent_dim, self.text_dim, ngf), DFDiscriminator(size, self.text_dim, ndf))
 
     def generate(self, batch: dict[str, Any], generator: Optional[torch.Generator] = None) -> Tensor:
         text = self.condition(batch)

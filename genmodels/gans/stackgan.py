@@ -28,6 +28,13 @@ code/miscc/utils.py, code/miscc/config.py) differ, this follows the code:
   L_D = [A(r_c) + A(r_u)] / 2 + [B(f_c) + B(f_u) + B(w_c)] / 3, L_G = L_c + L_u
   (`genmodels.gans.text_to_image.matching_aware_d_loss`); stage I's D has none (STAGE1_D).
 
+Two data features of the TF StackGAN (hanzhanggit/StackGAN misc/datasets.py, the code whose
+schedule the CUB and Oxford-102 configs follow) come from `datamodules.text_image.TextImageDataModule`
+and are read here: with ``captions_per_embedding: 4`` an image's text embedding is the mean of 4
+of its captions' sentence embeddings (TRAIN.NUM_EMBEDDING), and with ``wrong_images: other_class``
+D's mismatched pair is (an image of another class, the real image's text) instead of StackGAN-Pytorch's
+(real image, the batch's texts rolled by one).
+
 Differences from the paper: the text embedding is the sentence feature of AttnGAN's DAMSM text
 encoder (Xu et al. 2018; `genmodels.text.damsm`), as StackGAN-v2 and later work do, instead of the
 char-CNN-RNN embeddings of Reed et al. (not trainable here); the learning-rate halving every 100
@@ -57,6 +64,16 @@ def _upsample(cin: int, cout: int) -> nn.Sequential:
     """Nearest-neighbour x2, 3x3 convolution, BatchNorm, ReLU (the paper's upsampling block)."""
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _upsampling_to_image(channels: int, doublings: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Both stages' generator ends: ``doublings`` upsampling blocks halving the width (8 at least),
+    then a 3x3 convolution to RGB and tanh."""
+    blocks = []
+    for _ in range(doublings):
+        blocks.append(_upsample(channels, max(channels // 2, 8)))
+        channels = max(channels // 2, 8)
+    return nn.Sequential(*blocks), nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
 
 
 def _downsample(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
@@ -96,12 +113,7 @@ class StageIGenerator(nn.Module):
         channels = 8 * gf_dim
         self.fc = nn.Sequential(nn.Linear(condition_dim + latent_dim, channels * 16, bias=False),
                                 nn.BatchNorm1d(channels * 16), nn.ReLU(inplace=True))
-        blocks = []
-        for _ in range(_doublings(4, image_size, "StackGAN stage-I image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(4, image_size, "StackGAN stage-I image size"))
 
     def forward(self, z: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         """-> (image, mu, log sigma^2)."""
@@ -127,12 +139,7 @@ class StageIIGenerator(nn.Module):
         self.joint = nn.Sequential(nn.Conv2d(channels + condition_dim, channels, 3, 1, 1, bias=False),
                                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
         self.residual = nn.Sequential(*[ResidualBlock(channels) for _ in range(residual_blocks)])
-        blocks = []
-        for _ in range(_doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size")):
-            blocks.append(_upsample(channels, max(channels // 2, 8)))
-            channels = max(channels // 2, 8)
-        self.up = nn.Sequential(*blocks)
-        self.to_image = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1, bias=False), nn.Tanh())
+        self.up, self.to_image = _upsampling_to_image(channels, _doublings(stage1_size // 2**downs, image_size, "StackGAN stage-II image size"))
 
     def forward(self, stage1: Tensor, text: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor, Tensor]:
         c, mu, logvar = self.ca(text, generator)
@@ -220,12 +227,6 @@ class StackGAN(TextToImageGAN):
         df_dim: int = 64,
         kl_weight: float = 2.0,
         residual_blocks: int = 4,
-        text_dim: int = 256,
-        word_embedding_dim: int = 300,
-        text_encoder: str = "rnn",
-        damsm_ckpt: Optional[str] = None,
-        max_length: int = 18,
-        caption_bank: int = 4096,
         weight_init: Literal["normal", "orthogonal", "pytorch"] = "normal",
         **kwargs: Any,
     ) -> None:
@@ -233,26 +234,26 @@ class StackGAN(TextToImageGAN):
             raise InvalidValue(f"stage must be 1 or 2, got {stage!r}")
         if image_shape[0] != 3 or image_shape[1] != image_shape[2]:
             raise InvalidValue(f"StackGAN makes square RGB images, got image_shape {tuple(image_shape)}")
-        super().__init__(image_shape, vocab, latent_dim, text_dim, word_embedding_dim, text_encoder, damsm_ckpt,
-                         max_length, caption_bank, **kwargs)
-        self.save_hyperparameters()
-        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
+        super().__init__(image_shape, vocab, latent_dim, **kwargs)  # text options in kwargs; hparams saved there
         self.stage, self.stage1_ckpt, self.kl_weight = stage, stage1_ckpt, kl_weight
         size = self.image_shape[1]
         if stage == 1:
-            generator: nn.Module = StageIGenerator(size, text_dim, condition_dim, latent_dim, gf_dim)
+            generator: nn.Module = StageIGenerator(size, self.text_dim, condition_dim, latent_dim, gf_dim)
             self.stage1: Optional[nn.Module] = None
         else:
             if size <= stage1_size:
                 raise InvalidValue(f"stage 2 refines stage-I images of {stage1_size} px to larger ones; image size is {size}")
-            self.stage1 = StageIGenerator(stage1_size, text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
-            generator = StageIIGenerator(size, stage1_size, text_dim, condition_dim, gf_dim, residual_blocks)
+            self.stage1 = StageIGenerator(stage1_size, self.text_dim, condition_dim, latent_dim, gf_dim).requires_grad_(False)
+            generator = StageIIGenerator(size, stage1_size, self.text_dim, condition_dim, gf_dim, residual_blocks)
         # As in the authors' code: no unconditional head in stage I (STAGE1_D), one in stage II (STAGE2_D).
         discriminator = StackGANDiscriminator(size, condition_dim, df_dim, unconditional=stage == 2)
         self.build(*authors_weight_init(weight_init, generator, discriminator))
         self._stage1_loaded = False
 
     # -- stage II: the frozen stage-I generator ----------------------------------------------------
+    averages_caption_embeddings = True  # the datamodule's captions_per_embedding (TF NUM_EMBEDDING)
+    judges_wrong_images = True  # the datamodule's wrong_images: other_class (TF misc/datasets.py)
+
     def train(self, mode: bool = True) -> "StackGAN":
         super().train(mode)
         if self.stage1 is not None:
@@ -302,9 +303,25 @@ class StackGAN(TextToImageGAN):
         return self.synthesize(self.generator, text, text.shape[0], generator)[0]
 
     def judged(self, batch: dict[str, Any], fake: Tensor) -> dict[str, Judged]:
-        """D's pairs conditioned, as in the authors' code, on G's detached conditioning mean mu(t)."""
+        """D's pairs conditioned, as in the authors' code, on G's detached conditioning mean mu(t).
+
+        Mismatched pairs: (real image, the text rolled by one) as StackGAN-Pytorch, or, when the
+        batch has ``wrong_image`` (the datamodule's ``wrong_images: other_class``, the TF code),
+        (wrong image, the real image's text), added by `judge`.
+        """
         mu = self.generator.ca.encode(self.condition(batch))[0].detach()
-        return {"d": Judged(batch["image"], fake, mu, mu.roll(1, dims=0))}
+        return {"d": Judged(batch["image"], fake, mu, None if "wrong_image" in batch else mu.roll(1, dims=0))}
+
+    def judge(self, batch: dict[str, Any], fake: Any, real: bool = True) -> dict[str, Any]:
+        """The base's outputs, plus D(wrong image, mu(t)) on the matching heads when the batch has wrong images."""
+        outputs = super().judge(batch, fake, real)
+        if real and "wrong_image" in batch:
+            mu = self.generator.ca.encode(self.condition(batch))[0].detach()
+            wrong = self.discriminate(batch["wrong_image"], mu, "d")
+            for name, head in self.heads().items():
+                if head.matching:
+                    outputs[name].wrong = head.select(wrong)
+        return outputs
 
     def heads(self) -> dict[str, Head]:
         """Stage II's D scores the pair and, in a second column, the image alone (unconditional)."""

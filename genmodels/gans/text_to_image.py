@@ -188,6 +188,10 @@ class TextToImageGAN(LatentGAN):
 
     refused_options = {"feature_matching": "its discriminators have no features()"}
 
+    # Whether the model reads the batch's caption means / wrong images (the TF StackGAN's features).
+    averages_caption_embeddings = False
+    judges_wrong_images = False
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 64, 64),
@@ -204,6 +208,10 @@ class TextToImageGAN(LatentGAN):
         super().__init__(image_shape, latent_dim, "normal", **kwargs)
         self.vocabulary = Vocabulary(list(vocab) if vocab is not None else list(DEFAULT_VOCAB))
         self.vocab = self.vocabulary.words
+        # Here, not in each family: Lightning reads the arguments of every __init__ up the call chain,
+        # so the family's own and the text options it passes on in **kwargs (defaults included).
+        self.save_hyperparameters()
+        self.hparams["vocab"] = self.vocab  # a plain list of strings (weights_only-loadable)
         self.text_dim, self.damsm_ckpt, self.max_length = text_dim, damsm_ckpt, max_length
         self.text_encoder = make_text_encoder(text_encoder, len(self.vocab), word_embedding_dim, text_dim)
         self.text_encoder.requires_grad_(False)
@@ -261,13 +269,30 @@ class TextToImageGAN(LatentGAN):
     def condition(self, batch: dict[str, Any]) -> Tensor:
         """The sentence embeddings of the batch's captions, (B, D).
 
+        With ``embedding_tokens`` in the batch (the datamodule's ``captions_per_embedding`` K > 1),
+        each image's embedding is the mean of its K captions' embeddings (`mean_sentence_embedding`).
         The training step asks for them up to four times per batch (G, D, wrong pairs, KL or
         penalty); the frozen encoder's answer for the last batch is reused.
         """
         tokens = batch["tokens"]
         if self._condition_cache is None or self._condition_cache[0] is not tokens:
-            self._condition_cache = (tokens, self.encode_text(tokens, batch["lengths"])[1])
+            if "embedding_tokens" in batch:
+                text = self.mean_sentence_embedding(batch["embedding_tokens"], batch["embedding_lengths"])
+            else:
+                text = self.encode_text(tokens, batch["lengths"])[1]
+            self._condition_cache = (tokens, text)
         return self._condition_cache[1]
+
+    def mean_sentence_embedding(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """(B, K, T) tokens and (B, K) lengths -> (B, D): per image, the mean sentence embedding of
+        its captions of nonzero length (the TF StackGAN's mean of NUM_EMBEDDING embeddings)."""
+        b, k, t = tokens.shape
+        valid = lengths.flatten() > 0
+        sentences = self.encode_text(tokens.reshape(b * k, t)[valid], lengths.flatten()[valid])[1]
+        per_caption = sentences.new_zeros(b * k, sentences.shape[1])
+        per_caption[valid] = sentences
+        weights = (lengths > 0).to(sentences.dtype)
+        return (per_caption.view(b, k, -1) * weights[..., None]).sum(1) / weights.sum(1, keepdim=True)
 
     # -- captions from users --------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -345,6 +370,11 @@ class TextToImageGAN(LatentGAN):
             return
         if "tokens" not in batch or "lengths" not in batch:
             raise ConditionError(f"{type(self).__name__} needs batches with 'tokens' and 'lengths' (a TextImageDataModule)")
+        # The TF StackGAN's two data features are read by StackGAN only: refused rather than ignored.
+        if "embedding_tokens" in batch and not self.averages_caption_embeddings:
+            raise ConditionError(f"{type(self).__name__} uses one caption per image; set --data.init_args.captions_per_embedding 1")
+        if "wrong_image" in batch and not self.judges_wrong_images:
+            raise ConditionError(f"{type(self).__name__} pairs real images with rolled captions; set --data.init_args.wrong_images none")
         if self._bank_size() == 0:
             take = min(self.bank_lengths.shape[0], batch["tokens"].shape[0])
             width = min(self.max_length, batch["tokens"].shape[1])

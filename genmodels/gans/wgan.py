@@ -24,8 +24,7 @@ class WGAN(DCGAN):
     """Wasserstein GAN with weight clipping on DCGAN networks (Algorithm 1 defaults).
 
     Args:
-        image_shape: ``(C, H, W)``, linked from the datamodule.
-        latent_dim, latent_distribution, feature_maps, discriminator_norm: see `DCGAN`.
+        image_shape, latent_dim, latent_distribution, feature_maps, discriminator_norm: see `DCGAN`.
         loss: ``wasserstein`` (the critic's dual objective).
         optimizer: RMSprop (the paper found momentum-based optimizers unstable here).
         lr_g, lr_d: 5e-5.
@@ -36,11 +35,6 @@ class WGAN(DCGAN):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 32, 32),
-        latent_dim: int = 100,
-        latent_distribution: Literal["normal", "uniform"] = "normal",
-        feature_maps: int = 64,
-        discriminator_norm: Literal["batch", "layer", "none"] = "batch",
         loss: str = "wasserstein",
         optimizer: Literal["adam", "rmsprop"] = "rmsprop",
         lr_g: float = 5e-5,
@@ -49,7 +43,5 @@ class WGAN(DCGAN):
         weight_clip: Optional[float] = 0.01,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            image_shape, latent_dim, latent_distribution, feature_maps, discriminator_norm,
-            loss=loss, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, n_critic=n_critic, weight_clip=weight_clip, **kwargs,
-        )
+        """Algorithm 1's training options; ``kwargs``: DCGAN's networks and `AdversarialModel`'s other options."""
+        super().__init__(loss=loss, optimizer=optimizer, lr_g=lr_g, lr_d=lr_d, n_critic=n_critic, weight_clip=weight_clip, **kwargs)

@@ -456,6 +456,9 @@ class Glow(LikelihoodModel):
         torch.Size([2, 1, 8, 8])
     """
 
+    # Checkpoints written before actnorm_logscale_factor existed stored the plain log-scale.
+    checkpoint_defaults = {"actnorm_logscale_factor": 1.0}
+
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (1, 32, 32),

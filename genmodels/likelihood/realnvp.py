@@ -11,8 +11,16 @@ change of variables (Eq. 3), ``log p(y) = log N(f(y); 0, I) + log|det df/dy|``.
 Implemented:
 
 - affine coupling with checkerboard and channel-wise masks (Sec. 3.4, Fig. 3), ``s`` bounded by
-  ``tanh`` with a learned per-channel scale, ``s`` and ``t`` from weight-normalized ResNets whose
-  last layer starts at zero (so every coupling starts as the identity);
+  ``tanh`` with a learned scale. The ``s, t`` networks (``coupling_network``): ``authors`` (default),
+  those of the authors' code (tensorflow/models research/real_nvp/real_nvp_multiscale_dataset.py,
+  ``masked_conv_aff_coupling``, ``conv_ch_aff_coupling``, ``resnet``, ``residual_block``):
+  BatchNorm of the conditioning half (x2 for the checkerboard), concatenated ReLU ``[h, -h]``,
+  a ResNet with BatchNorm inside its blocks and a skip sum of 1x1 convolutions, weight
+  normalization with magnitudes where they have them, one scalar ``tanh`` scale per coupling
+  (``rescaling_scale`` 0 at the start for the checkerboard, ``scale`` 1 channel-wise), the
+  changed half ``(x + t) * exp(s)``, widths ``hidden_channels * 2**scale`` (x2 channel-wise);
+  ``plain``, this project's first network: weight-normalized ResNets whose last layer starts at
+  zero (every coupling starts as the identity), per-channel scales, ``x * exp(s) + t``;
 - the multi-scale architecture (Sec. 3.6): per scale three checkerboard couplings, a squeeze,
   three channel-wise couplings, then half of the variables are factored out (Eq. 14-16); the last
   scale is four checkerboard couplings; the factored-out variables get the N(0, I) prior;
@@ -26,9 +34,11 @@ Implemented:
   nothing else: the authors add it to the loss in nats per image, so here it is divided by
   ``D ln 2`` to keep its weight relative to the bits/dim loss.
 
-Not implemented: batch normalization as a flow layer (Sec. 3.7; it makes the density depend on
-the batch while training), the paper's ResNet depth and width (set by ``hidden_channels`` and
-``num_blocks``).
+Not implemented: batch normalization as a flow layer (Sec. 3.7, the authors' ``bn_out`` after
+each coupling; it makes the density depend on the batch while training; without it the authors'
+code would add a learned ``scale_shift`` to ``s``, which is not added here either), the authors'
+ordered squeeze before factoring out (``squeeze_2x2_ordered``: which half of the variables is
+factored out), the paper's ResNet depth and width (set by ``hidden_channels`` and ``num_blocks``).
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ from genmodels.likelihood.common import (
 )
 from genmodels.errors import InvalidValue
 
-__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "LogitTransform", "checkerboard_mask"]
+__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "AuthorsAffineCoupling", "LogitTransform", "checkerboard_mask"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -104,6 +114,153 @@ class ScaleTranslationNet(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         s, t = self.out(F.relu(self.blocks(self.inp(x)))).chunk(2, dim=1)
         return s, t
+
+
+# The authors' s and t networks (tensorflow/models research/real_nvp/real_nvp_multiscale_dataset.py,
+# ``coupling_network: authors``)
+
+
+class NormalizedConv2d(nn.Module):
+    """Weight-normalized convolution as the authors' ``conv_layer(weight_norm=True)``: each output
+    filter is ``v / ||v||``, times a learned ``magnitude`` only where the authors have one
+    (``scale=True``); otherwise unit-norm filters. Initial ``v`` ~ U(-a, a) with ``a = sqrt(2 / c)``
+    (their ``stddev``, c the channels they pass) and ``magnitude = a sqrt(fan_in / 12)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stddev_channels: int,
+                 magnitude: bool, bias: bool) -> None:
+        super().__init__()
+        stddev = math.sqrt(2.0 / stddev_channels)
+        self.padding = kernel_size // 2
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size).uniform_(-stddev, stddev))
+        fan_in = in_channels * kernel_size * kernel_size
+        self.magnitude = nn.Parameter(torch.full((out_channels,), stddev * math.sqrt(fan_in / 12))) if magnitude else None
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = self.weight / self.weight.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        if self.magnitude is not None:
+            weight = weight * self.magnitude.view(-1, 1, 1, 1)
+        return F.conv2d(x, weight, self.bias, padding=self.padding)
+
+
+class ShiftBatchNorm(nn.Module):
+    """The authors' ``batch_norm(scale=False, epsilon=1e-4)``: normalized by the batch's mean and
+    (biased) variance over batch and space while training, by running averages (updated with
+    decay 0.1, from 0 and 1) in eval mode, then a learned shift; no learned scale."""
+
+    def __init__(self, channels: int, eps: float = 1e-4, decay: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.decay = eps, decay
+        self.beta = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+            with torch.no_grad():
+                self.running_mean.sub_(self.decay * (self.running_mean - mean))
+                self.running_var.sub_(self.decay * (self.running_var - var))
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + self.eps) + self.beta.view(1, -1, 1, 1)
+
+
+class AuthorsResidualBlock(nn.Module):
+    """``x + conv(relu(bn(conv(relu(bn(x))))))``: the inner 3x3 convolution has unit-norm filters
+    and no bias (BatchNorm follows), the outer one a magnitude and a bias."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bn_in, self.bn_0 = ShiftBatchNorm(channels), ShiftBatchNorm(channels)
+        self.conv_0 = NormalizedConv2d(channels, channels, 3, channels, magnitude=False, bias=False)
+        self.conv_out = NormalizedConv2d(channels, channels, 3, channels, magnitude=True, bias=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_out(F.relu(self.bn_0(self.conv_0(F.relu(self.bn_in(x))))))
+
+
+class AuthorsResNet(nn.Module):
+    """The authors' ``resnet(skip=True)``: a 3x3 input convolution, residual blocks, and a skip sum
+    of 1x1 convolutions of the input features and of every block's output, then BatchNorm, ReLU and
+    a 1x1 output convolution."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_blocks: int) -> None:
+        super().__init__()
+        self.inp = NormalizedConv2d(in_channels, hidden_channels, 3, in_channels, magnitude=False, bias=True)
+
+        def skip() -> NormalizedConv2d:
+            return NormalizedConv2d(hidden_channels, hidden_channels, 1, hidden_channels, magnitude=True, bias=True)
+
+        self.skips = nn.ModuleList(skip() for _ in range(num_blocks + 1))
+        self.blocks = nn.ModuleList(AuthorsResidualBlock(hidden_channels) for _ in range(num_blocks))
+        self.bn_out = ShiftBatchNorm(hidden_channels)
+        self.out = NormalizedConv2d(hidden_channels, out_channels, 1, hidden_channels, magnitude=True, bias=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.inp(x)
+        total = self.skips[0](h)
+        for block, skip in zip(self.blocks, self.skips[1:]):
+            h = block(h)
+            total = total + skip(h)
+        return self.out(F.relu(self.bn_out(total)))
+
+
+class AuthorsAffineCoupling(nn.Module):
+    """The authors' affine coupling (``masked_conv_aff_coupling`` / ``conv_ch_aff_coupling``).
+
+    The conditioning half ``h`` goes through BatchNorm (times 2 for the checkerboard), then the
+    concatenated ReLU ``[relu(h), relu(-h)]`` (with the mask as an extra channel for the
+    checkerboard) into `AuthorsResNet`, whose output splits into a shift ``t`` (first half) and
+    a raw log-scale; ``s = scale * tanh(raw)`` with ONE scalar ``scale``: 0 at the start for the
+    checkerboard (``rescaling_scale``, L2-regularized), 1 for the channel-wise coupling (``scale``,
+    not regularized). The changed half becomes ``(x + t) * exp(s)`` (shift first), log|det| = sum s.
+    Not included: the authors' BatchNorm *as a flow layer* after each coupling (``bn_out``, see
+    the module docstring).
+    """
+
+    def __init__(self, channels: int, mask: Literal["checkerboard", "channel"], parity: int,
+                 hidden_channels: int, num_blocks: int) -> None:
+        super().__init__()
+        self.mask, self.parity = mask, parity
+        if mask == "channel":
+            if channels % 2:
+                raise InvalidValue(f"a channel-wise coupling needs an even number of channels, got {channels}")
+            kept, changed, extra = channels // 2, channels // 2, 0
+        else:
+            kept, changed, extra = channels, channels, 1
+        self.bn_in = ShiftBatchNorm(kept)
+        self.net = AuthorsResNet(2 * kept + extra, hidden_channels, 2 * changed, num_blocks)
+        self.scale = nn.Parameter(torch.tensor(0.0 if mask == "checkerboard" else 1.0))
+        self.scale_regularized = mask == "checkerboard"  # the authors' L2 names "rescaling_scale" only
+
+    def _scale_shift(self, kept: Tensor, b: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        h = self.bn_in(kept)
+        if b is not None:
+            h = 2 * h
+        features = [h, -h] if b is None else [h, -h, b.expand(h.shape[0], -1, -1, -1)]
+        t, raw_s = self.net(F.relu(torch.cat(features, dim=1))).chunk(2, dim=1)
+        return self.scale * torch.tanh(raw_s), t
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.mask == "checkerboard":
+            b = checkerboard_mask(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
+            s, t = self._scale_shift(x * b, b)
+            s, t = s * (1 - b), t * (1 - b)
+            return (x + t) * torch.exp(s), s.flatten(1).sum(1)
+        kept, changed = split_channels(x, self.parity)
+        s, t = self._scale_shift(kept, None)
+        return join_channels(kept, (changed + t) * torch.exp(s), self.parity), s.flatten(1).sum(1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        if self.mask == "checkerboard":
+            b = checkerboard_mask(y.shape[2], y.shape[3], self.parity, y.device).to(y.dtype)
+            s, t = self._scale_shift(y * b, b)
+            s, t = s * (1 - b), t * (1 - b)
+            return y * torch.exp(-s) - t
+        kept, changed = split_channels(y, self.parity)
+        s, t = self._scale_shift(kept, None)
+        return join_channels(kept, changed * torch.exp(-s) - t, self.parity)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +320,21 @@ class AffineCoupling(nn.Module):
         return self._join(kept, (changed - t) * torch.exp(-s))
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        first, second = x.chunk(2, dim=1)
-        return (first, second) if self.parity == 0 else (second, first)
+        return split_channels(x, self.parity)
 
     def _join(self, kept: Tensor, changed: Tensor) -> Tensor:
-        return torch.cat([kept, changed] if self.parity == 0 else [changed, kept], dim=1)
+        return join_channels(kept, changed, self.parity)
+
+
+def split_channels(x: Tensor, parity: int) -> tuple[Tensor, Tensor]:
+    """(kept, changed) halves of the channels: parity 0 keeps the first half."""
+    first, second = x.chunk(2, dim=1)
+    return (first, second) if parity == 0 else (second, first)
+
+
+def join_channels(kept: Tensor, changed: Tensor, parity: int) -> Tensor:
+    """The inverse of `split_channels`."""
+    return torch.cat([kept, changed] if parity == 0 else [changed, kept], dim=1)
 
 
 class LogitTransform(nn.Module):
@@ -203,22 +370,30 @@ class RealNVPFlow(nn.Module):
     shape of every factored-out latent, the last one being the final scale's output.
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], num_scales: int, hidden_channels: int, num_blocks: int) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], num_scales: int, hidden_channels: int, num_blocks: int,
+                 coupling_network: Literal["authors", "plain"] = "plain") -> None:
         super().__init__()
         channels, height, width = image_shape
+        authors = coupling_network == "authors"
+        layer = AuthorsAffineCoupling if authors else AffineCoupling
 
-        def couplings(c: int, mask: Literal["checkerboard", "channel"], n: int) -> nn.ModuleList:
-            return nn.ModuleList(AffineCoupling(c, mask, k % 2, hidden_channels, num_blocks) for k in range(n))
+        def couplings(c: int, mask: Literal["checkerboard", "channel"], n: int, hidden: int) -> nn.ModuleList:
+            return nn.ModuleList(layer(c, mask, k % 2, hidden, num_blocks) for k in range(n))
+
+        def width_at(scale: int) -> int:
+            # The authors double the width at every scale (dim = base_dim * 2**scale_idx), and
+            # their channel-wise couplings use twice that; the plain network keeps one width.
+            return hidden_channels * 2**scale if authors else hidden_channels
 
         self.checkerboard = nn.ModuleList()
         self.channelwise = nn.ModuleList()
         self.latent_shapes: list[tuple[int, int, int]] = []
-        for _ in range(num_scales - 1):
-            self.checkerboard.append(couplings(channels, "checkerboard", 3))
-            self.channelwise.append(couplings(4 * channels, "channel", 3))
+        for scale in range(num_scales - 1):
+            self.checkerboard.append(couplings(channels, "checkerboard", 3, width_at(scale)))
+            self.channelwise.append(couplings(4 * channels, "channel", 3, (2 if authors else 1) * width_at(scale)))
             channels, height, width = 2 * channels, height // 2, width // 2
             self.latent_shapes.append((channels, height, width))
-        self.final = couplings(channels, "checkerboard", 4)
+        self.final = couplings(channels, "checkerboard", 4, width_at(num_scales - 1))
         self.latent_shapes.append((channels, height, width))
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
@@ -276,6 +451,12 @@ class RealNVP(LikelihoodModel):
         l2_coefficient: the authors' ``l2_coeff`` (5e-5) on the weight-norm magnitudes and coupling
             scales only (see `weight_scale_l2`); 0 disables it.
         warmup_iterations: linear learning-rate warm-up.
+        coupling_network: ``authors`` (default): the s/t networks of the authors' code
+            (`AuthorsAffineCoupling`: BatchNorm inside, concatenated-ReLU input, skip sums, a scalar
+            ``tanh`` scale starting at 0, width ``hidden_channels * 2**scale``, twice that in the
+            channel-wise couplings); ``plain``: this project's first network (`AffineCoupling`:
+            weight-normalized ResNet, zero-initialized output, per-channel scale at 1, one width).
+            Checkpoints written before this option existed record none and load as ``plain``.
 
     Example:
         >>> model = RealNVP(**RealNVP.tiny())
@@ -293,6 +474,7 @@ class RealNVP(LikelihoodModel):
         lr: float = 1e-3,
         l2_coefficient: float = 5e-5,
         warmup_iterations: int = 200,
+        coupling_network: Literal["authors", "plain"] = "authors",
     ) -> None:
         super().__init__(image_shape, lr=lr, weight_decay=0.0, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
@@ -304,19 +486,27 @@ class RealNVP(LikelihoodModel):
             raise InvalidValue(f"model option alpha={alpha!r} is invalid: must be in [0, 0.5)")
         check_squeezable(self.image_shape, num_scales - 1, "RealNVP", "num_scales")
         self.preprocess = LogitTransform(alpha)
-        self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks)
+        if coupling_network not in ("authors", "plain"):
+            raise InvalidValue(f"model option coupling_network={coupling_network!r} is invalid: must be authors or plain")
+        self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks, coupling_network)
+
+    # Hyperparameters implied by checkpoints that do not record them (written before the option).
+    checkpoint_defaults = {"coupling_network": "plain"}
 
     def weight_scale_l2(self) -> Tensor:
         """``sum(v^2)`` over the parameters the authors regularize: every weight-normalization
-        magnitude ``g`` and every coupling's ``tanh`` scale (their "magnitude" and
-        "rescaling_scale" variables); convolution directions and biases are not penalized."""
+        magnitude ``g`` and every checkerboard coupling's ``tanh`` scale (their "magnitude" and
+        "rescaling_scale" variables; the plain network's channel-wise scales too);
+        convolution directions, biases and BatchNorm shifts are not penalized."""
         return sum((p.pow(2).sum() for p in self.regularized_parameters()), torch.zeros((), device=self.device))
 
     def regularized_parameters(self) -> list[nn.Parameter]:
         params: list[nn.Parameter] = []
         for module in self.modules():
-            if isinstance(module, AffineCoupling):
+            if isinstance(module, AffineCoupling) or (isinstance(module, AuthorsAffineCoupling) and module.scale_regularized):
                 params.append(module.scale)
+            if isinstance(module, NormalizedConv2d) and module.magnitude is not None:
+                params.append(module.magnitude)
             if parametrize.is_parametrized(module, "weight"):
                 params.append(module.parametrizations.weight.original0)  # weight_norm's g
         return params
@@ -353,7 +543,14 @@ class RealNVP(LikelihoodModel):
             temperature * torch.randn((n, *shape), generator=generator, device=self.device, dtype=self.dtype)
             for shape in self.flow.latent_shapes
         ]
-        return quantize(self.decode(latents))
+        # The authors' BatchNorm samples with its running averages (their sampling graph is built
+        # with train=False); batch statistics of samples would also move those averages.
+        was_training = self.flow.training
+        self.flow.eval()
+        try:
+            return quantize(self.decode(latents))
+        finally:
+            self.flow.train(was_training)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:

@@ -8,7 +8,9 @@ files into a genmodels model. A converter module exposes::
 returning the built genmodels model (a `GenerativeModel`, or the DAMSM encoders module) with the
 weights loaded. It raises `WeightsError` with one line naming the option to give or the tensor that
 does not fit. ``.pth`` files are read with ``torch.load(..., weights_only=True)``; NVlabs pickles
-only through `genmodels.weights.unpickle`, which never runs the code they embed.
+only through `genmodels.weights.unpickle`, which never runs the code they embed. What every
+converter does the same way (reading a file, --option values, building the model, fitting each
+tensor with the same one-line errors) is in `genmodels.weights.common`.
 
 The command imports a converter module only when its format is asked for.
 """

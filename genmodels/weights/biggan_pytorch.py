@@ -25,24 +25,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from genmodels.compat import spectral_norm_vectors
 from genmodels.weights import WeightsError
+from genmodels.weights.common import build, by_role, read_state_dict, training_options
 
-__all__ = ["convert", "read_state_dict"]
-
-
-def read_state_dict(path: pathlib.Path) -> dict[str, Tensor]:
-    """A ``torch.save``-d state dict, read without running code; `WeightsError` if it is none."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: no such file") from None
-    except Exception as err:  # unpickling errors of every kind: the file is not a plain state dict
-        raise WeightsError(f"{path}: not a PyTorch state dict ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
-        raise WeightsError(f"{path}: not a state dict of tensors")
-    return state
+__all__ = ["convert"]
 
 
 def _role(path: pathlib.Path) -> str:
@@ -131,8 +120,8 @@ def _set(target: Tensor, value: Tensor, name: str, source: str) -> None:
 def load_layer(layer: nn.Module, state: dict[str, Tensor], prefix: str, source: str) -> None:
     """One conv/linear/embedding: weight (with the official SN's u0 turned into PyTorch's u, v), bias."""
     weight = _need(state, prefix + "weight", source)
-    parametrizations = getattr(layer, "parametrizations", None)
-    if parametrizations is not None and "weight" in parametrizations:
+    if parametrize.is_parametrized(layer, "weight"):
+        parametrizations = layer.parametrizations
         _set(parametrizations.weight.original, weight, prefix + "weight", source)
         u0 = _need(state, prefix + "u0", source).reshape(-1)
         w = weight.reshape(weight.shape[0], -1)
@@ -144,8 +133,9 @@ def load_layer(layer: nn.Module, state: dict[str, Tensor], prefix: str, source: 
         _set(v, v1 * scale, prefix + "u0", source)
     else:
         _set(layer.weight, weight, prefix + "weight", source)
-    if getattr(layer, "bias", None) is not None and isinstance(layer.bias, Tensor):
-        _set(layer.bias, _need(state, prefix + "bias", source), prefix + "bias", source)
+    bias = dict(layer.named_parameters(recurse=False)).get("bias")  # embeddings have none, bias=False layers None
+    if bias is not None:
+        _set(bias, _need(state, prefix + "bias", source), prefix + "bias", source)
 
 
 def load_generator(generator: nn.Module, state: dict[str, Tensor], source: str) -> None:
@@ -162,28 +152,27 @@ def load_generator(generator: nn.Module, state: dict[str, Tensor], source: str) 
     for i, block in enumerate(generator.blocks):
         p = f"blocks.{i}.0."
         layer(block.conv1, p + "conv1."), layer(block.conv2, p + "conv2."), layer(block.shortcut, p + "conv_sc.")
-        for bn_name in ("bn1", "bn2"):
-            bn = getattr(block, bn_name)
+        for bn_name, bn in (("bn1", block.bn1), ("bn2", block.bn2)):
             layer(bn.gain, f"{p}{bn_name}.gain."), layer(bn.bias, f"{p}{bn_name}.bias.")
-            for ours, theirs in (("running_mean", "stored_mean"), ("running_var", "stored_var")):
+            for ours, theirs in ((bn.bn.running_mean, "stored_mean"), (bn.bn.running_var, "stored_var")):
                 key = f"{p}{bn_name}.{theirs}"
-                _set(getattr(bn.bn, ours), _need(state, key, source), key, source)
+                _set(ours, _need(state, key, source), key, source)
                 used.add(key)
     if generator.attention is not None:
         p = f"blocks.{generator.attention_after}.1."
         _load_attention(generator.attention, state, p, source, layer, used)
     bn = generator.output_bn
-    for ours, theirs in (("weight", "gain"), ("bias", "bias"), ("running_mean", "stored_mean"), ("running_var", "stored_var")):
+    for ours, theirs in ((bn.weight, "gain"), (bn.bias, "bias"), (bn.running_mean, "stored_mean"), (bn.running_var, "stored_var")):
         key = f"output_layer.0.{theirs}"
-        _set(getattr(bn, ours), _need(state, key, source), key, source)
+        _set(ours, _need(state, key, source), key, source)
         used.add(key)
     layer(generator.output_conv, "output_layer.2.")
     _check_all_used(state, used, source)
 
 
 def _load_attention(attention: nn.Module, state: dict[str, Tensor], prefix: str, source: str, layer: Any, used: set[str]) -> None:
-    for name in ("theta", "phi", "g", "o"):
-        layer(getattr(attention, name), f"{prefix}{name}.")
+    for name, module in (("theta", attention.theta), ("phi", attention.phi), ("g", attention.g), ("o", attention.o)):
+        layer(module, f"{prefix}{name}.")
     _set(attention.gamma, _need(state, prefix + "gamma", source).reshape(()), prefix + "gamma", source)
     used.add(prefix + "gamma")
 
@@ -226,51 +215,12 @@ ARCHITECTURE_KEYS = {
 }
 
 
-def training_options(model_class: type, options: dict[str, str], architecture: set[str], fmt: str) -> dict[str, Any]:
-    """``--option key=value`` pairs as ``model_class`` keyword arguments (YAML values).
-
-    Keys the source's tensors decide are refused, and so are keys that are not options of the
-    model or of `AdversarialModel` (training settings the files do not hold: lr, EMA, loss, ...).
-    """
-    import inspect
-
-    import yaml
-
-    from genmodels.gans.adversarial import AdversarialModel
-
-    known = set()
-    for cls in (model_class, AdversarialModel):
-        known |= set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "args"}
-    parsed: dict[str, Any] = {}
-    for key, text in options.items():
-        if key in architecture:
-            raise WeightsError(f"--option {key}: {fmt} reads {key} from the weights; it cannot be set")
-        if key not in known:
-            raise WeightsError(f"--option {key}: not an option of {model_class.__name__} (see `genmodels fit --help`)")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise WeightsError(f"--option {key}={text}: not a YAML value") from None
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        parsed[key] = value
-    return parsed
-
-
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
     """A `BigGAN` holding the official G (live), G_ema (its EMA) and D; missing G or G_ema copies the other."""
     from genmodels.gans.biggan import BigGAN
 
     extra = training_options(BigGAN, options, ARCHITECTURE_KEYS, fmt)
-    files: dict[str, pathlib.Path] = {}
-    for path in map(pathlib.Path, sources):
-        role = _role(path)
-        if role in files:
-            raise WeightsError(f"two {role} files: {files[role]} and {path}")
-        files[role] = path
+    files = by_role(sources, _role)
     states = {role: read_state_dict(path) for role, path in files.items()}
     g_role = "G_ema" if "G_ema" in states else "G" if "G" in states else None
     if g_role is None:
@@ -285,10 +235,7 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         kwargs.update(d_kwargs)
     kwargs.setdefault("bn_eps", 1e-5)  # train.py's --BN_eps, not stored in the weights
     kwargs.update(extra)
-    try:
-        model = BigGAN(**kwargs)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a BigGAN genmodels cannot build: {err}") from None
+    model = build(BigGAN, **kwargs)
     load_generator(model.generator, states.get("G", states[g_role]), files.get("G", files[g_role]).name)
     if model.generator_ema is not None:
         load_generator(model.generator_ema, states[g_role], files[g_role].name)

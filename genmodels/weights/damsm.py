@@ -20,13 +20,13 @@ from __future__ import annotations
 import io
 import pathlib
 import pickle
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import read_state_dict
+from genmodels.weights.common import build, load_mapped, option_value, read_state_dict
 
 __all__ = ["convert", "write", "read_vocabulary"]
 
@@ -114,17 +114,12 @@ def _image_tensors(state: dict[str, Tensor], source: str) -> dict[str, Tensor]:
 
 
 def _load(module: nn.Module, tensors: dict[str, Tensor], source: str, official_name: Any) -> None:
-    own = module.state_dict()
-    for name, value in tensors.items():
-        if name not in own:
-            raise WeightsError(f"{source}: tensor {official_name(name)} has no place in genmodels' {type(module).__name__}")
-        if own[name].shape != value.shape:
-            raise WeightsError(f"{source}: tensor {official_name(name)} has shape {tuple(value.shape)}, the network needs {tuple(own[name].shape)}")
-    # The Inception classifier (fc) and num_batches_tracked are not in CNN_ENCODER: they keep genmodels' values.
-    missing = [k for k in own if k not in tensors and not k.startswith("backbone.net.fc.") and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise WeightsError(f"{source}: no tensor for {official_name(missing[0])} (not the whole network)")
-    module.load_state_dict({**own, **tensors})
+    load_mapped(module, ((name, official_name(name), value) for name, value in tensors.items()), source, fill=_not_in_encoder)
+
+
+def _not_in_encoder(name: str, own: Tensor) -> Optional[Tensor]:
+    """The Inception classifier (fc) and num_batches_tracked are not in CNN_ENCODER: they keep genmodels' values."""
+    return own if name.startswith("backbone.net.fc.") or name.endswith("num_batches_tracked") else None
 
 
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
@@ -132,17 +127,12 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     from genmodels.text.damsm import DAMSM
     from genmodels.text.vocabulary import PAD, UNK, TextError
 
-    import yaml
-
     allowed = {"gammas", "lr", "rnn_grad_clip", "lr_decay", "new_optimizer_each_epoch", "backbone_batchnorm"}
     extra: dict[str, Any] = {}
     for key, text in options.items():
         if key not in allowed:
             raise WeightsError(f"--option {key}: not a training option of DAMSM here (options: {', '.join(sorted(allowed))}); the rest comes from the files")
-        try:
-            extra[key] = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise WeightsError(f"--option {key}={text}: not a YAML value") from None
+        extra[key] = option_value(key, text)
     found = _classify(sources)
     (text_path, text_state), (image_path, image_state) = found["text"], found["image"]
     words = read_vocabulary(found["captions"])
@@ -153,10 +143,8 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         raise WeightsError(f"{found['captions']}: {len(words)} words, {text_path.name} embeds {vocab_size - 1}; not the captions.pickle it was trained on")
     if image_state["emb_cnn_code.weight"].shape[0] != dim:
         raise WeightsError(f"{image_path.name}: image features of size {image_state['emb_cnn_code.weight'].shape[0]}, the text encoder's are {dim}; not a pair from one pretrain_DAMSM.py run")
-    try:
-        model = DAMSM([PAD, UNK, *words[1:]], dim=int(dim), embedding_dim=int(embedding_dim), backbone="inception_v3", **extra)
-    except (TextError, ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a DAMSM genmodels cannot build: {err}") from None
+    model = build(DAMSM, (TextError, ValueError, TypeError), vocab=[PAD, UNK, *words[1:]], dim=int(dim),
+                  embedding_dim=int(embedding_dim), backbone="inception_v3", **extra)
 
     def text_name(name: str) -> str:
         return "encoder.weight" if name.startswith("embedding.") else "rnn." + name.split(".", 1)[1]

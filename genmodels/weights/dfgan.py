@@ -16,11 +16,10 @@ import pathlib
 import re
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import training_options
+from genmodels.weights.common import build, load_mapped, read_record, training_options
 
 __all__ = ["convert"]
 
@@ -58,12 +57,7 @@ def _rename(key: str, rules: list, network: str, source: str) -> str:
 
 def _networks(path: pathlib.Path) -> dict[str, dict[str, Tensor]]:
     """netG / netD / netC state dicts, ``module.`` prefixes removed."""
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: no such file") from None
-    except Exception as err:  # any unpickling failure: not a file save_models wrote
-        raise WeightsError(f"{path}: not a PyTorch checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    record = read_record(path, "PyTorch checkpoint")
     if not isinstance(record, dict) or not isinstance(record.get("model"), dict) or "netG" not in record["model"]:
         raise WeightsError(f"{path}: not a DF-GAN checkpoint (expected the dict lib.utils.save_models writes, with model.netG)")
     networks = {}
@@ -114,24 +108,17 @@ def _text_encoder_kwargs(path: str, text_dim: int) -> dict[str, Any]:
     return dict(vocab=list(damsm.vocab), word_embedding_dim=int(damsm.hparams.embedding_dim), text_encoder=str(damsm.hparams.text_encoder))
 
 
-def _load(module: nn.Module, rules_by_net: dict[str, tuple[dict[str, Tensor], list]], prefix: str, source: str) -> None:
+def _load(module: nn.Module, rules_by_net: dict[str, tuple[dict[str, Tensor], list]], source: str) -> None:
     """The official networks' tensors, renamed, onto ``module``; every tensor placed and every shape checked."""
-    own = module.state_dict()
-    renamed: dict[str, Tensor] = {}
+    own = set(module.state_dict())
+    tensors = []
     for network, (net_state, rules) in rules_by_net.items():
         for key, value in net_state.items():
             name = _rename(key, rules, network, source)
             if name not in own and name.endswith(".weight") and ".shortcut." in name:
                 continue  # NetD's D_Block has conv_s even when fin == fout, where forward never uses it
-            if name not in own:
-                raise WeightsError(f"{source}: tensor {network}.{key} has no place in genmodels' {type(module).__name__}; the networks differ")
-            if own[name].shape != value.shape:
-                raise WeightsError(f"{source}: tensor {network}.{key} has shape {tuple(value.shape)}, the network needs {tuple(own[name].shape)}")
-            renamed[name] = value
-    missing = sorted(set(own) - set(renamed))
-    if missing:
-        raise WeightsError(f"{source}: no tensor for {prefix}{missing[0]} (the file's networks are smaller than its shapes say)")
-    module.load_state_dict(renamed)
+            tensors.append((name, f"{network}.{key}", value))
+    load_mapped(module, tensors, source)
 
 
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
@@ -146,15 +133,12 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     extra = training_options(DFGAN, options, {"image_shape", "latent_dim", "ngf", "ndf", "text_dim"}, fmt)
     if extra.get("damsm_ckpt") is not None:
         kwargs.update(_text_encoder_kwargs(str(extra["damsm_ckpt"]), kwargs["text_dim"]))
-    try:
-        model = DFGAN(**kwargs, **extra)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a DFGAN genmodels cannot build: {err}") from None
+    model = build(DFGAN, **kwargs, **extra)
     if model.damsm_ckpt is not None:
         model.load_text_encoder()  # the authors' text encoder and vocabulary go into the written file
-    _load(model.generator, {"netG": (networks["netG"], _G_RULES)}, "generator.", path.name)
+    _load(model.generator, {"netG": (networks["netG"], _G_RULES)}, path.name)
     if "netD" in networks:
-        _load(model.discriminator, {"netD": (networks["netD"], _D_RULES), "netC": (networks["netC"], _C_RULES)}, "discriminator.", path.name)
+        _load(model.discriminator, {"netD": (networks["netD"], _D_RULES), "netC": (networks["netC"], _C_RULES)}, path.name)
     if model.generator_ema is not None:
         model.generator_ema.load_state_dict(model.generator.state_dict())
     return model

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import pathlib
 import re
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import read_state_dict, training_options
+from genmodels.weights.common import build, by_role, load_mapped, read_state_dict, training_options
 
 __all__ = ["convert"]
 
@@ -164,24 +164,13 @@ def _discriminator(state: dict[str, Tensor], source: str) -> dict[str, Any]:
 # -- loading --------------------------------------------------------------------------------------
 def _load(network: nn.Module, state: dict[str, Tensor], rename: Any, source: str, prefix: str = "", reorder: Any = None) -> None:
     """The official tensors onto ``network`` by name, every key and shape checked; norm statistics dropped."""
-    own = network.state_dict()
-    mapped: dict[str, Tensor] = {}
-    for key, value in state.items():
-        if key.rsplit(".", 1)[-1] in _STATS:
-            continue  # genmodels normalizes with the current batch (test.py's default)
-        name = prefix + rename(key)
-        if name not in own:
-            raise WeightsError(f"{source}: tensor {key!r} has no place in genmodels' {type(network).__name__}")
-        if own[name].shape != value.shape:
-            raise WeightsError(f"{source}: tensor {key!r} has shape {tuple(value.shape)}, the network needs {tuple(own[name].shape)}")
-        mapped[name] = reorder(name, value) if reorder else value
-    for name in set(own) - set(mapped):
-        if name.endswith(".bias") and name.startswith("down.") and name[:-5] + ".weight" in mapped:
-            # genmodels' innermost U-Net conv has a bias where the official one (batch norm) has none
-            mapped[name] = own[name].new_zeros(own[name].shape)
-        else:
-            raise WeightsError(f"{source}: the file has no tensor for {name!r} of genmodels' {type(network).__name__}")
-    network.load_state_dict(mapped)
+    kept = ((prefix + rename(key), key, value) for key, value in state.items() if key.rsplit(".", 1)[-1] not in _STATS)
+    load_mapped(network, kept, source, transform=reorder, fill=_zero_innermost_bias)  # statistics: test.py's batch norm
+
+
+def _zero_innermost_bias(name: str, own: Tensor) -> Optional[Tensor]:
+    """genmodels' innermost U-Net conv has a bias where the official one (batch norm) has none."""
+    return own.new_zeros(own.shape) if name.endswith(".bias") and name.startswith("down.") else None
 
 
 def _same(values: dict[str, Any], what: str, option: str) -> Any:
@@ -219,10 +208,7 @@ def _cyclegan(states: dict[str, dict], names: dict[str, str], options: dict[str,
     size = _image_size(options)
     kwargs |= {"image_shape": (channels, size, size), "one_way": "G_B" not in gens}
     extra = training_options(CycleGAN, options, set(kwargs) | {"n_blocks", "ndf", "n_layers_d"}, "cyclegan")
-    try:
-        model = CycleGAN(**kwargs, **extra)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a CycleGAN genmodels cannot build: {err}") from None
+    model = build(CycleGAN, **kwargs, **extra)
     slots = {"G_A": model.generator.G, "G_B": model.generator.F, "D_A": model.discriminator.D_Y, "D_B": model.discriminator.D_X}
     for role, arch in (gens | discs).items():
         _load(slots[role], states[role], arch["rename"], names[role])
@@ -256,10 +242,7 @@ def _pix2pix(states: dict[str, dict], names: dict[str, str], options: dict[str, 
     if "image_size" in options:
         raise WeightsError(f"--option image_size: pix2pix reads it from the U-Net's depth ({size} px)")
     extra = training_options(Pix2Pix, options, set(kwargs) | {"ndf", "n_layers_d", "num_downs"}, "pix2pix")
-    try:
-        model = Pix2Pix(**kwargs, **extra)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a Pix2Pix genmodels cannot build: {err}") from None
+    model = build(Pix2Pix, **kwargs, **extra)
     _load(model.generator, states["G"], g["rename"], names["G"], reorder=g["reorder"])
     if "D" in states:
         _load(model.discriminator, states["D"], d["rename"], names["D"], prefix="net.")  # ConditionalPatchGAN.net
@@ -277,12 +260,7 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     """A `CycleGAN` (fmt ``cyclegan``) or `Pix2Pix` (fmt ``pix2pix``) holding the official networks."""
     if fmt not in _ROLES:
         raise WeightsError(f"junyanz converts cyclegan and pix2pix, not {fmt!r}")
-    files: dict[str, pathlib.Path] = {}
-    for path in map(pathlib.Path, sources):
-        role = _role(path, fmt)
-        if role in files:
-            raise WeightsError(f"two {role} files: {files[role]} and {path}")
-        files[role] = path
+    files = by_role(sources, lambda path: _role(path, fmt))
     states = {role: _without_data_parallel(read_state_dict(path)) for role, path in files.items()}
     names = {role: path.name for role, path in files.items()}
     options = dict(options)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import read_state_dict, training_options
+from genmodels.weights.common import build, load_in_order, load_mapped, read_state_dict, training_options
 
 __all__ = ["convert"]
 
@@ -94,22 +94,15 @@ def _infer(state: dict[str, Tensor], stage1: dict[str, Tensor], source: str) -> 
 
 def _load(module: nn.Module, state: dict[str, Tensor], rules: list, source: str, prefix: str = "") -> None:
     """The official tensors, renamed (and STAGE1_G's fc columns swapped), onto ``module``; all placed, all shapes checked."""
-    own = module.state_dict()
-    renamed: dict[str, Tensor] = {}
-    for key, value in state.items():
-        name = _rename(key, rules, source, prefix)
-        if name not in own:
-            raise WeightsError(f"{source}: tensor {prefix}{key} has no place in genmodels' {type(module).__name__}; the networks differ")
-        if own[name].shape != value.shape:
-            raise WeightsError(f"{source}: tensor {prefix}{key} has shape {tuple(value.shape)}, the network needs {tuple(own[name].shape)}")
-        if name == "fc.0.weight":  # [z, c] columns -> [c, z]
-            latent = value.shape[1] - own["ca.fc.weight"].shape[0] // 2
-            value = torch.cat([value[:, latent:], value[:, :latent]], dim=1)
-        renamed[name] = value
-    missing = sorted(set(own) - set(renamed))
-    if missing:
-        raise WeightsError(f"{source}: no tensor for {missing[0]} of genmodels' {type(module).__name__} (the file's network is smaller than its shapes say)")
-    module.load_state_dict(renamed)
+
+    def swap_fc(name: str, value: Tensor) -> Tensor:
+        if name != "fc.0.weight":
+            return value
+        latent = value.shape[1] - module.ca.fc.weight.shape[0] // 2  # [z, c] columns -> [c, z]
+        return torch.cat([value[:, latent:], value[:, :latent]], dim=1)
+
+    load_mapped(module, ((_rename(key, rules, source, prefix), prefix + key, value) for key, value in state.items()),
+                source, transform=swap_fc)
 
 
 def _load_discriminator(module: nn.Module, state: dict[str, Tensor], source: str) -> None:
@@ -122,20 +115,7 @@ def _load_discriminator(module: nn.Module, state: dict[str, Tensor], source: str
             raise WeightsError(f"{source}: tensor {key} is not one of StackGAN-Pytorch's STAGE1_D/STAGE2_D")
         groups.setdefault(module_name, {})[name] = value
     ours = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
-    if len(ours) != len(groups):
-        raise WeightsError(f"{source}: {len(groups)} layers with weights, genmodels' StackGAN discriminator for these images has {len(ours)} (another DF_DIM/size?)")
-    for target, (name, tensors) in zip(ours, groups.items()):
-        own = dict(target.named_parameters(recurse=False)) | dict(target.named_buffers(recurse=False))
-        for key, value in tensors.items():
-            if key not in own or own[key].shape != value.shape:
-                shape = tuple(own[key].shape) if key in own else None
-                raise WeightsError(f"{source}: tensor {name}.{key} has shape {tuple(value.shape)}, the network needs {shape}")
-            own[key].data.copy_(value)
-        if "bias" in own and "bias" not in tensors:
-            own["bias"].data.zero_()
-        missing = sorted(set(own) - set(tensors) - {"bias", "num_batches_tracked"})
-        if missing:
-            raise WeightsError(f"{source}: tensor {name}.{missing[0]} is missing")
+    load_in_order(ours, list(groups.items()), source, bias_optional=True, hint=" (another DF_DIM/size?)")
 
 
 def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> nn.Module:
@@ -160,10 +140,7 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
         kwargs["df_dim"] = int(_need(files["D"][1], "encode_img.0.weight", files["D"][0].name).shape[0])
         architecture.add("df_dim")
     extra = training_options(StackGAN, options, architecture, fmt)
-    try:
-        model = StackGAN(**kwargs, **extra)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a StackGAN genmodels cannot build: {err}") from None
+    model = build(StackGAN, **kwargs, **extra)
     if kwargs["stage"] == 1:
         _load(model.generator, own, _STAGE1_RULES, path.name)
     else:

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 from torch import Tensor
 
 from genmodels.weights import WeightsError
+from genmodels.weights.common import option_value
 from genmodels.weights.unpickle import PersistentObject, load_snapshot
 
 __all__ = ["convert", "model_kwargs", "generator_state", "discriminator_state"]
@@ -226,10 +226,7 @@ def _parse_options(options: dict[str, str]) -> dict[str, Any]:
             raise WeightsError(f"--option {key}: the architecture comes from the snapshot; {key} cannot be set")
         if key not in known and key not in _adversarial_options():
             raise WeightsError(f"--option {key}: not a StyleGAN2 option (see `genmodels fit --help` of genmodels.StyleGAN2)")
-        try:
-            parsed[key] = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise WeightsError(f"--option {key}={text}: not a YAML value") from err
+        parsed[key] = option_value(key, text)
     return parsed
 
 

@@ -17,7 +17,7 @@ import re
 from torch import Tensor, nn
 
 from genmodels.weights import WeightsError
-from genmodels.weights.biggan_pytorch import read_state_dict, training_options
+from genmodels.weights.common import build, by_role, load_in_order, read_state_dict, training_options
 
 __all__ = ["convert"]
 
@@ -66,23 +66,6 @@ def _infer(g_layers: list, d_layers: list, sources: dict[str, str]) -> dict:
     return kwargs
 
 
-def _load(modules: list[nn.Module], layers: list, source: str) -> None:
-    """Official layers onto genmodels' conv/BN modules, in order, every shape checked."""
-    if len(modules) != len(layers):
-        raise WeightsError(f"{source}: {len(layers)} layers with weights, the genmodels network has {len(modules)}")
-    for module, (name, tensors) in zip(modules, layers):
-        own = dict(module.named_parameters(recurse=False)) | dict(module.named_buffers(recurse=False))
-        for key, value in tensors.items():
-            if key not in own:
-                raise WeightsError(f"{source}: tensor 'main.{name}.{key}' has no place in {type(module).__name__}")
-            if own[key].shape != value.shape:
-                raise WeightsError(f"{source}: tensor 'main.{name}.{key}' has shape {tuple(value.shape)}, the network needs {tuple(own[key].shape)}")
-            own[key].data.copy_(value)
-        missing = {k for k in own if k != "num_batches_tracked"} - set(tensors)
-        if missing:
-            raise WeightsError(f"{source}: tensor 'main.{name}.{sorted(missing)[0]}' is missing")
-
-
 def _with_state(network: nn.Module) -> list[nn.Module]:
     return [m for m in network.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d))]
 
@@ -92,20 +75,12 @@ def convert(fmt: str, sources: list[pathlib.Path], options: dict[str, str]) -> n
     from genmodels.gans.wgan import WGAN
 
     extra = training_options(WGAN, options, {"image_shape", "latent_dim", "feature_maps", "discriminator_norm"}, fmt)
-    files: dict[str, pathlib.Path] = {}
-    for path in map(pathlib.Path, sources):
-        role = _role(path)
-        if role in files:
-            raise WeightsError(f"two {role} files: {files[role]} and {path}")
-        files[role] = path
+    files = by_role(sources, _role)
     layers = {role: _layers(read_state_dict(path), path.name) for role, path in files.items()}
     names = {role: path.name for role, path in files.items()}
     kwargs = _infer(layers.get("G", []), layers.get("D", []), names)
-    try:
-        model = WGAN(**kwargs, **extra)
-    except (ValueError, TypeError) as err:
-        raise WeightsError(f"the weights need a WGAN genmodels cannot build: {err}") from None
-    _load(_with_state(model.generator), layers["G"], names["G"])
-    if "D" in layers:
-        _load(_with_state(model.discriminator), layers["D"], names["D"])
+    model = build(WGAN, **kwargs, **extra)
+    for role, network in (("G", model.generator), ("D", model.discriminator)):
+        if role in layers:
+            load_in_order(_with_state(network), [(f"main.{name}", tensors) for name, tensors in layers[role]], names[role])
     return model

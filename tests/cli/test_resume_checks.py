@@ -1,6 +1,14 @@
-"""What a resume may and may not change: checkpoint.dirpath, changed options, diverged runs."""
+"""What a resume may and may not change: checkpoint.dirpath, changed options, diverged runs, a damaged
+RNG record, a full disk.
 
+Before (issue #27): a checkpoint with a short RNG state resumed into a traceback from
+``torch.set_rng_state`` after the run had started (and left an empty run folder behind).
+"""
+
+import errno
 import hashlib
+import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -98,3 +106,88 @@ def test_a_run_that_diverges_from_the_start_writes_no_checkpoint(capsys, tmp_pat
     message = _fails(capsys, run, "--max_iterations", "40", "--model.init_args.lr_g", "1e30", "--model.init_args.lr_d", "1e30")
     assert "training diverged at iteration" in message and "no checkpoint was written" in message
     assert not list(run.glob("checkpoints/*.ckpt"))
+
+
+@pytest.mark.slow  # two tiny fits
+def test_a_checkpoint_written_before_an_option_resumes_as_the_model_of_its_time(capsys, tmp_path):
+    """A RealNVP checkpoint without ``coupling_network`` (written before the option) holds the plain
+    network: resuming it with the config's default (the authors' networks) is refused naming
+    'plain' -> 'authors', and resuming with ``coupling_network: plain`` announces no change."""
+    from genmodels import RealNVP
+    from tests.cli.common import model_tiny_args
+
+    run = tmp_path / "run"
+    args = [*model_tiny_args(RealNVP), "--data.init_args.image_size", "16", "--data.init_args.batch_size", "16",
+            "--checkpoint.every_n_iterations", "2", "--sample_grid.every_n_iterations", "0"]
+    fit("realnvp/digits.yaml", run, *args, "--max_iterations", "2", "--model.init_args.coupling_network", "plain")
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = load(last)
+    del checkpoint["hyper_parameters"]["coupling_network"]  # as written before the option existed
+    torch.save(checkpoint, last)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        fit("realnvp/digits.yaml", run, *args, "--max_iterations", "3", "--ckpt_path", "last")
+    assert exc.value.code == 2
+    assert "coupling_network: 'plain' -> 'authors'" in capsys.readouterr().err
+    fit("realnvp/digits.yaml", run, *args, "--max_iterations", "3", "--ckpt_path", "last",
+        "--model.init_args.coupling_network", "plain")
+    assert "coupling_network" not in capsys.readouterr().err
+    assert load(last)["genmodels"]["iteration"] == 3
+
+
+@pytest.mark.slow  # one tiny fit (~10 s under load); each refusal is a parse
+@pytest.mark.parametrize("what", ["short torch state", "short NumPy key"])
+def test_a_checkpoint_with_a_short_rng_state_is_refused_in_one_line_before_the_run_starts(capsys, tmp_path, what):
+    fit("dcgan/digits.yaml", tmp_path / "run", *TINY_DCGAN, *DIGITS, "--max_iterations", "2")
+    checkpoint = load(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    record = checkpoint["genmodels"]
+    if what == "short torch state":
+        record["torch_rng"] = [state[:100] for state in record["torch_rng"]]
+    else:
+        record["host_rng"]["numpy"]["keys"] = record["host_rng"]["numpy"]["keys"][:10]
+    damaged = tmp_path / "damaged.ckpt"
+    torch.save(checkpoint, damaged)
+    before = _digest(damaged)
+    capsys.readouterr()
+    message = _fails(capsys, tmp_path / "resumed", "--ckpt_path", str(damaged), "--max_iterations", "4")
+    assert f"{damaged}: cannot resume its random streams" in message
+    assert ("has 100 bytes" if what == "short torch state" else "key has shape (10,)") in message
+    assert _digest(damaged) == before
+    assert not (tmp_path / "resumed").exists()  # refused before the run began: no folder, no W&B run
+
+
+def _full_disk_at_fsync(monkeypatch) -> None:
+    """ENOSPC when a checkpoint's temp file is flushed: where delayed allocation, NFS and quotas report it."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if ".ckpt.tmp-" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.slow  # two tiny fits (~15 s under load)
+@pytest.mark.parametrize("how", ["ENOSPC at fsync", "file size limit mid-write"])
+def test_a_full_disk_during_fit_keeps_the_previous_checkpoint_and_is_one_line(capsys, tmp_path, monkeypatch, how):
+    run = tmp_path / "run"
+    fit("dcgan/digits.yaml", run, *TINY_DCGAN, *DIGITS, "--max_iterations", "2", "--trainer.logger", "false")
+    folder = run / "checkpoints"
+    before = {path.name: _digest(path) for path in folder.iterdir()}
+    assert sorted(before) == ["iter_00000002.ckpt", "last.ckpt"]
+    capsys.readouterr()
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        if how == "ENOSPC at fsync":
+            _full_disk_at_fsync(monkeypatch)
+        else:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, limits[1]))
+        message = _fails(capsys, run, "--ckpt_path", "last", "--max_iterations", "4", "--trainer.logger", "false")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    words = "no space left on the device" if how == "ENOSPC at fsync" else "over the file size limit"
+    assert f"cannot write {folder / 'iter_00000004.ckpt'}: {words}" in message, message
+    assert "no partial file was left" in message
+    assert {path.name: _digest(path) for path in folder.iterdir()} == before  # no temp file, nothing replaced
+    assert load(folder / "last.ckpt")["genmodels"]["iteration"] == 2

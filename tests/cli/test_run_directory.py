@@ -162,3 +162,53 @@ def test_a_checkpoints_callback_state_cannot_make_a_resume_delete_a_file(tmp_pat
     _fit(run, "--ckpt_path", "last", "--max_iterations", "4")
     assert keep.read_text() == "mine\n" and outside.read_text() == "mine\n"
     assert load(ckpts / "last.ckpt")["genmodels"]["iteration"] == 4
+
+
+def _resume_warnings(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("genmodels: warning: resuming")]
+
+
+@pytest.mark.slow  # three tiny fits
+def test_resuming_with_a_changed_precision_says_so_in_one_line_also_from_a_copied_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    _fit(run, "--max_iterations", "2")
+    copied = shutil.copy(run / "checkpoints" / "last.ckpt", tmp_path / "copied.ckpt")  # a checkpoint without its run
+    capsys.readouterr()
+    _fit(run, "--ckpt_path", "last", "--max_iterations", "3", "--trainer.precision", "bf16-mixed")
+    assert _resume_warnings(capsys) == [
+        f"genmodels: warning: resuming {run} with a changed trainer.precision: '32-true' -> 'bf16-mixed'"]
+    assert load(run / "checkpoints" / "last.ckpt")["genmodels"]["iteration"] == 3
+    # Into another run directory there is no run config to compare with: the checkpoint's record says it.
+    elsewhere = tmp_path / "elsewhere"
+    _fit(elsewhere, "--ckpt_path", str(copied), "--max_iterations", "3", "--trainer.precision", "bf16-mixed")
+    assert _resume_warnings(capsys) == [
+        f"genmodels: warning: resuming {elsewhere} with a changed trainer.precision: '32-true' -> 'bf16-mixed'"]
+
+
+@pytest.mark.slow  # three tiny fits and a refused launch
+def test_resuming_with_a_changed_dataset_says_so_in_one_line_and_a_changed_image_shape_is_refused(tmp_path, capsys):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    _fit(run, "--max_iterations", "2")
+    copied = shutil.copy(run / "checkpoints" / "last.ckpt", tmp_path / "copied.ckpt")
+    capsys.readouterr()
+    subset = ["--data", "datamodules.ClassSubsetDataModule", "--data.init_args.dataset", "DigitsDataModule",
+              "--data.init_args.classes", "[0, 1]", "--data.init_args.image_size", "16"]
+    changed = "with a changed data.class_path: 'datamodules.DigitsDataModule' -> 'datamodules.ClassSubsetDataModule'"
+    # One line for the new dataset class, not one per argument the two classes do not share.
+    _fit(run, "--ckpt_path", "last", "--max_iterations", "3", *subset)
+    assert _resume_warnings(capsys) == [f"genmodels: warning: resuming {run} {changed}"]
+    elsewhere = tmp_path / "elsewhere"
+    _fit(elsewhere, "--ckpt_path", str(copied), "--max_iterations", "3", *subset)
+    assert _resume_warnings(capsys) == [f"genmodels: warning: resuming {elsewhere} {changed}"]
+    # A dataset of another image shape cannot train these networks: refused, nothing written.
+    for k in range(4):
+        (tmp_path / "rgb" / "a").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), (60 * k, 0, 0)).save(tmp_path / "rgb" / "a" / f"{k}.png")
+    before = (run / "checkpoints" / "last.ckpt").read_bytes()
+    message = _refused(capsys, run, "--ckpt_path", "last", "--max_iterations", "4", "--data", "datamodules.ImageFolderDataModule",
+                       "--data.init_args.data_dir", str(tmp_path / "rgb"), "--data.init_args.image_size", "16",
+                       "--data.init_args.batch_size", "4", "--data.init_args.val_fraction", "0")
+    assert "changes the networks" in message and "image_shape: [1, 16, 16] -> [3, 16, 16]" in message
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == before

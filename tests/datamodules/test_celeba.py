@@ -110,3 +110,22 @@ def test_read_split_decodes_into_memory_for_small_sets(tmp_path):
     images, labels = CelebADataModule(data_dir=str(tmp_path), image_size=8).read_split("train")
     assert images.shape == (3, 3, 8, 8) and images.dtype == torch.uint8 and labels.tolist() == [-1, -1, -1]
     assert np.unique(images[:, 2].numpy()).size <= 3  # blue channel 128 everywhere (JPEG +- noise)
+
+
+def test_a_failed_download_is_one_user_error_saying_how_to_get_the_files(tmp_path, monkeypatch):
+    """torchvision's Google Drive download refused (quota, offline): a DownloadError, not a traceback."""
+    from torchvision import datasets
+
+    from datamodules.base import DownloadError
+    from genmodels.errors import UserError
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("The daily quota of the file img_align_celeba.zip is exceeded\nand it can't be downloaded.")
+
+    monkeypatch.setattr(datasets, "CelebA", refuse)
+    with pytest.raises(DownloadError) as err:
+        CelebADataModule(data_dir=str(tmp_path), download=True).prepare_data()
+    message = str(err.value)
+    assert isinstance(err.value, UserError) and "\n" not in message
+    assert message.startswith("downloading CelebA failed (The daily quota") and "img_align_celeba.zip" in message
+    assert "kaggle.com" in message  # the by-hand advice of _how_to_get

@@ -132,15 +132,16 @@ def test_filenames_pickle_is_read_without_running_code(tmp_path):
 
 def test_mid_epoch_resume_gives_the_same_images_and_captions():
     def batches(state):
-        dm = TextImageDataModule("shapes", image_size=8, synthetic_size=24, batch_size=4, num_workers=0, seed=5)
+        dm = TextImageDataModule("shapes", image_size=8, synthetic_size=24, batch_size=4, num_workers=0, seed=5,
+                                 captions_per_embedding=4, wrong_images="other_class")
         dm.load_state_dict(state)
-        return [(b["caption"], b["image"]) for b in dm.train_dataloader()]
+        return [(b["caption"], torch.cat([b["image"], b["wrong_image"]]), b["embedding_tokens"]) for b in dm.train_dataloader()]
 
     full = batches({"epoch": 1, "batches_consumed": 0})
     resumed = batches({"epoch": 1, "batches_consumed": 2})
     assert len(full) == 6 and len(resumed) == 4
-    for (caps_a, images_a), (caps_b, images_b) in zip(full[2:], resumed):
-        assert caps_a == caps_b and torch.equal(images_a, images_b)
+    for (caps_a, images_a, means_a), (caps_b, images_b, means_b) in zip(full[2:], resumed):
+        assert caps_a == caps_b and torch.equal(images_a, images_b) and torch.equal(means_a, means_b)
     other_epoch = batches({"epoch": 2, "batches_consumed": 0})
     assert [c for b in other_epoch for c in b[0]] != [c for b in full for c in b[0]]
 
@@ -207,3 +208,75 @@ def test_long_captions_keep_a_random_order_kept_subset(tmp_path):
     assert first.caption_ids(0, 0, 5) == full[:3]
     long_enough = TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, num_workers=0)._dataset("train")
     assert long_enough.caption_ids(0, 0, 5) == full
+
+
+def test_caption_means_draw_distinct_captions_per_seed_epoch_and_image(tmp_path):
+    """captions_per_embedding (TF StackGAN NUM_EMBEDDING): K distinct captions of the image itself,
+    redrawn per epoch, the same in a fresh datamodule (resume), training only."""
+    write_cub(tmp_path, n_train=6, n_test=3)
+    make = lambda: TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, batch_size=2,  # noqa: E731
+                                       num_workers=0, seed=3, captions_per_embedding=4)
+    dm = make()
+    dataset = dm._dataset("train")
+    batch = dataset.__getitems__([2 * len(dataset) + i for i in range(6)])  # epoch 2
+    assert batch["embedding_tokens"].shape == (6, 4, 18) and batch["embedding_lengths"].shape == (6, 4)
+    for i in range(6):
+        decoded = [dm.vocabulary.decode(t, int(n)) for t, n in zip(batch["embedding_tokens"][i], batch["embedding_lengths"][i])]
+        own = [c.lower().rstrip(".") for c in dataset.records.captions[i]]
+        assert len(set(decoded)) == 4 and all(d in own for d in decoded)
+    draws = [[tuple(dataset.embedding_caption_indices(i, e)) for i in range(6)] for e in range(3)]
+    assert len({tuple(d) for d in draws}) == 3
+    assert draws == [[tuple(make()._dataset("train").embedding_caption_indices(i, e)) for i in range(6)] for e in range(3)]
+    assert "embedding_tokens" not in _all(dm, "val")
+    few = TextImageDataModule("cub", data_dir=str(tmp_path), image_size=8, num_workers=0, captions_per_image=2,
+                              captions_per_embedding=4)._dataset("train").__getitems__([0])
+    assert few["embedding_lengths"][0].gt(0).tolist() == [True, True, False, False]
+
+
+def _labelled(labels):
+    from datamodules.text_image import Records, TextImageDataset
+    from genmodels.text.vocabulary import Vocabulary
+
+    n = len(labels)
+    records = Records((torch.arange(n) % 256).to(torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).clone(), [None] * n,
+                      torch.tensor(labels), [["a caption"]] * n)
+    return TextImageDataset(records, Vocabulary(["<pad>", "<unk>", "a", "caption"]), 4, 18, seed=1, wrong_images="other_class")
+
+
+def test_wrong_images_follow_the_tf_stackgan_rule():
+    """TF misc/datasets.py next_batch: a uniform draw, moved by an offset in [100, 200) when it has
+    the real image's class. Classes in runs shorter than 100 images (CUB's order) always give another
+    class; the draw is a function of (seed, epoch, image) only; one class is refused."""
+    labels = [c for c in range(10) for _ in range(30)]  # 10 classes of 30 consecutive images
+    dataset = _labelled(labels)
+    wrong = [[dataset.wrong_index(i, e) for i in range(300)] for e in range(2)]
+    assert all(labels[w] != labels[i] for e in range(2) for i, w in enumerate(wrong[e]))
+    assert wrong[0] != wrong[1] and len(set(wrong[0])) > 150  # redrawn per epoch, spread over the set
+    assert wrong == [[_labelled(labels).wrong_index(i, e) for i in range(300)] for e in range(2)]
+    # The batch carries the drawn images (image k is filled with the value k).
+    batch = dataset.__getitems__(range(0, 300, 7))
+    drawn = [dataset.wrong_index(i, 0) for i in range(0, 300, 7)]
+    assert batch["wrong_index"].tolist() == drawn
+    assert batch["wrong_image"][:, 0, 0, 0].tolist() == [w % 256 for w in drawn]
+    with pytest.raises(ValueError, match="at least two classes"):
+        _labelled([0, 0, 0])
+
+
+def test_wrong_images_are_flipped_and_scaled_like_the_real_ones():
+    dm = TextImageDataModule("shapes", image_size=8, synthetic_size=16, batch_size=4, num_workers=0, seed=2,
+                             random_flip=True, wrong_images="other_class")
+    batch = next(iter(dm.train_dataloader()))
+    flips = dm.flip_decisions(0)
+    raw = batch["wrong_image"].clone()
+    index = batch["wrong_index"].clone()
+
+    class Training:
+        training = True
+
+    dm.trainer = Training()
+    out = dm.on_after_batch_transfer(batch, 0)
+    expected = torch.where(flips[index][:, None, None, None], raw.flip(-1), raw).float() / 127.5 - 1
+    torch.testing.assert_close(out["wrong_image"], expected)
+    assert "wrong_index" not in out
+    with pytest.raises(ValueError, match="wrong_images"):
+        TextImageDataModule("shapes", wrong_images="any")

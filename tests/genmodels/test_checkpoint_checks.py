@@ -107,3 +107,49 @@ def test_mis_shaped_and_unexpected_weights_without_a_hash_name_the_key(tmp_path,
         del checkpoint["genmodels"]["weights_sha256"]
     assert "tensor generator.extra.weight in the checkpoint is not a DCGAN weight" in _sample_refused(
         capsys, _save(tmp_path, extra, "x.ckpt"), tmp_path)
+
+
+def _rng_record() -> dict:
+    """The RNG part of a genmodels record, captured as `GenerativeModel.on_save_checkpoint` does."""
+    from genmodels.base import _capture_host_rng, _capture_torch_rng
+
+    return {"torch_rng": [_capture_torch_rng()], "host_rng": _capture_host_rng()}
+
+
+def _cut(record: dict, what: str) -> None:
+    host = record["host_rng"]
+    if what == "short torch state":
+        record["torch_rng"] = [record["torch_rng"][0][:100]]
+    elif what == "float torch state":
+        record["torch_rng"] = [record["torch_rng"][0].float()]
+    elif what == "odd CUDA tail":
+        record["torch_rng"] = [torch.cat([record["torch_rng"][0], torch.zeros(5, dtype=torch.uint8)])]
+    elif what == "short NumPy key":
+        host["numpy"]["keys"] = host["numpy"]["keys"][:10]
+    elif what == "short Python state":
+        host["python"]["state"] = host["python"]["state"][:10]
+    elif what == "no NumPy state":
+        del host["numpy"]
+
+
+@pytest.mark.parametrize("what, words", [
+    ("short torch state", "RNG state 0 has 100 bytes, not the 5056"),
+    ("float torch state", "RNG state 0 is not a 1-D byte tensor"),
+    ("odd CUDA tail", "has 5061 bytes"),
+    ("short NumPy key", "NumPy RNG state's key has shape (10,)"),
+    ("short Python state", "Python RNG state is unusable (ValueError"),
+    ("no NumPy state", "NumPy RNG state is unusable (KeyError"),
+])
+def test_a_damaged_rng_record_is_named_before_any_generator_is_touched(what, words):
+    from genmodels.base import rng_record_problem
+
+    assert rng_record_problem(_rng_record()) is None
+    cuda_tail = _rng_record()  # a GPU run's record (CPU state + a 16-byte Philox seed/offset) resumes on a CPU too
+    cuda_tail["torch_rng"] = [torch.cat([cuda_tail["torch_rng"][0], torch.zeros(16, dtype=torch.uint8)])]
+    assert rng_record_problem(cuda_tail) is None
+    record = _rng_record()
+    _cut(record, what)
+    before = torch.get_rng_state()
+    problem = rng_record_problem(record)
+    assert problem is not None and words in problem, problem
+    assert torch.equal(torch.get_rng_state(), before)  # checked on scratch generators

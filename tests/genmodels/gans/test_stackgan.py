@@ -182,3 +182,64 @@ def test_stage_two_without_a_stage_one_checkpoint_says_so(tmp_path):
         fit(model, shapes(image_size=32), 1, tmp_path)
     with pytest.raises(ValueError, match="stage must be 1 or 2"):
         StackGAN(stage=3)
+
+
+def _caption_batch(model, texts_per_image):
+    """A batch whose image i has the captions ``texts_per_image[i]`` as ``embedding_tokens`` (rows
+    of length 0 where an image has fewer), its first caption as ``tokens``."""
+    k = max(len(t) for t in texts_per_image)
+    tokens = torch.zeros(len(texts_per_image), k, model.max_length, dtype=torch.long)
+    lengths = torch.zeros(len(texts_per_image), k, dtype=torch.long)
+    for i, texts in enumerate(texts_per_image):
+        t, n = model.tokenize(texts)
+        tokens[i, : len(texts), : t.shape[1]], lengths[i, : len(texts)] = t, n
+    return {"tokens": tokens[:, 0], "lengths": lengths[:, 0], "embedding_tokens": tokens, "embedding_lengths": lengths}
+
+
+def test_text_embedding_is_the_mean_of_the_images_caption_embeddings_as_the_tf_code():
+    """TF StackGAN misc/datasets.py sample_embeddings: an image's embedding is the mean of
+    NUM_EMBEDDING of its captions' embeddings; here each caption is encoded alone and averaged by hand."""
+    vocab = ["<pad>", "<unk>", "a", "red", "blue", "bird", "small", "wing"]
+    model = StackGAN(**StackGAN.tiny(), vocab=vocab).eval()
+    texts = [["a red bird", "a blue wing", "small bird", "red red wing"], ["a small blue bird", "wing"]]
+    condition = model.condition(_caption_batch(model, texts))
+    for i, captions in enumerate(texts):
+        one_by_one = [model.encode_text(*model.tokenize([c]))[1][0] for c in captions]
+        torch.testing.assert_close(condition[i], torch.stack(one_by_one).mean(0))
+    assert not torch.allclose(condition[0], model.encode_text(*model.tokenize(texts[0][:1]))[1][0])
+
+
+def test_wrong_images_are_judged_with_the_real_images_text():
+    """TF StackGAN: D scores (wrong image, real text); without wrong images, StackGAN-Pytorch's (real image, rolled text)."""
+    vocab = ["<pad>", "<unk>", "a", "red", "blue", "bird"]
+    model = StackGAN(**StackGAN.tiny(), vocab=vocab).eval()
+    tokens, lengths = model.tokenize(["a red bird", "a blue bird", "red bird"])
+    gen = torch.Generator().manual_seed(0)
+    real, wrong, fake = (torch.rand(3, 3, 16, 16, generator=gen) * 2 - 1 for _ in range(3))
+    batch = {"image": real, "tokens": tokens, "lengths": lengths}
+    mu = model.generator.ca.encode(model.encode_text(tokens, lengths)[1])[0]
+    rolled = model.judge(batch, fake)["d"]
+    torch.testing.assert_close(rolled.wrong, model.discriminator(real, mu.roll(1, dims=0)))
+    judged = model.judge({**batch, "wrong_image": wrong}, fake)["d"]
+    torch.testing.assert_close(judged.wrong, model.discriminator(wrong, mu))
+    torch.testing.assert_close(judged.real, model.discriminator(real, mu))
+    assert model.judge({**batch, "wrong_image": wrong}, fake, real=False)["d"].wrong is None
+
+
+def test_tf_data_features_train_stackgan_and_are_refused_by_models_that_ignore_them(tmp_path):
+    from genmodels import DFGAN
+
+    dm = shapes()
+    dm.captions_per_embedding, dm.wrong_images = 4, "other_class"
+    model = StackGAN((3, 16, 16), dm.vocab, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(model, dm, 2, tmp_path)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    other = DFGAN(**DFGAN.tiny(), vocab=dm.vocab)
+    batch = next(iter(dm.train_dataloader()))
+    with pytest.raises(ConditionError, match="captions_per_embedding 1"):
+        other.on_train_batch_start(batch, 0)
+    batch.pop("embedding_tokens")
+    with pytest.raises(ConditionError, match="wrong_images none"):
+        other.on_train_batch_start(batch, 0)

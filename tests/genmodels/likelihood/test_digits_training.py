@@ -13,7 +13,9 @@ from genmodels.callbacks import StopAtIteration
 # (model, iterations) at 1,617 digits per epoch of 25 batches of 64. The budgets are short, so
 # the learning rates are higher than the experiment configs'.
 MODELS = {
-    "realnvp": (lambda shape: RealNVP(shape, num_scales=2, hidden_channels=16, num_blocks=1, lr=3e-3, warmup_iterations=20), 60),
+    # The authors' coupling networks (the default) start slower than the plain ones: 5.39 bits/dim
+    # after 60 iterations, 4.08 after 120 (plain: 4.70 after 60; /tmp probe, seed 0, one thread).
+    "realnvp": (lambda shape: RealNVP(shape, num_scales=2, hidden_channels=16, num_blocks=1, lr=3e-3, warmup_iterations=20), 120),
     "glow": (lambda shape: Glow(shape, num_levels=2, steps_per_level=2, hidden_channels=32, lr=3e-3, warmup_iterations=20), 100),
     "pixelcnn": (lambda shape: PixelCNN(shape, hidden_channels=16, num_layers=3, head_channels=32, lr=1e-2), 60),
 }

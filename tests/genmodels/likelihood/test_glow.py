@@ -284,3 +284,18 @@ def test_actnorm_log_scale_is_stored_divided_by_the_authors_factor():
                                                       hidden_channels=4).modules() if isinstance(m, ActNorm))
 
 
+
+
+def test_checkpoints_without_the_factor_load_with_the_plain_log_scale_they_stored():
+    """Glow checkpoints written before actnorm_logscale_factor existed record none; their stored
+    log-scales are plain ones, so `build_model` reads them with factor 1 (`Glow.checkpoint_defaults`)."""
+    from genmodels.checkpoints import build_model
+
+    old = Glow(image_shape=(1, 8, 8), num_levels=1, steps_per_level=1, hidden_channels=4, actnorm_logscale_factor=1.0)
+    hparams = {k: v for k, v in dict(old.hparams).items() if k != "actnorm_logscale_factor"}
+    checkpoint = {"hyper_parameters": {**hparams, "_class_path": "genmodels.Glow"}, "state_dict": old.state_dict(),
+                  "genmodels": {"model_class": "genmodels.likelihood.glow.Glow", "iteration": 0}}
+    loaded = build_model(checkpoint)
+    assert all(m.logscale_factor == 1.0 for m in loaded.modules() if isinstance(m, ActNorm))
+    recorded = build_model({**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"], "actnorm_logscale_factor": 3.0}})
+    assert all(m.logscale_factor == 3.0 for m in recorded.modules() if isinstance(m, ActNorm))

@@ -112,7 +112,7 @@ def test_misfits_are_refused_in_one_line(tmp_path, capsys):
     d = torch.load(d2, weights_only=True)
     d["get_cond_logits.outlogits.1.running_mean"] = d["get_cond_logits.outlogits.1.running_mean"][:-1]
     torch.save(d, tmp_path / "netD_epoch_1.pth")
-    with pytest.raises(WeightsError, match="outlogits.1.running_mean has shape"):
+    with pytest.raises(WeightsError, match="outlogits.1.running_mean' has shape"):
         convert("stackgan", [g2, tmp_path / "netD_epoch_1.pth"], {})
     with pytest.raises(WeightsError, match="reads df_dim from the weights"):
         convert("stackgan", [g2, d2], {"df_dim": "4"})

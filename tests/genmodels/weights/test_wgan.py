@@ -41,6 +41,10 @@ def test_bad_sources_are_refused_in_one_line(tmp_path):
     with pytest.raises(WeightsError, match="not an option of WGAN"):
         convert("wgan", FILES, {"nz": "8"})
     assert convert("wgan", FILES, {"n_critic": "100"}).n_critic == 100
+    # WGAN passes DCGAN's options on through **kwargs: they are options all the same
+    assert convert("wgan", FILES, {"latent_distribution": "uniform"}).hparams.latent_distribution == "uniform"
+    with pytest.raises(WeightsError, match="wgan reads feature_maps from the weights"):
+        convert("wgan", FILES, {"feature_maps": "16"})
     state = torch.load(FILES[0], weights_only=True)
     state["main.extra-layers-0:8:conv.weight"] = torch.zeros(8, 8, 3, 3)
     torch.save(state, tmp_path / "netG_epoch_1.pth")
