@@ -189,7 +189,9 @@ class AdversarialModel(GenerativeModel):
             reproduces a schedule stepped once per epoch, as CycleGAN's authors' code does).
         ema_decay: keep an exponential moving average of G with this decay (e.g. 0.999); `sample`
             and the metrics then use it. Null disables.
-        ema_start: iteration from which the average starts (before it, the EMA copies G).
+        ema_start: G update from which the average starts (before it, the EMA copies G); its decay
+            ramps up as (1 + t) / (10 + t) over the G updates t since then (the iteration when
+            n_critic is 1).
         grad_clip_norm: clip each player's gradient norm (after AMP unscaling); the Trainer's
             ``gradient_clip_val`` does not apply under manual optimization.
         accumulate_grad_batches: micro-batches per update (the Trainer flag does not apply under
@@ -554,8 +556,22 @@ class AdversarialModel(GenerativeModel):
         """Called after an update's phases (growth advances its clock and adds its logs)."""
 
     def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
-        """Decay of G's moving average for this update."""
-        return ema_decay_at(self.iteration, self.ema_decay, self.ema_start)
+        """Decay of G's moving average for this G update.
+
+        The ramp counts the average's own updates, as TensorFlow's ExponentialMovingAverage counts
+        ``num_updates``: G updates, not iterations (with n_critic 5 an iteration count would run
+        the ramp 5x faster than the average is updated).
+        """
+        return ema_decay_at(self.generator_updates_done(), self.ema_decay, self.ema_start)
+
+    def generator_updates_done(self) -> int:
+        """G updates in the iterations before this one: iterations j < iteration at which G's main phase is due."""
+        phase = self._phase_of("g", main=True)
+        if phase is None:
+            return 0
+        n, offset = phase.interval, phase.offset % phase.interval
+        # #{j in [0, i) : (j + offset) % n == 0} = ceil((i + offset) / n) - ceil(offset / n)
+        return (self.iteration + offset + n - 1) // n - (offset + n - 1) // n
 
     @property
     def logging_step(self) -> bool:

@@ -46,6 +46,31 @@ def test_linear_lr_decay_follows_iterations_for_both_players():
     assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.5)
 
 
+def test_ema_ramp_counts_generator_updates_not_iterations():
+    """With n_critic 3 the average's k-th update (k from 0) uses min(decay, (1 + t) / (10 + t)),
+    t = k - ema_start counted in G updates (TF ExponentialMovingAverage's num_updates), and copies
+    G before ema_start: recomputed here from G's weights after each of its updates."""
+    torch.manual_seed(0)
+    model = WGANGP(**{**WGANGP.tiny(), "n_critic": 3, "ema_decay": 0.9, "ema_start": 1})
+    start = [p.detach().clone() for p in model.generator_ema.parameters()]
+    after_g_updates = []
+
+    class AfterGUpdate(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            if pl_module.iteration % 3 == 0:  # G's phase was due in the iteration that just ended
+                after_g_updates.append([p.detach().clone() for p in pl_module.generator.parameters()])
+
+    _fit(model, 12, callbacks=[StopAtIteration(12), AfterGUpdate()])
+    assert len(after_g_updates) == 4
+    expected = start
+    for k, weights in enumerate(after_g_updates):
+        t = k - 1
+        beta = 0.0 if t < 0 else min(0.9, (1 + t) / (10 + t))  # 0, 0.1, 2/11, 3/12 (iterations would give 2/11, 5/14, ...)
+        expected = [beta * e + (1 - beta) * w for e, w in zip(expected, weights)]
+    for ema, want in zip(model.generator_ema.parameters(), expected):
+        torch.testing.assert_close(ema, want)
+
+
 def test_ema_generator_is_used_for_sampling_and_differs_from_raw_weights():
     model = _dcgan(ema_decay=0.9)
     _fit(model, 6)

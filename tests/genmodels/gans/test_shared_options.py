@@ -9,11 +9,13 @@ logged; the EMA of G moves away from its start and from G.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
@@ -25,6 +27,12 @@ from tests.genmodels.contract_configs import TINY, VOCAB
 pytestmark = pytest.mark.slow  # 15 families x 9 options, a few tiny iterations each
 
 FAMILIES = sorted(key for key, entry in TINY.items() if entry.get("class", key) in adversarial_families())
+# Families also as their digits experiment builds them (the CLI's settings: BigGAN's n_critic 4, sampled
+# fake labels, EMA start, orthogonal reg; StyleGAN2's lazy regularization), at `tiny()`'s widths.
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
+WIDTHS = {"channels", "d_channels", "latent_dim", "shared_dim", "attention_resolution", "w_dim", "mapping_layers",
+          "channel_base", "channel_max", "image_shape", "num_classes"}
+FROM_YAML = {"BigGAN (biggan/digits.yaml)": "biggan/digits.yaml", "StyleGAN2 (stylegan2/digits.yaml)": "stylegan2/digits.yaml"}
 OPTIONS: dict[str, dict[str, Any]] = {
     "diffaugment": dict(augment="diffaugment"),
     "ada": dict(augment="ada", ada_interval=1, ada_kimg=0.01),
@@ -40,6 +48,11 @@ ITERATIONS = 4  # at least; and at least one G update (n_critic: 4 for BigGAN, 5
 
 
 def _build(name: str, **options: Any):
+    if name in FROM_YAML:
+        model = yaml.safe_load((EXPERIMENTS / FROM_YAML[name]).read_text())["model"]
+        cls = getattr(genmodels, model["class_path"].rsplit(".", 1)[1])
+        settings = {k: v for k, v in model["init_args"].items() if k not in WIDTHS}
+        return cls(**{**cls.tiny(), **settings, **options})
     cls = getattr(genmodels, TINY[name].get("class", name))
     return cls(**{**cls.tiny(), **TINY[name].get("args", {}), **options})
 
@@ -108,7 +121,7 @@ def _one_thread():
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", FAMILIES + list(FROM_YAML))
 def test_shared_option_acts_or_is_refused_in_one_line(name, option, tmp_path):
     options = OPTIONS[option]
     refusal = _refusal(name, options)
