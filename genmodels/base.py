@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from genmodels.compat import logger_will_write
+from genmodels.compat import has_trainer, logger_will_write
 from genmodels.errors import UserError, InvalidValue
 
 
@@ -200,8 +200,8 @@ class GenerativeModel(pl.LightningModule):
             "torch_rng": per_rank,
             "host_rng": _capture_host_rng(),
         }
-        if self._trainer is not None:  # compared on a resume that has no run config to compare with
-            checkpoint["genmodels"]["precision"] = str(self._trainer.precision)
+        if has_trainer(self):  # compared on a resume that has no run config to compare with
+            checkpoint["genmodels"]["precision"] = str(self.trainer.precision)
         if isinstance(checkpoint.get("state_dict"), dict):  # checked at load (genmodels.checkpoints.verify_weights)
             checkpoint["genmodels"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
 
