@@ -4,8 +4,10 @@ Runs the console script's entry point (read from each checkout's pyproject.toml)
 interpreter, best of ``--repeat`` runs, for this checkout and, with ``--baseline DIR``, for another
 checkout (e.g. ``/work/main`` or a ``git worktree`` of the previous commit) in the same invocation,
 so that the ratio means something on a loaded machine. The target is 1.5 s on an idle 2-core
-machine for every command but fit/validate/test, whose ``--help`` is LightningCLI's own parser
-(it imports torch and Lightning to list every model, data and trainer option).
+machine for every command. fit/validate/test print LightningCLI's help, which needs torch and
+Lightning to render: it comes from a cache keyed by the sources and libraries
+(`genmodels.commands._help_cache`), and the script also prints the first call's time after a
+change, when that cache is empty.
 
     python scripts/bench_startup.py --baseline /work/main
 """
@@ -17,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,19 +42,29 @@ def command_words(checkout: Path) -> list[str]:
     return [n.replace("_", "-") for n in re.findall(r'"(\w+)"', names.group(1))] if names else []
 
 
-def seconds(checkout: Path, argv: list[str], repeat: int) -> float:
-    """Best wall time of ``genmodels *argv`` over ``repeat`` fresh interpreters."""
+def seconds(checkout: Path, argv: list[str], repeat: int, cache: str = "kept") -> float:
+    """Best wall time of ``genmodels *argv`` over ``repeat`` fresh interpreters.
+
+    ``cache``: "kept" times every run against one help cache (filled by an untimed first run);
+    "empty" gives each run a new, empty cache folder (a first call after a source or library change).
+    """
     module, function = entry_point(checkout)
     code = f"import sys; sys.argv[0] = 'genmodels'; from {module} import {function}; {function}()"
-    env = dict(os.environ, PYTHONPATH=str(checkout), WANDB_MODE="offline", WANDB_SILENT="true")
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", code, *argv], cwd=checkout, env=env, capture_output=True)
-        elapsed = time.perf_counter() - start
-        if result.returncode != 0:
-            return float("nan")  # e.g. --version where it is not a command
-        best = min(best, elapsed)
+    with tempfile.TemporaryDirectory() as kept:
+        env = dict(os.environ, PYTHONPATH=str(checkout), WANDB_MODE="offline", WANDB_SILENT="true", XDG_CACHE_HOME=kept)
+        env.pop("COLUMNS", None)
+        if cache == "kept":
+            subprocess.run([sys.executable, "-c", code, *argv], cwd=checkout, env=env, capture_output=True)
+        best = float("inf")
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as empty:
+                run_env = dict(env, XDG_CACHE_HOME=empty) if cache == "empty" else env
+                start = time.perf_counter()
+                result = subprocess.run([sys.executable, "-c", code, *argv], cwd=checkout, env=run_env, capture_output=True)
+                elapsed = time.perf_counter() - start
+            if result.returncode != 0:
+                return float("nan")  # e.g. --version where it is not a command
+            best = min(best, elapsed)
     return best
 
 
@@ -76,12 +89,13 @@ def main() -> None:
         line += f"{now:>10.2f}"
         if args.baseline:
             line += f"{before / now:>8.1f}x" if now == now and before == before else f"{'-':>9}"
-        exempt = argv[0] in LIGHTNING_COMMANDS
-        line += "   (LightningCLI)" if exempt else ("   ok" if now <= TARGET_S else f"   OVER {TARGET_S} s")
-        if not exempt and now == now:
+        line += "   ok" if now <= TARGET_S else f"   OVER {TARGET_S} s"
+        if argv[0] in LIGHTNING_COMMANDS:
+            line += f"   (first call after a source or library change: {seconds(ROOT, argv, args.repeat, cache='empty'):.2f} s)"
+        if now == now:
             slowest = max(slowest, now)
         print(line, flush=True)
-    print(f"slowest non-Lightning command: {slowest:.2f} s (target {TARGET_S} s on an idle 2-core machine); "
+    print(f"slowest command: {slowest:.2f} s (target {TARGET_S} s on an idle 2-core machine); "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 

@@ -34,7 +34,7 @@ HEADER = """# Commands
   exits with status 2.
 
 fit, validate and test are LightningCLI's: the options listed here are the main ones;
-`genmodels fit --help` lists every model, data and trainer option.
+`genmodels fit --help` lists every model, data and trainer option. That text needs torch and Lightning to render (about 5 s); it is kept in `~/.cache/genmodels/help` under a hash of the sources and library versions, so later calls print it in about 0.1 s and an edit or upgrade renders it afresh.
 """
 
 

@@ -11,6 +11,7 @@ import argparse
 import warnings
 from typing import Any, Callable
 
+from genmodels.commands import _help_cache
 from genmodels.commands.common import UsageError
 
 #: The options documented for all three (LightningCLI accepts many more: see `genmodels fit --help`).
@@ -51,7 +52,17 @@ def add_parser(subparsers: Any, name: str, help: str, description: str) -> argpa
 
 
 def run_argv(name: str, argv: list[str]) -> Any:
-    """``GenModelsCLI`` on ``[name, *argv]``; jsonargparse errors become one line."""
+    """``GenModelsCLI`` on ``[name, *argv]``; jsonargparse errors become one line.
+
+    ``genmodels NAME --help`` alone is printed from `_help_cache` when the sources and libraries that
+    rendered it are unchanged (no torch import), and rendered live otherwise.
+    """
+    if _help_cache.is_help_request(argv):
+        _help_cache.print_help(name, lambda: _run_cli(name, argv))
+    return _run_cli(name, argv)
+
+
+def _run_cli(name: str, argv: list[str]) -> Any:
     from jsonargparse import ArgumentError
 
     from genmodels.cli import GenModelsCLI
