@@ -83,8 +83,12 @@ class StyleBased(Protocol):
     def mapping(self, z: Tensor) -> Tensor:
         """z (n, latent_dim) -> w (n, w_dim)."""
 
-    def synthesis(self, w: Tensor) -> Tensor:
-        """w (n, w_dim), or per-layer ws (n, num_ws, w_dim) for style mixing -> images."""
+    def synthesis(self, w: Tensor, noise_mode: str = "const", generator: Optional[torch.Generator] = None) -> Tensor:
+        """w (n, w_dim), or per-layer ws (n, num_ws, w_dim) for style mixing -> images.
+
+        ``noise_mode``: ``const`` (fixed noise: an image is a function of w), ``per_batch`` (one draw
+        from ``generator`` per layer, shared by the n images; PPL) or ``random`` (per image).
+        """
 
     def truncate(self, w: Tensor, psi: float) -> Tensor:
         """The truncation trick: mean_w + psi * (w - mean_w)."""

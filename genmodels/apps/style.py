@@ -9,17 +9,22 @@
   w' = w_avg + psi (w - w_avg); psi = 0 is the average image, negative psi its "opposite".
 - **Interpolation in Z or W**: Z paths are spherical in Z then mapped; W paths are linear in W
   (``genmodels interpolate --space z|w``; the default is W for models that have one).
-- **Perceptual path length** (Sec. 4.2, Eq. 2-3) with the protocol of NVlabs/stylegan2-ada-pytorch
-  (metrics/perceptual_path_length.py, metric_main.py): pairs of latents, t ~ U[0, 1)
+- **Perceptual path length** (Sec. 4.2, Eq. 2-3) with the authors' protocol (NVlabs/stylegan
+  metrics/perceptual_path_length.py and metric_base.py for StyleGAN; NVlabs/stylegan2-ada-pytorch
+  metrics/perceptual_path_length.py and metric_main.py for StyleGAN2): pairs of latents, t ~ U[0, 1)
   (``full``) or t = 0 (``end``), slerp in Z / lerp in W between t and t + epsilon (1e-4),
-  constant noise (``noise_mode='const'``, the same for both images), optional face crop (``crop``: rows 3/8-7/8, columns
-  2/8-6/8, what the authors use for FFHQ), box-filter downsampling to 256 px only for larger
-  images, LPIPS (VGG16) distance / epsilon^2, the values outside the 1st-99th percentiles
-  dropped, 50,000 samples. The result is named as stylegan2-ada's metrics: ``ppl_<space><sampling>``
+  optional face crop (``crop``: rows 3/8-7/8, columns 2/8-6/8, what the authors use for FFHQ),
+  box-filter downsampling to 256 px only for larger images, LPIPS (VGG16) distance / epsilon^2,
+  the values outside the 1st-99th percentiles dropped. Noise (``noise``): both codes draw new
+  noise for every minibatch, one image per layer shared by all images of the minibatch, so both
+  images of a pair see the same noise (v1 re-runs its noise variables' initializers, ada-pytorch
+  refills its ``noise_const`` buffers): ``per_batch``, the default, does that from a generator
+  seeded by ``seed`` (a stream of its own, so both modes see the same pairs); ``const`` keeps the
+  model's fixed noise images (genmodels' PPL before issue #26). Samples: 100,000 pairs for StyleGAN (v1 metric_base.py), 50,000 for StyleGAN2
+  (metric_main.py); ``num_samples=None`` picks by the model's ``architecture``. The result is
+  named as stylegan2-ada's metrics: ``ppl_<space><sampling>``
   with the crop (``ppl_zfull``, ``ppl_wend``, ...), ``ppl2_<space><sampling>`` without it
-  (``ppl2_wend``, the StyleGAN2 paper's PPL). The TF StyleGAN (NVlabs/stylegan) used 100,000
-  samples and redrew the noise for every minibatch (the same for both images of a pair); that
-  variant's noise is not implemented (``num_samples=100000`` gives its sample count). LPIPS is torchmetrics' VGG16 LPIPS (Zhang et al. 2018), the same network
+  (``ppl2_wend``, the StyleGAN2 paper's PPL). LPIPS is torchmetrics' VGG16 LPIPS (Zhang et al. 2018), the same network
   as the authors' ``vgg16_zhang_perceptual``. The VGG16 weights cannot be downloaded offline;
   without them in the torch hub cache the command stops with a message saying which file to
   fetch and where to put it.
@@ -28,7 +33,7 @@ Commands::
 
     genmodels style-mix --ckpt last.ckpt --rows 0 1 2 --cols 10 11 12 13 --styles coarse --out mix.png
     genmodels truncation-grid --ckpt last.ckpt --seeds 0 1 2 3 --psi -1 -0.5 0 0.5 0.7 1 --out trunc.png
-    genmodels ppl --ckpt last.ckpt --space w --sampling end --num-samples 100000
+    genmodels ppl --ckpt last.ckpt --space w --sampling end --noise per_batch
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ from genmodels.errors import InvalidValue, MissingFile
 
 __all__ = [
     "style_layer_ranges", "style_mixing_grid", "truncation_grid", "z_interpolation_frames", "perceptual_path_length",
-    "unit_slerp", "ppl_images", "within_percentiles", "vgg16_weights_path",
+    "unit_slerp", "ppl_images", "within_percentiles", "vgg16_weights_path", "ppl_num_samples", "PPL_NOISE",
+    "PPL_NOISE_SEED_OFFSET",
 ]
 
 Styles = Literal["coarse", "middle", "fine"]
@@ -166,26 +172,60 @@ def ppl_metric_name(space_kind: str, sampling: str, crop: bool) -> str:
     return f"{'ppl' if crop else 'ppl2'}_{space_kind}{sampling}"
 
 
+PplNoise = Literal["const", "per_batch"]
+PPL_NOISE: tuple[str, ...] = ("per_batch", "const")
+# The authors' pair counts: NVlabs/stylegan metric_base.py (ppl_* num_samples=100000) and
+# stylegan2-ada-pytorch metric_main.py (compute_ppl(num_samples=50000)).
+PPL_SAMPLES = {"stylegan": 100_000, "stylegan2": 50_000}
+# The per-batch noise comes from a generator of its own, seeded seed + this: the pairs and t are
+# then the same draws with either noise, so const vs per_batch differ by the noise alone.
+PPL_NOISE_SEED_OFFSET = 2**32
+
+
+def ppl_num_samples(model: Any) -> int:
+    """The authors' pair count for the model's architecture (a style-based model without one: StyleGAN2's)."""
+    return PPL_SAMPLES.get(getattr(model, "architecture", "stylegan2"), PPL_SAMPLES["stylegan2"])
+
+
+def _ppl_synthesis(model: Any, codes: Tensor, noise: PplNoise, noise_rng: torch.Generator) -> Tensor:
+    """Both images of every pair from one synthesis call, so ``per_batch`` gives them the same noise."""
+    if noise == "const":
+        return model.synthesis(codes)  # the model's fixed noise images, as before issue #26
+    return model.synthesis(codes, noise_mode="per_batch", generator=noise_rng)
+
+
 @torch.no_grad()
 def perceptual_path_length(
     model: Any,
     space_kind: Literal["z", "w"] = "w",
-    num_samples: int = 50_000,
+    num_samples: Optional[int] = None,
     epsilon: float = 1e-4,
     sampling: Literal["full", "end"] = "end",
     crop: bool = False,
     batch_size: int = 64,
     seed: int = 0,
     sim_net: Optional[nn.Module] = None,
+    noise: PplNoise = "per_batch",
 ) -> dict[str, Any]:
     """PPL with the authors' protocol (see the module docstring); ``sim_net`` replaces LPIPS (tests).
 
+    ``num_samples=None``: 100,000 pairs for a StyleGAN (v1) model, 50,000 for StyleGAN2, as their
+    authors' code. ``noise``: ``per_batch`` (both authors' codes: one fresh noise draw per batch,
+    shared by both images of every pair, from a generator seeded by ``seed``) or ``const`` (the
+    model's fixed noise). A draw serves ``batch_size`` pairs here, 16 in v1 and 2 per GPU in
+    ada-pytorch: each pair still sees one standard-normal draw, so every distance has the same
+    distribution whatever the batch size.
     Returns ``{name: mean of the filtered distances, "<name>_std": their std,
-    "num_samples", "epsilon", "sampling", "crop"}``.
+    "num_samples", "epsilon", "sampling", "crop", "noise"}``.
     """
     space = _w_space(model, "PPL")
     if sampling not in ("full", "end"):
         raise InvalidValue(f"sampling must be 'full' or 'end', got {sampling!r}")
+    if noise not in PPL_NOISE:
+        # Per-image random noise would differ between the two images of a pair: the distance / eps^2
+        # would then measure the noise, not the path.
+        raise InvalidValue(f"noise must be 'per_batch' or 'const', got {noise!r}")
+    num_samples = ppl_num_samples(model) if num_samples is None else num_samples
     if sim_net is None and not vgg16_weights_path().is_file():
         raise MissingFile(
             f"PPL needs the LPIPS backbone: torchvision's VGG16 ImageNet weights at {vgg16_weights_path()} "
@@ -195,6 +235,7 @@ def perceptual_path_length(
         )
     distance = (sim_net if sim_net is not None else _lpips_vgg16()).to(space.device)
     rng = seeded_generator(seed, space.device)
+    noise_rng = torch.Generator(device=space.device).manual_seed(seed + PPL_NOISE_SEED_OFFSET)
     distances = []
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
@@ -206,11 +247,11 @@ def perceptual_path_length(
             w0, w1 = space.to_codes(z0), space.to_codes(z1)
             t_w = t.view(-1, *([1] * (w0.dim() - 1)))
             codes = torch.cat([torch.lerp(w0, w1, t_w), torch.lerp(w0, w1, t_w + epsilon)])
-        images = ppl_images(space.decode(codes).float().clamp(-1, 1), crop)
+        images = ppl_images(_ppl_synthesis(model, codes, noise, noise_rng).float().clamp(-1, 1), crop)
         a, b = images.chunk(2)
         distances.append(distance(a, b).flatten().float() / epsilon**2)
     kept = within_percentiles(torch.cat(distances))
     name = ppl_metric_name(space_kind, sampling, crop)
     return {name: float(kept.mean()), f"{name}_std": float(kept.std()), "num_samples": num_samples, "epsilon": epsilon,
-            "sampling": sampling, "crop": crop}
+            "sampling": sampling, "crop": crop, "noise": noise}
 

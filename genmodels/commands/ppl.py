@@ -2,7 +2,7 @@
 
 Needs the VGG16 weights in the torch hub cache (nothing is downloaded). Example::
 
-    genmodels ppl --ckpt last.ckpt --space w --sampling end --out ppl.json
+    genmodels ppl --ckpt last.ckpt --space w --sampling end --noise per_batch --out ppl.json
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.option(p, "--sampling", choices=("end", "full"), default="end",
              help="t = 0 (end, the StyleGAN paper's tables) or t ~ U[0, 1) (full) (default end)")
     c.option(p, "--crop", action="store_true", help="the authors' face crop before LPIPS (FFHQ / CelebA-HQ faces)")
-    c.add_num_samples(p, 50_000, "path pairs sampled (stylegan2-ada's protocol: 50,000; the TF StyleGAN's: 100,000)")
+    c.add_num_samples(p, None, "path pairs sampled (default: the authors' count for the model: 100,000 for StyleGAN, 50,000 for StyleGAN2)")
+    # Spelled here, not imported from genmodels.apps.style, so building the parser stays light.
+    c.option(p, "--noise", choices=("per_batch", "const"), default="per_batch",
+             help="per_batch: fresh noise per batch, the same for both images of a pair (the authors' PPL code, "
+                  "StyleGAN and StyleGAN2); const: the model's fixed noise images (default per_batch)")
     c.option(p, "--epsilon", type=c.positive_float, default=1e-4, help="step along the path (default 1e-4)")
     c.add_batch_size(p, 64, "pairs per batch")
     c.add_seed(p)
@@ -40,12 +44,13 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     model = c.load_checkpoint_model(args.ckpt, args.device)
     # Two images per pair at once, upsampled to VGG's 224x224 with ~20 feature maps kept per image.
     batch = c.image_bytes((3, 224, 224), 2 * args.batch_size, 4 * 20) + c.image_bytes(model.image_shape, 2 * args.batch_size)
-    c.check_memory(batch + 16 * args.num_samples, f"--batch-size {args.batch_size} (PPL pairs through VGG16)",
-                   "lower --batch-size", args.max_memory_gb)
-    from genmodels.apps.style import perceptual_path_length
+    from genmodels.apps.style import perceptual_path_length, ppl_num_samples
 
+    num_samples = ppl_num_samples(model) if args.num_samples is None else args.num_samples
+    c.check_memory(batch + 16 * num_samples, f"--batch-size {args.batch_size} (PPL pairs through VGG16)",
+                   "lower --batch-size", args.max_memory_gb)
     values = perceptual_path_length(
-        model, args.space, args.num_samples, args.epsilon, args.sampling, args.crop, args.batch_size, args.seed
+        model, args.space, num_samples, args.epsilon, args.sampling, args.crop, args.batch_size, args.seed, noise=args.noise
     )
     print(json.dumps(values))
     if out is not None:

@@ -43,8 +43,11 @@ clamping) and the path-length metric's own training (PPL evaluation is in `genmo
 
 Noise: `sample` draws fresh per-layer noise (from its ``generator``, so a seed repeats its images),
 as the official metrics do (``noise_mode='random'``); ``sample_noise: const`` uses each layer's
-fixed noise image instead. `synthesis` (the apps' W-space hook) always uses the fixed noise, like
-the official generate.py (``noise_mode='const'``), so an image is a function of w alone.
+fixed noise image instead. `synthesis` (the apps' W-space hook) uses the fixed noise by default, like
+the official generate.py (``noise_mode='const'``), so an image is a function of w alone;
+``noise_mode='per_batch'`` draws one noise image per layer for the whole call, shared by every
+image of the batch: what the authors' PPL code does (NVlabs/stylegan re-runs the noise variables'
+initializers per minibatch, stylegan2-ada-pytorch refills its ``noise_const`` buffers per batch).
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ from genmodels.nn.projection import DiscriminatorEpilogue
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
 from genmodels.errors import InvalidValue
 
-__all__ = ["StyleGAN", "StyleGAN2", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
+__all__ = ["StyleGAN", "StyleGAN2", "SynthesisNoise", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
 NoiseMode = Literal["random", "const"]
+# What synthesis accepts: the training/sampling modes, plus one draw per layer shared by the batch (PPL).
+SynthesisNoise = Literal["random", "const", "per_batch"]
 Resample = Literal["fir", "bilinear"]
 
 
@@ -93,7 +98,11 @@ def _bilinear_up(x: Tensor) -> Tensor:
 
 
 class _NoisyActivation(nn.Module):
-    """Noise (B in Fig. 1b) + bias + leaky ReLU; a fixed noise image serves ``noise_mode='const'``."""
+    """Noise (B in Fig. 1b) + bias + leaky ReLU; a fixed noise image serves ``noise_mode='const'``.
+
+    ``per_batch`` draws one (1, 1, H, W) image from ``generator`` and gives it to every image of the
+    batch, as the authors' PPL code does with its per-minibatch noise redraw.
+    """
 
     def __init__(self, channels: int, resolution: int, noise_channels: int, gain: float = 1.0) -> None:
         super().__init__()
@@ -102,9 +111,12 @@ class _NoisyActivation(nn.Module):
         self.register_buffer("const_noise", torch.randn(1, 1, resolution, resolution, generator=torch.Generator().manual_seed(resolution)))
         self.gain = gain
 
-    def forward(self, x: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, x: Tensor, noise_mode: SynthesisNoise, generator: Optional[torch.Generator] = None) -> Tensor:
         if noise_mode == "const":
             noise: Optional[Tensor] = self.const_noise.expand(x.shape[0], -1, -1, -1).to(x.dtype)
+        elif noise_mode == "per_batch":
+            shared = torch.randn(1, 1, x.shape[2], x.shape[3], generator=generator, device=x.device)
+            noise = shared.expand(x.shape[0], -1, -1, -1).to(x.dtype)
         elif generator is not None:  # seeded random noise: sample(n, generator=...) is reproducible
             noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], generator=generator, device=x.device).to(x.dtype)
         else:
@@ -134,7 +146,7 @@ class _StyleLayer(nn.Module):
         self.act = _NoisyActivation(out_channels, resolution, out_channels)
         self.adain = AdaIN(out_channels, w_dim)
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: SynthesisNoise, generator: Optional[torch.Generator] = None) -> Tensor:
         if self.up:
             x = upsample2(x) if self.resample == "fir" else _bilinear_up(x)
         if self.conv is not None:
@@ -161,7 +173,7 @@ class StyleGANSynthesis(nn.Module):
         self.num_ws = 2 * levels
 
     def forward(
-        self, ws: Tensor, level: int, alpha: float = 1.0, noise_mode: NoiseMode = "random", generator: Optional[torch.Generator] = None
+        self, ws: Tensor, level: int, alpha: float = 1.0, noise_mode: SynthesisNoise = "random", generator: Optional[torch.Generator] = None
     ) -> Tensor:
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         previous = x
@@ -187,7 +199,7 @@ class _ModulatedLayer(nn.Module):
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up, resample=resample)
         self.act = _NoisyActivation(out_channels, resolution, 1, gain=math.sqrt(2))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: NoiseMode, generator: Optional[torch.Generator] = None) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: SynthesisNoise, generator: Optional[torch.Generator] = None) -> Tensor:
         return self.act(self.conv(x, w), noise_mode, generator)
 
 
@@ -223,7 +235,7 @@ class StyleGAN2Synthesis(nn.Module):
         self.register_buffer("resample_filter", fir_filter(DEFAULT_TAPS), persistent=False)
 
     def forward(
-        self, ws: Tensor, level: Optional[int] = None, alpha: float = 1.0, noise_mode: NoiseMode = "random", generator: Optional[torch.Generator] = None
+        self, ws: Tensor, level: Optional[int] = None, alpha: float = 1.0, noise_mode: SynthesisNoise = "random", generator: Optional[torch.Generator] = None
     ) -> Tensor:
         # Layer k's ws: 4x4 conv ws[0], its toRGB ws[1]; level k >= 1: convs ws[2k-1], ws[2k], toRGB ws[2k+1]
         # (each toRGB shares its w with the next level's first conv, as in the paper's code).
@@ -474,10 +486,12 @@ class StyleGAN(ProgressiveGAN):
     def truncate(self, w: Tensor, psi: float) -> Tensor:
         return self.sampling_generator.truncate(w, psi)
 
-    def synthesis(self, w: Tensor, noise_mode: NoiseMode = "const", generator: Optional[torch.Generator] = None) -> Tensor:
+    def synthesis(self, w: Tensor, noise_mode: SynthesisNoise = "const", generator: Optional[torch.Generator] = None) -> Tensor:
         """w (N, w_dim) or per-layer ws (N, num_ws, w_dim) -> images at the final resolution.
 
-        Fixed noise by default, so an image is a function of w (the apps interpolate and edit in W).
+        Fixed noise by default, so an image is a function of w (the apps interpolate and edit in W);
+        ``per_batch`` draws each layer's noise once from ``generator`` for all N images (PPL),
+        ``random`` draws it per image.
         """
         g, phase = self.sampling_generator, self.phase
         return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, noise_mode, generator))

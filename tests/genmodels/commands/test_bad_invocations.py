@@ -93,6 +93,7 @@ CASES: list[tuple[str, list[str], str]] = [
     # ppl
     ("ppl", ["--ckpt", "{dcgan}", "--num-samples", "0"], "must be >= 1"),
     ("ppl", ["--ckpt", "{dcgan}", "--space", "q"], "invalid choice: 'q'"),
+    ("ppl", ["--ckpt", "{dcgan}", "--noise", "random"], "invalid choice: 'random'"),
     ("ppl", ["--ckpt", "{dcgan}", "--out", "{unwritable}/p.json"], "cannot be written"),
     ("ppl", ["--ckpt", "{dcgan}", "--batch-size", HUGE], "--max-memory-gb"),
     # translate

@@ -187,6 +187,33 @@ def test_sample_draws_random_noise_from_the_generator_and_synthesis_keeps_it_fix
     torch.testing.assert_close(const.sample(2, generator=torch.Generator().manual_seed(0)), fixed)
 
 
+@pytest.mark.parametrize("architecture", ["stylegan", "stylegan2"])
+def test_per_batch_noise_is_one_draw_per_layer_shared_by_the_batch(architecture):
+    torch.manual_seed(0)
+    model = StyleGAN(**TINY, architecture=architecture, growing=False).eval()
+    with torch.no_grad():
+        for m in model.sampling_generator.modules():
+            if hasattr(m, "const_noise"):
+                m.noise.weight.fill_(0.5)
+    w = model.mapping(torch.randn(1, 8)).expand(2, -1)  # one w twice: images differ only by their noise
+    rng = torch.Generator().manual_seed(1)
+    first, second = model.synthesis(w, "per_batch", rng), model.synthesis(w, "per_batch", rng)
+    torch.testing.assert_close(first[0], first[1])  # shared by the batch
+    assert not torch.allclose(first, second)  # a new draw per call
+    assert not torch.allclose(first[0], model.synthesis(w)[0])  # not the fixed noise
+    per_image = model.synthesis(w, "random", torch.Generator().manual_seed(1))
+    assert not torch.allclose(per_image[0], per_image[1])
+    # The same images as the fixed-noise path with the fixed images replaced by the generator's draws,
+    # in layer order (what stylegan2-ada-pytorch's PPL does to its noise_const buffers).
+    copy = StyleGAN(**TINY, architecture=architecture, growing=False).eval()
+    copy.load_state_dict(model.state_dict())
+    replay = torch.Generator().manual_seed(1)
+    for m in copy.sampling_generator.modules():
+        if hasattr(m, "const_noise"):
+            m.const_noise.copy_(torch.randn(m.const_noise.shape, generator=replay))
+    torch.testing.assert_close(copy.synthesis(w), first)
+
+
 def test_ema_beta_is_the_official_half_life():
     model = StyleGAN2(**TINY, ema_kimg=10.0)
     batches = [{"image": torch.zeros(32, 1, 16, 16)}]
