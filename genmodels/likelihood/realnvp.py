@@ -23,7 +23,15 @@ Implemented:
   zero (every coupling starts as the identity), per-channel scales, ``x * exp(s) + t``;
 - the multi-scale architecture (Sec. 3.6): per scale three checkerboard couplings, a squeeze,
   three channel-wise couplings, then half of the variables are factored out (Eq. 14-16); the last
-  scale is four checkerboard couplings; the factored-out variables get the N(0, I) prior;
+  scale is four checkerboard couplings; the factored-out variables get the N(0, I) prior. With
+  ``ordered_squeeze`` (default) the half that goes on is chosen as by the authors'
+  ``squeeze_2x2_ordered``: one checkerboard of every channel;
+- batch normalization as a flow layer (Sec. 3.7, ``flow_batch_norm``, default): the authors'
+  ``bn_out`` (``batch_norm_log_diff``) at the end of every coupling, normalizing the changed half
+  with batch statistics in training and running averages in eval mode and when sampling, its
+  ``-0.5 log(var + 1e-4)`` in the log-determinant; no learned scale or shift, and, as in their
+  code with it, no ``scale_shift`` on ``s``. Training densities depend on the batch; evaluation
+  (eval mode) is exact and per-example;
 - the logit pre-processing of Sec. 4.1, in its symmetric form ``logit(a + (1 - 2a) y)``, and its
   log-determinant; uniform dequantization and bits/dim as in `genmodels.likelihood.common`;
 - sampling ``z ~ N(0, T^2 I)`` with temperature ``T``.
@@ -34,11 +42,10 @@ Implemented:
   nothing else: the authors add it to the loss in nats per image, so here it is divided by
   ``D ln 2`` to keep its weight relative to the bits/dim loss.
 
-Not implemented: batch normalization as a flow layer (Sec. 3.7, the authors' ``bn_out`` after
-each coupling; it makes the density depend on the batch while training; without it the authors'
-code would add a learned ``scale_shift`` to ``s``, which is not added here either), the authors'
-ordered squeeze before factoring out (``squeeze_2x2_ordered``: which half of the variables is
-factored out), the paper's ResNet depth and width (set by ``hidden_channels`` and ``num_blocks``).
+Checkpoints that predate ``coupling_network``, ``flow_batch_norm`` or ``ordered_squeeze`` load
+as the model of their time (``checkpoint_defaults``: plain, no flow BatchNorm, plain squeeze).
+
+Not implemented: the paper's ResNet depth and width (set by ``hidden_channels`` and ``num_blocks``).
 """
 
 from __future__ import annotations
@@ -63,9 +70,11 @@ from genmodels.likelihood.common import (
     squeeze,
     unsqueeze,
 )
+from genmodels.compat import register_load_state_dict_pre_hook
 from genmodels.errors import InvalidValue
 
-__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "AuthorsAffineCoupling", "LogitTransform", "checkerboard_mask"]
+__all__ = ["RealNVP", "RealNVPFlow", "AffineCoupling", "AuthorsAffineCoupling", "FlowBatchNorm", "LogitTransform",
+           "checkerboard_mask", "ordered_squeeze", "ordered_unsqueeze"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -166,6 +175,59 @@ class ShiftBatchNorm(nn.Module):
         return (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + self.eps) + self.beta.view(1, -1, 1, 1)
 
 
+class FlowBatchNorm(nn.Module):
+    """The authors' batch normalization as a flow layer (``batch_norm_log_diff``, their ``bn_out``
+    after every coupling): ``y = (x - mean) / sqrt(var + eps)`` on the changed variables only,
+    ``log|det| = -0.5 * log(var + eps)`` per changed variable; no learned scale or shift.
+
+    Training: the batch's mean and biased variance per channel over batch and space, of
+    ``x * changed`` (the unchanged positions count as zeros in the checkerboard's statistics, as in
+    their code), with gradients through them; the running averages (decay 0.1 from 0 and 1) move
+    towards them. Eval mode: the running averages, so the layer is a fixed per-example bijection.
+    `inverse` always uses the running averages: the authors build their sampling graph that way.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-4, decay: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.decay = eps, decay
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+        register_load_state_dict_pre_hook(self, self._start_absent_statistics)
+
+    def _start_absent_statistics(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # A checkpoint written without flow_batch_norm, resumed with it (the resume check announces
+        # the change as applied): the layer starts from its initial averages, as in a new run.
+        names = [prefix + "running_mean", prefix + "running_var"]
+        if not any(name in state_dict for name in names):
+            state_dict.update({names[0]: torch.zeros_like(self.running_mean), names[1]: torch.ones_like(self.running_var)})
+
+    def _statistics(self, x: Tensor, changed: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        if not self.training:
+            return self.running_mean, self.running_var + self.eps
+        masked = x if changed is None else x * changed
+        mean = masked.mean(dim=(0, 2, 3))
+        var = (masked - mean.view(1, -1, 1, 1)).pow(2).mean(dim=(0, 2, 3))
+        with torch.no_grad():  # the running variance stores the batch variance without eps
+            self.running_mean.sub_(self.decay * (self.running_mean - mean))
+            self.running_var.sub_(self.decay * (self.running_var - var))
+        return mean, var + self.eps
+
+    def forward(self, x: Tensor, changed: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """``changed``: a 0/1 mask broadcastable to ``x`` of the variables to normalize (all if None)."""
+        mean, var = self._statistics(x, changed)
+        shift, log_scale = mean.view(1, -1, 1, 1), -0.5 * torch.log(var).view(1, -1, 1, 1)
+        if changed is not None:
+            shift, log_scale = shift * changed, log_scale * changed
+        return (x - shift) * torch.exp(log_scale), log_scale.expand_as(x).flatten(1).sum(1)
+
+    def inverse(self, y: Tensor, changed: Optional[Tensor] = None) -> Tensor:
+        shift = self.running_mean.view(1, -1, 1, 1)
+        log_scale = 0.5 * torch.log(self.running_var + self.eps).view(1, -1, 1, 1)
+        if changed is not None:
+            shift, log_scale = shift * changed, log_scale * changed
+        return y * torch.exp(log_scale) + shift
+
+
 class AuthorsResidualBlock(nn.Module):
     """``x + conv(relu(bn(conv(relu(bn(x))))))``: the inner 3x3 convolution has unit-norm filters
     and no bias (BatchNorm follows), the outer one a magnitude and a bias."""
@@ -215,12 +277,12 @@ class AuthorsAffineCoupling(nn.Module):
     a raw log-scale; ``s = scale * tanh(raw)`` with ONE scalar ``scale``: 0 at the start for the
     checkerboard (``rescaling_scale``, L2-regularized), 1 for the channel-wise coupling (``scale``,
     not regularized). The changed half becomes ``(x + t) * exp(s)`` (shift first), log|det| = sum s.
-    Not included: the authors' BatchNorm *as a flow layer* after each coupling (``bn_out``, see
-    the module docstring).
+    ``output_batch_norm``: then `FlowBatchNorm` of the changed half, inside the coupling as the
+    authors' ``bn_out``.
     """
 
     def __init__(self, channels: int, mask: Literal["checkerboard", "channel"], parity: int,
-                 hidden_channels: int, num_blocks: int) -> None:
+                 hidden_channels: int, num_blocks: int, output_batch_norm: bool = False) -> None:
         super().__init__()
         self.mask, self.parity = mask, parity
         if mask == "channel":
@@ -233,6 +295,7 @@ class AuthorsAffineCoupling(nn.Module):
         self.net = AuthorsResNet(2 * kept + extra, hidden_channels, 2 * changed, num_blocks)
         self.scale = nn.Parameter(torch.tensor(0.0 if mask == "checkerboard" else 1.0))
         self.scale_regularized = mask == "checkerboard"  # the authors' L2 names "rescaling_scale" only
+        self.output_norm = FlowBatchNorm(changed) if output_batch_norm else None
 
     def _scale_shift(self, kept: Tensor, b: Optional[Tensor]) -> tuple[Tensor, Tensor]:
         h = self.bn_in(kept)
@@ -247,20 +310,21 @@ class AuthorsAffineCoupling(nn.Module):
             b = checkerboard_mask(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
             s, t = self._scale_shift(x * b, b)
             s, t = s * (1 - b), t * (1 - b)
-            return (x + t) * torch.exp(s), s.flatten(1).sum(1)
+            return normalize_output(self.output_norm, (x + t) * torch.exp(s), s.flatten(1).sum(1), 1 - b)
         kept, changed = split_channels(x, self.parity)
         s, t = self._scale_shift(kept, None)
-        return join_channels(kept, (changed + t) * torch.exp(s), self.parity), s.flatten(1).sum(1)
+        changed, log_det = normalize_output(self.output_norm, (changed + t) * torch.exp(s), s.flatten(1).sum(1), None)
+        return join_channels(kept, changed, self.parity), log_det
 
     def inverse(self, y: Tensor) -> Tensor:
         if self.mask == "checkerboard":
             b = checkerboard_mask(y.shape[2], y.shape[3], self.parity, y.device).to(y.dtype)
-            s, t = self._scale_shift(y * b, b)
+            s, t = self._scale_shift(y * b, b)  # the normalization leaves the conditioning half alone
             s, t = s * (1 - b), t * (1 - b)
-            return y * torch.exp(-s) - t
+            return denormalize_output(self.output_norm, y, 1 - b) * torch.exp(-s) - t
         kept, changed = split_channels(y, self.parity)
         s, t = self._scale_shift(kept, None)
-        return join_channels(kept, changed * torch.exp(-s) - t, self.parity)
+        return join_channels(kept, denormalize_output(self.output_norm, changed, None) * torch.exp(-s) - t, self.parity)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +337,7 @@ class AffineCoupling(nn.Module):
     ``y = b * x + (1 - b) * (x * exp(s(b * x)) + t(b * x))``; the checkerboard network also sees
     the mask ``b`` itself as an input channel, so it knows which positions it conditions on.
     ``parity`` picks the half that is transformed; alternating it lets every variable change.
+    ``output_batch_norm``: then `FlowBatchNorm` of the changed half, as in `AuthorsAffineCoupling`.
     """
 
     def __init__(
@@ -282,6 +347,7 @@ class AffineCoupling(nn.Module):
         parity: int,
         hidden_channels: int,
         num_blocks: int,
+        output_batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.mask, self.parity = mask, parity
@@ -294,6 +360,7 @@ class AffineCoupling(nn.Module):
         self.net = ScaleTranslationNet(in_channels, out_channels, hidden_channels, num_blocks)
         # s = scale * tanh(raw): bounded log-scales keep exp(s) from overflowing early in training.
         self.scale = nn.Parameter(torch.ones(1, out_channels, 1, 1))
+        self.output_norm = FlowBatchNorm(out_channels) if output_batch_norm else None
 
     def _scale_shift(self, conditioner: Tensor) -> tuple[Tensor, Tensor]:
         raw_s, t = self.net(conditioner)
@@ -304,26 +371,41 @@ class AffineCoupling(nn.Module):
             b = checkerboard_mask(x.shape[2], x.shape[3], self.parity, x.device).to(x.dtype)
             s, t = self._scale_shift(torch.cat([x * b, b.expand(x.shape[0], -1, -1, -1)], dim=1))
             s, t = s * (1 - b), t * (1 - b)  # Eq. 9: the masked half passes unchanged
-            return x * torch.exp(s) + t, s.flatten(1).sum(1)
+            return normalize_output(self.output_norm, x * torch.exp(s) + t, s.flatten(1).sum(1), 1 - b)
         kept, changed = self._split(x)
         s, t = self._scale_shift(kept)
-        return self._join(kept, changed * torch.exp(s) + t), s.flatten(1).sum(1)
+        changed, log_det = normalize_output(self.output_norm, changed * torch.exp(s) + t, s.flatten(1).sum(1), None)
+        return self._join(kept, changed), log_det
 
     def inverse(self, y: Tensor) -> Tensor:
         if self.mask == "checkerboard":
             b = checkerboard_mask(y.shape[2], y.shape[3], self.parity, y.device).to(y.dtype)
             s, t = self._scale_shift(torch.cat([y * b, b.expand(y.shape[0], -1, -1, -1)], dim=1))
             s, t = s * (1 - b), t * (1 - b)
-            return (y - t) * torch.exp(-s)
+            return (denormalize_output(self.output_norm, y, 1 - b) - t) * torch.exp(-s)
         kept, changed = self._split(y)
         s, t = self._scale_shift(kept)
-        return self._join(kept, (changed - t) * torch.exp(-s))
+        return self._join(kept, (denormalize_output(self.output_norm, changed, None) - t) * torch.exp(-s))
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return split_channels(x, self.parity)
 
     def _join(self, kept: Tensor, changed: Tensor) -> Tensor:
         return join_channels(kept, changed, self.parity)
+
+
+def normalize_output(norm: Optional[FlowBatchNorm], y: Tensor, log_det: Tensor,
+                     changed: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """A coupling's output and log|det| after its optional `FlowBatchNorm` of the ``changed`` half."""
+    if norm is None:
+        return y, log_det
+    y, norm_log_det = norm(y, changed)
+    return y, log_det + norm_log_det
+
+
+def denormalize_output(norm: Optional[FlowBatchNorm], y: Tensor, changed: Optional[Tensor]) -> Tensor:
+    """The inverse of `normalize_output`'s normalization."""
+    return y if norm is None else norm.inverse(y, changed)
 
 
 def split_channels(x: Tensor, parity: int) -> tuple[Tensor, Tensor]:
@@ -361,6 +443,27 @@ class LogitTransform(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # The multi-scale architecture (Sec. 3.6)
 
+# The authors' squeeze_2x2_ordered: the (row, column) of each 2x2 block that fills each quarter of
+# the output channels. The first half, (0, 0) and (1, 1), is a checkerboard: it goes on to the next
+# scale and the other checkerboard is factored out.
+_ORDERED_OFFSETS = ((0, 0), (1, 1), (0, 1), (1, 0))
+
+
+def ordered_squeeze(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, 4C, H/2, W/2), channels grouped by block position in `_ORDERED_OFFSETS`."""
+    if x.shape[2] % 2 or x.shape[3] % 2:
+        raise InvalidValue(f"squeeze needs an even height and width, got {x.shape[2]}x{x.shape[3]}")
+    return torch.cat([x[:, :, i::2, j::2] for i, j in _ORDERED_OFFSETS], dim=1)
+
+
+def ordered_unsqueeze(x: Tensor) -> Tensor:
+    """The inverse of `ordered_squeeze`: (B, 4C, H, W) -> (B, C, 2H, 2W)."""
+    b, c4, h, w = x.shape
+    at = dict(zip(_ORDERED_OFFSETS, x.chunk(4, dim=1)))
+    # (B, C, H, 2, W, 2) with the block row before W and the block column last, then interleaved.
+    blocks = torch.stack([torch.stack([at[(i, 0)], at[(i, 1)]], dim=-1) for i in (0, 1)], dim=-3)
+    return blocks.reshape(b, c4 // 4, 2 * h, 2 * w)
+
 
 class RealNVPFlow(nn.Module):
     """Multi-scale RealNVP bijection ``x`` (B, C, H, W) -> latents, one per scale (Eq. 14-16).
@@ -368,17 +471,24 @@ class RealNVPFlow(nn.Module):
     Scales ``1 .. L-1``: 3 checkerboard couplings, squeeze, 3 channel-wise couplings, factor out
     half of the channels. Scale ``L``: 4 checkerboard couplings. ``latent_shapes`` lists the
     shape of every factored-out latent, the last one being the final scale's output.
+
+    ``flow_batch_norm``: every coupling ends with `FlowBatchNorm` of its changed half.
+    ``ordered_squeeze``: the factored-out half is chosen as the authors do: the channel-wise
+    couplings' squeeze is undone and `ordered_squeeze` applied, so the variables that go on are
+    one checkerboard of every channel; otherwise the second half of the squeezed channels.
     """
 
     def __init__(self, image_shape: tuple[int, int, int], num_scales: int, hidden_channels: int, num_blocks: int,
-                 coupling_network: Literal["authors", "plain"] = "plain") -> None:
+                 coupling_network: Literal["authors", "plain"] = "plain", flow_batch_norm: bool = False,
+                 ordered_squeeze: bool = False) -> None:
         super().__init__()
         channels, height, width = image_shape
         authors = coupling_network == "authors"
         layer = AuthorsAffineCoupling if authors else AffineCoupling
+        self.ordered_squeeze = ordered_squeeze
 
         def couplings(c: int, mask: Literal["checkerboard", "channel"], n: int, hidden: int) -> nn.ModuleList:
-            return nn.ModuleList(layer(c, mask, k % 2, hidden, num_blocks) for k in range(n))
+            return nn.ModuleList(layer(c, mask, k % 2, hidden, num_blocks, flow_batch_norm) for k in range(n))
 
         def width_at(scale: int) -> int:
             # The authors double the width at every scale (dim = base_dim * 2**scale_idx), and
@@ -403,6 +513,8 @@ class RealNVPFlow(nn.Module):
         for checkerboard, channelwise in zip(self.checkerboard, self.channelwise):
             x, log_det = _run(checkerboard, x, log_det)
             x, log_det = _run(channelwise, squeeze(x), log_det)
+            if self.ordered_squeeze:
+                x = ordered_squeeze(unsqueeze(x))
             x, z = x.chunk(2, dim=1)  # Eq. 14: z_i is factored out, h_i goes on to the next scale
             latents.append(z)
         x, log_det = _run(self.final, x, log_det)
@@ -415,6 +527,8 @@ class RealNVPFlow(nn.Module):
             x = layer.inverse(x)
         for scale in reversed(range(len(self.checkerboard))):
             x = torch.cat([x, latents[scale]], dim=1)
+            if self.ordered_squeeze:
+                x = squeeze(ordered_unsqueeze(x))
             for layer in reversed(self.channelwise[scale]):
                 x = layer.inverse(x)
             x = unsqueeze(x)
@@ -457,6 +571,13 @@ class RealNVP(LikelihoodModel):
             channel-wise couplings); ``plain``: this project's first network (`AffineCoupling`:
             weight-normalized ResNet, zero-initialized output, per-channel scale at 1, one width).
             Checkpoints written before this option existed record none and load as ``plain``.
+        flow_batch_norm: the authors' batch normalization as a flow layer at the end of every
+            coupling (`FlowBatchNorm`, their ``bn_out``; Sec. 3.7): batch statistics in training,
+            running averages in eval mode and sampling, so evaluation is exact and per-example.
+        ordered_squeeze: factor out the half of the variables the authors do (`ordered_squeeze`,
+            their ``squeeze_2x2_ordered``: one checkerboard of each channel goes on); ``False``:
+            the second half of the squeezed channels. Checkpoints that record neither of these two
+            options load with both ``False``, the model of their time.
 
     Example:
         >>> model = RealNVP(**RealNVP.tiny())
@@ -475,6 +596,8 @@ class RealNVP(LikelihoodModel):
         l2_coefficient: float = 5e-5,
         warmup_iterations: int = 200,
         coupling_network: Literal["authors", "plain"] = "authors",
+        flow_batch_norm: bool = True,
+        ordered_squeeze: bool = True,
     ) -> None:
         super().__init__(image_shape, lr=lr, weight_decay=0.0, warmup_iterations=warmup_iterations)
         self.save_hyperparameters()
@@ -488,10 +611,11 @@ class RealNVP(LikelihoodModel):
         self.preprocess = LogitTransform(alpha)
         if coupling_network not in ("authors", "plain"):
             raise InvalidValue(f"model option coupling_network={coupling_network!r} is invalid: must be authors or plain")
-        self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks, coupling_network)
+        self.flow = RealNVPFlow(self.image_shape, num_scales, hidden_channels, num_blocks, coupling_network,
+                                flow_batch_norm, ordered_squeeze)
 
     # Hyperparameters implied by checkpoints that do not record them (written before the option).
-    checkpoint_defaults = {"coupling_network": "plain"}
+    checkpoint_defaults = {"coupling_network": "plain", "flow_batch_norm": False, "ordered_squeeze": False}
 
     def weight_scale_l2(self) -> Tensor:
         """``sum(v^2)`` over the parameters the authors regularize: every weight-normalization

@@ -110,19 +110,22 @@ def test_a_run_that_diverges_from_the_start_writes_no_checkpoint(capsys, tmp_pat
 
 @pytest.mark.slow  # two tiny fits
 def test_a_checkpoint_written_before_an_option_resumes_as_the_model_of_its_time(capsys, tmp_path):
-    """A RealNVP checkpoint without ``coupling_network`` (written before the option) holds the plain
-    network: resuming it with the config's default (the authors' networks) is refused naming
-    'plain' -> 'authors', and resuming with ``coupling_network: plain`` announces no change."""
+    """A RealNVP checkpoint without ``coupling_network`` (written before the option, and so before
+    ``flow_batch_norm`` and ``ordered_squeeze``) holds the plain network: resuming it with the
+    config's default (the authors' networks) is refused naming 'plain' -> 'authors', and resuming
+    with the values of its time announces no change."""
     from genmodels import RealNVP
     from tests.cli.common import model_tiny_args
 
     run = tmp_path / "run"
     args = [*model_tiny_args(RealNVP), "--data.init_args.image_size", "16", "--data.init_args.batch_size", "16",
             "--checkpoint.every_n_iterations", "2", "--sample_grid.every_n_iterations", "0"]
-    fit("realnvp/digits.yaml", run, *args, "--max_iterations", "2", "--model.init_args.coupling_network", "plain")
+    old = ["--model.init_args.flow_batch_norm", "false", "--model.init_args.ordered_squeeze", "false"]
+    fit("realnvp/digits.yaml", run, *args, "--max_iterations", "2", "--model.init_args.coupling_network", "plain", *old)
     last = run / "checkpoints" / "last.ckpt"
     checkpoint = load(last)
-    del checkpoint["hyper_parameters"]["coupling_network"]  # as written before the option existed
+    for option in ("coupling_network", "flow_batch_norm", "ordered_squeeze"):  # as written before the options existed
+        del checkpoint["hyper_parameters"][option]
     torch.save(checkpoint, last)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
@@ -130,8 +133,9 @@ def test_a_checkpoint_written_before_an_option_resumes_as_the_model_of_its_time(
     assert exc.value.code == 2
     assert "coupling_network: 'plain' -> 'authors'" in capsys.readouterr().err
     fit("realnvp/digits.yaml", run, *args, "--max_iterations", "3", "--ckpt_path", "last",
-        "--model.init_args.coupling_network", "plain")
-    assert "coupling_network" not in capsys.readouterr().err
+        "--model.init_args.coupling_network", "plain", *old)
+    err = capsys.readouterr().err
+    assert "coupling_network" not in err and "flow_batch_norm" not in err and "ordered_squeeze" not in err
     assert load(last)["genmodels"]["iteration"] == 3
 
 

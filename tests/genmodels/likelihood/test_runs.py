@@ -1,5 +1,5 @@
-"""The flows through the CLI: exact resume with data-dependent init, 2-process DDP agreement, and
-the error for an image size the squeezes cannot divide."""
+"""The flows through the CLI: exact resume with data-dependent init (Glow) and running averages
+(RealNVP), 2-process DDP agreement, and the error for an image size the squeezes cannot divide."""
 
 import os
 import subprocess
@@ -52,6 +52,28 @@ def test_resumed_glow_equals_uninterrupted_glow(tmp_path: Path, options):
     _assert_states_equal(a["genmodels"]["torch_rng"], b["genmodels"]["torch_rng"], "rng")
     grids = sorted(p.name for p in (resumed / "samples").glob("temperatures_*.png"))
     assert grids == [f"temperatures_iter_{i:08d}.png" for i in (2, 4, 6, 8)]
+
+
+@pytest.mark.slow
+def test_resumed_realnvp_equals_uninterrupted_realnvp(tmp_path: Path):
+    """The flow-level BatchNorm's running averages are buffers: saved, restored, and equal after a
+    resume to those of a run that was never interrupted (validation, in eval mode, leaves them)."""
+    from genmodels import RealNVP
+    from tests.cli.common import model_tiny_args
+
+    args = [*model_tiny_args(RealNVP), "--data.init_args.image_size", "16", "--data.init_args.batch_size", "256",
+            "--trainer.logger", "false", "--trainer.check_val_every_n_epoch", "1",
+            "--checkpoint.every_n_iterations", "3", "--sample_grid.every_n_iterations", "4"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit("realnvp/digits.yaml", straight, "--max_iterations", str(2 * N), *args)
+    fit("realnvp/digits.yaml", resumed, "--max_iterations", str(N), *args)
+    fit("realnvp/digits.yaml", resumed, "--max_iterations", str(2 * N), "--ckpt_path", "last", *args)
+    a, b = load(straight / "checkpoints/last.ckpt"), load(resumed / "checkpoints/last.ckpt")
+    averages = [k for k in b["state_dict"] if "output_norm.running_" in k]
+    assert averages and not torch.equal(b["state_dict"][averages[0]], torch.zeros_like(b["state_dict"][averages[0]]))
+    _assert_states_equal(a["state_dict"], b["state_dict"], "state_dict")
+    _assert_states_equal(a["optimizer_states"], b["optimizer_states"], "optimizer_states")
+    _assert_states_equal(a["genmodels"]["torch_rng"], b["genmodels"]["torch_rng"], "rng")
 
 
 @pytest.mark.slow
