@@ -1,8 +1,8 @@
 """Quality floors: every family's digits config, trained for a fixed number of iterations, samples digits.
 
 Each test builds ``experiments/<family>/digits.yaml`` (scripts/quality_digits.py: the config's
-model, data and seed, with the overrides listed below only where a network is shrunk to fit the
-time budget; time constants are never overridden), trains it on the CPU for a fixed number of
+model, data and seed, with the overrides listed below only where a network is shrunk, or its images
+made 16 px, to fit the time budget; time constants are never overridden), trains it on the CPU for a fixed number of
 iterations, draws 1,000 samples through ``model.sample`` (the EMA generator where there is one)
 and judges them with a LeNet-5 trained once per session on the digits:
 
@@ -10,7 +10,8 @@ and judges them with a LeNet-5 trained once per session on the digits:
 - the classes receiving at least 1 % of the samples;
 - bits/dim on the hold-out for the likelihood models.
 
-Thresholds come from the seeds measured (recorded next to each case) with a margin; ProGAN's sits
+Thresholds come from the seeds measured (recorded next to each case) with a margin, and each fails
+what an untrained generator of the family scores (recorded too): a regression to noise fails. ProGAN's sits
 between what HEAD's config scored before the fix (an EMA of 0.999 per update without a ramp: 45 %
 of the average is the initial weights after 800 updates; its samples are noise) and the fixed
 config. Run them with ``pytest tests/quality -m slow``.
