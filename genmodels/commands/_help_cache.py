@@ -84,19 +84,19 @@ def _path(command: str, digest: str) -> Path:
     return cache_dir() / f"{command}-{digest}.txt"
 
 
-def lookup(command: str) -> Optional[str]:
-    """The cached help of ``command`` for the present sources and libraries, or None."""
+def lookup(command: str, digest: Optional[str] = None) -> Optional[str]:
+    """The cached help of ``command`` for the present sources and libraries (or ``digest``), or None."""
     try:
-        return _path(command, key(command)).read_text(encoding="utf-8")
+        return _path(command, digest or key(command)).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
 
-def store(command: str, text: str) -> None:
-    """Keep ``text`` under the present key and drop the command's older entries (best effort)."""
+def store(command: str, text: str, digest: Optional[str] = None) -> None:
+    """Keep ``text`` under the present key (or ``digest``) and drop the command's older entries (best effort)."""
     from genmodels.atomic import atomic_write_text
 
-    path = _path(command, key(command))
+    path = _path(command, digest or key(command))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)
@@ -110,7 +110,8 @@ def store(command: str, text: str) -> None:
 def print_help(command: str, render: Callable[[], object]) -> None:
     """Print the help of ``command``: cached, or rendered live by ``render`` (which prints it and
     exits 0, as argparse's help action does) and then stored. Exits 0 like the live help."""
-    text = lookup(command)
+    digest = key(command)  # hashed once: the text rendered on a miss is stored under the key it was looked up by
+    text = lookup(command, digest)
     if text is None:
         buffer = io.StringIO()
         try:
@@ -122,7 +123,7 @@ def print_help(command: str, render: Callable[[], object]) -> None:
                 raise
         text = buffer.getvalue()
         if text:
-            store(command, text)
+            store(command, text, digest)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise SystemExit(0)
