@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -78,7 +79,7 @@ def run_history(run_dir: PathLike) -> list[dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MissingFile(f"no run directory at {run_dir}")
-    logs = sorted(run_dir.glob("wandb/*run-*/run-*.wandb"), key=lambda p: p.parent.name.split("-", 2)[-1])
+    logs = sorted(run_dir.glob("wandb/*run-*/run-*.wandb"), key=lambda p: _launch_order(p.parent))
     rows = [row for log in logs for row in wandb_history(log)]
     if rows:
         return rows
@@ -92,8 +93,29 @@ def run_history(run_dir: PathLike) -> list[dict]:
 
 def offline_segments(save_dir: Any, run_id: Optional[str] = None) -> list[Path]:
     """The offline segments (one per launch) under ``<save_dir>/wandb``, oldest first; only ``run_id``'s if given."""
-    found = [p for p in Path(save_dir, "wandb").glob("offline-run-*") if p.is_dir()]
-    if run_id is not None:
-        found = [p for p in found if p.name.endswith(f"-{run_id}")]
-    # offline-run-YYYYMMDD_HHMMSS-<id>: the name sorts by launch time.
-    return sorted(found, key=lambda p: p.name)
+    found = []
+    for path in Path(save_dir, "wandb").glob("offline-run-*"):
+        parts = _SEGMENT.fullmatch(path.name)
+        if path.is_dir() and parts and (run_id is None or _names_run(parts["rest"], run_id)):
+            found.append(path)
+    return sorted(found, key=_launch_order)
+
+
+# <mode>-YYYYMMDD_HHMMSS-<id>[-N]: W&B adds -N when a run with the same id starts again within the
+# same second (a resume or `genmodels test` right after a short fit), so the suffix is part of the order.
+_SEGMENT = re.compile(r"(?:offline-)?run-(?P<time>\d{8}_\d{6})-(?P<rest>.+)")
+
+
+def _names_run(rest: str, run_id: str) -> bool:
+    """Whether a segment name's ``<id>[-N]`` tail belongs to ``run_id`` (ids may hold hyphens themselves)."""
+    return rest == run_id or re.fullmatch(re.escape(run_id) + r"-\d+", rest) is not None
+
+
+def _launch_order(segment: Path) -> tuple:
+    """Sort key of a segment directory: launch second, then W&B's same-second suffix (none before -1 before -2)."""
+    parts = _SEGMENT.fullmatch(segment.name)
+    if parts is None:
+        return (segment.name, 0)
+    again = re.search(r"-(\d+)$", parts["rest"])
+    # An id is 8 letters and digits unless the user set one; a purely numeric last part is W&B's suffix.
+    return (parts["time"], int(again[1]) if again else 0)
