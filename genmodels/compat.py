@@ -120,6 +120,24 @@ def spectral_norm_vectors(parametrization: torch.nn.Module) -> tuple[torch.Tenso
     return parametrization._u, parametrization._v
 
 
+@torch.no_grad()
+def official_eval_sigma_(parametrization: torch.nn.Module, weight: torch.Tensor, u: torch.Tensor) -> None:
+    """Store ``u`` and a ``v`` that make PyTorch's eval-mode sigma equal ajbrock's ``layers.SN``.
+
+    The official SN runs one power-iteration step from its stored u on every forward, eval included:
+    v1 = normalize(W^T u), u1 = normalize(W v1), sigma = ||W v1||. PyTorch's eval mode reads
+    sigma = u^T W v from the stored vectors, so v is set to v1 * ||W v1|| / ||W^T u``||: then
+    u^T W v = ||W^T u|| * ||W v1|| / ||W^T u|| = ||W v1|| for any u, unit or not (an averaged u is not).
+    """
+    w = parametrization._reshape_weight_to_matrix(weight)
+    u = u.reshape(-1)
+    v1 = torch.nn.functional.normalize(w.t() @ u, dim=0, eps=parametrization.eps)
+    scale = (w @ v1).norm() / (w.t() @ u).norm().clamp_min(parametrization.eps)
+    stored_u, stored_v = spectral_norm_vectors(parametrization)
+    stored_u.copy_(u)
+    stored_v.copy_(v1 * scale)
+
+
 def lpips_network(net: str = "vgg") -> torch.nn.Module:
     """torchmetrics' LPIPS network with its pretrained linear heads and no resizing, in eval mode:
     per-pair distances (N, 1, 1, 1), where the public metric only returns their mean."""

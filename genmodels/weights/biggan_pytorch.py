@@ -7,12 +7,9 @@ shapes; ``--BN_eps`` is not stored and comes from ``--option bn_eps=...`` (train
 given), as do training settings (``n_critic``, ``lr_g``, ``ema_start``, ...; BigGAN's defaults).
 
 Spectral norm. The official ``layers.SN`` keeps ``u0`` and computes sigma by one power-iteration
-step from it on every forward, eval mode included (storing the new ``u`` only in train mode):
-v1 = normalize(W^T u0), u1 = normalize(W v1), sigma = u1^T W v1 = ||W v1||. PyTorch's
-parametrization runs the same step from its ``u`` in train mode, and in eval mode uses
-sigma = u^T W v with its stored ``u`` and ``v``. So ``u`` is set to u0 (train mode: the official
-step) and ``v`` to v1 scaled by ||W v1|| / ||W^T u0|| (eval mode: u0^T W v = the official sigma);
-a train-mode step overwrites ``v`` from ``u`` anyway.
+step from it on every forward, eval mode included; PyTorch's parametrization reads sigma from its
+stored ``u`` and ``v`` in eval mode. ``u`` is set to u0 and ``v`` so that the eval-mode sigma is the
+official one (`genmodels.compat.official_eval_sigma_`, which BigGAN's EMA uses too).
 """
 
 from __future__ import annotations
@@ -23,11 +20,10 @@ import re
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from genmodels.compat import spectral_norm_vectors
+from genmodels.compat import official_eval_sigma_, spectral_norm_vectors
 from genmodels.weights import WeightsError
 from genmodels.weights.common import build, by_role, read_state_dict, training_options
 
@@ -123,14 +119,12 @@ def load_layer(layer: nn.Module, state: dict[str, Tensor], prefix: str, source: 
     if parametrize.is_parametrized(layer, "weight"):
         parametrizations = layer.parametrizations
         _set(parametrizations.weight.original, weight, prefix + "weight", source)
-        u0 = _need(state, prefix + "u0", source).reshape(-1)
-        w = weight.reshape(weight.shape[0], -1)
-        sn = parametrizations.weight[0]
-        v1 = F.normalize(w.t() @ u0, dim=0, eps=sn.eps)
-        scale = (w @ v1).norm() / (w.t() @ u0).norm().clamp_min(sn.eps)
-        u, v = spectral_norm_vectors(sn)
-        _set(u, u0, prefix + "u0", source)
-        _set(v, v1 * scale, prefix + "u0", source)
+        u0 = _need(state, prefix + "u0", source)
+        u, _ = spectral_norm_vectors(parametrizations.weight[0])
+        if u0.numel() != u.numel():
+            raise WeightsError(f"{source}: tensor {prefix + 'u0'!r} has shape {tuple(u0.shape)}, the network needs {tuple(u.shape)}")
+        official_eval_sigma_(parametrizations.weight[0], parametrizations.weight.original,
+                             u0.to(parametrizations.weight.original.dtype))
     else:
         _set(layer.weight, weight, prefix + "weight", source)
     bias = dict(layer.named_parameters(recurse=False)).get("bias")  # embeddings have none, bias=False layers None

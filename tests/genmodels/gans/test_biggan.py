@@ -274,6 +274,34 @@ def test_ema_interpolates_batchnorm_statistics_like_the_official_code():
     assert BigGAN(**TINY_BIGGAN).ema_buffers == "interpolate"
 
 
+def test_ema_of_a_spectrally_normalized_layer_samples_with_the_official_sigma():
+    from genmodels.gans.stabilization import make_ema, update_ema
+
+    torch.manual_seed(0)
+    live = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Linear(6, 5))
+    ema = make_ema(live)
+    weight = lambda layer: layer.parametrizations.weight.original
+    vectors = lambda layer: (layer.parametrizations.weight[0]._u, layer.parametrizations.weight[0]._v)
+    for _ in range(3):  # training moves W, and the live power iteration moves u and v with it
+        with torch.no_grad():
+            weight(live).add_(torch.randn(5, 6))
+        live(torch.randn(2, 6))
+    w_ema, u_ema, v_ema, b_ema = weight(ema).clone(), *[t.clone() for t in vectors(ema)], ema.bias.clone()
+    update_ema(ema, live, 0.7, "interpolate")
+
+    # ajbrock: G_ema's whole state dict is averaged (weight, bias, u0); in eval mode layers.SN takes
+    # one power step from the averaged u0: v1 = normalize(W^T u0), sigma = ||W v1||.
+    w = 0.7 * w_ema + 0.3 * weight(live)
+    u = 0.7 * u_ema + 0.3 * vectors(live)[0]
+    sigma = (w @ torch.nn.functional.normalize(w.t() @ u, dim=0)).norm()
+    x = torch.randn(4, 6)
+    official = x @ (w / sigma).t() + (0.7 * b_ema + 0.3 * live.bias)
+    torch.testing.assert_close(ema.eval()(x), official)
+    # What PyTorch's eval mode reads from the averaged vectors alone is another sigma.
+    averaged = torch.vdot(u, w @ (0.7 * v_ema + 0.3 * vectors(live)[1]))
+    assert abs(averaged / sigma - 1) > 0.05, (averaged, sigma)
+
+
 def test_fake_labels_are_sampled_independently_of_the_real_batch():
     model = BigGAN(**TINY_BIGGAN)
     batch = {"image": torch.zeros(64, 1, 16, 16), "label": torch.zeros(64, dtype=torch.long)}
