@@ -21,12 +21,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,docs]"
 	touch $(STAMP)
 
+# pytest-xdist workers (one torch thread each, tests/conftest.py): the end-to-end quality floors are
+# single-threaded, so one process would leave the second core idle for most of the suite.
+# TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS)
+	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS)
 
 # The edit loop: everything but the end-to-end (slow), multi-process (ddp) and browser tests.
 test-fast: $(STAMP)
-	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q -m "not slow and not ddp and not browser" --durations=10 $(PYTEST_ARGS)
+	WANDB_MODE=offline WANDB_SILENT=true $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow and not ddp and not browser" --durations=10 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/genmodels fit --config experiments/dcgan/digits.yaml --trainer.default_root_dir $(DEMO_DIR) --ckpt_path last

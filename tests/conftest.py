@@ -11,7 +11,9 @@ os.environ.setdefault("WANDB_X_DISABLE_STATS", "true")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+# `make test` runs two pytest-xdist workers on a 2-core machine: one thread each, so they do not
+# oversubscribe the cores; a single process (`pytest` alone) uses both.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(autouse=True)

@@ -35,7 +35,7 @@ def test_signal_saves_requeues_and_resumes_exactly(tmp_path, signum):
     (bin_dir / "scontrol").chmod(0o755)
     env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", SLURM_JOB_ID="4242",
                PATH=f"{bin_dir}:{os.environ['PATH']}",
-               OMP_NUM_THREADS="2")  # as in-process (conftest), so float reductions match bit for bit
+               OMP_NUM_THREADS=str(torch.get_num_threads()))  # as in-process, so float reductions match bit for bit
     run = tmp_path / "preempted"
     process = _launch(run, env, "--max_iterations", "100000")
     deadline = time.time() + 120
@@ -67,7 +67,7 @@ def test_signal_saves_requeues_and_resumes_exactly(tmp_path, signum):
 
 @pytest.mark.slow
 def test_ctrl_c_saves_at_a_batch_boundary_and_resumes_exactly(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="offline", OMP_NUM_THREADS=str(torch.get_num_threads()))
     env.pop("SLURM_JOB_ID", None)
     run = tmp_path / "interrupted"
     process = _launch(run, env, "--max_iterations", "100000")
