@@ -6,8 +6,8 @@ input; after every convolution, per-pixel noise with a learned per-channel scale
 (Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Upsampling is nearest-neighbour followed by
 the [1, 2, 1] blur, and D blurs before its downsampling convolution (official ``G_style`` /
 ``D_basic``). Training follows the official config (NVlabs/stylegan train.py): progressive growing
-from 8x8 with 600k-image fades and stabilizations (the schedule code of `genmodels.gans.progan`,
-with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
+from 8x8 with 600k-image fades and stabilizations (a `genmodels.gans.growth.Growth`, the component
+ProGAN holds too, with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
 non-saturating logistic loss with R1 (gamma = 10), style-mixing regularization (90% of the batches
 use two latents with one random crossover layer for the batch, Sec. 3.1), Adam (0.001, betas
 (0, 0.99)) and a G EMA with a 10k-image half-life. The truncation trick (Sec. 2, App. B) moves w
@@ -27,9 +27,14 @@ lr * c and betas ** c, c = k / (k + 1), in the official order of phases: Gmain, 
 (the phase table of `genmodels.gans.adversarial`). ``lazy_regularization: fused`` adds the
 k-weighted regularizer to the main loss instead (the paper's description, Adam unchanged).
 
-One system class serves both (``architecture``) because everything but the networks and the
-regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
-``class_path: genmodels.StyleGAN2`` needs no other argument.
+**Classes.** Everything but the networks, the regularizers and growth is shared, in
+`StyleBasedGAN`: the style-based G, style mixing, path length, class conditions, truncation, the
+apps' W-space hooks and the images-seen clock of the EMA (`genmodels.gans.clock.ImageClock`).
+`StyleGAN` adds growth by composition (``self.growth``, called from the loop's update hooks);
+`StyleGAN2` holds no growth: its networks run at the final resolution, and it has the StyleGAN2
+paper's defaults, so ``class_path: genmodels.StyleGAN2`` needs no other argument.
+``StyleGAN(architecture: stylegan2, growing: false)`` still builds StyleGAN2's networks, on a
+growth that stays at the final resolution.
 
 Deviations from the official code: in StyleGAN, the leaky-ReLU gain sqrt(2) sits in the equalized
 weight scale rather than after the activation (StyleGAN2 uses the official placement, which trains
