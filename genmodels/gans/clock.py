@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import pytorch_lightning as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genmodels.compat import has_trainer
 from genmodels.errors import InvalidValue
@@ -43,7 +44,7 @@ class ImageClock:
         ema_rampup: cap the half-life at this fraction of the images seen (null: no cap).
     """
 
-    def __init__(self, host: nn.Module, ema_kimg: Optional[float] = None, ema_rampup: Optional[float] = None) -> None:
+    def __init__(self, host: pl.LightningModule, ema_kimg: Optional[float] = None, ema_rampup: Optional[float] = None) -> None:
         if ema_kimg is not None and ema_kimg <= 0:
             raise InvalidValue(f"model option ema_kimg={ema_kimg!r} is invalid: must be positive or null")
         if ema_rampup is not None and ema_rampup <= 0:
@@ -75,6 +76,6 @@ class ImageClock:
             return float(ema_decay)
         return half_life_beta(self.images_in(micro_batches), self.ema_kimg, self.ema_rampup, self.update_start)
 
-    def _reread(self, host: nn.Module, incompatible_keys: Any) -> None:
+    def _reread(self, host: pl.LightningModule, incompatible_keys: Any) -> None:
         # After load_state_dict (resume, apps) the host copy follows the loaded buffer.
         self.count = int(host.images_seen)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,9 @@ from torch import Tensor, nn
 from genmodels.compat import has_trainer
 from genmodels.errors import InvalidValue, UserError
 from genmodels.gans.clock import ImageClock
+
+if TYPE_CHECKING:
+    from genmodels.gans.adversarial import AdversarialModel
 
 __all__ = ["Growth", "GrowthSchedule", "Phase", "downsample_to", "fade", "judge_at", "num_levels", "to_resolution", "upsample2"]
 
@@ -170,7 +173,7 @@ class Growth:
 
     def __init__(
         self,
-        host: Any,
+        host: AdversarialModel,
         clock: ImageClock,
         schedule: GrowthSchedule,
         minibatch_schedule: Optional[dict[int, int]] = None,
