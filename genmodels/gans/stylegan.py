@@ -694,7 +694,7 @@ class StyleGAN(StyleBasedGAN):
                                "(its skip G and residual D replace growing)")
         if lr_schedule_by_resolution is None and architecture == "stylegan" and growing:
             lr_schedule_by_resolution = dict(STYLEGAN_LR_BY_RESOLUTION)
-        # Checked before anything is built, as every other option (the schedule refuses a bad size or phase length).
+        # The schedule first: a bad image size or phase length is refused before anything is built.
         levels = square_levels(image_shape, type(self).__name__)
         schedule = GrowthSchedule(levels - 1, fade_images, stabilize_images, growing, num_levels(initial_resolution if growing else 4) - 1)
         super().__init__(image_shape, architecture, **kwargs)
@@ -747,10 +747,13 @@ class StyleGAN2(StyleBasedGAN):
     Args:
         architecture: ``stylegan2``; ``stylegan`` trains StyleGAN's networks without growing.
         growing: must be false (the skip G and residual D replace growing; `StyleGAN` grows).
-        fade_images, stabilize_images, initial_resolution: accepted and unused, so that
-            checkpoints and configs written when StyleGAN2 carried StyleGAN's growth still load.
+        fade_images, stabilize_images, initial_resolution, reset_optimizer_on_growth: accepted
+            and unused, so that the checkpoints and run configs written when StyleGAN2 carried
+            StyleGAN's growth still load.
         lr_schedule_by_resolution: only its entry at the image size counts (the one resolution
             StyleGAN2 trains at): it replaces ``lr_g`` and ``lr_d``.
+        minibatch_schedule: null (run configs hold it); images per update are the loader's
+            ``batch_size`` times ``accumulate_grad_batches``.
         path_length_weight, penalty_interval, lr_g, lr_d: StyleGAN2's defaults (2, 16, 0.002, 0.002).
         **kwargs: the options of `StyleGAN` but growth's, and the training options of `AdversarialModel`.
 
@@ -773,10 +776,15 @@ class StyleGAN2(StyleBasedGAN):
         stabilize_images: int = 600_000,
         initial_resolution: int = 8,
         lr_schedule_by_resolution: Optional[dict[int, float]] = None,
+        minibatch_schedule: Optional[dict[int, int]] = None,
+        reset_optimizer_on_growth: bool = True,
         **kwargs: Any,
     ) -> None:
         if growing:
             raise InvalidValue(f"model option growing={growing!r} is invalid: StyleGAN2 does not grow (genmodels.StyleGAN does)")
+        if minibatch_schedule:
+            raise InvalidValue("model option minibatch_schedule is invalid for StyleGAN2, which trains at one resolution: "
+                               "set data.init_args.batch_size (and accumulate_grad_batches) instead")
         rate = (lr_schedule_by_resolution or {}).get(image_shape[1])
         if rate is not None:
             lr_g = lr_d = float(rate)

@@ -44,12 +44,17 @@ def test_state_dict_keys_are_those_checkpoints_have(name):
 
 
 def test_stylegan2_takes_what_its_checkpoints_and_configs_pass():
-    """Arguments written when StyleGAN2 carried StyleGAN's growth are still taken; growing is refused in one line."""
-    model = StyleGAN2(**StyleGAN2.tiny(), architecture="stylegan2", growing=False, fade_images=8, stabilize_images=8, initial_resolution=8)
-    assert set(inspect.signature(StyleGAN2).parameters) >= {"fade_images", "stabilize_images", "initial_resolution", "lr_schedule_by_resolution"}
+    """Arguments written when StyleGAN2 carried StyleGAN's growth (checkpoints' hyperparameters, run configs) are
+    still taken; growing and a minibatch schedule are refused in one line."""
+    model = StyleGAN2(**StyleGAN2.tiny(), architecture="stylegan2", growing=False, fade_images=8, stabilize_images=8, initial_resolution=8,
+                      minibatch_schedule=None, reset_optimizer_on_growth=True)
+    assert set(inspect.signature(StyleGAN2).parameters) >= {"fade_images", "stabilize_images", "initial_resolution", "lr_schedule_by_resolution",
+                                                          "minibatch_schedule", "reset_optimizer_on_growth"}
     assert model.phase == Phase(2, 1.0)
     with pytest.raises(ValueError, match="growing"):
         StyleGAN2(**StyleGAN2.tiny(), growing=True)
+    with pytest.raises(ValueError, match="minibatch_schedule .*batch_size"):
+        StyleGAN2(**StyleGAN2.tiny(), minibatch_schedule={16: 64})
     # The one resolution StyleGAN2 trains at takes its rate from a per-resolution table (times c of the lazy phase).
     rated = StyleGAN2(**StyleGAN2.tiny(), lr_schedule_by_resolution={16: 0.004, 32: 0.1})
     assert [o.param_groups[0]["lr"] for o in rated.configure_optimizers()] == pytest.approx([0.004 * 2 / 3, 0.004 * 2 / 3])
