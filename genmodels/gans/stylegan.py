@@ -6,8 +6,8 @@ input; after every convolution, per-pixel noise with a learned per-channel scale
 (Sec. 3.2) and AdaIN applies the style A(w) (Eq. 1). Upsampling is nearest-neighbour followed by
 the [1, 2, 1] blur, and D blurs before its downsampling convolution (official ``G_style`` /
 ``D_basic``). Training follows the official config (NVlabs/stylegan train.py): progressive growing
-from 8x8 with 600k-image fades and stabilizations (the schedule code of `genmodels.gans.progan`,
-with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
+from 8x8 with 600k-image fades and stabilizations (a `genmodels.gans.growth.Growth`, the component
+ProGAN holds too, with its per-resolution minibatch, learning rates and Adam resets), the ProGAN discriminator, the
 non-saturating logistic loss with R1 (gamma = 10), style-mixing regularization (90% of the batches
 use two latents with one random crossover layer for the batch, Sec. 3.1), Adam (0.001, betas
 (0, 0.99)) and a G EMA with a 10k-image half-life. The truncation trick (Sec. 2, App. B) moves w
@@ -27,9 +27,14 @@ lr * c and betas ** c, c = k / (k + 1), in the official order of phases: Gmain, 
 (the phase table of `genmodels.gans.adversarial`). ``lazy_regularization: fused`` adds the
 k-weighted regularizer to the main loss instead (the paper's description, Adam unchanged).
 
-One system class serves both (``architecture``) because everything but the networks and the
-regularizers is shared; `StyleGAN2` only changes the defaults to the StyleGAN2 paper's, so
-``class_path: genmodels.StyleGAN2`` needs no other argument.
+**Classes.** Everything but the networks, the regularizers and growth is shared, in
+`StyleBasedGAN`: the style-based G, style mixing, path length, class conditions, truncation, the
+apps' W-space hooks and the images-seen clock of the EMA (`genmodels.gans.clock.ImageClock`).
+`StyleGAN` adds growth by composition (``self.growth``, called from the loop's update hooks);
+`StyleGAN2` holds no growth: its networks run at the final resolution, and it has the StyleGAN2
+paper's defaults, so ``class_path: genmodels.StyleGAN2`` needs no other argument.
+``StyleGAN(architecture: stylegan2, growing: false)`` still builds StyleGAN2's networks, on a
+growth that stays at the final resolution.
 
 Deviations from the official code: in StyleGAN, the leaky-ReLU gain sqrt(2) sits in the equalized
 weight scale rather than after the activation (StyleGAN2 uses the official placement, which trains
@@ -53,13 +58,18 @@ initializers per minibatch, stylegan2-ada-pytorch refills its ``noise_const`` bu
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Literal, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genmodels.gans.progan import Blur, ProGANDiscriminator, ProgressiveGAN, channels_at, fade, num_levels, upsample2
+from genmodels.gans.clock import ImageClock
+from genmodels.gans.gan import LatentGAN
+from genmodels.gans.growth import Growth, GrowthSchedule, Phase, fade, judge_at, num_levels, optimizer_stage, to_resolution, upsample2
+from genmodels.gans.progan import NO_FEATURES, Blur, ProGANDiscriminator, channels_at, refuse_spectral_norm, square_levels
 from genmodels.nn.equalized import EqualizedConv2d
 from genmodels.nn.mapping import MappingNetwork
 from genmodels.conditioning import ClassLabels, ConditionError, make_condition
@@ -70,12 +80,13 @@ from genmodels.nn.projection import DiscriminatorEpilogue
 from genmodels.nn.upfirdn2d import DEFAULT_TAPS, fir_filter, upsample2d
 from genmodels.errors import InvalidValue
 
-__all__ = ["StyleGAN", "StyleGAN2", "SynthesisNoise", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
+__all__ = ["StyleBasedGAN", "StyleGAN", "StyleGAN2", "StyleNetworks", "SynthesisNoise", "StyleGenerator", "StyleGANSynthesis", "StyleGAN2Synthesis", "StyleGAN2Discriminator"]
 
 NoiseMode = Literal["random", "const"]
 # What synthesis accepts: the training/sampling modes, plus one draw per layer shared by the batch (PPL).
 SynthesisNoise = Literal["random", "const", "per_batch"]
 Resample = Literal["fir", "bilinear"]
+Architecture = Literal["stylegan", "stylegan2"]
 
 
 def mean_over_ranks(x: Tensor) -> Tensor:
@@ -328,60 +339,63 @@ class StyleGenerator(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The system
+# The systems: what StyleGAN and StyleGAN2 share, then StyleGAN (which composes growth) and
+# StyleGAN2 (which does not grow)
 
 
-class StyleGAN(ProgressiveGAN):
-    """StyleGAN, or StyleGAN2 with ``architecture='stylegan2'`` (see the module docstring).
+@dataclass(frozen=True)
+class StyleNetworks:
+    """The settings of a style-based G (mapping + synthesis) and its D, built by `build`.
 
-    Args:
-        image_shape: ``(C, H, W)``, square, H a power of 2 (1024 for FFHQ in the papers).
-        architecture: ``stylegan`` (AdaIN, growing, ProGAN D) or ``stylegan2`` (modulated convs,
-            skip G, residual D, no growing).
-        latent_dim: size of z (512). w_dim: size of w (512).
-        mapping_layers, mapping_lr_mul: the mapping network (8 layers, 0.01).
-        channel_base, channel_max: feature maps min(channel_base / r, channel_max); null picks
-            16384 (StyleGAN) or 32768 (StyleGAN2), max 512.
-        resample: ``fir`` (official: StyleGAN nearest + [1, 2, 1] blur, StyleGAN2 [1, 3, 3, 1]
-            upfirdn2d) or ``bilinear`` (bilinear resizing / average pooling).
-        style_mixing: probability that a batch mixes two latents at one random crossover layer (0.9).
-        w_avg_decay: decay of the tracked average w (0.995).
-        mbstd_group_size: D's minibatch-stddev group size (4).
-        growing, fade_images, stabilize_images, initial_resolution: progressive growing (StyleGAN:
-            on, from 8x8, 600k images per fade and per stabilization; StyleGAN2 must not grow).
-        lr_schedule_by_resolution: StyleGAN's official per-resolution rates
-            ({128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; other resolutions use lr_g / lr_d).
-        path_length_weight: StyleGAN2's path-length regularizer weight (2; 0 disables).
-        path_length_interval: lazy interval of the path-length regularizer (4).
-        path_length_decay: decay of the path-length EMA a (0.01).
-        path_length_batch_shrink: the regularizer's batch is the batch divided by this (2).
-        lazy_regularization: ``separate`` (official StyleGAN2 training loop): with an interval k > 1
-            a regularizer is its own optimizer step every k iterations on k times its value, and
-            that player's Adam runs at lr * c with betas ** c, c = k / (k + 1). ``fused``: the
-            k-weighted regularizer is added to the main loss every k iterations, Adam unchanged.
-        loss, penalty, penalty_weight, penalty_interval: non-saturating loss with R1, gamma = 10,
-            every iteration (StyleGAN2: every 16).
-        lr_g, lr_d, betas: Adam 0.001 (StyleGAN2: 0.002), (0, 0.99).
-        ema_decay, ema_kimg: G EMA for sampling with a 10k-image half-life (``ema_kimg``; see
-            `ProgressiveGAN`); ``ema_decay: null`` disables it.
-        sample_noise: noise of `sample`: ``random`` (official metrics) or ``const`` (each layer's
-            fixed noise image; `synthesis`, used by the apps, always uses it, like the official
-            generate.py).
-        num_classes: class-conditional StyleGAN2 (StyleGAN2-ADA's CIFAR-10 model) when > 0: one-hot
-            labels embedded in G's mapping network and a projection D (`genmodels.nn.projection`).
-        discriminator_mapping_layers: layers of the conditional D's ``cmap`` mapping network (8, official).
-        **kwargs: other options of `ProgressiveGAN` and `AdversarialModel`.
-
-    Example:
-        >>> model = StyleGAN(**StyleGAN.tiny())
-        >>> model.sample(2).shape
-        torch.Size([2, 1, 16, 16])
+    Kept apart from the system so a growing model can set up its growth before the networks are
+    installed (installing them asks the model for its critics, at its phase).
     """
+
+    architecture: Architecture
+    latent_dim: int
+    w_dim: int
+    mapping_layers: int
+    mapping_lr_mul: float
+    channel_base: Optional[int]
+    channel_max: int
+    resample: Resample
+    w_avg_decay: float
+    mbstd_group_size: int
+    num_classes: int
+    discriminator_mapping_layers: int
+
+    def build(self, image_shape: tuple[int, int, int]) -> tuple["StyleGenerator", nn.Module]:
+        c, size, _ = image_shape
+        v1 = self.architecture == "stylegan"
+        base = self.channel_base or (16384 if v1 else 32768)
+        mapping = MappingNetwork(self.latent_dim, self.w_dim, self.mapping_layers, self.mapping_lr_mul, c_dim=self.num_classes, scale_bias=not v1)
+        if v1:
+            synthesis: nn.Module = StyleGANSynthesis(self.w_dim, size, c, base, self.channel_max, self.resample)
+            blur = (1.0, 2.0, 1.0) if self.resample == "fir" else None
+            discriminator: nn.Module = ProGANDiscriminator(size, c, base, self.channel_max, self.mbstd_group_size, blur_taps=blur)
+        else:
+            synthesis = StyleGAN2Synthesis(self.w_dim, size, c, base, self.channel_max, self.resample)
+            discriminator = StyleGAN2Discriminator(
+                size, c, base, self.channel_max, self.mbstd_group_size, self.resample, self.num_classes, self.discriminator_mapping_layers)
+        return StyleGenerator(mapping, synthesis, self.w_avg_decay), discriminator
+
+
+class StyleBasedGAN(LatentGAN):
+    """What StyleGAN and StyleGAN2 share: the style-based G, style mixing, path length, class
+    conditions, the truncation trick, the apps' W-space hooks and the images-seen clock of the EMA.
+
+    Neither grows here: `StyleGAN` composes a `genmodels.gans.growth.Growth`, `StyleGAN2` trains at
+    the final resolution. A subclass gives the networks' ``phase`` and installs them with
+    ``self.build(*self.networks.build(self.image_shape))`` once its own state exists. The
+    arguments are `StyleGAN`'s (see there); the defaults are the StyleGAN paper's.
+    """
+
+    refused_options = NO_FEATURES
 
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 1024, 1024),
-        architecture: Literal["stylegan", "stylegan2"] = "stylegan",
+        architecture: Architecture = "stylegan",
         latent_dim: int = 512,
         w_dim: int = 512,
         mapping_layers: int = 8,
@@ -392,11 +406,6 @@ class StyleGAN(ProgressiveGAN):
         style_mixing: float = 0.9,
         w_avg_decay: float = 0.995,
         mbstd_group_size: int = 4,
-        growing: bool = True,
-        fade_images: int = 600_000,
-        stabilize_images: int = 600_000,
-        initial_resolution: int = 8,
-        lr_schedule_by_resolution: Optional[dict[int, float]] = None,
         path_length_weight: float = 0.0,
         path_length_interval: int = 4,
         path_length_decay: float = 0.01,
@@ -411,6 +420,7 @@ class StyleGAN(ProgressiveGAN):
         betas: tuple[float, float] = (0.0, 0.99),
         ema_decay: Optional[float] = 0.999,
         ema_kimg: Optional[float] = 10.0,
+        ema_rampup: Optional[float] = None,
         sample_noise: NoiseMode = "random",
         num_classes: int = 0,
         discriminator_mapping_layers: int = 8,
@@ -419,41 +429,59 @@ class StyleGAN(ProgressiveGAN):
         if num_classes and architecture != "stylegan2":
             raise InvalidValue(f"model option num_classes={num_classes} needs architecture stylegan2 (StyleGAN2-ADA's conditioning)")
         _check_style_options(
-            architecture, growing, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink,
+            architecture, style_mixing, w_avg_decay, path_length_weight, path_length_interval, path_length_batch_shrink,
             resample, lazy_regularization, sample_noise,
         )
-        if lr_schedule_by_resolution is None and architecture == "stylegan" and growing:
-            lr_schedule_by_resolution = dict(STYLEGAN_LR_BY_RESOLUTION)
+        square_levels(image_shape, type(self).__name__)
         super().__init__(
-            image_shape, latent_dim, growing, fade_images, stabilize_images, initial_resolution=initial_resolution if growing else 4,
-            lr_schedule_by_resolution=lr_schedule_by_resolution, ema_kimg=ema_kimg, loss=loss, penalty=penalty,
-            penalty_weight=penalty_weight, penalty_interval=penalty_interval, lazy_regularization=lazy_regularization,
-            lr_g=lr_g, lr_d=lr_d, betas=betas, ema_decay=ema_decay, **kwargs,
+            image_shape, latent_dim, "normal", loss=loss, penalty=penalty, penalty_weight=penalty_weight,
+            penalty_interval=penalty_interval, lazy_regularization=lazy_regularization, lr_g=lr_g, lr_d=lr_d, betas=betas,
+            ema_decay=ema_decay, **kwargs,
         )
         self.save_hyperparameters()
+        refuse_spectral_norm(self)
+        # The EMA's half-life is counted in images (and growth, where a subclass grows, reads the same clock).
+        self.clock = ImageClock(self, ema_kimg, ema_rampup)
         self.architecture, self.style_mixing, self.sample_noise = architecture, style_mixing, sample_noise
         self.path_length = (path_length_weight, path_length_interval, path_length_decay, path_length_batch_shrink)
         # The phases' order of each paper's official loop: StyleGAN's D, then G; StyleGAN2's
         # Gmain, Greg, Dmain, Dreg (stylegan2-ada training_loop.py).
         self.generator_first = architecture == "stylegan2"
         self.generator_regularization_interval = path_length_interval if path_length_weight > 0 else None
-        self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
-        c, size, _ = self.image_shape
-        base = channel_base or (16384 if architecture == "stylegan" else 32768)
+        self.networks = StyleNetworks(architecture, latent_dim, w_dim, mapping_layers, mapping_lr_mul, channel_base, channel_max,
+                                      resample, w_avg_decay, mbstd_group_size, int(num_classes), discriminator_mapping_layers)
         # Class-conditional (StyleGAN2-ADA): one-hot c embedded in G's mapping, projection D with a cmap network.
         # (num_classes is an attribute only then: the apps treat a model with it as class-conditional.)
         self.conditioning: Optional[ClassLabels] = make_condition(num_classes) if num_classes else None  # type: ignore[assignment]
         if num_classes:
             self.num_classes = int(num_classes)
-        mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, c_dim=int(num_classes), scale_bias=architecture == "stylegan2")
-        if architecture == "stylegan":
-            synthesis: nn.Module = StyleGANSynthesis(w_dim, size, c, base, channel_max, resample)
-            blur = (1.0, 2.0, 1.0) if resample == "fir" else None
-            discriminator: nn.Module = ProGANDiscriminator(size, c, base, channel_max, mbstd_group_size, blur_taps=blur)
-        else:
-            synthesis = StyleGAN2Synthesis(w_dim, size, c, base, channel_max, resample)
-            discriminator = StyleGAN2Discriminator(size, c, base, channel_max, mbstd_group_size, resample, num_classes, discriminator_mapping_layers)
-        self.build(StyleGenerator(mapping, synthesis, w_avg_decay), discriminator)
+
+    # -- the phase the networks run at, and the images-seen clock ----------------------------------
+    @property
+    def phase(self) -> Phase:
+        """The (level, alpha) the networks run at: the growth phase, or the final level at alpha 1."""
+        raise NotImplementedError
+
+    def critics(self) -> dict[str, Callable[..., Tensor]]:
+        """D at the networks' phase (StyleGAN2's D ignores level and alpha)."""
+        return {"d": partial(judge_at, self.discriminator, self.phase)}
+
+    def add_images_seen(self, n: int) -> None:
+        self.clock.advance(n)
+
+    @property
+    def _update_start_images(self) -> int:
+        # The images seen when the update began (the EMA's ramp-up cap reads them); settable so a
+        # test can pin the ramp without training.
+        return self.clock.update_start
+
+    @_update_start_images.setter
+    def _update_start_images(self, images: int) -> None:
+        self.clock.update_start = images
+
+    def ema_beta(self, micro_batches: list[dict[str, Tensor]]) -> float:
+        """Official EMA: a half-life of ``ema_kimg`` thousand images (see `ImageClock`), else the constant ``ema_decay``."""
+        return self.clock.ema_beta(micro_batches, self.ema_decay)
 
     # -- latent-space hooks used by the apps (genmodels.apps.latent, W space) ------------------
     def mapping(self, z: Tensor, condition: Any = None) -> Tensor:
@@ -494,7 +522,7 @@ class StyleGAN(ProgressiveGAN):
         ``random`` draws it per image.
         """
         g, phase = self.sampling_generator, self.phase
-        return self.to_final_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, noise_mode, generator))
+        return to_resolution(g.synthesis(g.broadcast(w), phase.level, phase.alpha, noise_mode, generator), self.image_shape[1])
 
     def sample(self, n: int, *, condition: Any = None, generator: Optional[torch.Generator] = None) -> Tensor:
         """Images of random z with per-layer noise drawn from ``generator`` (``sample_noise='random'``).
@@ -582,20 +610,152 @@ class StyleGAN(ProgressiveGAN):
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
-        """Arguments of a test-size StyleGAN (a CPU trains it in seconds): the docstring example, the
+        """Arguments of a test-size model (a CPU trains it in seconds): the docstring example, the
         contract test and the CLI tests all build it from here."""
         return dict(image_shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2, channel_base=32,
-                    channel_max=8, fade_images=8, stabilize_images=8, penalty_interval=2, path_length_interval=2)
+                    channel_max=8, penalty_interval=2, path_length_interval=2)
 
 
 #: StyleGAN's official per-resolution learning rates (train.py, ``sched.G_lrate_dict`` = ``D_lrate_dict``).
 STYLEGAN_LR_BY_RESOLUTION: dict[int, float] = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 
 
-class StyleGAN2(StyleGAN):
-    """StyleGAN with the StyleGAN2 paper's defaults (config F): modulated convs, skip G, residual D,
-    no growing, lazy R1 (gamma 10 every 16 iterations), path-length regularization (weight 2,
-    every 4 iterations), Adam 0.002 with betas (0, 0.99), style mixing 0.9.
+class StyleGAN(StyleBasedGAN):
+    """StyleGAN, or StyleGAN2's networks with ``architecture='stylegan2'`` (see the module docstring).
+
+    StyleGAN grows: ``self.growth`` (`genmodels.gans.growth.Growth`, on the EMA's images-seen
+    clock) fixes each update's phase, brings real images to its resolution, runs D at it and applies
+    the official per-resolution minibatch, learning rates and Adam resets; the hooks below call it.
+    With ``growing: false`` the phase stays at the final resolution.
+
+    Args:
+        image_shape: ``(C, H, W)``, square, H a power of 2 (1024 for FFHQ in the papers).
+        architecture: ``stylegan`` (AdaIN, growing, ProGAN D) or ``stylegan2`` (modulated convs,
+            skip G, residual D, no growing; `StyleGAN2` is that model with its paper's defaults).
+        growing, fade_images, stabilize_images, initial_resolution: progressive growing (on, from
+            8x8, 600k images per fade and per stabilization; refused with architecture stylegan2).
+        minibatch_schedule, reset_optimizer_on_growth: the official per-resolution minibatch and
+            Adam resets (see `genmodels.gans.growth.Growth`).
+        lr_schedule_by_resolution: StyleGAN's official per-resolution rates
+            ({128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; other resolutions use lr_g / lr_d).
+        latent_dim: size of z (512). w_dim: size of w (512).
+        mapping_layers, mapping_lr_mul: the mapping network (8 layers, 0.01).
+        channel_base, channel_max: feature maps min(channel_base / r, channel_max); null picks
+            16384 (StyleGAN) or 32768 (StyleGAN2), max 512.
+        resample: ``fir`` (official: StyleGAN nearest + [1, 2, 1] blur, StyleGAN2 [1, 3, 3, 1]
+            upfirdn2d) or ``bilinear`` (bilinear resizing / average pooling).
+        style_mixing: probability that a batch mixes two latents at one random crossover layer (0.9).
+        w_avg_decay: decay of the tracked average w (0.995).
+        mbstd_group_size: D's minibatch-stddev group size (4).
+        path_length_weight: StyleGAN2's path-length regularizer weight (0 here; StyleGAN2: 2).
+        path_length_interval: lazy interval of the path-length regularizer (4).
+        path_length_decay: decay of the path-length EMA a (0.01).
+        path_length_batch_shrink: the regularizer's batch is the batch divided by this (2).
+        lazy_regularization: ``separate`` (official StyleGAN2 training loop): with an interval k > 1
+            a regularizer is its own optimizer step every k iterations on k times its value, and
+            that player's Adam runs at lr * c with betas ** c, c = k / (k + 1). ``fused``: the
+            k-weighted regularizer is added to the main loss every k iterations, Adam unchanged.
+        loss, penalty, penalty_weight, penalty_interval: non-saturating loss with R1, gamma = 10,
+            every iteration (StyleGAN2: every 16).
+        lr_g, lr_d, betas: Adam 0.001 (StyleGAN2: 0.002), (0, 0.99).
+        ema_decay, ema_kimg, ema_rampup: G EMA for sampling with a half-life of ``ema_kimg``
+            thousand images (10), capped at ``ema_rampup`` times the images seen when set
+            (StyleGAN2-ADA); ``ema_kimg: null``: the constant ``ema_decay`` per update;
+            ``ema_decay: null`` disables the EMA.
+        sample_noise: noise of `sample`: ``random`` (official metrics) or ``const`` (each layer's
+            fixed noise image; `synthesis`, used by the apps, always uses it, like the official
+            generate.py).
+        num_classes: class-conditional StyleGAN2 (StyleGAN2-ADA's CIFAR-10 model) when > 0: one-hot
+            labels embedded in G's mapping network and a projection D (`genmodels.nn.projection`).
+        discriminator_mapping_layers: layers of the conditional D's ``cmap`` mapping network (8, official).
+        **kwargs: the style options above and the training options of `AdversarialModel`.
+
+    Example:
+        >>> model = StyleGAN(**StyleGAN.tiny())
+        >>> model.sample(2).shape
+        torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (3, 1024, 1024),
+        architecture: Architecture = "stylegan",
+        growing: bool = True,
+        fade_images: int = 600_000,
+        stabilize_images: int = 600_000,
+        initial_resolution: int = 8,
+        minibatch_schedule: Optional[dict[int, int]] = None,
+        lr_schedule_by_resolution: Optional[dict[int, float]] = None,
+        reset_optimizer_on_growth: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if architecture == "stylegan2" and growing:
+            raise InvalidValue(f"model option growing={growing!r} is invalid: must be false with architecture stylegan2 "
+                               "(its skip G and residual D replace growing)")
+        if lr_schedule_by_resolution is None and architecture == "stylegan" and growing:
+            lr_schedule_by_resolution = dict(STYLEGAN_LR_BY_RESOLUTION)
+        # The schedule first: a bad image size or phase length is refused before anything is built.
+        levels = square_levels(image_shape, type(self).__name__)
+        schedule = GrowthSchedule(levels - 1, fade_images, stabilize_images, growing, num_levels(initial_resolution if growing else 4) - 1)
+        super().__init__(image_shape, architecture, **kwargs)
+        self.growth = Growth(self, self.clock, schedule, minibatch_schedule, lr_schedule_by_resolution, reset_optimizer_on_growth)
+        self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
+        self.build(*self.networks.build(self.image_shape))
+
+    # -- growth: the loop's hooks call the component ---------------------------------------------
+    @property
+    def phase(self) -> Phase:
+        """The growth phase of the update in progress (else at the images seen so far)."""
+        return self.growth.phase
+
+    @property
+    def schedule(self) -> GrowthSchedule:
+        return self.growth.schedule
+
+    def learning_rates(self, resolution: int) -> tuple[float, float]:
+        return self.growth.learning_rates(resolution)
+
+    def _micro_batches_per_update(self, resolution: int, batch_size: int) -> int:
+        # Kept under its earlier name: tests/genmodels/gans/test_stylegan.py re-derives the official preset through it.
+        return self.growth.micro_batches_per_update(resolution, batch_size)
+
+    def configure_optimizers(self) -> Any:
+        return self.growth.configure_optimizers(super().configure_optimizers())
+
+    def begin_update(self, batch: dict[str, Tensor]) -> None:
+        self.growth.begin_update(batch)
+
+    def prepare_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return self.growth.prepare_batch(batch)
+
+    def end_update(self, micro_batches: list[dict[str, Tensor]], logs: dict[str, Tensor]) -> None:
+        self.growth.end_update(micro_batches, logs)
+
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return dict(super().tiny(), fade_images=8, stabilize_images=8)
+
+
+class StyleGAN2(StyleBasedGAN):
+    """StyleGAN2 with the paper's defaults (config F): modulated convs, skip G, residual D, no
+    growing, lazy R1 (gamma 10 every 16 iterations), path-length regularization (weight 2, every 4
+    iterations), Adam 0.002 with betas (0, 0.99), style mixing 0.9.
+
+    It does not grow, so it holds no growth: its networks run at the final resolution (level L,
+    alpha 1), and its only clock is the EMA's images seen (``ema_kimg``, ``ema_rampup``).
+
+    Args:
+        architecture: ``stylegan2``; ``stylegan`` trains StyleGAN's networks without growing.
+        growing: must be false (the skip G and residual D replace growing; `StyleGAN` grows).
+        fade_images, stabilize_images, initial_resolution, reset_optimizer_on_growth: accepted
+            and unused, so that the checkpoints and run configs written when StyleGAN2 carried
+            StyleGAN's growth still load.
+        lr_schedule_by_resolution: only its entry at the image size counts (the one resolution
+            StyleGAN2 trains at): it replaces ``lr_g`` and ``lr_d``.
+        minibatch_schedule: null (run configs hold it); images per update are the loader's
+            ``batch_size`` times ``accumulate_grad_batches``.
+        path_length_weight, penalty_interval, lr_g, lr_d: StyleGAN2's defaults (2, 16, 0.002, 0.002).
+        **kwargs: the options of `StyleGAN` but growth's, and the training options of `AdversarialModel`.
 
     Example:
         >>> model = StyleGAN2(**StyleGAN2.tiny())
@@ -606,27 +766,61 @@ class StyleGAN2(StyleGAN):
     def __init__(
         self,
         image_shape: tuple[int, int, int] = (3, 1024, 1024),
-        architecture: Literal["stylegan", "stylegan2"] = "stylegan2",
+        architecture: Architecture = "stylegan2",
         growing: bool = False,
         path_length_weight: float = 2.0,
         penalty_interval: int = 16,
         lr_g: float = 0.002,
         lr_d: float = 0.002,
+        fade_images: int = 600_000,
+        stabilize_images: int = 600_000,
+        initial_resolution: int = 8,
+        lr_schedule_by_resolution: Optional[dict[int, float]] = None,
+        minibatch_schedule: Optional[dict[int, int]] = None,
+        reset_optimizer_on_growth: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            image_shape, architecture, growing=growing, path_length_weight=path_length_weight,
-            penalty_interval=penalty_interval, lr_g=lr_g, lr_d=lr_d, **kwargs,
-        )
+        if growing:
+            raise InvalidValue(f"model option growing={growing!r} is invalid: StyleGAN2 does not grow (genmodels.StyleGAN does)")
+        if minibatch_schedule:
+            raise InvalidValue("model option minibatch_schedule is invalid for StyleGAN2, which trains at one resolution: "
+                               "set data.init_args.batch_size (and accumulate_grad_batches) instead")
+        rate = (lr_schedule_by_resolution or {}).get(image_shape[1])
+        if rate is not None:
+            lr_g = lr_d = float(rate)
+        super().__init__(image_shape, architecture, path_length_weight=path_length_weight, penalty_interval=penalty_interval,
+                         lr_g=lr_g, lr_d=lr_d, **kwargs)
+        self.final_phase = Phase(num_levels(self.image_shape[1]) - 1, 1.0)
+        # Not growth's: the key StyleGAN2 checkpoints have always had (they were written when StyleGAN2
+        # inherited growth), holding the stage of the final resolution, which never changes.
+        self.register_buffer("optimizer_stage", torch.full((), optimizer_stage(self.final_phase), dtype=torch.int64))
+        self.register_load_state_dict_post_hook(_optional_optimizer_stage)
+        self.register_buffer("path_length_mean", torch.zeros(()))  # a in Eq. 4, saved in checkpoints
+        self.build(*self.networks.build(self.image_shape))
+
+    @property
+    def phase(self) -> Phase:
+        return self.final_phase
+
+    def begin_update(self, batch: dict[str, Tensor]) -> None:
+        self.clock.begin_update()
+
+    def end_update(self, micro_batches: list[dict[str, Tensor]], logs: dict[str, Tensor]) -> None:
+        self.clock.advance(self.clock.images_in(micro_batches))
+
+
+def _optional_optimizer_stage(module: nn.Module, incompatible_keys: Any) -> None:
+    """Checkpoints written before ``optimizer_stage`` existed load too (the buffer keeps its constant)."""
+    for key in [k for k in incompatible_keys.missing_keys if k == "optimizer_stage" or k.endswith(".optimizer_stage")]:
+        incompatible_keys.missing_keys.remove(key)
 
 
 def _check_style_options(
-    architecture: str, growing: bool, style_mixing: float, w_avg_decay: float, pl_weight: float, pl_interval: int, pl_shrink: int,
+    architecture: str, style_mixing: float, w_avg_decay: float, pl_weight: float, pl_interval: int, pl_shrink: int,
     resample: str, lazy: str, sample_noise: str,
 ) -> None:
     checks = [
         ("architecture", architecture in ("stylegan", "stylegan2"), architecture, "'stylegan' or 'stylegan2'"),
-        ("growing", not (architecture == "stylegan2" and growing), growing, "false with architecture stylegan2 (its skip G and residual D replace growing)"),
         ("style_mixing", 0.0 <= style_mixing <= 1.0, style_mixing, "in [0, 1]"),
         ("w_avg_decay", 0.0 <= w_avg_decay < 1.0, w_avg_decay, "in [0, 1)"),
         ("path_length_weight", pl_weight >= 0, pl_weight, ">= 0"),

@@ -217,24 +217,24 @@ def discriminator_state(D: PersistentObject, model: Any) -> dict[str, Tensor]:
 
 
 def _parse_options(options: dict[str, str]) -> dict[str, Any]:
-    from genmodels.gans.stylegan import StyleGAN, StyleGAN2
-
-    known = (set(inspect.signature(StyleGAN.__init__).parameters) | set(inspect.signature(StyleGAN2.__init__).parameters)) - {"self", "kwargs"}
+    known = _model_options()
     parsed: dict[str, Any] = {}
     for key, text in options.items():
         if key in ARCHITECTURE_KEYS:
             raise WeightsError(f"--option {key}: the architecture comes from the snapshot; {key} cannot be set")
-        if key not in known and key not in _adversarial_options():
+        if key not in known:
             raise WeightsError(f"--option {key}: not a StyleGAN2 option (see `genmodels fit --help` of genmodels.StyleGAN2)")
         parsed[key] = option_value(key, text)
     return parsed
 
 
-def _adversarial_options() -> set[str]:
+def _model_options() -> set[str]:
+    """What `StyleGAN2` takes: its own arguments, the style options it passes on, and the loop's."""
     from genmodels.gans.adversarial import AdversarialModel
-    from genmodels.gans.progan import ProgressiveGAN
+    from genmodels.gans.stylegan import StyleBasedGAN, StyleGAN2
 
-    return (set(inspect.signature(AdversarialModel.__init__).parameters) | set(inspect.signature(ProgressiveGAN.__init__).parameters)) - {"self", "kwargs"}
+    signatures = (inspect.signature(cls.__init__).parameters for cls in (StyleGAN2, StyleBasedGAN, AdversarialModel))
+    return set().union(*signatures) - {"self", "kwargs"}
 
 
 def _networks(snapshot: Any, name: str) -> tuple[PersistentObject, PersistentObject, PersistentObject]:
